@@ -1,0 +1,96 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# make            build BPF objects, skeletons and build/nexus-agent
+# make test       unit tests (no root) and integration tests (root, real redis-server and postgres)
+# make demo       a throwaway Redis and PostgreSQL with load, and the agent watching them
+# make bench      overhead and throughput numbers
+# make vmlinux    regenerate vmlinux/$(ARCH)/vmlinux.h from this kernel's BTF (committed on purpose)
+# V=1 shows full commands.
+
+OUTPUT := build
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+MULTIARCH := $(shell uname -m)-linux-gnu
+CLANG ?= clang
+BPFTOOL ?= bpftool
+CC ?= gcc
+VERSION := 0.1.0
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+INCLUDES := -Iinclude -Iagent -I$(OUTPUT)
+BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Wno-gnu-variable-sized-type-not-at-end \
+	-Ivmlinux/$(ARCH) -Iinclude -I/usr/include/$(MULTIARCH)
+CFLAGS ?= -g -O2
+CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
+	-DNX_VERSION='"$(VERSION)"' $(INCLUDES)
+PKG_LIBS := libbpf libmicrohttpd jansson
+LDLIBS := $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null || echo -lbpf -lelf -lz -lmicrohttpd -ljansson) -lpthread
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
+SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
+
+AGENT_SRCS := $(wildcard agent/*.c agent/*/*.c)
+AGENT_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(AGENT_SRCS))
+# Everything but main.c, so unit tests link the modules they test.
+LIB_OBJS := $(filter-out $(OUTPUT)/agent/main.o,$(AGENT_OBJS))
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/unit/%,$(UNIT_SRCS))
+
+.DELETE_ON_ERROR:
+.PHONY: all deps test unit demo bench vmlinux clean
+
+all: deps $(OUTPUT)/nexus-agent
+
+deps:
+	$(Q)bash deploy/install-deps.sh
+
+$(OUTPUT)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.bpf.h) $(wildcard include/*.h) | $(OUTPUT)/bpf
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/bpf/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
+
+# Agent objects depend on the skeletons (capture includes them) and on their own headers.
+$(OUTPUT)/agent/%.o: agent/%.c $(SKELS) $(wildcard agent/*.h agent/*/*.h include/*.h)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUTPUT)/nexus-agent: $(AGENT_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUTPUT)/tests/unit/%: tests/unit/%.c $(LIB_OBJS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) $(LDLIBS) -lcmocka -o $@
+
+$(OUTPUT)/bpf:
+	$(Q)mkdir -p $@
+
+unit: all $(UNIT_BINS)
+
+test: unit
+	$(Q)bash tests/run.sh
+
+demo: all
+	$(Q)bash deploy/demo.sh
+
+bench: all
+	$(Q)bash tests/bench/bench.sh
+
+vmlinux:
+	$(Q)mkdir -p vmlinux/$(ARCH)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/$(ARCH)/vmlinux.h
+
+clean:
+	$(Q)rm -rf $(OUTPUT)

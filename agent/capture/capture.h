@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The kernel side's owner: opens, configures, loads and attaches bpf/capture.bpf.c, keeps the
+ * target bitmap, drains the ring buffer in batches and hands each record on. Nothing else in the
+ * agent touches BPF.
+ */
+#ifndef NEXUS_CAPTURE_H
+#define NEXUS_CAPTURE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "events.h"
+
+struct capture_opts {
+	uint32_t capture_bytes;	 /* payload bytes per DATA record, <= NX_MAX_CAPTURE */
+	uint32_t ring_bytes;	 /* ring buffer size, a power of two >= page size */
+	uint32_t max_fds;	 /* socket fds the kernel side remembers */
+	const char *const *exec_names; /* executables that become targets at exec */
+	int n_exec_names;
+	bool verbose;		 /* libbpf's debug output */
+};
+
+/* One record from the ring buffer: a struct nx_event_hdr followed by its type's fields. */
+typedef void (*capture_record_fn)(void *ctx, const void *rec, size_t size);
+
+struct capture;
+
+/* Returns NULL and sets errno; errmsg (if not NULL) receives what failed, for the user. */
+struct capture *capture__open(const struct capture_opts *opts, capture_record_fn fn, void *ctx,
+			      char *errmsg, size_t errlen);
+/* Sets the ctx handed to the record callback; records are only delivered from capture__poll. */
+void capture__set_record_ctx(struct capture *c, void *ctx);
+/* Detaches every program and frees everything; accepts NULL. */
+void capture__close(struct capture *c);
+
+void capture__set_target(struct capture *c, pid_t tgid, bool on);
+bool capture__is_target(const struct capture *c, pid_t tgid);
+uint32_t capture__count_targets(const struct capture *c);
+
+/* Waits up to timeout_ms for records and drains everything available. Returns the number of
+ * records handled or a negative errno. */
+int capture__poll(struct capture *c, int timeout_ms);
+/* Sums the kernel side's per-CPU counters (enum nx_counter). */
+int capture__counters(struct capture *c, uint64_t out[NX_CNT__COUNT]);
+/* Forgets the kernel's cached socket fd of a process that is gone. */
+void capture__forget_fd(struct capture *c, uint32_t tgid, uint32_t fd);
+
+#endif /* NEXUS_CAPTURE_H */

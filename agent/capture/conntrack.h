@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Turns the kernel's records into state: which target processes exist, which connections each
+ * has, and for every DATA record the connection and process it belongs to. Owns the process and
+ * connection tables; the next stage (a protocol parser, or trace's printer) sees each record with
+ * that context through a sink and never the tables themselves.
+ */
+#ifndef NEXUS_CONNTRACK_H
+#define NEXUS_CONNTRACK_H
+
+#include <stdint.h>
+#include "capture/conn_table.h"
+#include "capture/proc_table.h"
+#include "events.h"
+
+struct capture;
+
+/* What the sink sees of one record. conn and proc are NULL for records that have none. */
+struct nx_record {
+	const struct nx_event_hdr *hdr;
+	const struct nx_data_event *data; /* DATA only */
+	const struct nx_conn *conn;
+	const struct nx_proc *proc;
+	uint32_t exit_code; /* PROC_EXIT */
+};
+
+struct conntrack_sink {
+	void (*on_record)(void *ctx, const struct nx_record *r);
+	void *ctx;
+};
+
+struct conntrack_stats {
+	uint64_t records;	  /* every record read from the ring buffer */
+	uint64_t chunks;	  /* DATA records */
+	uint64_t bytes;		  /* payload bytes in them */
+	uint64_t syscall_bytes;	  /* bytes the syscalls moved (>= bytes: capture is capped) */
+	uint64_t conns_opened;
+	uint64_t conns_closed;
+	uint64_t orphan_chunks;	  /* DATA for a connection whose CONN_OPEN we never got */
+	uint64_t conn_evictions;  /* connections pushed out of a full table */
+	uint64_t proc_drops;	  /* processes the full process table could not hold */
+	uint64_t bad_records;	  /* records of an unknown type or a wrong size */
+	uint32_t conns;
+	uint32_t procs;
+};
+
+struct conntrack_opts {
+	uint32_t max_conns;
+	uint32_t max_procs;
+};
+
+struct conntrack;
+
+/* cap may be NULL (tests): then the kernel's fd cache is not pruned. NULL + errno on failure. */
+struct conntrack *conntrack__new(const struct conntrack_opts *opts, struct capture *cap,
+				 struct conntrack_sink sink);
+void conntrack__free(struct conntrack *ct);
+
+/* Applies one ring-buffer record; a capture_record_fn. */
+void conntrack__record(void *ct, const void *rec, size_t size);
+/* A process found by scanning /proc at start, before any of its records. */
+struct nx_proc *conntrack__add_proc(struct conntrack *ct, uint32_t tgid, uint32_t ppid,
+				    const char *comm, const char *exe);
+void conntrack__stats(const struct conntrack *ct, struct conntrack_stats *out);
+
+#endif /* NEXUS_CONNTRACK_H */

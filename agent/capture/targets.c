@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "capture/targets.h"
+
+static int read_small(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	if (!f)
+		return -errno;
+	n = fread(buf, 1, len - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return (int)n;
+}
+
+int targets__describe(pid_t tgid, struct target_info *ti)
+{
+	char path[64], stat[512], *p;
+	ssize_t n;
+	int err;
+
+	memset(ti, 0, sizeof(*ti));
+	ti->tgid = tgid;
+	snprintf(path, sizeof(path), "/proc/%d/stat", tgid);
+	err = read_small(path, stat, sizeof(stat));
+	if (err < 0)
+		return err;
+	/* "pid (comm) state ppid ...": comm may hold spaces and parens, so take the last ')'. */
+	p = strrchr(stat, ')');
+	if (!p || sscanf(p + 1, " %*c %d", &ti->ppid) != 1)
+		return -EINVAL;
+	snprintf(path, sizeof(path), "/proc/%d/comm", tgid);
+	if (read_small(path, ti->comm, sizeof(ti->comm)) > 0)
+		ti->comm[strcspn(ti->comm, "\n")] = '\0';
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", tgid);
+	n = readlink(path, ti->exe, sizeof(ti->exe) - 1);
+	if (n > 0) {
+		ti->exe[n] = '\0';
+		/* A binary replaced by a package upgrade still runs; its old inode is what we watch. */
+		p = strstr(ti->exe, " (deleted)");
+		if (p && p[10] == '\0')
+			*p = '\0';
+		snprintf(ti->host_exe, sizeof(ti->host_exe), "/proc/%d/root%s", tgid, ti->exe);
+	}
+	return 0;
+}
+
+bool targets__name_matches(const struct target_spec *spec, const char *comm, const char *exe)
+{
+	const char *base = exe ? strrchr(exe, '/') : NULL;
+
+	base = base ? base + 1 : exe;
+	for (int i = 0; i < spec->n_names; i++) {
+		const char *name = spec->names[i];
+
+		if (base && *base && !strcmp(base, name))
+			return true;
+		/* comm is the executable name cut to 15 characters. */
+		if (comm && *comm && !strncmp(comm, name, NX_COMM_LEN - 1))
+			return true;
+	}
+	return false;
+}
+
+static bool pid_listed(const struct target_spec *spec, pid_t pid)
+{
+	for (int i = 0; i < spec->n_pids; i++)
+		if (spec->pids[i] == pid)
+			return true;
+	return false;
+}
+
+int targets__scan(const struct target_spec *spec,
+		  void (*fn)(void *ctx, const struct target_info *ti), void *ctx)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	pid_t self = getpid();
+	int n = 0;
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		struct target_info ti;
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+
+		if (*end || pid <= 0 || pid == self)
+			continue;
+		if (targets__describe((pid_t)pid, &ti))
+			continue; /* exited while we looked */
+		if (!pid_listed(spec, ti.tgid) && !targets__name_matches(spec, ti.comm, ti.exe))
+			continue;
+		fn(ctx, &ti);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static int scan_listen(const char *path, uint16_t *ports, int n, int max)
+{
+	FILE *f = fopen(path, "re");
+	char line[256];
+
+	if (!f)
+		return n;
+	if (!fgets(line, sizeof(line), f)) { /* header */
+		fclose(f);
+		return n;
+	}
+	while (n < max && fgets(line, sizeof(line), f)) {
+		unsigned int port, state;
+		bool dup = false;
+
+		/* "  0: 0100007F:18EB 00000000:0000 0A ..." */
+		if (sscanf(line, " %*d: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x", &port, &state) != 2)
+			continue;
+		if (state != 0x0A) /* TCP_LISTEN */
+			continue;
+		for (int i = 0; i < n; i++)
+			dup |= ports[i] == port;
+		if (!dup)
+			ports[n++] = (uint16_t)port;
+	}
+	fclose(f);
+	return n;
+}
+
+int targets__listen_ports(pid_t tgid, uint16_t *ports, int max)
+{
+	char path[64];
+	int n;
+
+	snprintf(path, sizeof(path), "/proc/%d/net/tcp", tgid);
+	n = scan_listen(path, ports, 0, max);
+	snprintf(path, sizeof(path), "/proc/%d/net/tcp6", tgid);
+	return scan_listen(path, ports, n, max);
+}

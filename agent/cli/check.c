@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* nexus-agent check: can the agent run here, through which path, and on which targets. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include "capture/capture.h"
+#include "capture/features.h"
+#include "capture/proc_table.h"
+#include "capture/targets.h"
+#include "cli/commands.h"
+#include "cli/opts.h"
+
+static const char *const kind_names[] = { "other", "redis", "postgres" };
+
+static void show_target(void *ctx, const struct target_info *ti)
+{
+	int *n = ctx;
+	const char *base = strrchr(ti->exe, '/');
+
+	(*n)++;
+	printf("  pid %-7d %-15s %s\n", ti->tgid, ti->comm, ti->exe[0] ? ti->exe : "(no exe)");
+	if (ti->host_exe[0])
+		printf("              binary seen from here: %s (%s)\n", ti->host_exe,
+		       kind_names[nx_kind_of_comm(base ? base + 1 : ti->comm)]);
+}
+
+static void discard(void *ctx, const void *rec, size_t size)
+{
+}
+
+/* The real thing: load and attach every program, then detach. */
+static int try_capture(char *msg, size_t len)
+{
+	const char *names[] = { "redis-server" };
+	struct capture_opts o = {
+		.capture_bytes = NX_DEFAULT_CAPTURE,
+		.ring_bytes = 1 << 20,
+		.max_fds = 1024,
+		.exec_names = names,
+		.n_exec_names = 1,
+	};
+	struct capture *c = capture__open(&o, discard, NULL, msg, len);
+
+	if (!c)
+		return -errno;
+	capture__close(c);
+	return 0;
+}
+
+int cmd_check(int argc, char **argv)
+{
+	struct feature f[FEAT__COUNT] = {};
+	struct utsname u;
+	struct nx_opts o;
+	char msg[256] = "";
+	bool missing = false;
+	int n = 0, err;
+
+	if (opts__parse(NX_CMD_CHECK, argc, argv, &o))
+		return NX_EXIT_USAGE;
+	uname(&u);
+	printf("nexus-agent %s on %s %s %s\n\n", NX_VERSION, u.sysname, u.release, u.machine);
+	features__probe(f);
+	for (int i = 0; i < FEAT__COUNT; i++) {
+		printf("  %-20s %-4s %s\n", f[i].name, f[i].ok ? "yes" : "no", f[i].detail);
+		missing |= f[i].required && !f[i].ok;
+	}
+
+	err = try_capture(msg, sizeof(msg));
+	printf("\nattach path: syscalls:sys_exit_{read,write,readv,writev,recvfrom,sendto,recvmsg,"
+	       "sendmsg,accept,accept4,connect,close,dup2,dup3},\n"
+	       "             sock:inet_sock_set_state, sched:sched_process_{exec,exit}, "
+	       "raw_tp:sched_process_fork\n");
+	printf("             (tracepoints only: neither fentry/fexit nor kprobes are needed)\n");
+	if (err)
+		printf("capture:     FAILED: %s\n", msg[0] ? msg : strerror(-err));
+	else
+		printf("capture:     ok: every program loaded and attached, then detached\n");
+
+	printf("\ntargets (by executable name:");
+	for (int i = 0; i < o.spec.n_names; i++)
+		printf(" %s", o.spec.names[i]);
+	for (int i = 0; i < o.spec.n_pids; i++)
+		printf(" pid %d", o.spec.pids[i]);
+	printf("):\n");
+	if (targets__scan(&o.spec, show_target, &n) < 0)
+		printf("  cannot scan /proc: %s\n", strerror(errno));
+	else if (!n)
+		printf("  none running now; they are picked up when they start\n");
+
+	if (missing || err) {
+		fprintf(stderr, "\nnexus-agent cannot capture on this host: %s\n",
+			err ? (msg[0] ? msg : strerror(-err)) : "a required feature above says no");
+		return NX_EXIT_FAIL;
+	}
+	printf("\nverdict: nexus-agent can run here\n");
+	return 0;
+}

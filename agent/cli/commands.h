@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* The subcommands main.c dispatches to; each returns the process exit status. */
+#ifndef NEXUS_COMMANDS_H
+#define NEXUS_COMMANDS_H
+
+/* Exit statuses: 0 fine, 1 could not run, 2 bad usage. */
+#define NX_EXIT_FAIL 1
+#define NX_EXIT_USAGE 2
+
+int cmd_run(int argc, char **argv);
+int cmd_trace(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+
+#endif /* NEXUS_COMMANDS_H */

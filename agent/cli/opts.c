@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli/opts.h"
+
+/* Executables that are targets unless --no-default-targets. */
+static const char *const default_names[] = { "redis-server", "valkey-server", "postgres" };
+
+enum {
+	OPT_LISTEN = 'l',
+	OPT_COMM = 'c',
+	OPT_PID = 'p',
+	OPT_JSON = 'j',
+	OPT_VERBOSE = 'v',
+	OPT_HELP = 'h',
+	OPT_NO_DEFAULTS = 256,
+	OPT_CAPTURE_BYTES,
+	OPT_RING_MB,
+	OPT_MAX_CONNS,
+	OPT_DURATION,
+	OPT_RAW,
+};
+
+static const struct {
+	struct option opt;
+	unsigned int cmds;
+} options[] = {
+	{ { "listen", required_argument, NULL, OPT_LISTEN }, NX_CMD_RUN },
+	{ { "comm", required_argument, NULL, OPT_COMM }, NX_CMD_RUN | NX_CMD_TRACE | NX_CMD_CHECK },
+	{ { "pid", required_argument, NULL, OPT_PID }, NX_CMD_RUN | NX_CMD_TRACE | NX_CMD_CHECK },
+	{ { "no-default-targets", no_argument, NULL, OPT_NO_DEFAULTS },
+	  NX_CMD_RUN | NX_CMD_TRACE | NX_CMD_CHECK },
+	{ { "capture-bytes", required_argument, NULL, OPT_CAPTURE_BYTES }, NX_CMD_RUN | NX_CMD_TRACE },
+	{ { "ring-mb", required_argument, NULL, OPT_RING_MB }, NX_CMD_RUN | NX_CMD_TRACE },
+	{ { "max-conns", required_argument, NULL, OPT_MAX_CONNS }, NX_CMD_RUN | NX_CMD_TRACE },
+	{ { "duration", required_argument, NULL, OPT_DURATION }, NX_CMD_RUN | NX_CMD_TRACE },
+	{ { "json", no_argument, NULL, OPT_JSON }, NX_CMD_TRACE },
+	{ { "raw", no_argument, NULL, OPT_RAW }, NX_CMD_TRACE },
+	{ { "verbose", no_argument, NULL, OPT_VERBOSE }, NX_CMD_RUN | NX_CMD_TRACE | NX_CMD_CHECK },
+	{ { "help", no_argument, NULL, OPT_HELP }, NX_CMD_RUN | NX_CMD_TRACE | NX_CMD_CHECK },
+};
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+void opts__usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: nexus-agent COMMAND [OPTIONS]\n"
+		"\n"
+		"Watches the Redis and PostgreSQL servers of this node through eBPF.\n"
+		"\n"
+		"Commands:\n"
+		"  run     capture and serve /metrics\n"
+		"  trace   print each captured chunk as a line\n"
+		"  check   say what this kernel offers and whether the agent can run here\n"
+		"  version print the version\n"
+		"\n"
+		"Options:\n"
+		"  --listen HOST:PORT      (run) HTTP address for /metrics, default :9435\n"
+		"  --comm NAME             also watch processes running executable NAME (repeatable)\n"
+		"  --pid PID               also watch process PID and its children (repeatable)\n"
+		"  --no-default-targets    do not watch redis-server, valkey-server and postgres by name\n"
+		"  --capture-bytes N       payload bytes kept per read/write, 0..%d (default %d)\n"
+		"  --ring-mb N             ring buffer size in MiB, a power of two (default 16)\n"
+		"  --max-conns N           connections tracked at once (default 65536)\n"
+		"  --duration SECONDS      stop after this long (default: at SIGINT/SIGTERM)\n"
+		"  --json                  (trace) one JSON object per line\n"
+		"  --raw                   (trace) raw captured chunks\n"
+		"  -v, --verbose           libbpf's debug output\n",
+		NX_MAX_CAPTURE, NX_DEFAULT_CAPTURE);
+}
+
+static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || v < min || v > max)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int bad(const char *what, const char *arg)
+{
+	fprintf(stderr, "nexus-agent: invalid %s '%s'\n", what, arg);
+	return -EINVAL;
+}
+
+static int set_option(struct nx_opts *o, int c, const char *arg)
+{
+	uint32_t v;
+	char *end;
+
+	switch (c) {
+	case OPT_LISTEN:
+		if (!strchr(arg, ':'))
+			return bad("--listen (want HOST:PORT or :PORT)", arg);
+		o->listen = arg;
+		return 0;
+	case OPT_COMM:
+		if (!*arg || strchr(arg, '/'))
+			return bad("--comm (want an executable name)", arg);
+		if (o->spec.n_names >= NX_MAX_EXEC_NAMES)
+			return bad("--comm (too many names)", arg);
+		o->spec.names[o->spec.n_names++] = arg;
+		return 0;
+	case OPT_PID:
+		if (parse_u32(arg, 1, NX_PID_LIMIT - 1, &v))
+			return bad("--pid", arg);
+		if (o->spec.n_pids >= NX_MAX_TARGET_PIDS)
+			return bad("--pid (too many)", arg);
+		o->spec.pids[o->spec.n_pids++] = (pid_t)v;
+		return 0;
+	case OPT_CAPTURE_BYTES:
+		return parse_u32(arg, 0, NX_MAX_CAPTURE, &o->capture_bytes) ? bad("--capture-bytes", arg)
+									   : 0;
+	case OPT_RING_MB:
+		if (parse_u32(arg, 1, 1024, &v) || (v & (v - 1)))
+			return bad("--ring-mb (want a power of two, 1..1024)", arg);
+		o->ring_bytes = v << 20;
+		return 0;
+	case OPT_MAX_CONNS:
+		return parse_u32(arg, 16, 1 << 22, &o->max_conns) ? bad("--max-conns", arg) : 0;
+	case OPT_DURATION:
+		o->duration = strtod(arg, &end);
+		if (end == arg || *end || !(o->duration > 0) || o->duration > 1e7)
+			return bad("--duration", arg);
+		return 0;
+	case OPT_JSON:
+		o->json = true;
+		return 0;
+	case OPT_RAW:
+		o->raw = true;
+		return 0;
+	case OPT_VERBOSE:
+		o->verbose = true;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int opts__parse(unsigned int cmd, int argc, char **argv, struct nx_opts *o)
+{
+	struct option longopts[N_OPTIONS + 1];
+	bool defaults = true;
+	int n = 0, c;
+
+	memset(o, 0, sizeof(*o));
+	o->cmd = cmd;
+	o->listen = ":9435";
+	o->capture_bytes = NX_DEFAULT_CAPTURE;
+	o->ring_bytes = 16 << 20;
+	o->max_conns = 65536;
+	for (size_t i = 0; i < N_OPTIONS; i++)
+		if (options[i].cmds & cmd)
+			longopts[n++] = options[i].opt;
+	memset(&longopts[n], 0, sizeof(longopts[n]));
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+v", longopts, NULL)) != -1) {
+		if (c == '?' || c == ':') {
+			fprintf(stderr, "nexus-agent %s: unknown or incomplete option '%s'\n", argv[0],
+				argv[optind - 1]);
+			goto usage;
+		}
+		if (c == OPT_HELP) {
+			opts__usage(stdout);
+			exit(0);
+		}
+		if (c == OPT_NO_DEFAULTS) {
+			defaults = false;
+			continue;
+		}
+		if (set_option(o, c, optarg))
+			goto usage;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "nexus-agent %s: unexpected argument '%s'\n", argv[0], argv[optind]);
+		goto usage;
+	}
+	if (defaults) {
+		for (size_t i = 0; i < sizeof(default_names) / sizeof(default_names[0]); i++) {
+			if (o->spec.n_names >= NX_MAX_EXEC_NAMES) {
+				fprintf(stderr, "nexus-agent: too many --comm names with the defaults\n");
+				goto usage;
+			}
+			o->spec.names[o->spec.n_names++] = default_names[i];
+		}
+	}
+	return 0;
+usage:
+	fputc('\n', stderr);
+	opts__usage(stderr);
+	return -EINVAL;
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Command-line options of every subcommand, parsed in one place with one usage text. */
+#ifndef NEXUS_OPTS_H
+#define NEXUS_OPTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "capture/targets.h"
+
+/* Which subcommand accepts an option. */
+enum {
+	NX_CMD_RUN = 1 << 0,
+	NX_CMD_TRACE = 1 << 1,
+	NX_CMD_CHECK = 1 << 2,
+};
+
+struct nx_opts {
+	unsigned int cmd;	  /* NX_CMD_* */
+	const char *listen;	  /* run: HOST:PORT of the HTTP server */
+	struct target_spec spec;  /* default names (unless --no-default-targets) + --comm + --pid */
+	uint32_t capture_bytes;
+	uint32_t ring_bytes;
+	uint32_t max_conns;
+	double duration;	  /* seconds; 0: until SIGINT/SIGTERM */
+	bool json;
+	bool raw;
+	bool verbose;
+};
+
+/* 0 on success; on a bad option prints the usage to stderr and returns -EINVAL. */
+int opts__parse(unsigned int cmd, int argc, char **argv, struct nx_opts *o);
+void opts__usage(FILE *f);
+
+#endif /* NEXUS_OPTS_H */

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include "cli/session.h"
+
+/* Poll timeout: records are submitted without wakeups, so this is how stale they can get. */
+#define NX_POLL_MS 10
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	stop_requested = 1;
+}
+
+uint64_t nx_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static void found(void *ctx, const struct target_info *ti)
+{
+	struct session *s = ctx;
+
+	capture__set_target(s->cap, ti->tgid, true);
+	conntrack__add_proc(s->ct, ti->tgid, ti->ppid, ti->comm, ti->exe);
+	s->n_found++;
+}
+
+int session__open(struct session *s, const struct nx_opts *o, struct conntrack_sink sink)
+{
+	struct capture_opts copts = {
+		.capture_bytes = o->capture_bytes,
+		.ring_bytes = o->ring_bytes,
+		.max_fds = o->max_conns,
+		.exec_names = o->spec.names,
+		.n_exec_names = o->spec.n_names,
+		.verbose = o->verbose,
+	};
+	struct conntrack_opts topts = { .max_conns = o->max_conns, .max_procs = 16384 };
+	struct sigaction sa = { .sa_handler = on_signal };
+	char msg[256] = "";
+	int err;
+
+	memset(s, 0, sizeof(*s));
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	s->cap = capture__open(&copts, conntrack__record, NULL, msg, sizeof(msg));
+	if (!s->cap) {
+		err = -errno;
+		fprintf(stderr, "nexus-agent: %s\n", msg[0] ? msg : strerror(-err));
+		return err;
+	}
+	s->ct = conntrack__new(&topts, s->cap, sink);
+	if (!s->ct) {
+		err = -errno;
+		fprintf(stderr, "nexus-agent: connection tables: %s\n", strerror(-err));
+		session__close(s);
+		return err;
+	}
+	capture__set_record_ctx(s->cap, s->ct);
+	/* Attached first, scanned second: a server exec'ing in between is caught by the kernel. */
+	err = targets__scan(&o->spec, found, s);
+	if (err < 0) {
+		fprintf(stderr, "nexus-agent: scanning /proc: %s\n", strerror(-err));
+		session__close(s);
+		return err;
+	}
+	fprintf(stderr, "nexus-agent: attached, watching %d processes\n", s->n_found);
+	return 0;
+}
+
+int session__loop(struct session *s, const struct nx_opts *o, void (*tick)(void *ctx), void *ctx)
+{
+	uint64_t end = o->duration > 0 ? nx_now_ns() + (uint64_t)(o->duration * 1e9) : 0;
+
+	while (!stop_requested && (!end || nx_now_ns() < end)) {
+		int n = capture__poll(s->cap, NX_POLL_MS);
+
+		if (n < 0) {
+			fprintf(stderr, "nexus-agent: reading the ring buffer: %s\n", strerror(-n));
+			return n;
+		}
+		if (tick)
+			tick(ctx);
+	}
+	/* Whatever is still in the ring buffer belongs to the run. */
+	capture__poll(s->cap, 0);
+	if (tick)
+		tick(ctx);
+	return 0;
+}
+
+void session__close(struct session *s)
+{
+	capture__close(s->cap);
+	conntrack__free(s->ct);
+	s->cap = NULL;
+	s->ct = NULL;
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * What run and trace share: attach the kernel side, find the targets already running, then drain
+ * records until a signal or --duration, with a periodic tick for the caller.
+ */
+#ifndef NEXUS_SESSION_H
+#define NEXUS_SESSION_H
+
+#include "capture/capture.h"
+#include "capture/conntrack.h"
+#include "cli/opts.h"
+
+struct session {
+	struct capture *cap;
+	struct conntrack *ct;
+	int n_found; /* targets found running at start */
+};
+
+/* 0, or -errno after printing why. */
+int session__open(struct session *s, const struct nx_opts *o, struct conntrack_sink sink);
+/* Runs until SIGINT/SIGTERM or o->duration; tick (if set) runs after every drained batch. */
+int session__loop(struct session *s, const struct nx_opts *o, void (*tick)(void *ctx), void *ctx);
+void session__close(struct session *s);
+
+/* CLOCK_MONOTONIC nanoseconds, the clock of the kernel's timestamps. */
+uint64_t nx_now_ns(void);
+
+#endif /* NEXUS_SESSION_H */

@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <jansson.h>
+#include "capture/conn_table.h"
+#include "cli/trace_fmt.h"
+
+/* Text lines show this much of a chunk; JSON carries all captured bytes in data_hex. */
+#define TEXT_PREVIEW 96
+#define JSON_PREVIEW 256
+
+void fmt_endpoint(char *out, size_t len, uint8_t transport, const uint8_t addr[16], uint16_t port)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	if (transport == NX_TRANSPORT_TCP4 && inet_ntop(AF_INET, addr, ip, sizeof(ip)))
+		snprintf(out, len, "%s:%u", ip, port);
+	else if (transport == NX_TRANSPORT_TCP6 && inet_ntop(AF_INET6, addr, ip, sizeof(ip)))
+		snprintf(out, len, "[%s]:%u", ip, port);
+	else
+		snprintf(out, len, "%s", "");
+}
+
+void fmt_conn_ends(const struct nx_conn *c, char *server, char *peer, size_t len)
+{
+	if (c->transport == NX_TRANSPORT_UNIX) {
+		/* Only the listening side has a path; Unix sockets have no peer address to show. */
+		snprintf(server, len, "%s", c->path);
+		snprintf(peer, len, "%s", "");
+		return;
+	}
+	if (c->role == NX_ROLE_CLIENT) {
+		fmt_endpoint(server, len, c->transport, c->raddr, c->rport);
+		fmt_endpoint(peer, len, c->transport, c->laddr, c->lport);
+	} else {
+		fmt_endpoint(server, len, c->transport, c->laddr, c->lport);
+		fmt_endpoint(peer, len, c->transport, c->raddr, c->rport);
+	}
+}
+
+size_t fmt_preview(char *out, size_t max_out, const uint8_t *data, size_t n)
+{
+	size_t o = 0;
+
+	if (!max_out)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char esc[5];
+		uint8_t b = data[i];
+		size_t el;
+
+		switch (b) {
+		case '\r': strcpy(esc, "\\r"); break;
+		case '\n': strcpy(esc, "\\n"); break;
+		case '\t': strcpy(esc, "\\t"); break;
+		case '\\': strcpy(esc, "\\\\"); break;
+		case '"': strcpy(esc, "\\\""); break;
+		default:
+			if (b >= 0x20 && b < 0x7f) {
+				esc[0] = (char)b;
+				esc[1] = '\0';
+			} else {
+				snprintf(esc, sizeof(esc), "\\x%02x", b);
+			}
+		}
+		el = strlen(esc);
+		if (o + el >= max_out)
+			break;
+		memcpy(out + o, esc, el);
+		o += el;
+	}
+	out[o] = '\0';
+	return o;
+}
+
+void fmt_time(char *out, size_t len, uint64_t mono_ns)
+{
+	static int64_t offset_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC, taken once */
+	struct timespec rt, mt;
+	struct tm tm;
+	int64_t wall;
+	time_t sec;
+
+	if (!offset_ns) {
+		clock_gettime(CLOCK_REALTIME, &rt);
+		clock_gettime(CLOCK_MONOTONIC, &mt);
+		offset_ns = (rt.tv_sec - mt.tv_sec) * 1000000000LL + (rt.tv_nsec - mt.tv_nsec);
+	}
+	wall = (int64_t)mono_ns + offset_ns;
+	sec = wall / 1000000000LL;
+	gmtime_r(&sec, &tm);
+	snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long long)(wall % 1000000000LL) / 1000);
+}
+
+const char *fmt_event_name(uint32_t type)
+{
+	switch (type) {
+	case NX_EV_DATA: return "data";
+	case NX_EV_CONN_OPEN: return "open";
+	case NX_EV_CONN_CLOSE: return "close";
+	case NX_EV_CONN_STATE: return "state";
+	case NX_EV_PROC_EXEC: return "exec";
+	case NX_EV_PROC_FORK: return "fork";
+	case NX_EV_PROC_EXIT: return "exit";
+	}
+	return "unknown";
+}
+
+const char *fmt_syscall_name(uint8_t sys)
+{
+	static const char *const names[NX_SYS__COUNT] = {
+		[NX_SYS_READ] = "read",		[NX_SYS_WRITE] = "write",
+		[NX_SYS_READV] = "readv",	[NX_SYS_WRITEV] = "writev",
+		[NX_SYS_SENDTO] = "sendto",	[NX_SYS_RECVFROM] = "recvfrom",
+		[NX_SYS_SENDMSG] = "sendmsg",	[NX_SYS_RECVMSG] = "recvmsg",
+		[NX_SYS_CLOSE] = "close",	[NX_SYS_ACCEPT] = "accept",
+		[NX_SYS_CONNECT] = "connect",
+	};
+
+	return sys < NX_SYS__COUNT && names[sys] ? names[sys] : "unknown";
+}
+
+const char *fmt_transport_name(uint8_t transport)
+{
+	switch (transport) {
+	case NX_TRANSPORT_TCP4: return "tcp4";
+	case NX_TRANSPORT_TCP6: return "tcp6";
+	case NX_TRANSPORT_UNIX: return "unix";
+	}
+	return "unknown";
+}
+
+const char *fmt_role_name(uint8_t role)
+{
+	switch (role) {
+	case NX_ROLE_SERVER: return "server";
+	case NX_ROLE_CLIENT: return "client";
+	}
+	return "unknown";
+}
+
+static const char *comm_of(const struct nx_record *r)
+{
+	return r->proc && r->proc->comm[0] ? r->proc->comm : "?";
+}
+
+void trace_fmt__text(FILE *f, const struct nx_record *r)
+{
+	char when[40], server[NX_ENDPOINT_LEN] = "", peer[NX_ENDPOINT_LEN] = "";
+	char preview[TEXT_PREVIEW];
+	const struct nx_data_event *d = r->data;
+
+	fmt_time(when, sizeof(when), r->hdr->ts_ns);
+	if (r->conn)
+		fmt_conn_ends(r->conn, server, peer, sizeof(server));
+	if (d) {
+		fmt_preview(preview, sizeof(preview), d->data, d->cap_len);
+		fprintf(f, "%s %7u %-15s %s %s %s %-8s %6u \"%s\"%s\n", when + 11, r->hdr->tgid,
+			comm_of(r), server[0] ? server : "?", d->dir == NX_DIR_IN ? "<-" : "->",
+			peer[0] ? peer : "-", fmt_syscall_name(d->syscall), d->len, preview,
+			d->cap_len < d->len ? "..." : "");
+	} else if (r->conn) {
+		fprintf(f, "%s %7u %-15s %s %s %s %s fd=%u\n", when + 11, r->hdr->tgid, comm_of(r),
+			server[0] ? server : "?", "--", peer[0] ? peer : "-",
+			fmt_event_name(r->hdr->type), r->hdr->fd);
+	} else {
+		fprintf(f, "%s %7u %-15s %s\n", when + 11, r->hdr->tgid, comm_of(r),
+			fmt_event_name(r->hdr->type));
+	}
+}
+
+static int set(json_t *o, const char *key, json_t *v)
+{
+	return v ? json_object_set_new(o, key, v) : -1;
+}
+
+static char *hex_of(const uint8_t *data, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	char *s = malloc(2 * n + 1);
+
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		s[2 * i] = digits[data[i] >> 4];
+		s[2 * i + 1] = digits[data[i] & 15];
+	}
+	s[2 * n] = '\0';
+	return s;
+}
+
+int trace_fmt__json(FILE *f, const struct nx_record *r)
+{
+	char when[40], buf[JSON_PREVIEW], server[NX_ENDPOINT_LEN], peer[NX_ENDPOINT_LEN];
+	const struct nx_data_event *d = r->data;
+	json_t *o = json_object();
+	int err = 0;
+
+	if (!o)
+		return -ENOMEM;
+	fmt_time(when, sizeof(when), r->hdr->ts_ns);
+	err |= set(o, "event", json_string(fmt_event_name(r->hdr->type)));
+	err |= set(o, "time", json_string(when));
+	err |= set(o, "ts_ns", json_integer((json_int_t)r->hdr->ts_ns));
+	err |= set(o, "pid", json_integer(r->hdr->tgid));
+	err |= set(o, "tid", json_integer(r->hdr->pid));
+	err |= set(o, "comm", json_string(comm_of(r)));
+	if (r->conn) {
+		const struct nx_conn *c = r->conn;
+
+		fmt_conn_ends(c, server, peer, sizeof(server));
+		snprintf(buf, sizeof(buf), "%016llx", (unsigned long long)c->sock_id);
+		err |= set(o, "fd", json_integer(c->fd));
+		err |= set(o, "conn", json_string(buf));
+		err |= set(o, "transport", json_string(fmt_transport_name(c->transport)));
+		err |= set(o, "role", json_string(fmt_role_name(c->role)));
+		err |= set(o, "server", json_string(server));
+		err |= set(o, "peer", json_string(peer));
+	}
+	if (d) {
+		char *hex = hex_of(d->data, d->cap_len);
+
+		err |= set(o, "dir", json_string(d->dir == NX_DIR_IN ? "in" : "out"));
+		err |= set(o, "syscall", json_string(fmt_syscall_name(d->syscall)));
+		err |= set(o, "len", json_integer(d->len));
+		err |= set(o, "captured", json_integer(d->cap_len));
+		err |= set(o, "data_hex", hex ? json_string(hex) : NULL);
+		free(hex);
+		fmt_preview(buf, sizeof(buf), d->data, d->cap_len);
+		err |= set(o, "preview", json_string(buf));
+	}
+	if (r->hdr->type == NX_EV_PROC_EXIT)
+		err |= set(o, "exit_code", json_integer(r->exit_code));
+	if (!err && json_dumpf(o, f, JSON_COMPACT) == 0)
+		fputc('\n', f);
+	else
+		err = -ENOMEM;
+	json_decref(o);
+	return err ? -ENOMEM : 0;
+}

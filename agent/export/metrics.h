@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* /metrics: the agent's own figures in the Prometheus/OpenMetrics text formats. */
+#ifndef NEXUS_METRICS_H
+#define NEXUS_METRICS_H
+
+#include <stdbool.h>
+#include "export/http.h"
+#include "stats/self_stats.h"
+
+/* An http_handler_fn; ctx is the struct self_stats_box to read. */
+int metrics__handle(void *ctx, const struct http_request *req, struct http_response *resp);
+void metrics__render_self(FILE *f, bool openmetrics, const struct self_stats *s);
+
+#endif /* NEXUS_METRICS_H */

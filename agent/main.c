@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* nexus-agent: dispatches to a subcommand. */
+#include <stdio.h>
+#include <string.h>
+#include "cli/commands.h"
+#include "cli/opts.h"
+
+static int cmd_version(int argc, char **argv)
+{
+	printf("nexus-agent %s\n", NX_VERSION);
+	return 0;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	opts__usage(stdout);
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+} commands[] = {
+	{ "run", cmd_run },
+	{ "trace", cmd_trace },
+	{ "check", cmd_check },
+	{ "version", cmd_version },
+	{ "--version", cmd_version },
+	{ "help", cmd_help },
+	{ "--help", cmd_help },
+	{ "-h", cmd_help },
+};
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		opts__usage(stderr);
+		return NX_EXIT_USAGE;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "nexus-agent: unknown command '%s'\n\n", argv[1]);
+	opts__usage(stderr);
+	return NX_EXIT_USAGE;
+}

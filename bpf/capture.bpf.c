@@ -1,0 +1,540 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Socket capture of target processes (redis-server, postgres...): what they read from and write to
+ * TCP and Unix stream sockets, when connections open and close, and which processes are targets.
+ *
+ * Every program runs at a syscall's *exit* and reads the syscall's arguments back from the task's
+ * saved user registers: one program run per syscall instead of an enter/exit pair, and no per-thread
+ * map to carry arguments across. The first thing each does is one bit test in a tgid bitmap, so a
+ * process that is not a target pays a few instructions and nothing else.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "events.h"
+#include "sock.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Set by the agent between open and load. */
+const volatile __u32 capture_bytes = NX_DEFAULT_CAPTURE;
+/* Ring buffer fill level at which a record also wakes the consumer (see nx_rb_flags()). */
+const volatile __u64 wakeup_bytes = 1 << 20;
+/* Key that turns struct sock addresses into sock_ids, so no kernel address reaches user space. */
+const volatile __u64 sock_id_key = 0;
+/* Executable names (comm at exec) that make a process a target. */
+const volatile __u32 n_exec_names = 0;
+const volatile char exec_names[NX_MAX_EXEC_NAMES][NX_COMM_LEN] = {};
+
+/*
+ * One bit per tgid: is this process a target? The agent sets bits through the mmap'ed .bss;
+ * fork and exec below set them for new processes before the new process can run a syscall.
+ */
+__u64 target_bits[NX_PID_LIMIT / 64];
+
+/* Every record for the agent; sized by the agent before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+} events SEC(".maps");
+
+/* enum nx_counter, per CPU so counting never contends. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NX_CNT__COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+/*
+ * Socket facts per (tgid, fd) of targets, so the fd -> sock walk runs once per connection and not
+ * on every read. close/dup2 remove entries; the agent removes those of exited processes; LRU so an
+ * entry we missed ages out instead of filling the map.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct nx_fd_key);
+	__type(value, struct nx_fd_info);
+} fd_cache SEC(".maps");
+
+/* struct sock * -> its owner, for TCP state changes that happen outside the owner's syscalls. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct nx_fd_key);
+} sock_owner SEC(".maps");
+
+/* DATA records are up to 16 KiB: built here, not on the 512-byte stack. Twice NX_MAX_CAPTURE of
+ * room lets the verifier see that (offset < MAX) + (len <= MAX) stays inside. */
+/* buf is ev.data: the flexible array member is followed by its storage. */
+struct data_scratch {
+	struct nx_data_event ev;
+	__u8 buf[2 * NX_MAX_CAPTURE];
+};
+
+/* One slot per CPU, indexed by CPU id: a per-CPU array caps values at 32 KiB, this one does not.
+ * Sized to the possible CPUs by the agent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct data_scratch);
+} scratch SEC(".maps");
+
+/* The exit tracepoints of syscalls:sys_exit_* share this layout. */
+struct syscall_exit_ctx {
+	__u64 common;
+	int nr;
+	long ret;
+};
+
+struct user_iovec {
+	void *base;
+	__u64 len;
+};
+
+static __always_inline bool is_target(__u32 tgid)
+{
+	return (target_bits[(tgid >> 6) & (NX_PID_LIMIT / 64 - 1)] >> (tgid & 63)) & 1;
+}
+
+static __always_inline void set_target(__u32 tgid, bool on)
+{
+	__u64 bit = 1ULL << (tgid & 63);
+	__u64 *word = &target_bits[(tgid >> 6) & (NX_PID_LIMIT / 64 - 1)];
+
+	if (on)
+		__sync_fetch_and_or(word, bit);
+	else
+		__sync_fetch_and_and(word, ~bit);
+}
+
+static __always_inline void count(__u32 idx, __u64 n)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
+
+	if (c)
+		*c += n;
+}
+
+/*
+ * A default ring-buffer wakeup is an irq_work self-IPI per record, several microseconds on a VM.
+ * Records go in silently; only when the consumer has fallen behind by wakeup_bytes is it woken.
+ * The agent also polls on a short timeout, so nothing waits long.
+ */
+static __always_inline __u64 nx_rb_flags(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+									       : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline __u64 sock_id_of(__u64 sk)
+{
+	return sk ^ sock_id_key;
+}
+
+static __always_inline void fill_hdr(struct nx_event_hdr *h, __u32 type, __u64 pid_tgid, __u32 fd)
+{
+	h->type = type;
+	h->tgid = pid_tgid >> 32;
+	h->pid = (__u32)pid_tgid;
+	h->fd = fd;
+	h->ts_ns = bpf_ktime_get_ns();
+}
+
+static __always_inline void emit_conn(__u32 type, __u64 pid_tgid, __u32 fd, struct sock *sk,
+				      __u8 transport, __u8 how)
+{
+	struct nx_conn_event *ev;
+
+	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		count(NX_CNT_LOST, 1);
+		return;
+	}
+	__builtin_memset(ev, 0, sizeof(*ev));
+	fill_hdr(&ev->hdr, type, pid_tgid, fd);
+	ev->sock_id = sock_id_of((__u64)sk);
+	ev->how = how;
+	nx_fill_conn(ev, sk, transport);
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	bpf_ringbuf_submit(ev, nx_rb_flags());
+}
+
+/* Walks fd -> sock, remembers a socket of ours and tells the agent about it. */
+static __always_inline struct nx_fd_info *learn_fd(__u64 pid_tgid, __u32 fd, __u8 how)
+{
+	struct nx_fd_key key = { .tgid = pid_tgid >> 32, .fd = fd };
+	struct nx_fd_info info = {};
+	struct sock *sk;
+
+	sk = nx_fd_to_sock((struct task_struct *)bpf_get_current_task(), fd);
+	if (!sk)
+		return NULL;
+	info.transport = nx_sock_transport(sk);
+	if (!info.transport)
+		return NULL;
+	info.sk = (__u64)sk;
+	if (bpf_map_update_elem(&fd_cache, &key, &info, BPF_ANY)) {
+		count(NX_CNT_FDCACHE_FULL, 1);
+		return NULL;
+	}
+	if (info.transport != NX_TRANSPORT_UNIX)
+		bpf_map_update_elem(&sock_owner, &info.sk, &key, BPF_ANY);
+	emit_conn(NX_EV_CONN_OPEN, pid_tgid, fd, sk, info.transport, how);
+	return bpf_map_lookup_elem(&fd_cache, &key);
+}
+
+static __always_inline struct nx_fd_info *lookup_fd(__u64 pid_tgid, __u32 fd)
+{
+	struct nx_fd_key key = { .tgid = pid_tgid >> 32, .fd = fd };
+	struct nx_fd_info *info = bpf_map_lookup_elem(&fd_cache, &key);
+
+	return info ? info : learn_fd(pid_tgid, fd, NX_OPEN_SEEN);
+}
+
+/* Forgets a socket fd (close, dup2 over it) and tells the agent. */
+static __always_inline void forget_fd(__u64 pid_tgid, __u32 fd)
+{
+	struct nx_fd_key key = { .tgid = pid_tgid >> 32, .fd = fd };
+	struct nx_fd_info *info = bpf_map_lookup_elem(&fd_cache, &key);
+	struct nx_conn_event *ev;
+	__u64 sk;
+
+	if (!info)
+		return;
+	sk = info->sk;
+	bpf_map_delete_elem(&fd_cache, &key);
+	bpf_map_delete_elem(&sock_owner, &sk);
+	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		count(NX_CNT_LOST, 1);
+		return;
+	}
+	__builtin_memset(ev, 0, sizeof(*ev));
+	fill_hdr(&ev->hdr, NX_EV_CONN_CLOSE, pid_tgid, fd);
+	ev->sock_id = sock_id_of(sk);
+	bpf_ringbuf_submit(ev, nx_rb_flags());
+}
+
+static __always_inline struct pt_regs *user_regs(void)
+{
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+
+/* Copies up to `want` bytes from one user buffer; returns the bytes copied. */
+static __always_inline __u32 copy_buf(struct data_scratch *s, __u32 off, const void *ubuf,
+				      __u32 want)
+{
+	if (off >= NX_MAX_CAPTURE || !want)
+		return 0;
+	if (want > NX_MAX_CAPTURE)
+		want = NX_MAX_CAPTURE;
+	if (bpf_probe_read_user(&s->buf[off & (NX_MAX_CAPTURE - 1)], want, ubuf)) {
+		count(NX_CNT_READ_FAIL, 1);
+		return 0;
+	}
+	return want;
+}
+
+/* Concatenates the first `want` bytes spread over an iovec array, as the syscall moved them. */
+static __always_inline __u32 copy_iov(struct data_scratch *s, const struct user_iovec *uiov,
+				      __u64 iovcnt, __u32 want)
+{
+	__u32 off = 0;
+
+	for (int i = 0; i < NX_MAX_IOV; i++) {
+		struct user_iovec iov;
+		__u32 n;
+
+		if (i >= iovcnt || off >= want)
+			break;
+		if (bpf_probe_read_user(&iov, sizeof(iov), &uiov[i])) {
+			count(NX_CNT_READ_FAIL, 1);
+			break;
+		}
+		n = iov.len < want - off ? iov.len : want - off;
+		n = copy_buf(s, off, iov.base, n);
+		if (!n && iov.len)
+			break;
+		off += n;
+	}
+	return off;
+}
+
+/*
+ * The data path: a target moved `ret` bytes through fd. buf_kind says where the bytes are:
+ * 0 = (fd, buf) arguments, 1 = (fd, iov, iovcnt), 2 = (fd, struct user_msghdr *).
+ */
+static __always_inline int on_io(long ret, __u8 sys, __u8 dir, int buf_kind)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct data_scratch *s;
+	struct nx_fd_info *info;
+	struct pt_regs *regs;
+	__u32 cpu = bpf_get_smp_processor_id(), want, got;
+	__u64 size;
+	__u32 fd;
+
+	if (!is_target(pid_tgid >> 32) || ret <= 0)
+		return 0;
+	regs = user_regs();
+	fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	info = lookup_fd(pid_tgid, fd);
+	if (!info)
+		return 0;
+	s = bpf_map_lookup_elem(&scratch, &cpu);
+	if (!s)
+		return 0;
+
+	want = ret < capture_bytes ? ret : capture_bytes;
+	if (buf_kind == 0) {
+		got = copy_buf(s, 0, (void *)PT_REGS_PARM2_CORE_SYSCALL(regs), want);
+	} else if (buf_kind == 1) {
+		got = copy_iov(s, (void *)PT_REGS_PARM2_CORE_SYSCALL(regs),
+			       PT_REGS_PARM3_CORE_SYSCALL(regs), want);
+	} else {
+		struct user_msghdr *msg = (void *)PT_REGS_PARM2_CORE_SYSCALL(regs);
+		struct user_iovec *iov = NULL;
+		__u64 iovcnt = 0;
+
+		bpf_probe_read_user(&iov, sizeof(iov), &msg->msg_iov);
+		bpf_probe_read_user(&iovcnt, sizeof(iovcnt), &msg->msg_iovlen);
+		got = copy_iov(s, iov, iovcnt, want);
+	}
+
+	fill_hdr(&s->ev.hdr, NX_EV_DATA, pid_tgid, fd);
+	s->ev.sock_id = sock_id_of(info->sk);
+	s->ev.len = ret;
+	s->ev.cap_len = got;
+	s->ev.dir = dir;
+	s->ev.syscall = sys;
+	size = sizeof(s->ev) + (got & (2 * NX_MAX_CAPTURE - 1));
+	/* bpf_ringbuf_reserve needs a constant size; output copies a variable-length record. */
+	if (bpf_ringbuf_output(&events, s, size, nx_rb_flags())) {
+		count(NX_CNT_LOST, 1);
+		return 0;
+	}
+	count(NX_CNT_EVENTS, 1);
+	count(NX_CNT_BYTES, got);
+	return 0;
+}
+
+#define IO_PROG(name, sys, dir, kind)                                                             \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                                \
+	int nx_exit_##name(struct syscall_exit_ctx *ctx)                                          \
+	{                                                                                         \
+		return on_io(ctx->ret, sys, dir, kind);                                           \
+	}
+
+IO_PROG(read, NX_SYS_READ, NX_DIR_IN, 0)
+IO_PROG(recvfrom, NX_SYS_RECVFROM, NX_DIR_IN, 0)
+IO_PROG(readv, NX_SYS_READV, NX_DIR_IN, 1)
+IO_PROG(recvmsg, NX_SYS_RECVMSG, NX_DIR_IN, 2)
+IO_PROG(write, NX_SYS_WRITE, NX_DIR_OUT, 0)
+IO_PROG(sendto, NX_SYS_SENDTO, NX_DIR_OUT, 0)
+IO_PROG(writev, NX_SYS_WRITEV, NX_DIR_OUT, 1)
+IO_PROG(sendmsg, NX_SYS_SENDMSG, NX_DIR_OUT, 2)
+
+/* accept/accept4 return a new connection of which the target is the server. */
+static __always_inline int on_accept(long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	if (!is_target(pid_tgid >> 32) || ret < 0)
+		return 0;
+	forget_fd(pid_tgid, ret); /* a close we missed: the fd number is a new connection now */
+	learn_fd(pid_tgid, ret, NX_OPEN_ACCEPT);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int nx_exit_accept(struct syscall_exit_ctx *ctx)
+{
+	return on_accept(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int nx_exit_accept4(struct syscall_exit_ctx *ctx)
+{
+	return on_accept(ctx->ret);
+}
+
+#define NX_EINPROGRESS 115
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int nx_exit_connect(struct syscall_exit_ctx *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 fd;
+
+	if (!is_target(pid_tgid >> 32) || (ctx->ret != 0 && ctx->ret != -NX_EINPROGRESS))
+		return 0;
+	fd = PT_REGS_PARM1_CORE_SYSCALL(user_regs());
+	forget_fd(pid_tgid, fd);
+	learn_fd(pid_tgid, fd, NX_OPEN_CONNECT);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_close")
+int nx_exit_close(struct syscall_exit_ctx *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	if (!is_target(pid_tgid >> 32))
+		return 0;
+	forget_fd(pid_tgid, PT_REGS_PARM1_CORE_SYSCALL(user_regs()));
+	return 0;
+}
+
+/* dup2/dup3 onto an open fd close it silently: the old connection behind newfd is gone. */
+static __always_inline int on_dup(long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	if (!is_target(pid_tgid >> 32) || ret < 0)
+		return 0;
+	forget_fd(pid_tgid, ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_dup2")
+int nx_exit_dup2(struct syscall_exit_ctx *ctx)
+{
+	return on_dup(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_dup3")
+int nx_exit_dup3(struct syscall_exit_ctx *ctx)
+{
+	return on_dup(ctx->ret);
+}
+
+/*
+ * TCP state changes run in softirq as often as in the owner's context, so the owner comes from
+ * sock_owner. Only the ends of a connection matter here: the peer's FIN and the final close.
+ */
+#define NX_TCP_CLOSE 7
+#define NX_TCP_CLOSE_WAIT 8
+
+SEC("tracepoint/sock/inet_sock_set_state")
+int nx_sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	__u64 sk = (__u64)ctx->skaddr;
+	struct nx_conn_event *ev;
+	struct nx_fd_key *owner;
+
+	if (ctx->newstate != NX_TCP_CLOSE && ctx->newstate != NX_TCP_CLOSE_WAIT)
+		return 0;
+	owner = bpf_map_lookup_elem(&sock_owner, &sk);
+	if (!owner)
+		return 0;
+	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		count(NX_CNT_LOST, 1);
+		return 0;
+	}
+	__builtin_memset(ev, 0, sizeof(*ev));
+	fill_hdr(&ev->hdr, NX_EV_CONN_STATE, (__u64)owner->tgid << 32, owner->fd);
+	ev->sock_id = sock_id_of(sk);
+	ev->old_state = ctx->oldstate;
+	ev->new_state = ctx->newstate;
+	bpf_ringbuf_submit(ev, nx_rb_flags());
+	return 0;
+}
+
+static __always_inline void emit_proc(__u32 type, __u32 tgid, __u32 ppid, __u32 code,
+				      const char *comm)
+{
+	struct nx_proc_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+
+	if (!ev) {
+		count(NX_CNT_LOST, 1);
+		return;
+	}
+	__builtin_memset(ev, 0, sizeof(*ev));
+	fill_hdr(&ev->hdr, type, (__u64)tgid << 32 | tgid, 0);
+	ev->ppid = ppid;
+	ev->exit_code = code;
+	bpf_probe_read_kernel_str(ev->comm, sizeof(ev->comm), comm);
+	bpf_ringbuf_submit(ev, nx_rb_flags());
+}
+
+/* A target's children are targets from their first instruction (postgres forks a backend per
+ * connection, which reads the startup packet at once). Threads share their process's bit. */
+SEC("raw_tp/sched_process_fork")
+int BPF_PROG(nx_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	__u32 ctgid = BPF_CORE_READ(child, tgid);
+
+	if (!is_target(ptgid) || ctgid == ptgid)
+		return 0;
+	set_target(ctgid, true);
+	emit_proc(NX_EV_PROC_FORK, ctgid, ptgid, 0, child->comm);
+	return 0;
+}
+
+static __always_inline bool comm_is_target(const char *comm)
+{
+	for (int i = 0; i < NX_MAX_EXEC_NAMES; i++) {
+		bool same = true;
+
+		if (i >= n_exec_names)
+			return false;
+		for (int j = 0; j < NX_COMM_LEN; j++) {
+			if (comm[j] != exec_names[i][j]) {
+				same = false;
+				break;
+			}
+			if (!comm[j])
+				break;
+		}
+		if (same)
+			return true;
+	}
+	return false;
+}
+
+/* A process that execs a target executable becomes a target; a target that execs anything else
+ * stops being one. comm is already the new executable's name here. */
+SEC("tracepoint/sched/sched_process_exec")
+int nx_exec(struct trace_event_raw_sched_process_exec *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	char comm[NX_COMM_LEN] = {};
+	bool want, was;
+
+	bpf_get_current_comm(comm, sizeof(comm));
+	want = comm_is_target(comm);
+	was = is_target(tgid);
+	if (want == was && !want)
+		return 0;
+	set_target(tgid, want);
+	emit_proc(want ? NX_EV_PROC_EXEC : NX_EV_PROC_EXIT, tgid, 0, 0, comm);
+	return 0;
+}
+
+/* The last thread of a target leaving: the process is gone. */
+SEC("tracepoint/sched/sched_process_exit")
+int nx_exit(void *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	struct task_struct *task;
+	char comm[NX_COMM_LEN];
+
+	if (!is_target(tgid))
+		return 0;
+	task = (struct task_struct *)bpf_get_current_task();
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+	set_target(tgid, false);
+	bpf_get_current_comm(comm, sizeof(comm));
+	emit_proc(NX_EV_PROC_EXIT, tgid, 0, BPF_CORE_READ(task, exit_code), comm);
+	return 0;
+}

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Records the kernel side writes into the ring buffer and the agent reads back: the one place that
+ * defines their layout. Fixed-size types only, no pointers, so bpf/ and agent/ agree by construction.
+ */
+#ifndef NEXUS_EVENTS_H
+#define NEXUS_EVENTS_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* Upper bound of --capture-bytes; a power of two so the BPF side can clamp lengths with a mask. */
+#define NX_MAX_CAPTURE 16384
+#define NX_DEFAULT_CAPTURE 1024
+/* pid_max can be raised to 2^22 (PID_MAX_LIMIT): the target bitmap covers every possible tgid. */
+#define NX_PID_LIMIT (1U << 22)
+#define NX_COMM_LEN 16
+#define NX_UNIX_PATH_LEN 108
+/* Executable names the kernel recognises at exec time (redis-server, postgres, --comm ...). */
+#define NX_MAX_EXEC_NAMES 8
+/* iovecs of one readv/writev/sendmsg/recvmsg the kernel copies from; the rest is counted, not copied. */
+#define NX_MAX_IOV 8
+
+enum nx_event_type {
+	NX_EV_DATA = 1,	      /* bytes a target read from or wrote to a socket */
+	NX_EV_CONN_OPEN = 2,  /* first sight of a socket fd: accept, connect, or first I/O */
+	NX_EV_CONN_CLOSE = 3, /* close() of a socket fd */
+	NX_EV_CONN_STATE = 4, /* TCP state change of a socket we know (peer FIN, reset) */
+	NX_EV_PROC_EXEC = 5,  /* a process exec'd a target executable */
+	NX_EV_PROC_FORK = 6,  /* a target forked a new process, which is a target too */
+	NX_EV_PROC_EXIT = 7,  /* a target process (thread group) exited */
+};
+
+/* Direction seen from the target process: it read (IN) or wrote (OUT) the bytes. */
+enum nx_dir {
+	NX_DIR_IN = 0,
+	NX_DIR_OUT = 1,
+};
+
+enum nx_syscall {
+	NX_SYS_READ = 0,
+	NX_SYS_WRITE,
+	NX_SYS_READV,
+	NX_SYS_WRITEV,
+	NX_SYS_SENDTO,
+	NX_SYS_RECVFROM,
+	NX_SYS_SENDMSG,
+	NX_SYS_RECVMSG,
+	NX_SYS_CLOSE,
+	NX_SYS_ACCEPT,
+	NX_SYS_CONNECT,
+	NX_SYS__COUNT,
+};
+
+enum nx_transport {
+	NX_TRANSPORT_TCP4 = 1,
+	NX_TRANSPORT_TCP6 = 2,
+	NX_TRANSPORT_UNIX = 3,
+};
+
+/* How the kernel side came to know a connection. */
+enum nx_open_how {
+	NX_OPEN_SEEN = 0,    /* first I/O on an fd opened before we looked, or whose open we missed */
+	NX_OPEN_ACCEPT = 1,  /* accept()/accept4() returned it: the target is the server */
+	NX_OPEN_CONNECT = 2, /* connect() on it: the target is the client */
+};
+
+/* Counters the kernel side keeps per CPU; the agent sums and exports them. */
+enum nx_counter {
+	NX_CNT_EVENTS = 0,   /* DATA records submitted */
+	NX_CNT_BYTES,	     /* payload bytes copied into DATA records */
+	NX_CNT_LOST,	     /* records of any type the ring buffer had no room for */
+	NX_CNT_READ_FAIL,    /* payload the kernel could not copy from user memory */
+	NX_CNT_FDCACHE_FULL, /* sockets we could not remember (fd cache full) */
+	NX_CNT__COUNT,
+};
+
+struct nx_event_hdr {
+	__u32 type;  /* enum nx_event_type */
+	__u32 tgid;  /* process (thread group) id, as the root pid namespace sees it */
+	__u32 pid;   /* thread id */
+	__u32 fd;    /* socket fd for DATA/CONN_*, 0 otherwise */
+	__u64 ts_ns; /* CLOCK_MONOTONIC, bpf_ktime_get_ns() */
+};
+
+struct nx_data_event {
+	struct nx_event_hdr hdr;
+	__u64 sock_id;	/* identity of the kernel socket behind the fd (keyed hash of struct sock *) */
+	__u32 len;	/* bytes the syscall moved (its return value) */
+	__u32 cap_len;	/* bytes of payload that follow, <= len and <= --capture-bytes */
+	__u8 dir;	/* enum nx_dir */
+	__u8 syscall;	/* enum nx_syscall */
+	__u8 pad[6];
+	__u8 data[];	/* cap_len bytes, the first bytes of the I/O in order (iovecs concatenated) */
+};
+
+/* The Unix path in a CONN event is the socket's own address (it is the listening side). */
+#define NX_CONN_F_PATH_LOCAL 0x1
+
+struct nx_conn_event {
+	struct nx_event_hdr hdr;
+	__u64 sock_id;
+	__u8 transport; /* enum nx_transport */
+	__u8 how;	/* enum nx_open_how (CONN_OPEN) */
+	__u8 old_state; /* TCP states (CONN_STATE), as in include/net/tcp_states.h */
+	__u8 new_state;
+	__u8 flags;	/* NX_CONN_F_* */
+	__u8 pad[3];
+	__u16 lport;	/* host byte order */
+	__u16 rport;
+	__u8 laddr[16]; /* IPv4 in the first 4 bytes, or IPv6 */
+	__u8 raddr[16];
+	char path[NX_UNIX_PATH_LEN]; /* Unix socket path of the listening side ('\0' first: abstract) */
+	char comm[NX_COMM_LEN];
+};
+
+struct nx_proc_event {
+	struct nx_event_hdr hdr;
+	__u32 ppid; /* parent's tgid (FORK) */
+	__u32 exit_code;
+	char comm[NX_COMM_LEN];
+};
+
+/* Key and value of the kernel's fd_cache map, which the agent prunes when a process exits. */
+struct nx_fd_key {
+	__u32 tgid;
+	__u32 fd;
+};
+
+struct nx_fd_info {
+	__u64 sk; /* struct sock *, keys sock_owner */
+	__u8 transport;
+	__u8 pad[7];
+};
+
+#endif /* NEXUS_EVENTS_H */
