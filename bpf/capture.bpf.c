@@ -39,12 +39,16 @@ struct {
 	__uint(max_entries, 16 << 20);
 } events SEC(".maps");
 
-/* enum nx_counter, per CPU so counting never contends. */
+/* All counters (enum nx_counter) in one per-CPU value: one lookup counts, nothing contends. */
+struct nx_counters {
+	__u64 c[NX_CNT__COUNT];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, NX_CNT__COUNT);
+	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct nx_counters);
 } counters SEC(".maps");
 
 /*
@@ -112,12 +116,19 @@ static __always_inline void set_target(__u32 tgid, bool on)
 		__sync_fetch_and_and(word, ~bit);
 }
 
+static __always_inline struct nx_counters *counters_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&counters, &zero);
+}
+
 static __always_inline void count(__u32 idx, __u64 n)
 {
-	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
+	struct nx_counters *c = counters_get();
 
-	if (c)
-		*c += n;
+	if (c && idx < NX_CNT__COUNT)
+		c->c[idx] += n;
 }
 
 /*
@@ -220,10 +231,24 @@ static __always_inline void forget_fd(__u64 pid_tgid, __u32 fd)
 	bpf_ringbuf_submit(ev, nx_rb_flags());
 }
 
+/*
+ * The registers the task entered the kernel with: at syscall exit they still hold the arguments.
+ * bpf_task_pt_regs() gives a BTF pointer, so plain loads read it (no probe-read helper calls).
+ */
 static __always_inline struct pt_regs *user_regs(void)
 {
 	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 }
+
+#if defined(__TARGET_ARCH_x86)
+#define NX_SYSCALL_ARG1(regs) ((regs)->di)
+#define NX_SYSCALL_ARG2(regs) ((regs)->si)
+#define NX_SYSCALL_ARG3(regs) ((regs)->dx)
+#else
+#define NX_SYSCALL_ARG1(regs) PT_REGS_PARM1_CORE_SYSCALL(regs)
+#define NX_SYSCALL_ARG2(regs) PT_REGS_PARM2_CORE_SYSCALL(regs)
+#define NX_SYSCALL_ARG3(regs) PT_REGS_PARM3_CORE_SYSCALL(regs)
+#endif
 
 /* Copies up to `want` bytes from one user buffer; returns the bytes copied. */
 static __always_inline __u32 copy_buf(struct data_scratch *s, __u32 off, const void *ubuf,
@@ -272,32 +297,34 @@ static __always_inline __u32 copy_iov(struct data_scratch *s, const struct user_
 static __always_inline int on_io(long ret, __u8 sys, __u8 dir, int buf_kind)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct nx_counters *cnt;
 	struct data_scratch *s;
 	struct nx_fd_info *info;
 	struct pt_regs *regs;
-	__u32 cpu = bpf_get_smp_processor_id(), want, got;
+	__u32 cpu, want, got;
 	__u64 size;
 	__u32 fd;
 
 	if (!is_target(pid_tgid >> 32) || ret <= 0)
 		return 0;
 	regs = user_regs();
-	fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	fd = NX_SYSCALL_ARG1(regs);
 	info = lookup_fd(pid_tgid, fd);
 	if (!info)
 		return 0;
+	cpu = bpf_get_smp_processor_id();
 	s = bpf_map_lookup_elem(&scratch, &cpu);
 	if (!s)
 		return 0;
 
 	want = ret < capture_bytes ? ret : capture_bytes;
 	if (buf_kind == 0) {
-		got = copy_buf(s, 0, (void *)PT_REGS_PARM2_CORE_SYSCALL(regs), want);
+		got = copy_buf(s, 0, (void *)NX_SYSCALL_ARG2(regs), want);
 	} else if (buf_kind == 1) {
-		got = copy_iov(s, (void *)PT_REGS_PARM2_CORE_SYSCALL(regs),
-			       PT_REGS_PARM3_CORE_SYSCALL(regs), want);
+		got = copy_iov(s, (void *)NX_SYSCALL_ARG2(regs),
+			       NX_SYSCALL_ARG3(regs), want);
 	} else {
-		struct user_msghdr *msg = (void *)PT_REGS_PARM2_CORE_SYSCALL(regs);
+		struct user_msghdr *msg = (void *)NX_SYSCALL_ARG2(regs);
 		struct user_iovec *iov = NULL;
 		__u64 iovcnt = 0;
 
@@ -318,8 +345,11 @@ static __always_inline int on_io(long ret, __u8 sys, __u8 dir, int buf_kind)
 		count(NX_CNT_LOST, 1);
 		return 0;
 	}
-	count(NX_CNT_EVENTS, 1);
-	count(NX_CNT_BYTES, got);
+	cnt = counters_get();
+	if (cnt) {
+		cnt->c[NX_CNT_EVENTS]++;
+		cnt->c[NX_CNT_BYTES] += got;
+	}
 	return 0;
 }
 
@@ -373,7 +403,7 @@ int nx_exit_connect(struct syscall_exit_ctx *ctx)
 
 	if (!is_target(pid_tgid >> 32) || (ctx->ret != 0 && ctx->ret != -NX_EINPROGRESS))
 		return 0;
-	fd = PT_REGS_PARM1_CORE_SYSCALL(user_regs());
+	fd = NX_SYSCALL_ARG1(user_regs());
 	forget_fd(pid_tgid, fd);
 	learn_fd(pid_tgid, fd, NX_OPEN_CONNECT);
 	return 0;
@@ -386,7 +416,7 @@ int nx_exit_close(struct syscall_exit_ctx *ctx)
 
 	if (!is_target(pid_tgid >> 32))
 		return 0;
-	forget_fd(pid_tgid, PT_REGS_PARM1_CORE_SYSCALL(user_regs()));
+	forget_fd(pid_tgid, NX_SYSCALL_ARG1(user_regs()));
 	return 0;
 }
 

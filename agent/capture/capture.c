@@ -19,7 +19,7 @@ struct capture {
 	capture_record_fn fn;
 	void *ctx;
 	int ncpus;
-	uint64_t *percpu; /* scratch for reading per-CPU counters */
+	uint64_t *percpu; /* scratch for reading the per-CPU counters, ncpus x NX_CNT__COUNT */
 };
 
 static bool libbpf_verbose;
@@ -118,7 +118,7 @@ struct capture *capture__open(const struct capture_opts *opts, capture_record_fn
 		snprintf(errmsg, errlen, "cannot count CPUs: %s", strerror(-err));
 		goto cleanup;
 	}
-	c->percpu = calloc(c->ncpus, sizeof(uint64_t));
+	c->percpu = calloc((size_t)c->ncpus * NX_CNT__COUNT, sizeof(uint64_t));
 	if (!c->percpu) {
 		err = -ENOMEM;
 		snprintf(errmsg, errlen, "out of memory");
@@ -238,13 +238,14 @@ int capture__counters(struct capture *c, uint64_t out[NX_CNT__COUNT])
 {
 	int fd = bpf_map__fd(c->skel->maps.counters);
 
-	for (uint32_t k = 0; k < NX_CNT__COUNT; k++) {
-		out[k] = 0;
-		if (bpf_map_lookup_elem(fd, &k, c->percpu))
-			return -errno;
-		for (int cpu = 0; cpu < c->ncpus; cpu++)
-			out[k] += c->percpu[cpu];
-	}
+	uint32_t zero = 0;
+
+	memset(out, 0, NX_CNT__COUNT * sizeof(*out));
+	if (bpf_map_lookup_elem(fd, &zero, c->percpu))
+		return -errno;
+	for (int cpu = 0; cpu < c->ncpus; cpu++)
+		for (int k = 0; k < NX_CNT__COUNT; k++)
+			out[k] += c->percpu[cpu * NX_CNT__COUNT + k];
 	return 0;
 }
 

@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Option parsing: defaults, targets, bounds, and options a subcommand does not take. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+#include "cli/opts.h"
+
+static int parse(unsigned int cmd, struct nx_opts *o, int argc, char **argv)
+{
+	/* usage goes to stderr; keep test output readable */
+	FILE *saved = stderr;
+	int err;
+
+	stderr = fopen("/dev/null", "w");
+	err = opts__parse(cmd, argc, argv, o);
+	fclose(stderr);
+	stderr = saved;
+	return err;
+}
+
+static void test_defaults(void **state)
+{
+	char *argv[] = { "run", NULL };
+	struct nx_opts o;
+
+	assert_int_equal(parse(NX_CMD_RUN, &o, 1, argv), 0);
+	assert_string_equal(o.listen, ":9435");
+	assert_int_equal(o.capture_bytes, NX_DEFAULT_CAPTURE);
+	assert_int_equal(o.spec.n_names, 3);
+	assert_string_equal(o.spec.names[0], "redis-server");
+	assert_string_equal(o.spec.names[2], "postgres");
+}
+
+static void test_targets(void **state)
+{
+	char *argv[] = { "trace", "--no-default-targets", "--comm", "keydb-server", "--pid", "42",
+			 "--json", "--capture-bytes", "4096", NULL };
+	struct nx_opts o;
+
+	assert_int_equal(parse(NX_CMD_TRACE, &o, 9, argv), 0);
+	assert_int_equal(o.spec.n_names, 1);
+	assert_string_equal(o.spec.names[0], "keydb-server");
+	assert_int_equal(o.spec.n_pids, 1);
+	assert_int_equal(o.spec.pids[0], 42);
+	assert_true(o.json);
+	assert_int_equal(o.capture_bytes, 4096);
+}
+
+static void test_bad(void **state)
+{
+	struct nx_opts o;
+	char *cases[][3] = {
+		{ "trace", "--bogus", NULL },		{ "run", "--capture-bytes", "abc" },
+		{ "run", "--capture-bytes", "99999" },	{ "run", "--capture-bytes", "-1" },
+		{ "run", "--pid", "0" },		{ "run", "--listen", "9435" },
+		{ "run", "--ring-mb", "3" },		{ "run", "--duration", "-2" },
+		{ "run", "--json", NULL },		{ "check", "--listen", ":1" },
+		{ "trace", "extra", NULL },		{ "run", "--comm", "/usr/bin/x" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int argc = cases[i][2] ? 3 : 2;
+		unsigned int cmd = !strcmp(cases[i][0], "run")	 ? NX_CMD_RUN
+				   : !strcmp(cases[i][0], "trace") ? NX_CMD_TRACE
+								   : NX_CMD_CHECK;
+
+		if (parse(cmd, &o, argc, cases[i]) != -22)
+			fail_msg("accepted: %s %s %s", cases[i][0], cases[i][1],
+				 cases[i][2] ? cases[i][2] : "");
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_targets),
+		cmocka_unit_test(test_bad),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
