@@ -44,7 +44,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/unit/%,$(UNIT_SRCS))
 
 .DELETE_ON_ERROR:
-.PHONY: all deps test unit demo bench vmlinux clean
+.PHONY: all deps test unit demo bench fuzz vmlinux clean
 
 all: deps $(OUTPUT)/nexus-agent
 
@@ -87,6 +87,25 @@ demo: all
 
 bench: all
 	$(Q)bash tests/bench/bench.sh
+
+# libFuzzer + ASan/UBSan over everything that reads records; FUZZ_SECONDS per target.
+FUZZ_SECONDS ?= 60
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_LIB_SRCS := $(filter-out agent/main.c,$(AGENT_SRCS))
+
+$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(SKELS)
+	$(call msg,FUZZ-CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-D_GNU_SOURCE -DNX_VERSION='"fuzz"' $(INCLUDES) $< $(FUZZ_LIB_SRCS) $(LDLIBS) -o $@
+
+fuzz: deps $(FUZZ_BINS)
+	$(Q)cd $(OUTPUT)/fuzz && for f in $(notdir $(FUZZ_BINS)); do \
+		mkdir -p corpus-$$f; \
+		./$$f -max_total_time=$(FUZZ_SECONDS) -max_len=20000 corpus-$$f \
+			|| exit 1; \
+	done
 
 vmlinux:
 	$(Q)mkdir -p vmlinux/$(ARCH)

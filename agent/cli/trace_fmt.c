@@ -89,7 +89,10 @@ void fmt_time(char *out, size_t len, uint64_t mono_ns)
 		clock_gettime(CLOCK_MONOTONIC, &mt);
 		offset_ns = (rt.tv_sec - mt.tv_sec) * 1000000000LL + (rt.tv_nsec - mt.tv_nsec);
 	}
-	wall = (int64_t)mono_ns + offset_ns;
+	/* A corrupt timestamp prints as the epoch rather than overflowing. */
+	if (mono_ns > INT64_MAX || __builtin_add_overflow((int64_t)mono_ns, offset_ns, &wall) ||
+	    wall < 0)
+		wall = 0;
 	sec = wall / 1000000000LL;
 	gmtime_r(&sec, &tm);
 	snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
