@@ -63,6 +63,9 @@ struct {
 	__type(value, struct nx_fd_info);
 } fd_cache SEC(".maps");
 
+/* See struct nx_fast_slot: most reads and writes find their socket here and skip the hash map. */
+struct nx_fast_slot fast_fds[NX_FAST_SLOTS];
+
 /* struct sock * -> its owner, for TCP state changes that happen outside the owner's syscalls. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -175,8 +178,43 @@ static __always_inline void emit_conn(__u32 type, __u64 pid_tgid, __u32 fd, stru
 	bpf_ringbuf_submit(ev, nx_rb_flags());
 }
 
-/* Walks fd -> sock, remembers a socket of ours and tells the agent about it. */
-static __always_inline struct nx_fd_info *learn_fd(__u64 pid_tgid, __u32 fd, __u8 how)
+#define NX_READ_ONCE(x) (*(volatile typeof(x) *)&(x))
+#define NX_WRITE_ONCE(x, v) (*(volatile typeof(x) *)&(x) = (v))
+
+/*
+ * Slots are written key = 0, sk, key and read key, sk, key: a reader racing a writer on another CPU
+ * sees a key change and falls back to the hash map, never a socket under the wrong key.
+ */
+static __always_inline void fast_put(__u64 key, __u64 sk)
+{
+	struct nx_fast_slot *slot = &fast_fds[nx_fast_index(key)];
+
+	NX_WRITE_ONCE(slot->key, 0);
+	NX_WRITE_ONCE(slot->sk, sk);
+	NX_WRITE_ONCE(slot->key, key);
+}
+
+static __always_inline __u64 fast_get(__u64 key)
+{
+	struct nx_fast_slot *slot = &fast_fds[nx_fast_index(key)];
+	__u64 sk;
+
+	if (NX_READ_ONCE(slot->key) != key)
+		return 0;
+	sk = NX_READ_ONCE(slot->sk);
+	return NX_READ_ONCE(slot->key) == key ? sk : 0;
+}
+
+static __always_inline void fast_drop(__u64 key)
+{
+	struct nx_fast_slot *slot = &fast_fds[nx_fast_index(key)];
+
+	if (NX_READ_ONCE(slot->key) == key)
+		NX_WRITE_ONCE(slot->key, 0);
+}
+
+/* Walks fd -> sock, remembers a socket of ours and tells the agent about it; returns the sock. */
+static __always_inline __u64 learn_fd(__u64 pid_tgid, __u32 fd, __u8 how)
 {
 	struct nx_fd_key key = { .tgid = pid_tgid >> 32, .fd = fd };
 	struct nx_fd_info info = {};
@@ -184,27 +222,38 @@ static __always_inline struct nx_fd_info *learn_fd(__u64 pid_tgid, __u32 fd, __u
 
 	sk = nx_fd_to_sock((struct task_struct *)bpf_get_current_task(), fd);
 	if (!sk)
-		return NULL;
+		return 0;
 	info.transport = nx_sock_transport(sk);
 	if (!info.transport)
-		return NULL;
+		return 0;
 	info.sk = (__u64)sk;
 	if (bpf_map_update_elem(&fd_cache, &key, &info, BPF_ANY)) {
 		count(NX_CNT_FDCACHE_FULL, 1);
-		return NULL;
+		return 0;
 	}
+	fast_put(nx_fast_key(key.tgid, fd), info.sk);
 	if (info.transport != NX_TRANSPORT_UNIX)
 		bpf_map_update_elem(&sock_owner, &info.sk, &key, BPF_ANY);
 	emit_conn(NX_EV_CONN_OPEN, pid_tgid, fd, sk, info.transport, how);
-	return bpf_map_lookup_elem(&fd_cache, &key);
+	return info.sk;
 }
 
-static __always_inline struct nx_fd_info *lookup_fd(__u64 pid_tgid, __u32 fd)
+/* The sock behind a target's fd, or 0 when the fd is not one of our sockets. */
+static __always_inline __u64 lookup_fd(__u64 pid_tgid, __u32 fd)
 {
 	struct nx_fd_key key = { .tgid = pid_tgid >> 32, .fd = fd };
-	struct nx_fd_info *info = bpf_map_lookup_elem(&fd_cache, &key);
+	__u64 fkey = nx_fast_key(key.tgid, fd);
+	struct nx_fd_info *info;
+	__u64 sk = fast_get(fkey);
 
-	return info ? info : learn_fd(pid_tgid, fd, NX_OPEN_SEEN);
+	if (sk)
+		return sk;
+	info = bpf_map_lookup_elem(&fd_cache, &key);
+	if (!info)
+		return learn_fd(pid_tgid, fd, NX_OPEN_SEEN);
+	sk = info->sk;
+	fast_put(fkey, sk);
+	return sk;
 }
 
 /* Forgets a socket fd (close, dup2 over it) and tells the agent. */
@@ -218,6 +267,7 @@ static __always_inline void forget_fd(__u64 pid_tgid, __u32 fd)
 	if (!info)
 		return;
 	sk = info->sk;
+	fast_drop(nx_fast_key(key.tgid, fd));
 	bpf_map_delete_elem(&fd_cache, &key);
 	bpf_map_delete_elem(&sock_owner, &sk);
 	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
@@ -290,6 +340,51 @@ static __always_inline __u32 copy_iov(struct data_scratch *s, const struct user_
 	return off;
 }
 
+/* Small single-buffer I/O (most requests and replies) is read straight into a fixed-size ring
+ * record: no scratch copy. The record's tail past cap_len is slack. */
+#define NX_SMALL_CAPTURE 256
+
+struct small_record {
+	struct nx_data_event ev;
+	__u8 buf[NX_SMALL_CAPTURE];
+};
+
+static __always_inline void count_event(__u32 got)
+{
+	struct nx_counters *cnt = counters_get();
+
+	if (cnt) {
+		cnt->c[NX_CNT_EVENTS]++;
+		cnt->c[NX_CNT_BYTES] += got;
+	}
+}
+
+static __always_inline int small_io(long ret, __u8 sys, __u8 dir, __u64 pid_tgid, __u32 fd, __u64 sk,
+				    const void *ubuf, __u32 want)
+{
+	struct small_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+
+	if (!r) {
+		count(NX_CNT_LOST, 1);
+		return 0;
+	}
+	if (want > NX_SMALL_CAPTURE) /* the caller checked; the verifier wants to see it */
+		want = NX_SMALL_CAPTURE;
+	if (bpf_probe_read_user(r->buf, want, ubuf)) {
+		count(NX_CNT_READ_FAIL, 1);
+		want = 0;
+	}
+	fill_hdr(&r->ev.hdr, NX_EV_DATA, pid_tgid, fd);
+	r->ev.sock_id = sock_id_of(sk);
+	r->ev.len = ret;
+	r->ev.cap_len = want;
+	r->ev.dir = dir;
+	r->ev.syscall = sys;
+	bpf_ringbuf_submit(r, nx_rb_flags());
+	count_event(want);
+	return 0;
+}
+
 /*
  * The data path: a target moved `ret` bytes through fd. buf_kind says where the bytes are:
  * 0 = (fd, buf) arguments, 1 = (fd, iov, iovcnt), 2 = (fd, struct user_msghdr *).
@@ -297,10 +392,9 @@ static __always_inline __u32 copy_iov(struct data_scratch *s, const struct user_
 static __always_inline int on_io(long ret, __u8 sys, __u8 dir, int buf_kind)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct nx_counters *cnt;
 	struct data_scratch *s;
-	struct nx_fd_info *info;
 	struct pt_regs *regs;
+	__u64 sk;
 	__u32 cpu, want, got;
 	__u64 size;
 	__u32 fd;
@@ -309,15 +403,17 @@ static __always_inline int on_io(long ret, __u8 sys, __u8 dir, int buf_kind)
 		return 0;
 	regs = user_regs();
 	fd = NX_SYSCALL_ARG1(regs);
-	info = lookup_fd(pid_tgid, fd);
-	if (!info)
+	sk = lookup_fd(pid_tgid, fd);
+	if (!sk)
 		return 0;
+	want = ret < capture_bytes ? ret : capture_bytes;
+	if (buf_kind == 0 && want <= NX_SMALL_CAPTURE)
+		return small_io(ret, sys, dir, pid_tgid, fd, sk, (void *)NX_SYSCALL_ARG2(regs), want);
+
 	cpu = bpf_get_smp_processor_id();
 	s = bpf_map_lookup_elem(&scratch, &cpu);
 	if (!s)
 		return 0;
-
-	want = ret < capture_bytes ? ret : capture_bytes;
 	if (buf_kind == 0) {
 		got = copy_buf(s, 0, (void *)NX_SYSCALL_ARG2(regs), want);
 	} else if (buf_kind == 1) {
@@ -334,7 +430,7 @@ static __always_inline int on_io(long ret, __u8 sys, __u8 dir, int buf_kind)
 	}
 
 	fill_hdr(&s->ev.hdr, NX_EV_DATA, pid_tgid, fd);
-	s->ev.sock_id = sock_id_of(info->sk);
+	s->ev.sock_id = sock_id_of(sk);
 	s->ev.len = ret;
 	s->ev.cap_len = got;
 	s->ev.dir = dir;
@@ -345,11 +441,7 @@ static __always_inline int on_io(long ret, __u8 sys, __u8 dir, int buf_kind)
 		count(NX_CNT_LOST, 1);
 		return 0;
 	}
-	cnt = counters_get();
-	if (cnt) {
-		cnt->c[NX_CNT_EVENTS]++;
-		cnt->c[NX_CNT_BYTES] += got;
-	}
+	count_event(got);
 	return 0;
 }
 

@@ -134,4 +134,25 @@ struct nx_fd_info {
 	__u8 pad[7];
 };
 
+/*
+ * A direct-mapped front of fd_cache in the kernel's .bss: slot = hash(tgid, fd), one multiply, no
+ * helper call. The agent clears the slots of an exited process's fds through the mmap too.
+ */
+#define NX_FAST_SLOTS (1U << 16)
+
+struct nx_fast_slot {
+	__u64 key; /* (tgid << 32) | fd; 0: empty (tgid 0 is never a target) */
+	__u64 sk;
+};
+
+static inline __u64 nx_fast_key(__u32 tgid, __u32 fd)
+{
+	return (__u64)tgid << 32 | fd;
+}
+
+static inline __u32 nx_fast_index(__u64 key)
+{
+	return (__u32)((key * 0x9E3779B97F4A7C15ULL) >> 48) & (NX_FAST_SLOTS - 1);
+}
+
 #endif /* NEXUS_EVENTS_H */

@@ -7,8 +7,9 @@
 #include <sys/random.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include "capture.skel.h"
+/* events.h first: the skeleton names its types (struct nx_fast_slot). */
 #include "capture/capture.h"
+#include "capture.skel.h"
 #include "capture/tracefs.h"
 
 struct capture {
@@ -255,6 +256,11 @@ void capture__forget_fd(struct capture *c, uint32_t tgid, uint32_t fd)
 	int cache_fd = bpf_map__fd(c->skel->maps.fd_cache);
 	struct nx_fd_info info;
 
+	struct nx_fast_slot *slot = &c->skel->bss->fast_fds[nx_fast_index(nx_fast_key(tgid, fd))];
+	__u64 fkey = nx_fast_key(tgid, fd);
+
+	/* As the kernel side drops a slot: only if it still holds this fd. */
+	__atomic_compare_exchange_n(&slot->key, &fkey, 0, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 	if (bpf_map_lookup_elem(cache_fd, &key, &info))
 		return;
 	bpf_map_delete_elem(bpf_map__fd(c->skel->maps.sock_owner), &info.sk);
