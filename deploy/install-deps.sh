@@ -11,7 +11,7 @@ PKGS=(
 	# make fuzz: libFuzzer and the sanitizer runtimes
 	libclang-rt-14-dev
 	# tests, demo and benchmark: real servers and their clients
-	redis-server redis-tools postgresql postgresql-contrib python3 procps iproute2
+	redis-server redis-tools postgresql postgresql-contrib python3 procps iproute2 curl
 )
 
 missing=()

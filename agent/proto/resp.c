@@ -1,0 +1,1157 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * RESP request/reply pairing. Two incremental parsers per connection, one per direction, share a
+ * queue of commands waiting for their reply. The reply parser frames any RESP2/RESP3 value with a
+ * stack of remaining element counts, so replies larger than the capture are skipped by their bulk
+ * lengths; a gap it cannot frame drops what is pending (counted) rather than risk a wrong pairing.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "proto/resp.h"
+
+#define LINE_CAP 48	 /* header lines and the start of simple strings/errors */
+#define ARG_CAP 64	 /* bytes kept of an argument we look at (command, key, subcommand) */
+#define MAX_DEPTH 16	 /* nesting of aggregates in a reply */
+#define INLINE_CAP 256	 /* bytes kept of an inline command line */
+#define FIRST_CHILD_CAP 16 /* bytes kept of a reply array's first element (pub/sub kind) */
+
+/* How a command's reply tells a keyspace hit or miss, as Redis counts it (lookupKeyRead*). */
+enum hitmode {
+	HM_NONE = 0,
+	HM_VALUE,     /* null reply: miss; a value or WRONGTYPE: hit (GET, GETEX, GETDEL, GETSET) */
+	HM_PER_KEY,   /* array reply, element i null: key i missed (MGET) */
+	HM_COUNT,     /* integer reply = keys found (EXISTS) */
+	HM_EMPTY_AGG, /* empty aggregate: miss (HGETALL, SMEMBERS: Redis never keeps empty ones) */
+	HM_FIELD,     /* hash field reads: hit when any value came back (HGET, HMGET; see README) */
+};
+
+enum kind {
+	K_NORMAL = 0,
+	K_SELECT,
+	K_HELLO,
+	K_MULTI,
+	K_EXEC,
+	K_DISCARD,
+	K_SUB,	 /* (p|s)subscribe: one confirmation per channel */
+	K_UNSUB, /* (p|s)unsubscribe: one per channel, or until the count is 0 */
+	K_RESET,
+	K_AUTH,
+};
+
+struct cmd_info {
+	const char *name;
+	uint8_t kind;
+	uint8_t hitmode;
+	int8_t first_key; /* argv index of the first key, 0: no key */
+	int8_t key_step;  /* 0: one key; n: every n-th argument from first_key is a key */
+	bool blocking;
+	bool container;	  /* "config get": the subcommand is part of the name */
+};
+
+/* Commands whose keys, reply or effect matter here; every other command has its key at argv[1]. */
+static const struct cmd_info commands[] = {
+	{ "get", K_NORMAL, HM_VALUE, 1, 0, false, false },
+	{ "getex", K_NORMAL, HM_VALUE, 1, 0, false, false },
+	{ "getdel", K_NORMAL, HM_VALUE, 1, 0, false, false },
+	{ "getset", K_NORMAL, HM_VALUE, 1, 0, false, false },
+	{ "mget", K_NORMAL, HM_PER_KEY, 1, 1, false, false },
+	{ "exists", K_NORMAL, HM_COUNT, 1, 1, false, false },
+	{ "hget", K_NORMAL, HM_FIELD, 1, 0, false, false },
+	{ "hmget", K_NORMAL, HM_FIELD, 1, 0, false, false },
+	{ "hgetall", K_NORMAL, HM_EMPTY_AGG, 1, 0, false, false },
+	{ "smembers", K_NORMAL, HM_EMPTY_AGG, 1, 0, false, false },
+	{ "del", K_NORMAL, HM_NONE, 1, 1, false, false },
+	{ "unlink", K_NORMAL, HM_NONE, 1, 1, false, false },
+	{ "touch", K_NORMAL, HM_NONE, 1, 1, false, false },
+	{ "mset", K_NORMAL, HM_NONE, 1, 2, false, false },
+	{ "msetnx", K_NORMAL, HM_NONE, 1, 2, false, false },
+	{ "blpop", K_NORMAL, HM_NONE, 1, 0, true, false },
+	{ "brpop", K_NORMAL, HM_NONE, 1, 0, true, false },
+	{ "brpoplpush", K_NORMAL, HM_NONE, 1, 0, true, false },
+	{ "blmove", K_NORMAL, HM_NONE, 1, 0, true, false },
+	{ "blmpop", K_NORMAL, HM_NONE, 0, 0, true, false },
+	{ "bzpopmin", K_NORMAL, HM_NONE, 1, 0, true, false },
+	{ "bzpopmax", K_NORMAL, HM_NONE, 1, 0, true, false },
+	{ "bzmpop", K_NORMAL, HM_NONE, 0, 0, true, false },
+	{ "wait", K_NORMAL, HM_NONE, 0, 0, true, false },
+	{ "waitaof", K_NORMAL, HM_NONE, 0, 0, true, false },
+	{ "xread", K_NORMAL, HM_NONE, 0, 0, false, false },	 /* blocking with BLOCK */
+	{ "xreadgroup", K_NORMAL, HM_NONE, 0, 0, false, false }, /* blocking with BLOCK */
+	{ "select", K_SELECT, HM_NONE, 0, 0, false, false },
+	{ "hello", K_HELLO, HM_NONE, 0, 0, false, false },
+	{ "auth", K_AUTH, HM_NONE, 0, 0, false, false },
+	{ "multi", K_MULTI, HM_NONE, 0, 0, false, false },
+	{ "exec", K_EXEC, HM_NONE, 0, 0, false, false },
+	{ "discard", K_DISCARD, HM_NONE, 0, 0, false, false },
+	{ "reset", K_RESET, HM_NONE, 0, 0, false, false },
+	{ "subscribe", K_SUB, HM_NONE, 0, 0, false, false },
+	{ "psubscribe", K_SUB, HM_NONE, 0, 0, false, false },
+	{ "ssubscribe", K_SUB, HM_NONE, 0, 0, false, false },
+	{ "unsubscribe", K_UNSUB, HM_NONE, 0, 0, false, false },
+	{ "punsubscribe", K_UNSUB, HM_NONE, 0, 0, false, false },
+	{ "sunsubscribe", K_UNSUB, HM_NONE, 0, 0, false, false },
+	{ "ping", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "echo", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "info", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "quit", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "dbsize", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "flushall", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "flushdb", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "save", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "bgsave", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "bgrewriteaof", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "lastsave", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "time", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "role", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "replicaof", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "slaveof", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "monitor", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "shutdown", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "swapdb", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "publish", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "spublish", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "randomkey", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "keys", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "scan", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "eval", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "evalsha", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "eval_ro", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "evalsha_ro", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "fcall", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "fcall_ro", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "unwatch", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "watch", K_NORMAL, HM_NONE, 1, 1, false, false },
+	{ "readonly", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "readwrite", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "failover", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "lolwut", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "sync", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "psync", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "replconf", K_NORMAL, HM_NONE, 0, 0, false, false },
+	{ "config", K_NORMAL, HM_NONE, 0, 0, false, true },
+	{ "client", K_NORMAL, HM_NONE, 0, 0, false, true },
+	{ "cluster", K_NORMAL, HM_NONE, 0, 0, false, true },
+	{ "command", K_NORMAL, HM_NONE, 0, 0, false, true },
+	{ "debug", K_NORMAL, HM_NONE, 0, 0, false, true },
+	{ "memory", K_NORMAL, HM_NONE, 0, 0, false, true },
+	{ "object", K_NORMAL, HM_NONE, 0, 0, false, true },
+	{ "script", K_NORMAL, HM_NONE, 0, 0, false, true },
+	{ "function", K_NORMAL, HM_NONE, 0, 0, false, true },
+	{ "xinfo", K_NORMAL, HM_NONE, 0, 0, false, true },
+	{ "xgroup", K_NORMAL, HM_NONE, 0, 0, false, true },
+	{ "acl", K_NORMAL, HM_NONE, 0, 0, false, true },
+	{ "latency", K_NORMAL, HM_NONE, 0, 0, false, true },
+	{ "module", K_NORMAL, HM_NONE, 0, 0, false, true },
+	{ "slowlog", K_NORMAL, HM_NONE, 0, 0, false, true },
+	{ "pubsub", K_NORMAL, HM_NONE, 0, 0, false, true },
+};
+
+static const struct cmd_info default_cmd = { "", K_NORMAL, HM_NONE, 1, 0, false, false };
+
+/* A command sent and not yet answered. */
+struct pending {
+	char command[RESP_CMD_LEN];
+	const struct cmd_info *info;
+	bool blocking;
+	uint8_t arg_db;	    /* SELECT n */
+	uint8_t arg_proto;  /* HELLO n */
+	uint16_t expect;    /* (un)subscribe confirmations still expected */
+	bool named;	    /* (un)subscribe named its channels; else UNSUBSCRIBE runs to count 0 */
+	uint8_t n_keys;
+	uint32_t total_keys;
+	char keys[RESP_MAX_KEYS][RESP_PREFIX_LEN];
+	uint32_t found;	    /* HM_PER_KEY/HM_FIELD: values seen in the reply so far */
+	int8_t key_hit[RESP_MAX_KEYS];
+	uint32_t hits, misses;
+	uint8_t db;
+	bool in_multi;
+	uint64_t t_request;
+	uint64_t bytes;
+};
+
+/* The request being parsed. */
+enum rq_state { RQ_START, RQ_ARRAY_LINE, RQ_BULK_TYPE, RQ_BULK_LINE, RQ_BULK_DATA, RQ_BULK_CR,
+		RQ_BULK_LF, RQ_INLINE };
+
+struct req_parser {
+	uint8_t state;
+	char line[LINE_CAP];
+	uint8_t line_len;
+	int64_t nargs, argi;
+	int64_t bulk_left;
+	char arg[ARG_CAP];
+	uint32_t arg_len;
+	char inl[INLINE_CAP];
+	uint32_t inl_len;
+	bool xread_block;
+	struct pending cur;
+};
+
+/* The reply being parsed: a stack of aggregates, and what the pairing needs of the value. */
+enum rp_state { RP_TYPE, RP_LINE, RP_BULK, RP_BULK_CR, RP_BULK_LF };
+
+struct rep_parser {
+	uint8_t state;
+	uint8_t type; /* of the value being read */
+	char line[LINE_CAP];
+	uint8_t line_len;
+	int64_t bulk_left;
+	uint8_t depth;
+	int64_t left[MAX_DEPTH]; /* elements still to come at each open aggregate */
+	/* the top-level value */
+	uint8_t top_type;
+	bool top_null, top_empty;
+	int64_t top_int;
+	char err[RESP_ERR_LEN];
+	uint64_t bytes;
+	/* its direct children */
+	int64_t child_idx;
+	uint8_t child_type;
+	bool child_null;
+	char child_err[RESP_ERR_LEN];
+	char first_child[FIRST_CHILD_CAP];
+	int64_t third_child_int; /* (un)subscribe confirmations: [kind, channel, count] */
+	bool capture_bulk;	 /* keep the start of the bulk being read (first child / blob error) */
+	char bulk_head[RESP_ERR_LEN];
+	uint32_t bulk_head_len;
+};
+
+struct resp_conn {
+	const struct resp_opts *opts;
+	struct resp_stats *st;
+	struct req_parser rq;
+	struct rep_parser rp;
+	struct pending *q; /* ring of commands waiting for replies */
+	uint32_t q_cap, q_head, q_len;
+	struct pending *mq; /* commands QUEUED inside MULTI, answered by EXEC */
+	uint32_t mq_cap, mq_len;
+	uint8_t db;
+	bool multi;
+	bool subscribed; /* RESP2 subscribed mode: arrays may be messages */
+	bool lost;	 /* framing lost: ignore bytes until a request starts cleanly */
+	uint64_t t_chunk;
+	resp_emit_fn emit;
+	void *ctx;
+};
+
+struct resp_conn *resp_conn__new(const struct resp_opts *opts, struct resp_stats *stats)
+{
+	struct resp_conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->opts = opts;
+	c->st = stats;
+	return c;
+}
+
+void resp_conn__free(struct resp_conn *c)
+{
+	if (!c)
+		return;
+	c->st->unpaired += c->q_len + c->mq_len;
+	free(c->q);
+	free(c->mq);
+	free(c);
+}
+
+void resp_key_prefix(const struct resp_opts *o, const char *key, size_t len, char *out,
+		     size_t outlen)
+{
+	size_t n = 0, cut = 0;
+	unsigned int seen = 0;
+
+	if (!outlen)
+		return;
+	if (o->full_keys) {
+		cut = len;
+	} else {
+		for (n = 0; n < len; n++) {
+			if (key[n] == o->delimiter && ++seen == o->depth) {
+				cut = n;
+				break;
+			}
+		}
+		/* Fewer delimiters than the depth: the key has no prefix to show. */
+		if (seen < o->depth)
+			cut = 0;
+	}
+	if (cut >= outlen)
+		cut = outlen - 1;
+	/* Labels are text: anything that is not printable ASCII becomes '?'. */
+	for (n = 0; n < cut; n++)
+		out[n] = (key[n] >= 0x20 && key[n] < 0x7f) ? key[n] : '?';
+	out[cut] = '\0';
+}
+
+/* --- the queue of pending commands ------------------------------------------------------------ */
+
+static struct pending *q_front(struct resp_conn *c)
+{
+	return c->q_len ? &c->q[c->q_head] : NULL;
+}
+
+static void q_pop(struct resp_conn *c)
+{
+	c->q_head = (c->q_head + 1) % c->q_cap;
+	c->q_len--;
+}
+
+static void q_push(struct resp_conn *c, const struct pending *p)
+{
+	if (c->q_len == c->q_cap) {
+		uint32_t ncap = c->q_cap ? c->q_cap * 2 : 2;
+		struct pending *nq;
+
+		if (c->q_cap >= RESP_MAX_PENDING) {
+			c->st->unpaired++; /* a pipeline deeper than we follow: the newest is dropped */
+			return;
+		}
+		nq = malloc(ncap * sizeof(*nq));
+		if (!nq) {
+			c->st->unpaired++;
+			return;
+		}
+		for (uint32_t i = 0; i < c->q_len; i++)
+			nq[i] = c->q[(c->q_head + i) % c->q_cap];
+		free(c->q);
+		c->q = nq;
+		c->q_cap = ncap;
+		c->q_head = 0;
+	}
+	c->q[(c->q_head + c->q_len) % c->q_cap] = *p;
+	c->q_len++;
+}
+
+static void mq_push(struct resp_conn *c, const struct pending *p)
+{
+	if (c->mq_len == c->mq_cap) {
+		uint32_t ncap = c->mq_cap ? c->mq_cap * 2 : 4;
+		struct pending *n;
+
+		if (c->mq_cap >= RESP_MAX_PENDING || !(n = realloc(c->mq, ncap * sizeof(*n)))) {
+			c->st->unpaired++;
+			return;
+		}
+		c->mq = n;
+		c->mq_cap = ncap;
+	}
+	c->mq[c->mq_len] = *p;
+	c->mq[c->mq_len].in_multi = true;
+	c->mq_len++;
+}
+
+/* Framing is gone: whatever waits for a reply can no longer be paired safely. */
+static void lose(struct resp_conn *c)
+{
+	c->st->resyncs++;
+	c->st->unpaired += c->q_len + c->mq_len;
+	c->q_len = c->mq_len = 0;
+	c->q_head = 0;
+	c->multi = false;
+	memset(&c->rq, 0, sizeof(c->rq));
+	memset(&c->rp, 0, sizeof(c->rp));
+	c->lost = true;
+}
+
+/* --- emitting records -------------------------------------------------------------------------- */
+
+static void emit(struct resp_conn *c, struct pending *p, bool error, const char *err,
+		 uint64_t reply_bytes)
+{
+	struct resp_record r;
+
+	memset(&r, 0, sizeof(r));
+	memcpy(r.command, p->command, sizeof(r.command));
+	r.status = error ? RESP_ERROR : RESP_OK;
+	if (error)
+		snprintf(r.error, sizeof(r.error), "%s", err[0] ? err : "ERR");
+	r.db = p->db;
+	r.blocking = p->blocking;
+	r.in_multi = p->in_multi;
+	r.counts_keyspace = p->info->hitmode != HM_NONE && (p->hits || p->misses);
+	r.n_keys = p->n_keys;
+	for (int i = 0; i < p->n_keys; i++) {
+		memcpy(r.keys[i].prefix, p->keys[i], RESP_PREFIX_LEN);
+		r.keys[i].hit = p->key_hit[i];
+	}
+	r.hits = p->hits;
+	r.misses = p->misses;
+	r.t_request = p->t_request;
+	r.t_reply = c->t_chunk;
+	r.request_bytes = p->bytes;
+	r.reply_bytes = reply_bytes;
+	c->st->commands++;
+	if (c->emit)
+		c->emit(c->ctx, &r);
+}
+
+static void mark_key(struct pending *p, uint32_t i, bool hit)
+{
+	if (hit)
+		p->hits++;
+	else
+		p->misses++;
+	if (i < p->n_keys)
+		p->key_hit[i] = hit;
+}
+
+/* Hits and misses from the top-level reply of a command that reads keys. */
+static void judge_reply(struct pending *p, uint8_t type, bool null, bool empty, int64_t ival,
+			const char *err)
+{
+	bool wrongtype = type == '-' && !strcmp(err, "WRONGTYPE");
+
+	switch (p->info->hitmode) {
+	case HM_VALUE:
+		if (null)
+			mark_key(p, 0, false);
+		else if (type != '-' && type != '!')
+			mark_key(p, 0, true);
+		else if (wrongtype)
+			mark_key(p, 0, true); /* the key exists: Redis counted a hit before the type check */
+		break;
+	case HM_COUNT:
+		if (type == ':' && ival >= 0 && ival <= p->total_keys) {
+			p->hits += ival;
+			p->misses += p->total_keys - ival;
+			if (p->total_keys == 1)
+				p->key_hit[0] = ival == 1;
+		}
+		break;
+	case HM_EMPTY_AGG:
+		if (wrongtype || (type != '-' && type != '!'))
+			mark_key(p, 0, !empty && !null);
+		break;
+	case HM_FIELD:
+		if (wrongtype || (type != '-' && type != '!'))
+			mark_key(p, 0, p->found > 0 || (!null && type != '*' && type != '~'));
+		break;
+	default:
+		break;
+	}
+}
+
+/* --- replies ----------------------------------------------------------------------------------- */
+
+static bool is_word(const char *s, const char *w)
+{
+	return !strcasecmp(s, w);
+}
+
+static bool is_push_kind(const char *s)
+{
+	return is_word(s, "message") || is_word(s, "pmessage") || is_word(s, "smessage");
+}
+
+static bool is_sub_kind(const char *s)
+{
+	return is_word(s, "subscribe") || is_word(s, "psubscribe") || is_word(s, "ssubscribe") ||
+	       is_word(s, "unsubscribe") || is_word(s, "punsubscribe") ||
+	       is_word(s, "sunsubscribe");
+}
+
+/* An element directly inside the top-level reply completed. */
+static void child_done(struct resp_conn *c)
+{
+	struct rep_parser *rp = &c->rp;
+	struct pending *p = q_front(c);
+	int64_t i = rp->child_idx++;
+
+	if (!p)
+		return;
+	if (p->info->kind == K_EXEC && rp->top_type == '*') {
+		/* EXEC's array: element i is the reply of the i-th queued command. */
+		if (i < c->mq_len) {
+			struct pending *m = &c->mq[i];
+			bool err = rp->child_type == '-' || rp->child_type == '!';
+
+			judge_reply(m, rp->child_type, rp->child_null, false, 0, rp->child_err);
+			emit(c, m, err, rp->child_err, 0);
+		}
+		return;
+	}
+	if (p->info->hitmode == HM_PER_KEY && rp->top_type == '*' && i < p->total_keys)
+		mark_key(p, (uint32_t)i, !rp->child_null);
+	else if (p->info->hitmode == HM_FIELD && !rp->child_null)
+		p->found++;
+}
+
+/* A (un)subscribe confirmation for the front command; true when it was one. */
+static bool confirm_sub(struct resp_conn *c)
+{
+	struct rep_parser *rp = &c->rp;
+	struct pending *p = q_front(c);
+
+	if (!p || (p->info->kind != K_SUB && p->info->kind != K_UNSUB) ||
+	    !is_sub_kind(rp->first_child))
+		return false;
+	c->subscribed = rp->third_child_int > 0;
+	if (p->expect > 0)
+		p->expect--;
+	if (p->named ? p->expect == 0 : rp->third_child_int == 0) {
+		emit(c, p, false, "", rp->bytes);
+		q_pop(c);
+	}
+	return true;
+}
+
+/* The top-level reply completed: pair it with the oldest command waiting. */
+static void reply_done(struct resp_conn *c)
+{
+	struct rep_parser *rp = &c->rp;
+	struct pending *p;
+	bool err = rp->top_type == '-' || rp->top_type == '!';
+
+	if (rp->top_type == '|') /* RESP3 attribute: metadata before the actual reply */
+		goto reset;
+	if (rp->top_type == '>' || (c->subscribed && rp->top_type == '*' &&
+				    (is_push_kind(rp->first_child) || is_sub_kind(rp->first_child)))) {
+		if (!confirm_sub(c))
+			c->st->pushes++;
+		goto reset;
+	}
+	if (rp->top_type == '*' && is_sub_kind(rp->first_child) && confirm_sub(c))
+		goto reset;
+
+	p = q_front(c);
+	if (!p) {
+		c->st->parse_errors++; /* a reply to nothing we saw asked: framing is not to be trusted */
+		lose(c);
+		return;
+	}
+	if (c->multi && p->info->kind != K_EXEC && p->info->kind != K_DISCARD &&
+	    p->info->kind != K_MULTI && rp->top_type == '+' && !strcmp(rp->line, "QUEUED")) {
+		mq_push(c, p);
+		q_pop(c);
+		goto reset;
+	}
+	switch (p->info->kind) {
+	case K_SELECT:
+		if (!err)
+			c->db = p->arg_db;
+		break;
+	case K_MULTI:
+		if (!err)
+			c->multi = true;
+		break;
+	case K_EXEC:
+	case K_DISCARD:
+		/* EXEC's elements were emitted as they came; a null EXEC (WATCH) ran nothing. */
+		c->multi = false;
+		c->mq_len = 0;
+		break;
+	case K_RESET:
+		c->multi = false;
+		c->mq_len = 0;
+		c->db = 0;
+		c->subscribed = false;
+		break;
+	default:
+		break;
+	}
+	judge_reply(p, rp->top_type, rp->top_null, rp->top_empty, rp->top_int, rp->err);
+	emit(c, p, err, rp->err, rp->bytes);
+	q_pop(c);
+reset:
+	memset(rp, 0, sizeof(*rp));
+}
+
+/* First word of an error message: "WRONGTYPE Operation against..." -> "WRONGTYPE". */
+static void error_word(char *out, const char *msg, size_t len)
+{
+	size_t n = 0;
+
+	while (n < len && n < RESP_ERR_LEN - 1 && msg[n] != ' ' && msg[n] != '\r' && msg[n] != '\n')
+		out[n] = isalnum((unsigned char)msg[n]) ? msg[n] : '_', n++;
+	out[n] = '\0';
+}
+
+static bool parse_i64(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	if (!*s)
+		return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || *end)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* A value at the current depth completed; close every aggregate it completes. */
+static void value_done(struct resp_conn *c)
+{
+	struct rep_parser *rp = &c->rp;
+
+	for (;;) {
+		if (rp->depth == 0) {
+			reply_done(c);
+			return;
+		}
+		if (rp->depth == 1)
+			child_done(c);
+		if (--rp->left[rp->depth - 1] > 0)
+			return;
+		rp->depth--; /* the aggregate is complete: it is a value of its parent */
+	}
+}
+
+/* A value of type t starts at the current depth. */
+static void value_start(struct rep_parser *rp, uint8_t t)
+{
+	rp->type = t;
+	if (rp->depth == 0) {
+		rp->top_type = t;
+		rp->child_idx = 0;
+	} else if (rp->depth == 1) {
+		rp->child_type = t;
+		rp->child_null = false;
+		rp->child_err[0] = '\0';
+	}
+}
+
+/* The header line of the current value is complete. Returns false on a protocol error. */
+static bool line_done(struct resp_conn *c)
+{
+	struct rep_parser *rp = &c->rp;
+	int64_t n;
+
+	switch (rp->type) {
+	case '+':
+	case ':':
+	case ',':
+	case '#':
+	case '(':
+	case '_':
+	case '-':
+		if (rp->type == '-') {
+			if (rp->depth == 0)
+				error_word(rp->err, rp->line, rp->line_len);
+			else if (rp->depth == 1)
+				error_word(rp->child_err, rp->line, rp->line_len);
+		}
+		if (rp->type == '_') {
+			if (rp->depth == 0)
+				rp->top_null = true;
+			else if (rp->depth == 1)
+				rp->child_null = true;
+		}
+		if (rp->type == ':' && parse_i64(rp->line, &n)) {
+			if (rp->depth == 0)
+				rp->top_int = n;
+			else if (rp->depth == 1 && rp->child_idx == 2)
+				rp->third_child_int = n;
+		}
+		if (rp->type == '+' && rp->depth == 1 && rp->child_idx == 0)
+			snprintf(rp->first_child, sizeof(rp->first_child), "%.*s",
+				 FIRST_CHILD_CAP - 1, rp->line);
+		rp->state = RP_TYPE;
+		value_done(c); /* rp->line stays: reply_done checks "QUEUED" */
+		return true;
+	case '$':
+	case '!':
+	case '=':
+		if (!parse_i64(rp->line, &n) || n < -1)
+			return false;
+		if (n == -1) {
+			if (rp->depth == 0)
+				rp->top_null = true;
+			else if (rp->depth == 1)
+				rp->child_null = true;
+			rp->state = RP_TYPE;
+			value_done(c);
+			return true;
+		}
+		rp->bulk_left = n;
+		rp->bulk_head_len = 0;
+		rp->capture_bulk = rp->type == '!' || (rp->depth == 1 && rp->child_idx == 0);
+		rp->state = RP_BULK;
+		return true;
+	case '*':
+	case '%':
+	case '~':
+	case '>':
+	case '|':
+		if (!parse_i64(rp->line, &n) || n < -1)
+			return false;
+		if (rp->type == '%' || rp->type == '|')
+			n *= 2;
+		rp->state = RP_TYPE;
+		if (n <= 0) {
+			if (rp->depth == 0) {
+				rp->top_null = n < 0;
+				rp->top_empty = n == 0;
+			} else if (rp->depth == 1) {
+				rp->child_null = n < 0;
+			}
+			value_done(c);
+			return true;
+		}
+		if (rp->depth >= MAX_DEPTH)
+			return false;
+		rp->left[rp->depth++] = n;
+		return true;
+	}
+	return false;
+}
+
+static void bulk_done(struct resp_conn *c)
+{
+	struct rep_parser *rp = &c->rp;
+
+	rp->bulk_head[rp->bulk_head_len < sizeof(rp->bulk_head) ? rp->bulk_head_len
+								: sizeof(rp->bulk_head) - 1] = '\0';
+	if (rp->type == '!') {
+		if (rp->depth == 0)
+			error_word(rp->err, rp->bulk_head, rp->bulk_head_len);
+		else if (rp->depth == 1)
+			error_word(rp->child_err, rp->bulk_head, rp->bulk_head_len);
+	} else if (rp->depth == 1 && rp->child_idx == 0) {
+		snprintf(rp->first_child, sizeof(rp->first_child), "%.*s", FIRST_CHILD_CAP - 1,
+			 rp->bulk_head);
+	}
+	value_done(c);
+}
+
+/* Parses reply bytes; false on a protocol error. */
+static bool parse_replies(struct resp_conn *c, const uint8_t *d, uint32_t n)
+{
+	struct rep_parser *rp = &c->rp;
+	uint32_t i = 0;
+
+	while (i < n) {
+		uint32_t start = i;
+
+		switch (rp->state) {
+		case RP_TYPE:
+			if (!d[i] || !strchr("+-:$*_,#!=(%~>|", d[i]))
+				return false;
+			value_start(rp, d[i]);
+			rp->line_len = 0;
+			rp->state = RP_LINE;
+			i++;
+			break;
+		case RP_LINE: {
+			const uint8_t *nl = memchr(d + i, '\n', n - i);
+			uint32_t take = nl ? (uint32_t)(nl - (d + i)) : n - i;
+			uint32_t room = LINE_CAP - 1 - rp->line_len;
+
+			memcpy(rp->line + rp->line_len, d + i, take < room ? take : room);
+			rp->line_len += take < room ? take : room;
+			i += take;
+			if (!nl)
+				break;
+			i++; /* the '\n' */
+			rp->bytes += i - start;
+			start = i;
+			if (rp->line_len && rp->line[rp->line_len - 1] == '\r')
+				rp->line_len--;
+			rp->line[rp->line_len] = '\0';
+			if (!line_done(c))
+				return false;
+			break;
+		}
+		case RP_BULK: {
+			uint32_t take = rp->bulk_left < n - i ? (uint32_t)rp->bulk_left : n - i;
+
+			if (rp->capture_bulk)
+				for (uint32_t k = 0; k < take && rp->bulk_head_len < sizeof(rp->bulk_head) - 1;
+				     k++)
+					rp->bulk_head[rp->bulk_head_len++] = d[i + k];
+			rp->bulk_left -= take;
+			i += take;
+			if (!rp->bulk_left)
+				rp->state = RP_BULK_CR;
+			break;
+		}
+		case RP_BULK_CR:
+			if (d[i++] != '\r')
+				return false;
+			rp->state = RP_BULK_LF;
+			break;
+		case RP_BULK_LF:
+			if (d[i++] != '\n')
+				return false;
+			rp->bytes += i - start;
+			start = i;
+			rp->state = RP_TYPE;
+			bulk_done(c);
+			break;
+		}
+		/* A completed reply resets rp (bytes included); what is left here belongs to the next. */
+		rp->bytes += i - start;
+	}
+	return true;
+}
+
+/* --- requests ---------------------------------------------------------------------------------- */
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static int cmp_info(const void *a, const void *b)
+{
+	return strcmp((*(const struct cmd_info *const *)a)->name,
+		      (*(const struct cmd_info *const *)b)->name);
+}
+
+static int cmp_key(const void *key, const void *b)
+{
+	return strcmp(key, (*(const struct cmd_info *const *)b)->name);
+}
+
+/* Binary search over the table sorted once: this runs for every command seen. */
+static const struct cmd_info *lookup_cmd(const char *name)
+{
+	static const struct cmd_info *sorted[N_COMMANDS];
+	static bool ready;
+	const struct cmd_info *const *hit;
+
+	if (!ready) {
+		for (size_t i = 0; i < N_COMMANDS; i++)
+			sorted[i] = &commands[i];
+		qsort(sorted, N_COMMANDS, sizeof(sorted[0]), cmp_info);
+		ready = true;
+	}
+	hit = bsearch(name, sorted, N_COMMANDS, sizeof(sorted[0]), cmp_key);
+	return hit ? *hit : &default_cmd;
+}
+
+/* Command names are labels: lower case, and only the characters real commands use. */
+static void set_name(char *out, size_t outlen, const char *s, size_t len)
+{
+	size_t n = 0;
+
+	for (; n < len && n < outlen - 1; n++) {
+		char ch = (char)tolower((unsigned char)s[n]);
+
+		if (!(isalnum((unsigned char)ch) || ch == '_' || ch == '-' || ch == '.' || ch == '|'))
+			ch = '?';
+		out[n] = ch;
+	}
+	out[n] = '\0';
+}
+
+static bool is_key_arg(const struct pending *p, int64_t i)
+{
+	const struct cmd_info *ci = p->info;
+
+	if (ci->first_key <= 0 || i < ci->first_key)
+		return false;
+	if (ci->key_step == 0)
+		return i == ci->first_key;
+	return (i - ci->first_key) % ci->key_step == 0;
+}
+
+/* One argument of the request being parsed, all of it (len) or its first ARG_CAP bytes. */
+static void on_arg(struct resp_conn *c, int64_t i, const char *a, uint32_t alen)
+{
+	struct pending *p = &c->rq.cur;
+
+	if (i == 0) {
+		char name[RESP_CMD_LEN];
+
+		set_name(name, sizeof(name), a, alen);
+		p->info = lookup_cmd(name);
+		p->blocking = p->info->blocking;
+		snprintf(p->command, sizeof(p->command), "%s", name);
+		return;
+	}
+	if (p->info->kind == K_AUTH)
+		return; /* credentials never leave the parser */
+	if (i == 1 && p->info->container) {
+		char sub[16];
+		size_t n = strlen(p->command);
+
+		set_name(sub, sizeof(sub), a, alen);
+		snprintf(p->command + n, sizeof(p->command) - n, " %s", sub);
+		return;
+	}
+	if (i == 1 && (p->info->kind == K_SELECT || p->info->kind == K_HELLO)) {
+		char num[8];
+		int64_t v;
+
+		snprintf(num, sizeof(num), "%.*s", (int)(alen < 7 ? alen : 7), a);
+		if (parse_i64(num, &v) && v >= 0 && v <= 255) {
+			if (p->info->kind == K_SELECT)
+				p->arg_db = (uint8_t)v;
+			else
+				p->arg_proto = (uint8_t)v;
+		}
+		return;
+	}
+	if (p->info->kind == K_SUB || p->info->kind == K_UNSUB) {
+		p->expect++;
+		p->named = true;
+		return;
+	}
+	if ((!strcmp(p->command, "xread") || !strcmp(p->command, "xreadgroup")) && alen == 5 &&
+	    !strncasecmp(a, "block", 5))
+		p->blocking = true;
+	if (is_key_arg(p, i)) {
+		if (p->n_keys < RESP_MAX_KEYS) {
+			resp_key_prefix(c->opts, a, alen, p->keys[p->n_keys], RESP_PREFIX_LEN);
+			p->key_hit[p->n_keys] = -1;
+			p->n_keys++;
+		}
+		p->total_keys++;
+	}
+}
+
+/* The request is complete: it waits for its reply. */
+static void request_done(struct resp_conn *c)
+{
+	struct pending *p = &c->rq.cur;
+
+	if (!p->info) /* an empty multibulk (*0): Redis ignores it */
+		goto reset;
+	p->db = c->db;
+	q_push(c, p);
+reset:
+	memset(&c->rq, 0, sizeof(c->rq));
+}
+
+static void begin_request(struct resp_conn *c)
+{
+	memset(&c->rq.cur, 0, sizeof(c->rq.cur));
+	c->rq.cur.t_request = c->t_chunk;
+}
+
+/* Inline command: space-separated words on one line ("PING", "GET key"). */
+static void inline_done(struct resp_conn *c)
+{
+	struct req_parser *rq = &c->rq;
+	int64_t argi = 0;
+	uint32_t k = 0;
+
+	while (k < rq->inl_len) {
+		uint32_t s;
+
+		while (k < rq->inl_len && (rq->inl[k] == ' ' || rq->inl[k] == '\t' || rq->inl[k] == '\r'))
+			k++;
+		s = k;
+		while (k < rq->inl_len && rq->inl[k] != ' ' && rq->inl[k] != '\t' && rq->inl[k] != '\r')
+			k++;
+		if (k > s)
+			on_arg(c, argi++, rq->inl + s, k - s);
+	}
+	if (argi == 0) { /* an empty line: Redis ignores it */
+		memset(rq, 0, sizeof(*rq));
+		return;
+	}
+	request_done(c);
+}
+
+/* The bulk argument being read is complete (its CRLF included). */
+static void arg_done(struct resp_conn *c)
+{
+	struct req_parser *rq = &c->rq;
+
+	on_arg(c, rq->argi, rq->arg, rq->arg_len);
+	if (++rq->argi == rq->nargs)
+		request_done(c);
+	else
+		rq->state = RQ_BULK_TYPE;
+}
+
+/* Parses request bytes; false on a protocol error. */
+static bool parse_requests(struct resp_conn *c, const uint8_t *d, uint32_t n)
+{
+	struct req_parser *rq = &c->rq;
+	uint32_t i = 0;
+
+	while (i < n) {
+		switch (rq->state) {
+		case RQ_START:
+			begin_request(c);
+			if (d[i] == '*') {
+				rq->state = RQ_ARRAY_LINE;
+				rq->line_len = 0;
+				i++;
+				rq->cur.bytes++;
+			} else {
+				rq->state = RQ_INLINE;
+				rq->inl_len = 0;
+			}
+			break;
+		case RQ_ARRAY_LINE:
+		case RQ_BULK_LINE: {
+			uint8_t ch = d[i++];
+
+			rq->cur.bytes++;
+			if (ch == '\n') {
+				int64_t v;
+
+				if (rq->line_len && rq->line[rq->line_len - 1] == '\r')
+					rq->line_len--;
+				rq->line[rq->line_len] = '\0';
+				if (!parse_i64(rq->line, &v))
+					return false;
+				if (rq->state == RQ_ARRAY_LINE) {
+					if (v > 1024 * 1024 * 1024)
+						return false;
+					if (v <= 0) {
+						request_done(c);
+						break;
+					}
+					rq->nargs = v;
+					rq->argi = 0;
+					rq->state = RQ_BULK_TYPE;
+				} else {
+					if (v < 0 || v > 512LL * 1024 * 1024)
+						return false;
+					rq->bulk_left = v;
+					rq->arg_len = 0;
+					rq->state = v ? RQ_BULK_DATA : RQ_BULK_CR;
+				}
+			} else if (rq->line_len < LINE_CAP - 1) {
+				rq->line[rq->line_len++] = ch;
+			} else {
+				return false; /* a length line longer than any length */
+			}
+			break;
+		}
+		case RQ_BULK_TYPE:
+			if (d[i++] != '$')
+				return false;
+			rq->cur.bytes++;
+			rq->line_len = 0;
+			rq->state = RQ_BULK_LINE;
+			break;
+		case RQ_BULK_DATA: {
+			uint32_t take = rq->bulk_left < n - i ? (uint32_t)rq->bulk_left : n - i;
+			uint32_t room = ARG_CAP - rq->arg_len;
+
+			memcpy(rq->arg + rq->arg_len, d + i, take < room ? take : room);
+			rq->arg_len += take < room ? take : room;
+			rq->cur.bytes += take;
+			rq->bulk_left -= take;
+			i += take;
+			if (!rq->bulk_left)
+				rq->state = RQ_BULK_CR;
+			break;
+		}
+		case RQ_BULK_CR:
+			if (d[i++] != '\r')
+				return false;
+			rq->cur.bytes++;
+			rq->state = RQ_BULK_LF;
+			break;
+		case RQ_BULK_LF:
+			if (d[i++] != '\n')
+				return false;
+			rq->cur.bytes++;
+			arg_done(c);
+			break;
+		case RQ_INLINE: {
+			uint8_t ch = d[i++];
+
+			rq->cur.bytes++;
+			if (ch == '\n') {
+				inline_done(c);
+			} else if (rq->inl_len < INLINE_CAP - 1) {
+				rq->inl[rq->inl_len++] = ch;
+			} else if (rq->cur.bytes > 64 * 1024) {
+				return false; /* Redis itself refuses inline requests this big */
+			}
+			break;
+		}
+		}
+	}
+	return true;
+}
+
+/* --- feeding ----------------------------------------------------------------------------------- */
+
+/*
+ * Bytes the capture did not hold. Framing survives a gap that ends inside a bulk payload, or
+ * exactly at the end of its CRLF (a big SET value or GET reply, the common case); anything else
+ * (a gap across headers, or past the end of a bulk into unknown bytes) loses it.
+ */
+static bool skip_gap(struct resp_conn *c, bool in, uint64_t gap)
+{
+	int64_t *left = in ? &c->rq.bulk_left : &c->rp.bulk_left;
+	uint8_t state = in ? c->rq.state : c->rp.state;
+	uint64_t tail; /* payload + CRLF still to come */
+
+	if (in ? state == RQ_BULK_DATA : state == RP_BULK)
+		tail = (uint64_t)*left + 2;
+	else if (in ? state == RQ_BULK_CR : state == RP_BULK_CR)
+		tail = 2;
+	else if (in ? state == RQ_BULK_LF : state == RP_BULK_LF)
+		tail = 1;
+	else
+		return false;
+	if (gap > tail)
+		return false;
+	if (in)
+		c->rq.cur.bytes += gap;
+	else
+		c->rp.bytes += gap;
+	tail -= gap; /* what still comes in later chunks */
+	if (tail >= 2) {
+		*left = (int64_t)tail - 2;
+		if (in)
+			c->rq.state = *left ? RQ_BULK_DATA : RQ_BULK_CR;
+		else
+			c->rp.state = *left ? RP_BULK : RP_BULK_CR;
+	} else if (tail == 1) {
+		*left = 0;
+		if (in)
+			c->rq.state = RQ_BULK_LF;
+		else
+			c->rp.state = RP_BULK_LF;
+	} else {
+		*left = 0;
+		if (in) {
+			arg_done(c);
+		} else {
+			c->rp.state = RP_TYPE;
+			bulk_done(c);
+		}
+	}
+	return true;
+}
+
+void resp_conn__feed(struct resp_conn *c, bool in, const uint8_t *data, uint32_t cap,
+		     uint32_t len, uint64_t ts_ns, resp_emit_fn emit_fn, void *ctx)
+{
+	bool ok;
+
+	c->emit = emit_fn;
+	c->ctx = ctx;
+	c->t_chunk = ts_ns;
+	if (cap > len)
+		cap = len;
+	if (c->lost) {
+		/* Resume at a request that starts cleanly; replies until then belong to lost ones. */
+		if (!in || !cap || !(data[0] == '*' || isalpha(data[0])))
+			return;
+		c->lost = false;
+	}
+	ok = in ? parse_requests(c, data, cap) : parse_replies(c, data, cap);
+	if (!ok) {
+		c->st->parse_errors++;
+		lose(c);
+		return;
+	}
+	if (len > cap && !skip_gap(c, in, (uint64_t)len - cap)) {
+		/* A reply we cannot frame past the gap still answered the oldest command: it is
+		 * complete as far as pairing goes, and nothing after it can be trusted. */
+		struct pending *p = in ? NULL : q_front(c);
+
+		if (p && c->rp.top_type) {
+			bool err = c->rp.top_type == '-' || c->rp.top_type == '!';
+
+			emit(c, p, err, c->rp.err, c->rp.bytes + (len - cap));
+			q_pop(c);
+		}
+		lose(c);
+	}
+}

@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <string.h>
+#include "stats/hist.h"
+
+/* A value v >= HIST_LOW is kept to (HIST_SUB_BITS + 1) significant bits: its top bit and the next 6. */
+#define UNIT_SHIFT (HIST_LOW_SHIFT - HIST_SUB_BITS)
+
+_Static_assert(HIST_LOW_SHIFT > HIST_SUB_BITS + 1, "buckets must be at least 4 ns wide");
+_Static_assert(HIST_HIGH_SHIFT < 64, "HIST_HIGH must fit in 64 bits");
+
+/*
+ * Bucket of ns, without branches: u = ns in units of the narrowest bucket (8 ns), forced to have
+ * its top bit at or above HIST_SUB_BITS so the shift is never negative; below HIST_LOW, u < 64 and
+ * the result is replaced by bucket 0.
+ */
+static inline uint32_t bucket_of(uint64_t ns)
+{
+	uint64_t c = ns < HIST_HIGH ? ns : HIST_HIGH - 1;
+	uint64_t u = c >> UNIT_SHIFT;
+	uint32_t sh = 63 - __builtin_clzll(u | HIST_SUB_COUNT) - HIST_SUB_BITS; /* octave, 0..30 */
+	/* 1 + sh * 64 + (u >> sh) - 64: (u >> sh) is 64..127, the top bit and the 6 below it. */
+	uint32_t i = (sh << HIST_SUB_BITS) + (uint32_t)(u >> sh) - (HIST_SUB_COUNT - 1);
+
+	return u < HIST_SUB_COUNT ? 0 : i;
+}
+
+/* First value of bucket i, and its width. */
+static inline uint64_t bucket_lo(uint32_t i, uint64_t *width)
+{
+	uint32_t j = i - 1, sh;
+
+	if (i == 0) {
+		*width = HIST_LOW;
+		return 0;
+	}
+	sh = (j >> HIST_SUB_BITS) + UNIT_SHIFT;
+	*width = 1ULL << sh;
+	return (uint64_t)(HIST_SUB_COUNT + (j & (HIST_SUB_COUNT - 1))) << sh;
+}
+
+/* The value a bucket is reported as: its midpoint (256 ns for bucket 0). */
+static inline uint64_t bucket_mid(uint32_t i)
+{
+	uint64_t w, lo = bucket_lo(i, &w);
+
+	return lo + w / 2;
+}
+
+static inline uint32_t sat_add32(uint32_t a, uint32_t b)
+{
+	uint32_t s = a + b;
+
+	return s < a ? UINT32_MAX : s;
+}
+
+static inline uint64_t sat_add64(uint64_t a, uint64_t b)
+{
+	uint64_t s;
+
+	return __builtin_add_overflow(a, b, &s) ? UINT64_MAX : s;
+}
+
+static inline void hist_add(struct hist *h, uint64_t ns, uint32_t n)
+{
+	uint32_t i = bucket_of(ns);
+	uint64_t add;
+
+	h->buckets[i] = sat_add32(h->buckets[i], n);
+	h->count += n;
+	if (__builtin_mul_overflow(ns, (uint64_t)n, &add))
+		add = UINT64_MAX;
+	h->sum = sat_add64(h->sum, add);
+	h->min_inv = h->min_inv > ~ns ? h->min_inv : ~ns;
+	h->max = h->max > ns ? h->max : ns;
+	h->overflow += ns >= HIST_HIGH ? n : 0;
+}
+
+void hist__reset(struct hist *h)
+{
+	memset(h, 0, sizeof(*h));
+}
+
+void hist__record(struct hist *h, uint64_t ns)
+{
+	hist_add(h, ns, 1);
+}
+
+void hist__record_n(struct hist *h, uint64_t ns, uint32_t n)
+{
+	/* Otherwise min and max would move for a value that was never recorded. */
+	if (n == 0)
+		return;
+	hist_add(h, ns, n);
+}
+
+void hist__merge(struct hist *dst, const struct hist *src)
+{
+	for (uint32_t i = 0; i < HIST_BUCKETS; i++)
+		dst->buckets[i] = sat_add32(dst->buckets[i], src->buckets[i]);
+	dst->count += src->count;
+	dst->sum = sat_add64(dst->sum, src->sum);
+	/* An empty src has min_inv == 0 and max == 0, which change nothing. */
+	dst->min_inv = dst->min_inv > src->min_inv ? dst->min_inv : src->min_inv;
+	dst->max = dst->max > src->max ? dst->max : src->max;
+	dst->overflow += src->overflow;
+}
+
+uint64_t hist__count(const struct hist *h)
+{
+	return h->count;
+}
+
+uint64_t hist__sum(const struct hist *h)
+{
+	return h->sum;
+}
+
+uint64_t hist__min(const struct hist *h)
+{
+	return h->count ? ~h->min_inv : 0;
+}
+
+uint64_t hist__max(const struct hist *h)
+{
+	return h->max;
+}
+
+uint64_t hist__quantile(const struct hist *h, double q)
+{
+	uint64_t rank, cum = 0, v, lo, hi;
+	double x;
+
+	if (h->count == 0)
+		return 0;
+	/* !(q > 0) also catches NaN. */
+	if (!(q > 0))
+		return hist__min(h);
+	if (q >= 1)
+		return h->max;
+
+	/* ceil() by hand: the agent does not link libm. */
+	x = q * (double)h->count;
+	rank = (uint64_t)x;
+	if ((double)rank < x)
+		rank++;
+	if (rank < 1)
+		rank = 1;
+	if (rank > h->count)
+		rank = h->count;
+
+	lo = hist__min(h);
+	hi = h->max;
+	for (uint32_t i = 0; i < HIST_BUCKETS; i++) {
+		cum += h->buckets[i];
+		if (cum >= rank) {
+			v = bucket_mid(i);
+			return v < lo ? lo : v > hi ? hi : v;
+		}
+	}
+	/* Only when a saturated bucket lost counts: the rank lies past everything we can place. */
+	return hi;
+}
+
+uint64_t hist__count_le(const struct hist *h, uint64_t ns)
+{
+	uint32_t last, top;
+	uint64_t cum = 0;
+
+	if (ns >= HIST_HIGH)
+		return h->count;
+	last = bucket_of(ns);
+	for (uint32_t i = 0; i < last; i++)
+		cum += h->buckets[i];
+	/* Round to the nearer bucket edge, consistently with what quantile() reports. */
+	if (ns >= bucket_mid(last)) {
+		top = h->buckets[last];
+		/* Values >= HIST_HIGH sit in the top bucket but are above any ns < HIST_HIGH. */
+		if (last == HIST_BUCKETS - 1)
+			top = h->overflow >= top ? 0 : top - (uint32_t)h->overflow;
+		cum += top;
+	}
+	return cum;
+}
+
+void hist_window__init(struct hist_window *w)
+{
+	memset(w, 0, sizeof(*w));
+}
+
+static inline uint64_t window_slot_no(const struct hist_window *w, uint64_t now_ns)
+{
+	uint64_t t = now_ns / HIST_WINDOW_SLOT_NS;
+
+	return t < w->head ? w->head : t;
+}
+
+void hist_window__record(struct hist_window *w, uint64_t now_ns, uint64_t value_ns)
+{
+	uint64_t t = window_slot_no(w, now_ns);
+	uint32_t i = t % HIST_WINDOW_SLOTS;
+
+	w->head = t;
+	/* The slot still holds an older slot number's values (or none): they have expired. */
+	if (w->tag[i] != t) {
+		hist__reset(&w->slot[i]);
+		w->tag[i] = t;
+	}
+	hist__record(&w->slot[i], value_ns);
+}
+
+void hist_window__snapshot(const struct hist_window *w, uint64_t now_ns, struct hist *out)
+{
+	uint64_t t = window_slot_no(w, now_ns);
+
+	hist__reset(out);
+	for (uint32_t i = 0; i < HIST_WINDOW_SLOTS; i++) {
+		/* tag <= head <= t always holds; only the age needs checking. */
+		if (t - w->tag[i] < HIST_WINDOW_SLOTS)
+			hist__merge(out, &w->slot[i]);
+	}
+}
