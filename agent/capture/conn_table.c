@@ -17,6 +17,8 @@ struct conn_table {
 	int32_t lru_head;  /* most recently active */
 	int32_t lru_tail;  /* eviction candidate */
 	uint64_t evictions;
+	conn_release_fn release;
+	void *release_ctx;
 };
 
 static uint32_t hash_key(uint32_t tgid, uint32_t fd)
@@ -30,7 +32,7 @@ static uint32_t hash_key(uint32_t tgid, uint32_t fd)
 	return (uint32_t)k;
 }
 
-struct conn_table *conn_table__new(uint32_t capacity)
+struct conn_table *conn_table__new(uint32_t capacity, conn_release_fn release, void *ctx)
 {
 	struct conn_table *t;
 	uint32_t nb = 1;
@@ -59,6 +61,8 @@ struct conn_table *conn_table__new(uint32_t capacity)
 	t->capacity = capacity;
 	t->free_head = 0;
 	t->lru_head = t->lru_tail = NIL;
+	t->release = release;
+	t->release_ctx = ctx;
 	return t;
 }
 
@@ -66,6 +70,9 @@ void conn_table__free(struct conn_table *t)
 {
 	if (!t)
 		return;
+	/* Whatever still hangs on a live connection is released too. */
+	for (int32_t i = t->lru_head; t->release && i != NIL; i = t->nodes[i].lru_next)
+		t->release(t->release_ctx, &t->nodes[i]);
 	free(t->nodes);
 	free(t->buckets);
 	free(t);
@@ -145,6 +152,8 @@ void conn_table__remove(struct conn_table *t, struct nx_conn *c)
 		pp = &t->nodes[*pp].hnext;
 	if (*pp == i)
 		*pp = c->hnext;
+	if (t->release)
+		t->release(t->release_ctx, c);
 	lru_unlink(t, c);
 	list_unlink(t, c);
 	memset(c, 0, sizeof(*c));

@@ -42,6 +42,7 @@ struct nx_conn {
 	uint64_t opened_ns, last_ns;
 	uint64_t bytes_in, bytes_out;
 	uint64_t chunks;
+	void *proto; /* the next stage's state for this connection (a protocol parser) */
 
 	/* table internals */
 	int32_t hnext;		 /* hash chain */
@@ -52,8 +53,12 @@ struct nx_conn {
 
 struct conn_table;
 
-/* Returns NULL and sets errno on failure. */
-struct conn_table *conn_table__new(uint32_t capacity);
+/* Called for every connection that leaves the table (removed, replaced, evicted), before it goes,
+ * so whoever hung state on conn->proto can free it. */
+typedef void (*conn_release_fn)(void *ctx, struct nx_conn *c);
+
+/* Returns NULL and sets errno on failure. release may be NULL. */
+struct conn_table *conn_table__new(uint32_t capacity, conn_release_fn release, void *ctx);
 void conn_table__free(struct conn_table *t);
 
 struct nx_conn *conn_table__lookup(struct conn_table *t, uint32_t tgid, uint32_t fd);

@@ -25,7 +25,7 @@ struct conntrack *conntrack__new(const struct conntrack_opts *opts, struct captu
 		return NULL;
 	ct->cap = cap;
 	ct->sink = sink;
-	ct->conns = conn_table__new(opts->max_conns);
+	ct->conns = conn_table__new(opts->max_conns, sink.on_release, sink.ctx);
 	ct->procs = ct->conns ? proc_table__new(opts->max_procs) : NULL;
 	if (!ct->procs) {
 		err = errno;
@@ -127,6 +127,9 @@ static void emit(struct conntrack *ct, const struct nx_event_hdr *hdr,
 	struct nx_record r = {
 		.hdr = hdr, .data = data, .conn = c, .proc = p, .exit_code = exit_code
 	};
+
+	if (hdr->type == NX_EV_CONN_STATE)
+		r.state = ((const struct nx_conn_event *)hdr)->new_state;
 
 	if (ct->sink.on_record)
 		ct->sink.on_record(ct->sink.ctx, &r);

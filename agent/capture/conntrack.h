@@ -22,10 +22,16 @@ struct nx_record {
 	const struct nx_conn *conn;
 	const struct nx_proc *proc;
 	uint32_t exit_code; /* PROC_EXIT */
+	uint8_t state;	    /* CONN_STATE: the new TCP state */
 };
+
+#define NX_TCP_STATE_CLOSE 7
+#define NX_TCP_STATE_CLOSE_WAIT 8
 
 struct conntrack_sink {
 	void (*on_record)(void *ctx, const struct nx_record *r);
+	/* A connection leaves the tables (closed, evicted, its process gone): free conn->proto. */
+	void (*on_release)(void *ctx, struct nx_conn *c);
 	void *ctx;
 };
 

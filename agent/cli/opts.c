@@ -23,6 +23,9 @@ enum {
 	OPT_MAX_CONNS,
 	OPT_DURATION,
 	OPT_RAW,
+	OPT_KEY_DELIM,
+	OPT_KEY_DEPTH,
+	OPT_FULL_KEYS,
 };
 
 static const struct {
@@ -38,6 +41,9 @@ static const struct {
 	{ { "ring-mb", required_argument, NULL, OPT_RING_MB }, NX_CMD_RUN | NX_CMD_TRACE },
 	{ { "max-conns", required_argument, NULL, OPT_MAX_CONNS }, NX_CMD_RUN | NX_CMD_TRACE },
 	{ { "duration", required_argument, NULL, OPT_DURATION }, NX_CMD_RUN | NX_CMD_TRACE },
+	{ { "key-delimiter", required_argument, NULL, OPT_KEY_DELIM }, NX_CMD_RUN | NX_CMD_TRACE },
+	{ { "key-depth", required_argument, NULL, OPT_KEY_DEPTH }, NX_CMD_RUN | NX_CMD_TRACE },
+	{ { "full-keys", no_argument, NULL, OPT_FULL_KEYS }, NX_CMD_RUN | NX_CMD_TRACE },
 	{ { "json", no_argument, NULL, OPT_JSON }, NX_CMD_TRACE },
 	{ { "raw", no_argument, NULL, OPT_RAW }, NX_CMD_TRACE },
 	{ { "verbose", no_argument, NULL, OPT_VERBOSE }, NX_CMD_RUN | NX_CMD_TRACE | NX_CMD_CHECK },
@@ -67,8 +73,11 @@ void opts__usage(FILE *f)
 		"  --ring-mb N             ring buffer size in MiB, a power of two (default 16)\n"
 		"  --max-conns N           connections tracked at once (default 65536)\n"
 		"  --duration SECONDS      stop after this long (default: at SIGINT/SIGTERM)\n"
+		"  --key-delimiter C       Redis key prefixes end at this character (default ':')\n"
+		"  --key-depth N           ... at its N-th occurrence, 1..8 (default 1)\n"
+		"  --full-keys             export whole Redis keys, not prefixes (privacy: off)\n"
 		"  --json                  (trace) one JSON object per line\n"
-		"  --raw                   (trace) raw captured chunks\n"
+		"  --raw                   (trace) raw captured chunks instead of decoded commands\n"
 		"  -v, --verbose           libbpf's debug output\n",
 		NX_MAX_CAPTURE, NX_DEFAULT_CAPTURE);
 }
@@ -132,6 +141,19 @@ static int set_option(struct nx_opts *o, int c, const char *arg)
 		if (end == arg || *end || !(o->duration > 0) || o->duration > 1e7)
 			return bad("--duration", arg);
 		return 0;
+	case OPT_KEY_DELIM:
+		if (strlen(arg) != 1 || arg[0] < 0x21 || arg[0] > 0x7e)
+			return bad("--key-delimiter (want one printable character)", arg);
+		o->resp.delimiter = arg[0];
+		return 0;
+	case OPT_KEY_DEPTH:
+		if (parse_u32(arg, 1, 8, &v))
+			return bad("--key-depth (want 1..8)", arg);
+		o->resp.depth = (uint8_t)v;
+		return 0;
+	case OPT_FULL_KEYS:
+		o->resp.full_keys = true;
+		return 0;
 	case OPT_JSON:
 		o->json = true;
 		return 0;
@@ -157,6 +179,8 @@ int opts__parse(unsigned int cmd, int argc, char **argv, struct nx_opts *o)
 	o->capture_bytes = NX_DEFAULT_CAPTURE;
 	o->ring_bytes = 16 << 20;
 	o->max_conns = 65536;
+	o->resp.delimiter = ':';
+	o->resp.depth = 1;
 	for (size_t i = 0; i < N_OPTIONS; i++)
 		if (options[i].cmds & cmd)
 			longopts[n++] = options[i].opt;

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "capture/targets.h"
+#include "proto/resp.h"
 
 /* Which subcommand accepts an option. */
 enum {
@@ -23,6 +24,7 @@ struct nx_opts {
 	uint32_t ring_bytes;
 	uint32_t max_conns;
 	double duration;	  /* seconds; 0: until SIGINT/SIGTERM */
+	struct resp_opts resp;	  /* key prefixes: --key-delimiter, --key-depth, --full-keys */
 	bool json;
 	bool raw;
 	bool verbose;

@@ -1,35 +1,44 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* nexus-agent run: capture, and serve what was captured over HTTP. */
+/* nexus-agent run: capture, decode, keep statistics, and serve them over HTTP. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include "cli/commands.h"
 #include "cli/session.h"
+#include "export/api.h"
 #include "export/http.h"
 #include "export/metrics.h"
+#include "pipeline.h"
+#include "stats/redis_stats.h"
 #include "stats/self_stats.h"
+#include "stats/snap_box.h"
 
-/* How often the capture thread publishes its figures for readers. */
-#define PUBLISH_NS (100 * 1000000ULL)
+/* How often the capture thread publishes its own figures, and the (costlier) Redis snapshot. */
+#define SELF_PUBLISH_NS (100 * 1000000ULL)
+#define STATS_PUBLISH_NS (1000 * 1000000ULL)
 
 struct runner {
 	struct session *s;
-	struct self_stats_box box;
+	struct pipeline *pipe;
+	struct redis_stats *redis;
+	struct self_stats_box self_box;
+	struct snap_box redis_box;
 	double start_time;
-	uint64_t last_publish;
+	uint64_t last_self, last_stats;
 };
 
-static void publish(void *ctx)
+static void free_redis_snapshot(void *p)
 {
-	struct runner *r = ctx;
+	redis_snapshot__free(p);
+}
+
+static void publish_self(struct runner *r)
+{
+	const struct resp_stats *rp = pipeline__resp_stats(r->pipe);
 	struct conntrack_stats ct;
 	struct self_stats st = { .start_time = r->start_time };
-	uint64_t now = nx_now_ns();
 
-	if (now - r->last_publish < PUBLISH_NS)
-		return;
-	r->last_publish = now;
 	capture__counters(r->s->cap, st.kernel);
 	conntrack__stats(r->s->ct, &ct);
 	st.records = ct.records;
@@ -43,40 +52,75 @@ static void publish(void *ctx)
 	st.bad_records = ct.bad_records;
 	st.conns = ct.conns;
 	st.targets = capture__count_targets(r->s->cap);
-	self_stats__publish(&r->box, &st);
+	st.parse_errors = rp->parse_errors;
+	self_stats__publish(&r->self_box, &st);
+}
+
+/* Runs on the capture thread after every drained batch: publication, never per record. */
+static void tick(void *ctx)
+{
+	struct runner *r = ctx;
+	uint64_t now = nx_now_ns();
+
+	if (now - r->last_self >= SELF_PUBLISH_NS) {
+		r->last_self = now;
+		publish_self(r);
+	}
+	if (now - r->last_stats >= STATS_PUBLISH_NS) {
+		struct redis_snapshot *snap = redis_stats__snapshot(r->redis, now);
+
+		r->last_stats = now;
+		if (snap)
+			snap_box__publish(&r->redis_box, snap, free_redis_snapshot);
+	}
 }
 
 int cmd_run(int argc, char **argv)
 {
 	struct runner r = { .start_time = (double)time(NULL) };
+	struct metrics_sources sources = { .self = &r.self_box, .redis = &r.redis_box };
 	struct http_server *http = NULL;
-	struct session s;
+	struct pipeline_opts popts;
+	struct session s = {};
 	struct nx_opts o;
 	char msg[256] = "";
-	int err;
+	int err = -ENOMEM;
 
 	if (opts__parse(NX_CMD_RUN, argc, argv, &o))
 		return NX_EXIT_USAGE;
-	self_stats__init(&r.box);
+	self_stats__init(&r.self_box);
+	snap_box__init(&r.redis_box);
+	popts = (struct pipeline_opts){ .decode = true, .resp = o.resp };
+	r.redis = redis_stats__new();
+	r.pipe = r.redis ? pipeline__new(&popts, r.redis, (struct pipeline_sink){}) : NULL;
+	if (!r.pipe) {
+		fprintf(stderr, "nexus-agent: out of memory\n");
+		goto cleanup;
+	}
 	r.s = &s;
-	if (session__open(&s, &o, (struct conntrack_sink){ NULL, NULL }))
-		return NX_EXIT_FAIL;
-	r.last_publish = 0;
-	publish(&r);
+	err = session__open(&s, &o, pipeline__conntrack_sink(r.pipe));
+	if (err)
+		goto cleanup;
+	tick(&r);
 
 	const struct http_route routes[] = {
-		{ "/metrics", metrics__handle, &r.box },
+		{ "/metrics", metrics__handle, &sources },
+		{ "/api/v1/cache/stats", api__cache_stats, &r.redis_box },
 	};
 	http = http_server__start(o.listen, routes, sizeof(routes) / sizeof(routes[0]), msg,
 				  sizeof(msg));
 	if (!http) {
+		err = -errno;
 		fprintf(stderr, "nexus-agent: %s\n", msg[0] ? msg : strerror(errno));
-		session__close(&s);
-		return NX_EXIT_FAIL;
+		goto cleanup;
 	}
 	fprintf(stderr, "nexus-agent: serving http://%s/metrics\n", o.listen);
-	err = session__loop(&s, &o, publish, &r);
+	err = session__loop(&s, &o, tick, &r);
+cleanup:
 	http_server__stop(http);
 	session__close(&s);
+	snap_box__destroy(&r.redis_box);
+	pipeline__free(r.pipe);
+	redis_stats__free(r.redis);
 	return err ? NX_EXIT_FAIL : 0;
 }

@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* nexus-agent trace: every captured chunk, connection and process event as a line. */
+/*
+ * nexus-agent trace: every Redis command as a line (decoded), and every other captured chunk,
+ * connection and process event as it comes; --raw shows Redis traffic as chunks too.
+ */
 #include <stdio.h>
 #include "cli/commands.h"
 #include "cli/session.h"
 #include "cli/trace_fmt.h"
+#include "pipeline.h"
 
 struct printer {
 	bool json;
@@ -22,11 +26,25 @@ static void print_record(void *ctx, const struct nx_record *r)
 	}
 }
 
+static void print_redis(void *ctx, const struct redis_event *e)
+{
+	struct printer *p = ctx;
+
+	if (p->json) {
+		if (trace_fmt__redis_json(stdout, e))
+			p->failed++;
+	} else {
+		trace_fmt__redis_text(stdout, e);
+	}
+}
+
 int cmd_trace(int argc, char **argv)
 {
 	struct printer printer = {};
+	struct pipeline_opts popts;
+	struct pipeline *pipe;
+	struct session s = {};
 	struct nx_opts o;
-	struct session s;
 	int err;
 
 	if (opts__parse(NX_CMD_TRACE, argc, argv, &o))
@@ -34,10 +52,19 @@ int cmd_trace(int argc, char **argv)
 	printer.json = o.json;
 	/* A reader such as `| grep` or a test wants each line as it happens. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (session__open(&s, &o, (struct conntrack_sink){ print_record, &printer }))
+	popts = (struct pipeline_opts){ .decode = !o.raw, .resp = o.resp };
+	pipe = pipeline__new(&popts, NULL,
+			     (struct pipeline_sink){
+				     .on_redis = print_redis, .on_other = print_record, .ctx = &printer });
+	if (!pipe) {
+		fprintf(stderr, "nexus-agent: out of memory\n");
 		return NX_EXIT_FAIL;
-	err = session__loop(&s, &o, NULL, NULL);
+	}
+	err = session__open(&s, &o, pipeline__conntrack_sink(pipe));
+	if (!err)
+		err = session__loop(&s, &o, NULL, NULL);
 	session__close(&s);
+	pipeline__free(pipe);
 	if (printer.failed)
 		fprintf(stderr, "nexus-agent: %lu records could not be printed\n", printer.failed);
 	return err ? NX_EXIT_FAIL : 0;

@@ -6,40 +6,12 @@
 #include <time.h>
 #include <jansson.h>
 #include "capture/conn_table.h"
+#include "capture/endpoint.h"
 #include "cli/trace_fmt.h"
 
 /* Text lines show this much of a chunk; JSON carries all captured bytes in data_hex. */
 #define TEXT_PREVIEW 96
 #define JSON_PREVIEW 256
-
-void fmt_endpoint(char *out, size_t len, uint8_t transport, const uint8_t addr[16], uint16_t port)
-{
-	char ip[INET6_ADDRSTRLEN];
-
-	if (transport == NX_TRANSPORT_TCP4 && inet_ntop(AF_INET, addr, ip, sizeof(ip)))
-		snprintf(out, len, "%s:%u", ip, port);
-	else if (transport == NX_TRANSPORT_TCP6 && inet_ntop(AF_INET6, addr, ip, sizeof(ip)))
-		snprintf(out, len, "[%s]:%u", ip, port);
-	else
-		snprintf(out, len, "%s", "");
-}
-
-void fmt_conn_ends(const struct nx_conn *c, char *server, char *peer, size_t len)
-{
-	if (c->transport == NX_TRANSPORT_UNIX) {
-		/* Only the listening side has a path; Unix sockets have no peer address to show. */
-		snprintf(server, len, "%s", c->path);
-		snprintf(peer, len, "%s", "");
-		return;
-	}
-	if (c->role == NX_ROLE_CLIENT) {
-		fmt_endpoint(server, len, c->transport, c->raddr, c->rport);
-		fmt_endpoint(peer, len, c->transport, c->laddr, c->lport);
-	} else {
-		fmt_endpoint(server, len, c->transport, c->laddr, c->lport);
-		fmt_endpoint(peer, len, c->transport, c->raddr, c->rport);
-	}
-}
 
 size_t fmt_preview(char *out, size_t max_out, const uint8_t *data, size_t n)
 {
@@ -167,9 +139,12 @@ void trace_fmt__text(FILE *f, const struct nx_record *r)
 			peer[0] ? peer : "-", fmt_syscall_name(d->syscall), d->len, preview,
 			d->cap_len < d->len ? "..." : "");
 	} else if (r->conn) {
-		fprintf(f, "%s %7u %-15s %s %s %s %s fd=%u\n", when + 11, r->hdr->tgid, comm_of(r),
+		fprintf(f, "%s %7u %-15s %s %s %s %s%s fd=%u\n", when + 11, r->hdr->tgid, comm_of(r),
 			server[0] ? server : "?", "--", peer[0] ? peer : "-",
-			fmt_event_name(r->hdr->type), r->hdr->fd);
+			fmt_event_name(r->hdr->type),
+			r->hdr->type != NX_EV_CONN_STATE ? ""
+			: r->state == NX_TCP_STATE_CLOSE_WAIT ? " (peer closed)" : " (closed)",
+			r->hdr->fd);
 	} else {
 		fprintf(f, "%s %7u %-15s %s\n", when + 11, r->hdr->tgid, comm_of(r),
 			fmt_event_name(r->hdr->type));
@@ -244,4 +219,67 @@ int trace_fmt__json(FILE *f, const struct nx_record *r)
 		err = -ENOMEM;
 	json_decref(o);
 	return err ? -ENOMEM : 0;
+}
+
+static const char *hit_word(int8_t hit)
+{
+	return hit > 0 ? "hit" : hit == 0 ? "miss" : "";
+}
+
+void trace_fmt__redis_text(FILE *f, const struct redis_event *e)
+{
+	const struct resp_record *r = e->r;
+	char when[40], keys[160] = "";
+	size_t o = 0;
+
+	fmt_time(when, sizeof(when), r->t_reply);
+	for (int i = 0; i < r->n_keys && o < sizeof(keys); i++)
+		o += snprintf(keys + o, sizeof(keys) - o, "%s%s%s%s", o ? " " : "",
+			      r->keys[i].prefix[0] ? r->keys[i].prefix : "(none)",
+			      r->keys[i].hit >= 0 ? ":" : "", hit_word(r->keys[i].hit));
+	fprintf(f, "%s %7u %-15s %s <- %s db%u %-12s %-9s %9.3f ms%s%s %s\n", when + 11, e->pid,
+		e->comm, e->server, e->client[0] ? e->client : "-", r->db, r->command,
+		r->status == RESP_OK ? "ok" : r->error,
+		(r->t_reply > r->t_request ? r->t_reply - r->t_request : 0) / 1e6,
+		r->blocking ? " blocking" : "", r->in_multi ? " multi" : "", keys);
+}
+
+int trace_fmt__redis_json(FILE *f, const struct redis_event *e)
+{
+	const struct resp_record *r = e->r;
+	json_t *o, *keys = json_array();
+	char when[40];
+	int err = 0;
+
+	if (!keys)
+		return -ENOMEM;
+	for (int i = 0; i < r->n_keys; i++) {
+		json_t *k = json_pack("{s:s}", "prefix", r->keys[i].prefix);
+
+		if (k && r->keys[i].hit >= 0)
+			json_object_set_new(k, "hit", json_boolean(r->keys[i].hit));
+		if (!k || json_array_append_new(keys, k))
+			err = -ENOMEM;
+	}
+	fmt_time(when, sizeof(when), r->t_reply);
+	o = json_pack("{s:s, s:s, s:I, s:i, s:s, s:s, s:s, s:s, s:i, s:s, s:o, s:b, s:b, s:f, s:I, "
+		      "s:I}",
+		      "event", "redis", "time", when, "ts_ns", (json_int_t)r->t_reply, "pid",
+		      (int)e->pid, "comm", e->comm, "server", e->server, "client", e->client,
+		      "command", r->command, "db", r->db, "status",
+		      r->status == RESP_OK ? "ok" : r->error, "keys", keys, "blocking", r->blocking,
+		      "in_multi", r->in_multi, "latency_us",
+		      (r->t_reply > r->t_request ? r->t_reply - r->t_request : 0) / 1e3,
+		      "request_bytes", (json_int_t)r->request_bytes, "reply_bytes",
+		      (json_int_t)r->reply_bytes);
+	if (o && r->counts_keyspace) {
+		json_object_set_new(o, "hits", json_integer(r->hits));
+		json_object_set_new(o, "misses", json_integer(r->misses));
+	}
+	if (!o || err || json_dumpf(o, f, JSON_COMPACT))
+		err = -ENOMEM;
+	else
+		fputc('\n', f);
+	json_decref(o);
+	return err;
 }

@@ -7,13 +7,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "capture/conntrack.h"
+#include "capture/endpoint.h"
+#include "pipeline.h"
 
-#define NX_ENDPOINT_LEN 128
-
-/* "127.0.0.1:6379", "[::1]:6379", a Unix socket path, or "" when unknown. */
-void fmt_endpoint(char *out, size_t len, uint8_t transport, const uint8_t addr[16], uint16_t port);
-/* The server's and the peer's endpoint of a connection, whichever side the target is on. */
-void fmt_conn_ends(const struct nx_conn *c, char *server, char *peer, size_t len);
 /* Printable preview of bytes: \r \n \t \\ \" escaped, other non-printables as \xHH; at most
  * max_out-1 characters, cut on an escape boundary. Returns the length written. */
 size_t fmt_preview(char *out, size_t max_out, const uint8_t *data, size_t n);
@@ -28,5 +24,9 @@ const char *fmt_role_name(uint8_t role);
 void trace_fmt__text(FILE *f, const struct nx_record *r);
 /* 0, or -ENOMEM. */
 int trace_fmt__json(FILE *f, const struct nx_record *r);
+
+/* A decoded Redis command: command, key prefixes, status, hit/miss, latency. */
+void trace_fmt__redis_text(FILE *f, const struct redis_event *e);
+int trace_fmt__redis_json(FILE *f, const struct redis_event *e);
 
 #endif /* NEXUS_TRACE_FMT_H */

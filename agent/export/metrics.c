@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include "export/metrics.h"
 #include "export/prom.h"
+#include "export/redis_metrics.h"
+#include "stats/snap_box.h"
 
 #ifndef NX_VERSION
 #define NX_VERSION "dev"
@@ -61,11 +63,18 @@ void metrics__render_self(FILE *f, bool openmetrics, const struct self_stats *s)
 
 int metrics__handle(void *ctx, const struct http_request *req, struct http_response *resp)
 {
-	struct self_stats s;
+	struct metrics_sources *src = ctx;
 	struct prom p = { .f = resp->body, .openmetrics = prom__wants_openmetrics(req->accept) };
+	const struct redis_snapshot *redis;
+	struct snap_ref *ref;
+	struct self_stats s;
 
-	self_stats__read(ctx, &s);
+	self_stats__read(src->self, &s);
 	metrics__render_self(resp->body, p.openmetrics, &s);
+	redis = snap_box__get(src->redis, &ref);
+	if (redis)
+		redis_metrics__render(&p, redis);
+	snap_box__put(ref);
 	prom__end(&p);
 	resp->content_type = p.openmetrics ? OPENMETRICS_CONTENT_TYPE : PROM_CONTENT_TYPE;
 	return 200;

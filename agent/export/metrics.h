@@ -7,7 +7,15 @@
 #include "export/http.h"
 #include "stats/self_stats.h"
 
-/* An http_handler_fn; ctx is the struct self_stats_box to read. */
+struct snap_box;
+
+/* What /metrics reads: the agent's own figures and the latest Redis snapshot. */
+struct metrics_sources {
+	struct self_stats_box *self;
+	struct snap_box *redis; /* holds struct redis_snapshot */
+};
+
+/* An http_handler_fn; ctx is a struct metrics_sources. */
 int metrics__handle(void *ctx, const struct http_request *req, struct http_response *resp);
 void metrics__render_self(FILE *f, bool openmetrics, const struct self_stats *s);
 

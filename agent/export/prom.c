@@ -30,7 +30,7 @@ void prom__sample(struct prom *p, const char *name, const char *labels, double v
 	else if (value == (double)(long long)value && fabs(value) < 1e15)
 		fprintf(p->f, " %lld\n", (long long)value);
 	else
-		fprintf(p->f, " %.17g\n", value);
+		fprintf(p->f, " %.15g\n", value);
 }
 
 void prom__label(char *buf, size_t len, const char *name, const char *value)

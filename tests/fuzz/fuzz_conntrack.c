@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!devnull)
 		devnull = fopen("/dev/null", "w");
-	ct = conntrack__new(&o, NULL, (struct conntrack_sink){ sink, NULL });
+	ct = conntrack__new(&o, NULL, (struct conntrack_sink){ .on_record = sink });
 	if (!ct)
 		return 0;
 	while (size >= 2) {

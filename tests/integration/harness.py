@@ -488,11 +488,13 @@ class AgentRun:
 
 
 @contextlib.contextmanager
-def agent(*args, mode="trace", json_output=True, stop_signal=signal.SIGINT,
+def agent(*args, mode="trace", json_output=True, raw=True, stop_signal=signal.SIGINT,
           attach_timeout=ATTACH_TIMEOUT):
-    """Run `nexus-agent MODE [--json] ARGS...` until the body ends; yields the AgentRun, whose
-    events/returncode are complete once the block has exited."""
-    argv = [AGENT, mode] + (["--json"] if json_output and mode == "trace" else []) + list(args)
+    """Run `nexus-agent MODE [--json] [--raw] ARGS...` until the body ends; yields the AgentRun,
+    whose events/returncode are complete once the block has exited. raw: trace shows captured
+    chunks (data events) rather than decoded commands."""
+    argv = [AGENT, mode] + (["--json"] if json_output and mode == "trace" else []) + \
+        (["--raw"] if raw and mode == "trace" else []) + list(args)
     a = AgentRun(argv)
     try:
         a.start(attach_timeout)

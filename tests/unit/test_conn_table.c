@@ -9,7 +9,7 @@
 
 static void test_insert_lookup_remove(void **state)
 {
-	struct conn_table *t = conn_table__new(8);
+	struct conn_table *t = conn_table__new(8, NULL, NULL);
 	struct nx_conn *c;
 
 	assert_non_null(t);
@@ -29,7 +29,7 @@ static void test_insert_lookup_remove(void **state)
 /* A reused fd number is a new connection: insert replaces, never duplicates. */
 static void test_fd_reuse_replaces(void **state)
 {
-	struct conn_table *t = conn_table__new(8);
+	struct conn_table *t = conn_table__new(8, NULL, NULL);
 	struct nx_conn *a, *b;
 
 	a = conn_table__insert(t, 7, 9, NULL, NULL);
@@ -46,7 +46,7 @@ static void test_fd_reuse_replaces(void **state)
 /* Full table: the least recently touched connection goes, and is reported and counted. */
 static void test_bound_evicts_lru(void **state)
 {
-	struct conn_table *t = conn_table__new(4);
+	struct conn_table *t = conn_table__new(4, NULL, NULL);
 	struct nx_conn ev;
 
 	for (uint32_t fd = 1; fd <= 4; fd++)
@@ -80,7 +80,7 @@ static void count_cb(void *ctx, const struct nx_conn *c)
 
 static void test_process_list(void **state)
 {
-	struct conn_table *t = conn_table__new(16);
+	struct conn_table *t = conn_table__new(16, NULL, NULL);
 	struct conn_list a = CONN_LIST_INIT, b = CONN_LIST_INIT;
 	uint32_t tgid = 10;
 
@@ -109,7 +109,7 @@ static void test_process_list(void **state)
 /* Eviction of a connection that belongs to a process unlinks it from that process's list. */
 static void test_eviction_unlinks_list(void **state)
 {
-	struct conn_table *t = conn_table__new(2);
+	struct conn_table *t = conn_table__new(2, NULL, NULL);
 	struct conn_list a = CONN_LIST_INIT;
 
 	conn_table__insert(t, 1, 1, &a, NULL);
@@ -121,9 +121,40 @@ static void test_eviction_unlinks_list(void **state)
 	conn_table__free(t);
 }
 
+static int released;
+static void on_release(void *ctx, struct nx_conn *c)
+{
+	released++;
+	assert_ptr_equal(c->proto, ctx);
+}
+
+/* Every way out of the table releases the connection's attached state exactly once. */
+static void test_release(void **state)
+{
+	static int token;
+	struct conn_table *t = conn_table__new(2, on_release, &token);
+	struct conn_list l = CONN_LIST_INIT;
+
+	released = 0;
+	conn_table__insert(t, 1, 1, &l, NULL)->proto = &token;
+	conn_table__insert(t, 1, 1, &l, NULL)->proto = &token; /* replaced */
+	assert_int_equal(released, 1);
+	conn_table__insert(t, 1, 2, &l, NULL)->proto = &token;
+	conn_table__insert(t, 1, 3, &l, NULL)->proto = &token; /* evicts fd 1 */
+	assert_int_equal(released, 2);
+	conn_table__remove(t, conn_table__lookup(t, 1, 2));
+	assert_int_equal(released, 3);
+	conn_table__insert(t, 1, 4, &l, NULL)->proto = &token;
+	conn_table__remove_list(t, &l, NULL, NULL);
+	assert_int_equal(released, 5);
+	conn_table__insert(t, 1, 5, NULL, NULL)->proto = &token;
+	conn_table__free(t); /* live connections are released too */
+	assert_int_equal(released, 6);
+}
+
 static void test_bad_capacity(void **state)
 {
-	assert_null(conn_table__new(0));
+	assert_null(conn_table__new(0, NULL, NULL));
 	conn_table__free(NULL);
 }
 
@@ -135,6 +166,7 @@ int main(void)
 		cmocka_unit_test(test_bound_evicts_lru),
 		cmocka_unit_test(test_process_list),
 		cmocka_unit_test(test_eviction_unlinks_list),
+		cmocka_unit_test(test_release),
 		cmocka_unit_test(test_bad_capacity),
 	};
 

@@ -90,7 +90,7 @@ static struct conntrack *new_ct(struct seen *s, uint32_t max_conns)
 	struct conntrack_opts o = { .max_conns = max_conns, .max_procs = 8 };
 
 	memset(s, 0, sizeof(*s));
-	return conntrack__new(&o, NULL, (struct conntrack_sink){ sink, s });
+	return conntrack__new(&o, NULL, (struct conntrack_sink){ .on_record = sink, .ctx = s });
 }
 
 static void test_open_data_close(void **state)

@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+#include "export/api.h"
+#include "stats/snap_box.h"
+
+#define TOP_PREFIXES 10
+
+static json_t *ratio(uint64_t hits, uint64_t misses)
+{
+	return hits + misses ? json_real((double)hits / (double)(hits + misses)) : json_null();
+}
+
+/* p50, p95, p99 in milliseconds; null when nothing was recorded. */
+static json_t *latency(const uint64_t q[RS_N_QUANTILES], uint64_t count)
+{
+	json_t *o = json_object();
+
+	if (!o)
+		return NULL;
+	/* rs_quantiles: p50 p90 p95 p99 p99.9 */
+	json_object_set_new(o, "p50", count ? json_real(q[0] / 1e6) : json_null());
+	json_object_set_new(o, "p95", count ? json_real(q[2] / 1e6) : json_null());
+	json_object_set_new(o, "p99", count ? json_real(q[3] / 1e6) : json_null());
+	return o;
+}
+
+static json_t *command(const struct rs_cmd_snap *c)
+{
+	return json_pack("{s:s, s:b, s:I, s:I, s:I, s:o, s:o}", "command", c->command, "blocking",
+			 c->blocking, "count", (json_int_t)c->count, "errors", (json_int_t)c->errors,
+			 "count_window", (json_int_t)c->win_count, "latency_ms_window",
+			 latency(c->q_win, c->win_count), "latency_ms_since_start",
+			 latency(c->q_total, c->count));
+}
+
+static int by_misses(const void *a, const void *b)
+{
+	const struct rs_prefix_snap *x = a, *y = b;
+
+	return x->misses < y->misses ? 1 : x->misses > y->misses ? -1 : 0;
+}
+
+static json_t *server(const struct rs_server_snap *sv)
+{
+	json_t *cmds = json_array(), *prefixes = json_array();
+	struct rs_prefix_snap *sorted = NULL;
+	double secs = sv->win_seconds > 0 ? sv->win_seconds : 1;
+
+	if (!cmds || !prefixes)
+		goto fail;
+	for (int i = 0; i < sv->n_cmds; i++)
+		if (json_array_append_new(cmds, command(&sv->cmds[i])))
+			goto fail;
+	sorted = malloc((sv->n_prefixes ? sv->n_prefixes : 1) * sizeof(*sorted));
+	if (!sorted)
+		goto fail;
+	memcpy(sorted, sv->prefixes, sv->n_prefixes * sizeof(*sorted));
+	qsort(sorted, sv->n_prefixes, sizeof(*sorted), by_misses);
+	for (int i = 0; i < sv->n_prefixes && i < TOP_PREFIXES; i++)
+		json_array_append_new(prefixes,
+				      json_pack("{s:s, s:I, s:I, s:o}", "prefix", sorted[i].prefix,
+						"hits", (json_int_t)sorted[i].hits, "misses",
+						(json_int_t)sorted[i].misses, "hit_ratio",
+						ratio(sorted[i].hits, sorted[i].misses)));
+	free(sorted);
+	return json_pack("{s:s, s:i, s:f, s:f, s:{s:o, s:o}, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
+			 "server", sv->server, "pid", (int)sv->pid, "window_seconds", sv->win_seconds,
+			 "ops_per_second", sv->win_commands / secs, "hit_ratio", "window",
+			 ratio(sv->win_hits, sv->win_misses), "since_start",
+			 ratio(sv->hits, sv->misses), "hits", (json_int_t)sv->hits, "misses",
+			 (json_int_t)sv->misses, "commands", (json_int_t)sv->commands, "errors",
+			 (json_int_t)sv->errors, "errors_window", (json_int_t)sv->win_errors,
+			 "connections", (json_int_t)sv->conns, "commands_by_name", cmds,
+			 "top_prefixes_by_misses", prefixes);
+fail:
+	json_decref(cmds);
+	json_decref(prefixes);
+	free(sorted);
+	return NULL;
+}
+
+int api__render_cache_stats(FILE *f, const struct redis_snapshot *s)
+{
+	json_t *servers = json_array(), *root;
+	int err = 0;
+
+	if (!servers)
+		return -ENOMEM;
+	for (int i = 0; s && i < s->n_servers; i++)
+		if (json_array_append_new(servers, server(&s->servers[i])))
+			err = -ENOMEM;
+	root = json_pack("{s:o, s:{s:I, s:I, s:I, s:I}}", "servers", servers, "parser",
+			 "parse_errors", (json_int_t)(s ? s->parser.parse_errors : 0), "resyncs",
+			 (json_int_t)(s ? s->parser.resyncs : 0), "unpaired",
+			 (json_int_t)(s ? s->parser.unpaired : 0), "pushes",
+			 (json_int_t)(s ? s->parser.pushes : 0));
+	if (!root || err || json_dumpf(root, f, JSON_COMPACT))
+		err = -ENOMEM;
+	else
+		fputc('\n', f);
+	json_decref(root);
+	return err;
+}
+
+int api__cache_stats(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	struct snap_ref *ref;
+	const struct redis_snapshot *s = snap_box__get(ctx, &ref);
+	int err = api__render_cache_stats(resp->body, s);
+
+	snap_box__put(ref);
+	resp->content_type = "application/json";
+	if (err) {
+		fprintf(resp->body, "out of memory\n");
+		return 500;
+	}
+	return 200;
+}

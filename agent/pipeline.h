@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The wiring between stages: capture's records (with their connection and process) go to the
+ * protocol parser of the server they belong to, and what the parsers make goes to the statistics
+ * and to the caller (trace prints it). The only module that knows both capture and proto.
+ */
+#ifndef NEXUS_PIPELINE_H
+#define NEXUS_PIPELINE_H
+
+#include <stdbool.h>
+#include "capture/conntrack.h"
+#include "proto/resp.h"
+#include "stats/redis_stats.h"
+
+/* One Redis command with where it ran. */
+struct redis_event {
+	const struct resp_record *r;
+	const char *server; /* address:port or socket path */
+	const char *client; /* peer address:port, "" for Unix sockets */
+	uint32_t pid;
+	const char *comm;
+};
+
+struct pipeline_sink {
+	/* a decoded Redis command */
+	void (*on_redis)(void *ctx, const struct redis_event *e);
+	/* a record no parser took: other servers' bytes, connection and process events */
+	void (*on_other)(void *ctx, const struct nx_record *r);
+	void *ctx;
+};
+
+struct pipeline_opts {
+	bool decode;		 /* false: every record goes to on_other (trace --raw) */
+	struct resp_opts resp;
+};
+
+struct pipeline;
+
+/* rs may be NULL (trace keeps no statistics). NULL + errno on failure. */
+struct pipeline *pipeline__new(const struct pipeline_opts *o, struct redis_stats *rs,
+			       struct pipeline_sink sink);
+void pipeline__free(struct pipeline *p);
+/* The conntrack sink that feeds this pipeline. */
+struct conntrack_sink pipeline__conntrack_sink(struct pipeline *p);
+/* Parser counters (also inside rs when there is one). */
+const struct resp_stats *pipeline__resp_stats(const struct pipeline *p);
+
+#endif /* NEXUS_PIPELINE_H */

@@ -1,0 +1,357 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "stats/counter_window.h"
+#include "stats/hist.h"
+#include "stats/redis_stats.h"
+
+const double rs_quantiles[RS_N_QUANTILES] = { 0.5, 0.9, 0.95, 0.99, 0.999 };
+const double rs_le_seconds[RS_N_LE] = { 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
+					0.001,	 0.0025,   0.005,   0.01,   0.025,   0.05,
+					0.1,	 0.25,	   0.5,	    1,	    2.5,     5,
+					10 };
+
+#define OTHER "other"
+
+struct rs_series {
+	char command[RESP_CMD_LEN];
+	bool blocking;
+	uint64_t ok;
+	struct rs_err_snap errs[RS_MAX_ERRS + 1];
+	int n_errs;
+	uint64_t errors;
+	struct hist total;
+	struct hist_window win;
+};
+
+struct rs_prefix {
+	char prefix[RESP_PREFIX_LEN];
+	uint64_t hits, misses;
+};
+
+/* Per-server totals in the last window: hits, misses, commands, errors. */
+enum { W_HITS, W_MISSES, W_CMDS, W_ERRS, W__N };
+
+struct rs_server {
+	char server[RS_SERVER_LEN];
+	uint32_t pid;
+	uint64_t hits, misses, commands, errors, conns, conns_opened;
+	struct counter_window win[W__N];
+	int n_series;
+	struct rs_series *series[RS_MAX_SERIES + 1]; /* into redis_stats.pool */
+	int n_prefixes;
+	struct rs_prefix prefixes[RS_MAX_PREFIXES + 1]; /* [RS_MAX_PREFIXES] is "other" */
+	uint64_t first_ns;
+};
+
+struct redis_stats {
+	int n_servers;
+	struct rs_server *servers[RS_MAX_SERVERS + 1]; /* [RS_MAX_SERVERS] is "other" */
+	int n_regular; /* series counted against RS_MAX_SERIES */
+	int n_pool;
+	struct rs_series *pool[RS_MAX_SERIES + RS_MAX_SERVERS + 1];
+	uint64_t dropped_servers, dropped_series;
+	struct resp_stats parser;
+};
+
+struct redis_stats *redis_stats__new(void)
+{
+	return calloc(1, sizeof(struct redis_stats));
+}
+
+void redis_stats__free(struct redis_stats *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i <= RS_MAX_SERVERS; i++)
+		free(s->servers[i]);
+	for (int i = 0; i < s->n_pool; i++)
+		free(s->pool[i]);
+	free(s);
+}
+
+struct resp_stats *redis_stats__parser(struct redis_stats *s)
+{
+	return &s->parser;
+}
+
+static struct rs_server *new_server(const char *name)
+{
+	struct rs_server *sv = calloc(1, sizeof(*sv));
+
+	if (!sv)
+		return NULL;
+	snprintf(sv->server, sizeof(sv->server), "%s", name);
+	for (int i = 0; i < W__N; i++)
+		counter_window__init(&sv->win[i]);
+	return sv;
+}
+
+/* The server's entry; past the cap, the shared "other" entry. NULL only when out of memory. */
+static struct rs_server *server_of(struct redis_stats *s, const char *name)
+{
+	for (int i = 0; i < s->n_servers; i++)
+		if (!strcmp(s->servers[i]->server, name))
+			return s->servers[i];
+	if (s->n_servers < RS_MAX_SERVERS) {
+		struct rs_server *sv = new_server(name);
+
+		if (sv)
+			s->servers[s->n_servers++] = sv;
+		return sv;
+	}
+	s->dropped_servers++;
+	if (!s->servers[RS_MAX_SERVERS])
+		s->servers[RS_MAX_SERVERS] = new_server(OTHER);
+	return s->servers[RS_MAX_SERVERS];
+}
+
+static struct rs_series *new_series(const char *command, bool blocking)
+{
+	struct rs_series *se = calloc(1, sizeof(*se));
+
+	if (!se)
+		return NULL;
+	snprintf(se->command, sizeof(se->command), "%s", command);
+	se->blocking = blocking;
+	hist__reset(&se->total);
+	hist_window__init(&se->win);
+	return se;
+}
+
+static struct rs_series *add_series(struct redis_stats *s, struct rs_server *sv, const char *cmd,
+				    bool blocking)
+{
+	struct rs_series *se = new_series(cmd, blocking);
+
+	if (!se)
+		return NULL;
+	s->pool[s->n_pool++] = se;
+	sv->series[sv->n_series++] = se;
+	return se;
+}
+
+/* The series of a command; past RS_MAX_SERIES, the server's "other" (the pool keeps room for one
+ * per server beyond the cap). */
+static struct rs_series *series_of(struct redis_stats *s, struct rs_server *sv, const char *cmd,
+				   bool blocking)
+{
+	for (int i = 0; i < sv->n_series; i++) {
+		struct rs_series *se = sv->series[i];
+
+		if (se->blocking == blocking && !strcmp(se->command, cmd))
+			return se;
+	}
+	if (s->n_regular < RS_MAX_SERIES) {
+		s->n_regular++;
+		return add_series(s, sv, cmd, blocking);
+	}
+	s->dropped_series++;
+	for (int i = 0; i < sv->n_series; i++)
+		if (!strcmp(sv->series[i]->command, OTHER))
+			return sv->series[i];
+	return add_series(s, sv, OTHER, false);
+}
+
+static void count_error(struct rs_series *se, const char *word)
+{
+	int i;
+
+	se->errors++;
+	for (i = 0; i < se->n_errs; i++)
+		if (!strcmp(se->errs[i].word, word))
+			break;
+	if (i == se->n_errs) {
+		if (se->n_errs == RS_MAX_ERRS) {
+			i = RS_MAX_ERRS;
+			snprintf(se->errs[i].word, sizeof(se->errs[i].word), "%s", OTHER);
+		} else {
+			snprintf(se->errs[i].word, sizeof(se->errs[i].word), "%s", word);
+			se->n_errs++;
+		}
+	}
+	se->errs[i].n++;
+}
+
+static struct rs_prefix *prefix_of(struct rs_server *sv, const char *prefix)
+{
+	for (int i = 0; i < sv->n_prefixes; i++)
+		if (!strcmp(sv->prefixes[i].prefix, prefix))
+			return &sv->prefixes[i];
+	if (sv->n_prefixes < RS_MAX_PREFIXES) {
+		struct rs_prefix *p = &sv->prefixes[sv->n_prefixes++];
+
+		snprintf(p->prefix, sizeof(p->prefix), "%s", prefix);
+		return p;
+	}
+	snprintf(sv->prefixes[RS_MAX_PREFIXES].prefix, RESP_PREFIX_LEN, "%s", OTHER);
+	return &sv->prefixes[RS_MAX_PREFIXES];
+}
+
+void redis_stats__command(struct redis_stats *s, const char *server, uint32_t pid,
+			  const struct resp_record *r, uint64_t now_ns)
+{
+	struct rs_server *sv = server_of(s, server);
+	struct rs_series *se;
+	uint64_t lat;
+
+	if (!sv)
+		return;
+	if (!sv->first_ns)
+		sv->first_ns = now_ns;
+	sv->pid = pid;
+	sv->commands++;
+	counter_window__add(&sv->win[W_CMDS], now_ns, 1);
+	if (r->status != RESP_OK) {
+		sv->errors++;
+		counter_window__add(&sv->win[W_ERRS], now_ns, 1);
+	}
+	if (r->counts_keyspace) {
+		sv->hits += r->hits;
+		sv->misses += r->misses;
+		counter_window__add(&sv->win[W_HITS], now_ns, r->hits);
+		counter_window__add(&sv->win[W_MISSES], now_ns, r->misses);
+		for (int i = 0; i < r->n_keys; i++) {
+			struct rs_prefix *p;
+
+			if (r->keys[i].hit < 0)
+				continue;
+			p = prefix_of(sv, r->keys[i].prefix);
+			if (r->keys[i].hit)
+				p->hits++;
+			else
+				p->misses++;
+		}
+	}
+	se = series_of(s, sv, r->command, r->blocking);
+	if (!se)
+		return;
+	if (r->status == RESP_OK)
+		se->ok++;
+	else
+		count_error(se, r->error);
+	lat = r->t_reply > r->t_request ? r->t_reply - r->t_request : 0;
+	hist__record(&se->total, lat);
+	hist_window__record(&se->win, now_ns, lat);
+}
+
+void redis_stats__connection(struct redis_stats *s, const char *server, int delta)
+{
+	struct rs_server *sv = server_of(s, server);
+
+	if (!sv)
+		return;
+	if (delta > 0) {
+		sv->conns++;
+		sv->conns_opened++;
+	} else if (sv->conns) {
+		sv->conns--;
+	}
+}
+
+static void snap_series(const struct rs_series *se, uint64_t now_ns, struct rs_cmd_snap *out,
+			struct hist *scratch)
+{
+	memset(out, 0, sizeof(*out));
+	memcpy(out->command, se->command, sizeof(out->command));
+	out->blocking = se->blocking;
+	out->ok = se->ok;
+	out->errors = se->errors;
+	out->n_errs = se->n_errs + (se->errs[RS_MAX_ERRS].n ? 1 : 0);
+	memcpy(out->errs, se->errs, sizeof(out->errs));
+	if (se->errs[RS_MAX_ERRS].n)
+		out->errs[se->n_errs] = se->errs[RS_MAX_ERRS];
+	out->count = hist__count(&se->total);
+	out->sum_ns = hist__sum(&se->total);
+	for (int i = 0; i < RS_N_LE; i++)
+		out->le[i] = hist__count_le(&se->total, (uint64_t)(rs_le_seconds[i] * 1e9 + 0.5));
+	for (int i = 0; i < RS_N_QUANTILES; i++)
+		out->q_total[i] = hist__quantile(&se->total, rs_quantiles[i]);
+	hist_window__snapshot(&se->win, now_ns, scratch);
+	out->win_count = hist__count(scratch);
+	for (int i = 0; i < RS_N_QUANTILES; i++)
+		out->q_win[i] = hist__quantile(scratch, rs_quantiles[i]);
+}
+
+static int snap_server(const struct rs_server *sv, uint64_t now_ns, struct rs_server_snap *out,
+		       struct hist *scratch)
+{
+	uint64_t covered;
+
+	memset(out, 0, sizeof(*out));
+	memcpy(out->server, sv->server, sizeof(out->server));
+	out->pid = sv->pid;
+	out->hits = sv->hits;
+	out->misses = sv->misses;
+	out->commands = sv->commands;
+	out->errors = sv->errors;
+	out->conns = sv->conns;
+	out->conns_opened = sv->conns_opened;
+	out->win_hits = counter_window__sum(&sv->win[W_HITS], now_ns);
+	out->win_misses = counter_window__sum(&sv->win[W_MISSES], now_ns);
+	out->win_commands = counter_window__sum(&sv->win[W_CMDS], now_ns);
+	out->win_errors = counter_window__sum(&sv->win[W_ERRS], now_ns);
+	covered = sv->first_ns && now_ns > sv->first_ns ? now_ns - sv->first_ns : 0;
+	out->win_seconds = covered < COUNTER_WINDOW_NS ? covered / 1e9 : COUNTER_WINDOW_NS / 1e9;
+	out->cmds = calloc(sv->n_series ? sv->n_series : 1, sizeof(*out->cmds));
+	out->prefixes = calloc(RS_MAX_PREFIXES + 1, sizeof(*out->prefixes));
+	if (!out->cmds || !out->prefixes)
+		return -ENOMEM;
+	for (int i = 0; i < sv->n_series; i++)
+		snap_series(sv->series[i], now_ns, &out->cmds[out->n_cmds++], scratch);
+	for (int i = 0; i <= RS_MAX_PREFIXES; i++) {
+		const struct rs_prefix *p = &sv->prefixes[i];
+
+		if (i < sv->n_prefixes || (i == RS_MAX_PREFIXES && (p->hits || p->misses))) {
+			memcpy(out->prefixes[out->n_prefixes].prefix, p->prefix, RESP_PREFIX_LEN);
+			out->prefixes[out->n_prefixes].hits = p->hits;
+			out->prefixes[out->n_prefixes].misses = p->misses;
+			out->n_prefixes++;
+		}
+	}
+	return 0;
+}
+
+struct redis_snapshot *redis_stats__snapshot(struct redis_stats *s, uint64_t now_ns)
+{
+	struct redis_snapshot *snap = calloc(1, sizeof(*snap));
+	struct hist *scratch = malloc(sizeof(*scratch));
+	int n = s->n_servers + (s->servers[RS_MAX_SERVERS] ? 1 : 0);
+
+	if (!snap || !scratch)
+		goto fail;
+	snap->servers = calloc(n ? n : 1, sizeof(*snap->servers));
+	if (!snap->servers)
+		goto fail;
+	for (int i = 0; i < n; i++) {
+		const struct rs_server *sv = i < s->n_servers ? s->servers[i] : s->servers[RS_MAX_SERVERS];
+
+		snap->n_servers++;
+		if (snap_server(sv, now_ns, &snap->servers[i], scratch))
+			goto fail;
+	}
+	snap->dropped_servers = s->dropped_servers;
+	snap->dropped_series = s->dropped_series;
+	snap->parser = s->parser;
+	free(scratch);
+	return snap;
+fail:
+	free(scratch);
+	redis_snapshot__free(snap);
+	errno = ENOMEM;
+	return NULL;
+}
+
+void redis_snapshot__free(struct redis_snapshot *snap)
+{
+	if (!snap)
+		return;
+	for (int i = 0; i < snap->n_servers; i++) {
+		free(snap->servers[i].cmds);
+		free(snap->servers[i].prefixes);
+	}
+	free(snap->servers);
+	free(snap);
+}

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Redis figures per server: commands by name and status, latency histograms (since start and the
+ * last 60 s), keyspace hits and misses (also per key prefix), connections. Written by the capture
+ * thread only; readers get immutable snapshots (redis_stats__snapshot), so nothing here locks.
+ *
+ * Bounded: servers, command series and prefixes have caps; past them traffic goes to a series
+ * labelled "other" and the overflow is counted.
+ */
+#ifndef NEXUS_REDIS_STATS_H
+#define NEXUS_REDIS_STATS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "proto/resp.h"
+
+#define RS_MAX_SERVERS 64
+#define RS_MAX_SERIES 512   /* (server, command) series in all; each holds ~56 KiB of histograms */
+#define RS_MAX_PREFIXES 64  /* key prefixes per server, first come; the rest count as "other" */
+#define RS_MAX_ERRS 8	    /* error words per command series; the rest count as "other" */
+#define RS_SERVER_LEN 128
+#define RS_N_QUANTILES 5    /* p50 p90 p95 p99 p99.9 */
+#define RS_N_LE 19	    /* Prometheus buckets, 10 us .. 10 s */
+
+extern const double rs_quantiles[RS_N_QUANTILES];
+extern const double rs_le_seconds[RS_N_LE];
+
+struct rs_err_snap {
+	char word[RESP_ERR_LEN];
+	uint64_t n;
+};
+
+struct rs_cmd_snap {
+	char command[RESP_CMD_LEN];
+	bool blocking;		      /* its latency is waiting: kept out of the duration histogram */
+	uint64_t ok;
+	struct rs_err_snap errs[RS_MAX_ERRS + 1]; /* the last one is "other" when used */
+	int n_errs;
+	uint64_t errors;
+	uint64_t count, sum_ns;		/* every call since start */
+	uint64_t le[RS_N_LE];		/* cumulative counts at rs_le_seconds */
+	uint64_t q_total[RS_N_QUANTILES]; /* ns */
+	uint64_t win_count;
+	uint64_t q_win[RS_N_QUANTILES];
+};
+
+struct rs_prefix_snap {
+	char prefix[RESP_PREFIX_LEN];
+	uint64_t hits, misses;
+};
+
+struct rs_server_snap {
+	char server[RS_SERVER_LEN]; /* address:port or socket path */
+	uint32_t pid;		    /* the process last seen serving it */
+	uint64_t hits, misses;	    /* keyspace, since start */
+	uint64_t win_hits, win_misses, win_commands, win_errors; /* last window */
+	double win_seconds;	    /* how much time the window covers (< 60 s after start) */
+	uint64_t commands, errors;
+	uint64_t conns, conns_opened;
+	int n_cmds;
+	struct rs_cmd_snap *cmds;
+	int n_prefixes;
+	struct rs_prefix_snap *prefixes; /* "other" last when used */
+};
+
+struct redis_snapshot {
+	int n_servers;
+	struct rs_server_snap *servers;
+	uint64_t dropped_servers, dropped_series; /* traffic folded into "other" past the caps */
+	struct resp_stats parser;		  /* parse errors, resyncs, unpaired, pushes */
+};
+
+struct redis_stats;
+
+struct redis_stats *redis_stats__new(void);
+void redis_stats__free(struct redis_stats *s);
+
+/* One command of a server (its label) run by process pid, at now_ns (CLOCK_MONOTONIC). */
+void redis_stats__command(struct redis_stats *s, const char *server, uint32_t pid,
+			  const struct resp_record *r, uint64_t now_ns);
+/* A client connection to the server opened (delta +1, counted as opened) or went (-1). */
+void redis_stats__connection(struct redis_stats *s, const char *server, int delta);
+/* The parser counters to report with the figures. */
+struct resp_stats *redis_stats__parser(struct redis_stats *s);
+
+/* A deep copy of the figures as of now_ns, NULL + errno on failure; free with ..._free. */
+struct redis_snapshot *redis_stats__snapshot(struct redis_stats *s, uint64_t now_ns);
+void redis_snapshot__free(struct redis_snapshot *snap);
+
+#endif /* NEXUS_REDIS_STATS_H */
