@@ -679,7 +679,8 @@ static bool line_done(struct resp_conn *c)
 	case '~':
 	case '>':
 	case '|':
-		if (!parse_i64(rp->line, &n) || n < -1)
+		/* No server sends 2^40 elements: such a count is garbage, not a reply. */
+		if (!parse_i64(rp->line, &n) || n < -1 || n > (1LL << 40))
 			return false;
 		if (rp->type == '%' || rp->type == '|')
 			n *= 2;

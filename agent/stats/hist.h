@@ -41,9 +41,9 @@
 #define HIST_BUCKETS	(1 + HIST_OCTAVES * HIST_SUB_COUNT)
 
 struct hist {
-	uint64_t count;	   /* values recorded (exact; record_n adds n) */
-	uint64_t sum;	   /* their sum in ns, saturating */
-	uint64_t min_inv;  /* ~min, so that zero means "no value yet" and max() updates it */
+	uint64_t count;	  /* values recorded (exact; record_n adds n) */
+	uint64_t sum;	  /* their sum in ns, saturating */
+	uint64_t min_inv; /* ~min, so that zero means "no value yet" and max() updates it */
 	uint64_t max;
 	uint64_t overflow; /* values >= HIST_HIGH, also counted in the top bucket */
 	uint32_t buckets[HIST_BUCKETS];
@@ -93,8 +93,8 @@ uint64_t hist__min(const struct hist *h);
 #define HIST_WINDOW_SLOT_NS (10ULL * 1000000000ULL)
 
 struct hist_window {
-	uint64_t head;			   /* newest slot number seen: now_ns / HIST_WINDOW_SLOT_NS */
-	uint64_t tag[HIST_WINDOW_SLOTS];   /* slot number held by slot[i]; i == tag % SLOTS */
+	uint64_t head;			 /* newest slot number: now_ns / HIST_WINDOW_SLOT_NS */
+	uint64_t tag[HIST_WINDOW_SLOTS]; /* slot number slot[i] holds; i == tag % SLOTS */
 	struct hist slot[HIST_WINDOW_SLOTS];
 };
 

@@ -38,8 +38,8 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Nearest rank, as hist__quantile defines it: the ceil(q * n)-th smallest, at least the first. */
-static uint64_t exact_quantile(const uint64_t *sorted, size_t n, double q)
+/* Nearest rank, as hist__quantile defines it: ceil(q * n), from 1 to n. */
+static uint64_t rank_of(double q, size_t n)
 {
 	double x = q * (double)n;
 	uint64_t r = (uint64_t)x;
@@ -50,15 +50,46 @@ static uint64_t exact_quantile(const uint64_t *sorted, size_t n, double q)
 		r = 1;
 	if (r > n)
 		r = n;
-	return sorted[r - 1];
+	return r;
+}
+
+static uint64_t exact_quantile(const uint64_t *sorted, size_t n, double q)
+{
+	return sorted[rank_of(q, n) - 1];
+}
+
+/* Values of sorted[] that are <= x. */
+static uint64_t exact_le(const uint64_t *sorted, size_t n, uint64_t x)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (sorted[mid] <= x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Within the 1/128 relative error hist.h proves (tighter than the 1% asked for). */
+static void assert_close(uint64_t got, uint64_t want)
+{
+	uint64_t diff = got > want ? got - want : want - got;
+
+	if (diff * 128 > want)
+		fail_msg("got %llu, want %llu within 1/128", (unsigned long long)got,
+			 (unsigned long long)want);
 }
 
 static const double qs[] = { 0, 0.0001, 0.001, 0.01, 0.05, 0.1, 0.25, 0.333, 0.5, 0.6, 0.75,
 			     0.9, 0.95, 0.99, 0.995, 0.999, 0.9999, 1 };
 
 /*
- * Records vals into h1 and checks count/sum/min/max exactly and every quantile in qs (and a fine
- * sweep) within 1/128 relative error, the bound hist.h proves (tighter than the 1% asked for).
+ * Records vals into h1, then checks count/sum/min/max exactly and every quantile in qs and in a
+ * sweep of 1001 against the sorted values' order statistic.
  */
 static void check_distribution(uint64_t *vals, size_t n)
 {
@@ -79,19 +110,16 @@ static void check_distribution(uint64_t *vals, size_t n)
 		uint64_t got = hist__quantile(&h1, qs[k]);
 		uint64_t diff = got > want ? got - want : want - got;
 
+		/* Checked against 1/128 (what hist.h proves), reported against the 1% asked for. */
 		if (diff * 128 > want)
 			fail_msg("q=%g: got %llu, exact %llu", qs[k], (unsigned long long)got,
 				 (unsigned long long)want);
+		assert_true(diff * 100 <= want);
 	}
 	for (int k = 0; k <= 1000; k++) {
 		double q = k / 1000.0;
-		uint64_t want = exact_quantile(vals, n, q);
-		uint64_t got = hist__quantile(&h1, q);
-		uint64_t diff = got > want ? got - want : want - got;
 
-		if (diff * 128 > want)
-			fail_msg("q=%g: got %llu, exact %llu", q, (unsigned long long)got,
-				 (unsigned long long)want);
+		assert_close(hist__quantile(&h1, q), exact_quantile(vals, n, q));
 	}
 	/* q = 0 and q = 1 are the exact extremes. */
 	assert_int_equal(hist__quantile(&h1, 0), vals[0]);
@@ -237,9 +265,9 @@ static void test_quantile_edges(void **state)
 	assert_int_equal(hist__quantile(&h1, 0), 1 * MS);
 	assert_int_equal(hist__quantile(&h1, 1), 2 * MS);
 	/* 1e-9 still ranks the first value; 0.5 is rank 1, 0.51 rank 2. */
-	assert_true(hist__quantile(&h1, 1e-9) * 128 >= 127 * MS / 1000 * 1000);
-	assert_true(hist__quantile(&h1, 0.5) < 1 * MS + 1 * MS / 128);
-	assert_true(hist__quantile(&h1, 0.51) > 2 * MS - 2 * MS / 128);
+	assert_close(hist__quantile(&h1, 1e-9), 1 * MS);
+	assert_close(hist__quantile(&h1, 0.5), 1 * MS);
+	assert_close(hist__quantile(&h1, 0.51), 2 * MS);
 }
 
 static void test_below_range(void **state)
@@ -267,8 +295,8 @@ static void test_below_range(void **state)
 	hist__record(&h1, 1000);
 	hist__record(&h1, 1000000);
 	hist__record(&h1, 1001);
-	assert_true(hist__quantile(&h1, 0.6) >= 1001 - 1001 / 128);
-	assert_true(hist__quantile(&h1, 0.6) <= 1001 + 1001 / 128);
+	assert_close(hist__quantile(&h1, 0.6), 1001);
+	assert_close(hist__quantile(&h1, 0.01), 1000);
 }
 
 static void test_above_range(void **state)
@@ -341,7 +369,24 @@ static void test_merge(void **state)
 	assert_hist_equal(&h1, &h3);
 	hist__merge(&h2, &h1);
 	assert_hist_equal(&h2, &h3);
+	/* Counters saturate in merge too: vector part and in the scalar tail (top bucket). */
+	hist__reset(&h1);
+	hist__reset(&h2);
+	for (uint64_t ns = 600; ns < 4000; ns += 8) {
+		hist__record_n(&h1, ns, UINT32_MAX - 3);
+		hist__record_n(&h2, ns, 4 + ns % 5);
+	}
+	hist__record_n(&h1, HIST_HIGH - 1, UINT32_MAX - 1);
+	hist__record_n(&h2, HIST_HIGH - 1, 2);
+	hist__merge(&h1, &h2);
+	/* 600 ns is bucket 1 + (600 - 512) / 8 = 12, 3992 ns is 1 + 128 + (3992 - 2048) / 32. */
+	for (uint32_t i = 0; i < 200; i++)
+		assert_int_equal(h1.buckets[i], i >= 12 && i <= 189 ? UINT32_MAX : 0);
+	assert_int_equal(h1.buckets[HIST_BUCKETS - 1], UINT32_MAX);
+
 	/* Self-merge doubles. */
+	hist__reset(&h2);
+	hist__merge(&h2, &h3);
 	hist__merge(&h2, &h2);
 	assert_int_equal(hist__count(&h2), 2 * hist__count(&h3));
 	assert_int_equal(hist__min(&h2), hist__min(&h3));
@@ -392,21 +437,30 @@ static void test_count_le(void **state)
 				 (unsigned long long)hist__count_le(&h1, edges[k]), j);
 	}
 
-	/* Monotone in ns, and within one bucket of the truth anywhere. */
+	/*
+	 * Monotone in ns, and anywhere in range the exact count at some x with |x - ns| <= ns / 128
+	 * (the nearest bucket edge).
+	 */
 	for (uint64_t ns = 0; ns < HIST_HIGH * 2; ns = ns * 1.003 + 1 + rng() % 3) {
 		uint64_t c = hist__count_le(&h1, ns);
 
 		assert_true(c >= prev);
 		prev = c;
+		if (ns >= HIST_LOW && ns < HIST_HIGH) {
+			assert_true(c >= exact_le(v, n_vals, ns - ns / 128 - 1));
+			assert_true(c <= exact_le(v, n_vals, ns + ns / 128));
+		}
 	}
 	assert_int_equal(hist__count_le(&h1, UINT64_MAX), n_vals);
 
 	/* Consistent with quantile(): the reported value's count_le reaches the rank. */
 	for (int k = 1; k < 100; k++) {
 		uint64_t qv = hist__quantile(&h1, k / 100.0);
-		uint64_t rank = (uint64_t)(k / 100.0 * n_vals + 0.999999);
+		uint64_t rank = rank_of(k / 100.0, n_vals);
 
-		assert_true(hist__count_le(&h1, qv) >= rank || qv == hist__max(&h1));
+		/* Unless clamped to min or max, which may sit below their bucket's midpoint. */
+		if (qv != hist__min(&h1) && qv != hist__max(&h1))
+			assert_true(hist__count_le(&h1, qv) >= rank);
 	}
 
 	/* Never decreases as values arrive, even when a new larger max appears. */
@@ -446,10 +500,10 @@ static void test_window_expiry(void **state)
 	assert_int_equal(hist__count(&out), 60);
 	assert_int_equal(hist__min(&out), 61 * US);
 	assert_int_equal(hist__max(&out), 120 * US);
-	/* 25 s later, without records: the two oldest slots have expired. */
+	/* 25 s later, without records: the three oldest slots have expired. */
 	hist_window__snapshot(&win, t0 + 145 * SEC, &out);
-	assert_int_equal(hist__count(&out), 40);
-	assert_int_equal(hist__min(&out), 81 * US);
+	assert_int_equal(hist__count(&out), 30);
+	assert_int_equal(hist__min(&out), 91 * US);
 
 	/* A zeroed window is usable without init, from time 0. */
 	memset(&win, 0, sizeof(win));
