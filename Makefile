@@ -85,7 +85,17 @@ test: unit
 demo: all
 	$(Q)bash deploy/demo.sh
 
-bench: all
+# Micro-benchmarks of user-space hot paths, built against the agent's objects.
+BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
+BENCH_BINS := $(patsubst tests/bench/%.c,$(OUTPUT)/bench/%,$(BENCH_SRCS))
+
+$(OUTPUT)/bench/%: tests/bench/%.c $(LIB_OBJS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) $(LDLIBS) -o $@
+
+bench: all $(BENCH_BINS)
+	$(Q)for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
 	$(Q)bash tests/bench/bench.sh
 
 # libFuzzer + ASan/UBSan over everything that reads records; FUZZ_SECONDS per target.

@@ -7,6 +7,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,7 +163,6 @@ struct pending {
 	bool named;	    /* (un)subscribe named its channels; else UNSUBSCRIBE runs to count 0 */
 	uint8_t n_keys;
 	uint32_t total_keys;
-	char keys[RESP_MAX_KEYS][RESP_PREFIX_LEN];
 	uint32_t found;	    /* HM_PER_KEY/HM_FIELD: values seen in the reply so far */
 	int8_t key_hit[RESP_MAX_KEYS];
 	uint32_t hits, misses;
@@ -170,7 +170,17 @@ struct pending {
 	bool in_multi;
 	uint64_t t_request;
 	uint64_t bytes;
+	/* last, so that copies and resets stop at the keys in use */
+	char keys[RESP_MAX_KEYS][RESP_PREFIX_LEN];
 };
+
+#define PENDING_HEAD offsetof(struct pending, keys)
+
+/* Copies a pending command: its head and only the keys it has (most have one or none). */
+static void pending_copy(struct pending *dst, const struct pending *src)
+{
+	memcpy(dst, src, PENDING_HEAD + src->n_keys * sizeof(src->keys[0]));
+}
 
 /* The request being parsed. */
 enum rq_state { RQ_START, RQ_ARRAY_LINE, RQ_BULK_TYPE, RQ_BULK_LINE, RQ_BULK_DATA, RQ_BULK_CR,
@@ -316,13 +326,13 @@ static void q_push(struct resp_conn *c, const struct pending *p)
 			return;
 		}
 		for (uint32_t i = 0; i < c->q_len; i++)
-			nq[i] = c->q[(c->q_head + i) % c->q_cap];
+			pending_copy(&nq[i], &c->q[(c->q_head + i) % c->q_cap]);
 		free(c->q);
 		c->q = nq;
 		c->q_cap = ncap;
 		c->q_head = 0;
 	}
-	c->q[(c->q_head + c->q_len) % c->q_cap] = *p;
+	pending_copy(&c->q[(c->q_head + c->q_len) % c->q_cap], p);
 	c->q_len++;
 }
 
@@ -339,10 +349,13 @@ static void mq_push(struct resp_conn *c, const struct pending *p)
 		c->mq = n;
 		c->mq_cap = ncap;
 	}
-	c->mq[c->mq_len] = *p;
+	pending_copy(&c->mq[c->mq_len], p);
 	c->mq[c->mq_len].in_multi = true;
 	c->mq_len++;
 }
+
+static void rq_reset(struct req_parser *rq);
+static void rp_reset(struct rep_parser *rp);
 
 /* Framing is gone: whatever waits for a reply can no longer be paired safely. */
 static void lose(struct resp_conn *c)
@@ -352,30 +365,38 @@ static void lose(struct resp_conn *c)
 	c->q_len = c->mq_len = 0;
 	c->q_head = 0;
 	c->multi = false;
-	memset(&c->rq, 0, sizeof(c->rq));
-	memset(&c->rp, 0, sizeof(c->rp));
+	rq_reset(&c->rq);
+	rp_reset(&c->rp);
 	c->lost = true;
 }
 
 /* --- emitting records -------------------------------------------------------------------------- */
+
+/* Bounded copy of a C string (labels are short and already clean). */
+static void copy_str(char *dst, size_t size, const char *src)
+{
+	size_t n = strnlen(src, size - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
 
 static void emit(struct resp_conn *c, struct pending *p, bool error, const char *err,
 		 uint64_t reply_bytes)
 {
 	struct resp_record r;
 
-	memset(&r, 0, sizeof(r));
-	memcpy(r.command, p->command, sizeof(r.command));
+	/* Field by field: the record is large and most of it (keys) is unused per command. */
+	copy_str(r.command, sizeof(r.command), p->command);
 	r.status = error ? RESP_ERROR : RESP_OK;
-	if (error)
-		snprintf(r.error, sizeof(r.error), "%s", err[0] ? err : "ERR");
+	copy_str(r.error, sizeof(r.error), error ? (err[0] ? err : "ERR") : "");
 	r.db = p->db;
 	r.blocking = p->blocking;
 	r.in_multi = p->in_multi;
 	r.counts_keyspace = p->info->hitmode != HM_NONE && (p->hits || p->misses);
 	r.n_keys = p->n_keys;
 	for (int i = 0; i < p->n_keys; i++) {
-		memcpy(r.keys[i].prefix, p->keys[i], RESP_PREFIX_LEN);
+		copy_str(r.keys[i].prefix, sizeof(r.keys[i].prefix), p->keys[i]);
 		r.keys[i].hit = p->key_hit[i];
 	}
 	r.hits = p->hits;
@@ -499,6 +520,23 @@ static bool confirm_sub(struct resp_conn *c)
 	return true;
 }
 
+/* Ready for the next reply: only what a reply sets is cleared, not the buffers. */
+static void rp_reset(struct rep_parser *rp)
+{
+	rp->state = RP_TYPE;
+	rp->depth = 0;
+	rp->line_len = 0;
+	rp->top_type = 0;
+	rp->top_null = rp->top_empty = false;
+	rp->top_int = 0;
+	rp->err[0] = '\0';
+	rp->bytes = 0;
+	rp->child_idx = 0;
+	rp->child_err[0] = '\0';
+	rp->first_child[0] = '\0';
+	rp->third_child_int = 0;
+}
+
 /* The top-level reply completed: pair it with the oldest command waiting. */
 static void reply_done(struct resp_conn *c)
 {
@@ -557,7 +595,7 @@ static void reply_done(struct resp_conn *c)
 	emit(c, p, err, rp->err, rp->bytes);
 	q_pop(c);
 reset:
-	memset(rp, 0, sizeof(*rp));
+	rp_reset(rp);
 }
 
 /* First word of an error message: "WRONGTYPE Operation against..." -> "WRONGTYPE". */
@@ -570,18 +608,22 @@ static void error_word(char *out, const char *msg, size_t len)
 	out[n] = '\0';
 }
 
+/* A RESP length or integer: optional '-', 1 to 18 digits, nothing else (strtoll costs more). */
 static bool parse_i64(const char *s, int64_t *out)
 {
-	char *end;
-	long long v;
+	bool neg = *s == '-';
+	int64_t v = 0;
+	int n = 0;
 
-	if (!*s)
+	s += neg;
+	for (; *s; s++, n++) {
+		if (*s < '0' || *s > '9' || n == 18)
+			return false;
+		v = v * 10 + (*s - '0');
+	}
+	if (!n)
 		return false;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || *end)
-		return false;
-	*out = v;
+	*out = neg ? -v : v;
 	return true;
 }
 
@@ -650,8 +692,7 @@ static bool line_done(struct resp_conn *c)
 				rp->third_child_int = n;
 		}
 		if (rp->type == '+' && rp->depth == 1 && rp->child_idx == 0)
-			snprintf(rp->first_child, sizeof(rp->first_child), "%.*s",
-				 FIRST_CHILD_CAP - 1, rp->line);
+			copy_str(rp->first_child, sizeof(rp->first_child), rp->line);
 		rp->state = RP_TYPE;
 		value_done(c); /* rp->line stays: reply_done checks "QUEUED" */
 		return true;
@@ -715,8 +756,7 @@ static void bulk_done(struct resp_conn *c)
 		else if (rp->depth == 1)
 			error_word(rp->child_err, rp->bulk_head, rp->bulk_head_len);
 	} else if (rp->depth == 1 && rp->child_idx == 0) {
-		snprintf(rp->first_child, sizeof(rp->first_child), "%.*s", FIRST_CHILD_CAP - 1,
-			 rp->bulk_head);
+		copy_str(rp->first_child, sizeof(rp->first_child), rp->bulk_head);
 	}
 	value_done(c);
 }
@@ -795,33 +835,37 @@ static bool parse_replies(struct resp_conn *c, const uint8_t *d, uint32_t n)
 /* --- requests ---------------------------------------------------------------------------------- */
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+#define CMD_SLOTS 256 /* power of two, > 2 x N_COMMANDS */
 
-static int cmp_info(const void *a, const void *b)
+static uint32_t fnv1a(const char *s)
 {
-	return strcmp((*(const struct cmd_info *const *)a)->name,
-		      (*(const struct cmd_info *const *)b)->name);
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h;
 }
 
-static int cmp_key(const void *key, const void *b)
-{
-	return strcmp(key, (*(const struct cmd_info *const *)b)->name);
-}
-
-/* Binary search over the table sorted once: this runs for every command seen. */
+/* Open-addressing table over commands[], built once: this runs for every command seen. */
 static const struct cmd_info *lookup_cmd(const char *name)
 {
-	static const struct cmd_info *sorted[N_COMMANDS];
+	static const struct cmd_info *slots[CMD_SLOTS];
 	static bool ready;
-	const struct cmd_info *const *hit;
+	uint32_t i;
 
 	if (!ready) {
-		for (size_t i = 0; i < N_COMMANDS; i++)
-			sorted[i] = &commands[i];
-		qsort(sorted, N_COMMANDS, sizeof(sorted[0]), cmp_info);
+		for (size_t k = 0; k < N_COMMANDS; k++) {
+			for (i = fnv1a(commands[k].name) & (CMD_SLOTS - 1); slots[i];
+			     i = (i + 1) & (CMD_SLOTS - 1))
+				;
+			slots[i] = &commands[k];
+		}
 		ready = true;
 	}
-	hit = bsearch(name, sorted, N_COMMANDS, sizeof(sorted[0]), cmp_key);
-	return hit ? *hit : &default_cmd;
+	for (i = fnv1a(name) & (CMD_SLOTS - 1); slots[i]; i = (i + 1) & (CMD_SLOTS - 1))
+		if (!strcmp(slots[i]->name, name))
+			return slots[i];
+	return &default_cmd;
 }
 
 /* Command names are labels: lower case, and only the characters real commands use. */
@@ -856,29 +900,27 @@ static void on_arg(struct resp_conn *c, int64_t i, const char *a, uint32_t alen)
 	struct pending *p = &c->rq.cur;
 
 	if (i == 0) {
-		char name[RESP_CMD_LEN];
-
-		set_name(name, sizeof(name), a, alen);
-		p->info = lookup_cmd(name);
+		set_name(p->command, sizeof(p->command), a, alen);
+		p->info = lookup_cmd(p->command);
 		p->blocking = p->info->blocking;
-		snprintf(p->command, sizeof(p->command), "%s", name);
 		return;
 	}
 	if (p->info->kind == K_AUTH)
 		return; /* credentials never leave the parser */
 	if (i == 1 && p->info->container) {
-		char sub[16];
 		size_t n = strlen(p->command);
 
-		set_name(sub, sizeof(sub), a, alen);
-		snprintf(p->command + n, sizeof(p->command) - n, " %s", sub);
+		/* "config" (at most 8) + ' ' + up to 15 of the subcommand fits RESP_CMD_LEN */
+		p->command[n] = ' ';
+		set_name(p->command + n + 1, 16, a, alen);
 		return;
 	}
 	if (i == 1 && (p->info->kind == K_SELECT || p->info->kind == K_HELLO)) {
 		char num[8];
 		int64_t v;
 
-		snprintf(num, sizeof(num), "%.*s", (int)(alen < 7 ? alen : 7), a);
+		memcpy(num, a, alen < 7 ? alen : 7);
+		num[alen < 7 ? alen : 7] = '\0';
 		if (parse_i64(num, &v) && v >= 0 && v <= 255) {
 			if (p->info->kind == K_SELECT)
 				p->arg_db = (uint8_t)v;
@@ -905,6 +947,16 @@ static void on_arg(struct resp_conn *c, int64_t i, const char *a, uint32_t alen)
 	}
 }
 
+/* Ready for the next request; the pending command is reset when it begins. */
+static void rq_reset(struct req_parser *rq)
+{
+	rq->state = RQ_START;
+	rq->line_len = 0;
+	rq->inl_len = 0;
+	rq->arg_len = 0;
+	rq->nargs = rq->argi = rq->bulk_left = 0;
+}
+
 /* The request is complete: it waits for its reply. */
 static void request_done(struct resp_conn *c)
 {
@@ -915,12 +967,12 @@ static void request_done(struct resp_conn *c)
 	p->db = c->db;
 	q_push(c, p);
 reset:
-	memset(&c->rq, 0, sizeof(c->rq));
+	rq_reset(&c->rq);
 }
 
 static void begin_request(struct resp_conn *c)
 {
-	memset(&c->rq.cur, 0, sizeof(c->rq.cur));
+	memset(&c->rq.cur, 0, PENDING_HEAD);
 	c->rq.cur.t_request = c->t_chunk;
 }
 
@@ -943,7 +995,7 @@ static void inline_done(struct resp_conn *c)
 			on_arg(c, argi++, rq->inl + s, k - s);
 	}
 	if (argi == 0) { /* an empty line: Redis ignores it */
-		memset(rq, 0, sizeof(*rq));
+		rq_reset(rq);
 		return;
 	}
 	request_done(c);
@@ -983,10 +1035,17 @@ static bool parse_requests(struct resp_conn *c, const uint8_t *d, uint32_t n)
 			break;
 		case RQ_ARRAY_LINE:
 		case RQ_BULK_LINE: {
-			uint8_t ch = d[i++];
+			const uint8_t *nl = memchr(d + i, '\n', n - i);
+			uint32_t take = nl ? (uint32_t)(nl - (d + i)) : n - i;
 
-			rq->cur.bytes++;
-			if (ch == '\n') {
+			/* a length line longer than any length is not RESP */
+			if (rq->line_len + take > LINE_CAP - 1)
+				return false;
+			memcpy(rq->line + rq->line_len, d + i, take);
+			rq->line_len += take;
+			rq->cur.bytes += take + (nl ? 1 : 0);
+			i += take + (nl ? 1 : 0);
+			if (nl) {
 				int64_t v;
 
 				if (rq->line_len && rq->line[rq->line_len - 1] == '\r')
@@ -1011,10 +1070,6 @@ static bool parse_requests(struct resp_conn *c, const uint8_t *d, uint32_t n)
 					rq->arg_len = 0;
 					rq->state = v ? RQ_BULK_DATA : RQ_BULK_CR;
 				}
-			} else if (rq->line_len < LINE_CAP - 1) {
-				rq->line[rq->line_len++] = ch;
-			} else {
-				return false; /* a length line longer than any length */
 			}
 			break;
 		}
