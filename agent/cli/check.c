@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/utsname.h>
 #include "capture/capture.h"
+#include "capture/elf_syms.h"
 #include "capture/features.h"
 #include "capture/proc_table.h"
 #include "capture/targets.h"
@@ -18,11 +19,26 @@ static void show_target(void *ctx, const struct target_info *ti)
 	int *n = ctx;
 	const char *base = strrchr(ti->exe, '/');
 
+	/* What a uprobe path would attach to in redis-server: command execution and key lookups. */
+	static const char *const redis_syms[] = { "call", "lookupKey" };
+	enum nx_server_kind kind = nx_kind_of_comm(ti->comm);
+	bool found[2];
+
 	(*n)++;
-	printf("  pid %-7d %-15s %s\n", ti->tgid, ti->comm, ti->exe[0] ? ti->exe : "(no exe)");
+	if (kind == NX_KIND_OTHER && base)
+		kind = nx_kind_of_comm(base + 1);
+	printf("  pid %-7d %-15s %s (%s)\n", ti->tgid, ti->comm, ti->exe[0] ? ti->exe : "(no exe)",
+	       kind_names[kind]);
 	if (ti->host_exe[0])
-		printf("              binary seen from here: %s (%s)\n", ti->host_exe,
-		       kind_names[nx_kind_of_comm(base ? base + 1 : ti->comm)]);
+		printf("              binary seen from here: %s\n", ti->host_exe);
+	if (kind == NX_KIND_REDIS && ti->host_exe[0]) {
+		if (elf_syms__find(ti->host_exe, redis_syms, 2, found))
+			printf("              uprobes: cannot read the binary's symbols\n");
+		else
+			printf("              uprobe symbols: call %s, lookupKey %s%s\n",
+			       found[0] ? "found" : "MISSING", found[1] ? "found" : "MISSING",
+			       found[0] && found[1] ? "" : " (a stripped binary: the wire path still works)");
+	}
 }
 
 static void discard(void *ctx, const void *rec, size_t size)
