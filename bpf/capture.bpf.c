@@ -340,6 +340,17 @@ static __always_inline __u32 copy_iov(struct data_scratch *s, const struct user_
 	return off;
 }
 
+static __always_inline void fill_data(struct nx_data_event *ev, __u64 pid_tgid, __u32 fd, __u64 sk,
+				      long ret, __u32 cap_len, __u8 dir, __u8 sys)
+{
+	fill_hdr(&ev->hdr, NX_EV_DATA, pid_tgid, fd);
+	ev->sock_id = sock_id_of(sk);
+	ev->len = ret;
+	ev->cap_len = cap_len;
+	ev->dir = dir;
+	ev->syscall = sys;
+}
+
 /* Small single-buffer I/O (most requests and replies) is read straight into a fixed-size ring
  * record: no scratch copy. The record's tail past cap_len is slack. */
 #define NX_SMALL_CAPTURE 256
@@ -374,12 +385,7 @@ static __always_inline int small_io(long ret, __u8 sys, __u8 dir, __u64 pid_tgid
 		count(NX_CNT_READ_FAIL, 1);
 		want = 0;
 	}
-	fill_hdr(&r->ev.hdr, NX_EV_DATA, pid_tgid, fd);
-	r->ev.sock_id = sock_id_of(sk);
-	r->ev.len = ret;
-	r->ev.cap_len = want;
-	r->ev.dir = dir;
-	r->ev.syscall = sys;
+	fill_data(&r->ev, pid_tgid, fd, sk, ret, want, dir, sys);
 	bpf_ringbuf_submit(r, nx_rb_flags());
 	count_event(want);
 	return 0;
@@ -429,12 +435,7 @@ static __always_inline int on_io(long ret, __u8 sys, __u8 dir, int buf_kind)
 		got = copy_iov(s, iov, iovcnt, want);
 	}
 
-	fill_hdr(&s->ev.hdr, NX_EV_DATA, pid_tgid, fd);
-	s->ev.sock_id = sock_id_of(sk);
-	s->ev.len = ret;
-	s->ev.cap_len = got;
-	s->ev.dir = dir;
-	s->ev.syscall = sys;
+	fill_data(&s->ev, pid_tgid, fd, sk, ret, got, dir, sys);
 	size = sizeof(s->ev) + (got & (2 * NX_MAX_CAPTURE - 1));
 	/* bpf_ringbuf_reserve needs a constant size; output copies a variable-length record. */
 	if (bpf_ringbuf_output(&events, s, size, nx_rb_flags())) {
