@@ -16,6 +16,7 @@ const double rs_le_seconds[RS_N_LE] = { 0.00001, 0.000025, 0.00005, 0.0001, 0.00
 #define OTHER "other"
 
 struct rs_series {
+	uint32_t hash; /* of command and blocking: one compare per series on lookup */
 	char command[RESP_CMD_LEN];
 	bool blocking;
 	uint64_t ok;
@@ -54,7 +55,17 @@ struct redis_stats {
 	struct rs_series *pool[RS_MAX_SERIES + RS_MAX_SERVERS + 1];
 	uint64_t dropped_servers, dropped_series;
 	struct resp_stats parser;
+	struct rs_server *last; /* most commands come from the server of the one before */
 };
+
+static uint32_t name_hash(const char *name, bool blocking)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *name; name++)
+		h = (h ^ (uint8_t)*name) * 16777619u;
+	return h ^ blocking;
+}
 
 struct redis_stats *redis_stats__new(void)
 {
@@ -92,6 +103,8 @@ static struct rs_server *new_server(const char *name)
 /* The server's entry; past the cap, the shared "other" entry. NULL only when out of memory. */
 static struct rs_server *server_of(struct redis_stats *s, const char *name)
 {
+	if (s->last && !strcmp(s->last->server, name))
+		return s->last;
 	for (int i = 0; i < s->n_servers; i++)
 		if (!strcmp(s->servers[i]->server, name))
 			return s->servers[i];
@@ -100,7 +113,7 @@ static struct rs_server *server_of(struct redis_stats *s, const char *name)
 
 		if (sv)
 			s->servers[s->n_servers++] = sv;
-		return sv;
+		return s->last = sv;
 	}
 	s->dropped_servers++;
 	if (!s->servers[RS_MAX_SERVERS])
@@ -128,6 +141,7 @@ static struct rs_series *add_series(struct redis_stats *s, struct rs_server *sv,
 
 	if (!se)
 		return NULL;
+	se->hash = name_hash(cmd, blocking);
 	s->pool[s->n_pool++] = se;
 	sv->series[sv->n_series++] = se;
 	return se;
@@ -138,10 +152,12 @@ static struct rs_series *add_series(struct redis_stats *s, struct rs_server *sv,
 static struct rs_series *series_of(struct redis_stats *s, struct rs_server *sv, const char *cmd,
 				   bool blocking)
 {
+	uint32_t h = name_hash(cmd, blocking);
+
 	for (int i = 0; i < sv->n_series; i++) {
 		struct rs_series *se = sv->series[i];
 
-		if (se->blocking == blocking && !strcmp(se->command, cmd))
+		if (se->hash == h && se->blocking == blocking && !strcmp(se->command, cmd))
 			return se;
 	}
 	if (s->n_regular < RS_MAX_SERIES) {
