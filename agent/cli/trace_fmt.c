@@ -235,7 +235,7 @@ void trace_fmt__redis_text(FILE *f, const struct redis_event *e)
 	fmt_time(when, sizeof(when), r->t_reply);
 	for (int i = 0; i < r->n_keys && o < sizeof(keys); i++)
 		o += snprintf(keys + o, sizeof(keys) - o, "%s%s%s%s", o ? " " : "",
-			      r->keys[i].prefix[0] ? r->keys[i].prefix : "(none)",
+			      r->keys[i].prefix,
 			      r->keys[i].hit >= 0 ? ":" : "", hit_word(r->keys[i].hit));
 	fprintf(f, "%s %7u %-15s %s <- %s db%u %-12s %-9s %9.3f ms%s%s %s\n", when + 11, e->pid,
 		e->comm, e->server, e->client[0] ? e->client : "-", r->db, r->command,

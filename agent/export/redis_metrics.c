@@ -6,12 +6,6 @@
 
 #define LABELS 512
 
-/* Keys with fewer delimiters than the prefix depth have no prefix to show. */
-static const char *prefix_label(const char *prefix)
-{
-	return prefix[0] ? prefix : "(none)";
-}
-
 static void server_label(char *buf, const struct rs_server_snap *sv)
 {
 	buf[0] = '\0';
@@ -119,7 +113,7 @@ static void per_prefix(struct prom *p, const struct redis_snapshot *s, bool hits
 
 		for (int j = 0; j < sv->n_prefixes; j++) {
 			server_label(labels, sv);
-			prom__label(labels, LABELS, "prefix", prefix_label(sv->prefixes[j].prefix));
+			prom__label(labels, LABELS, "prefix", sv->prefixes[j].prefix);
 			prom__sample(p, name, labels,
 				     hits ? sv->prefixes[j].hits : sv->prefixes[j].misses);
 		}

@@ -220,7 +220,8 @@ struct rep_parser {
 	/* its direct children */
 	int64_t child_idx;
 	uint8_t child_type;
-	bool child_null;
+	bool child_null, child_empty;
+	int64_t child_int;
 	char child_err[RESP_ERR_LEN];
 	char first_child[FIRST_CHILD_CAP];
 	int64_t third_child_int; /* (un)subscribe confirmations: [kind, channel, count] */
@@ -242,6 +243,8 @@ struct resp_conn {
 	bool multi;
 	bool subscribed; /* RESP2 subscribed mode: arrays may be messages */
 	bool lost;	 /* framing lost: ignore bytes until a request starts cleanly */
+	bool in_lost;	 /* requests lost to a gap: ignore requests until one starts cleanly... */
+	bool tail_lost;	 /* ...and the replies after the queue drains, which answer the lost ones */
 	uint64_t t_chunk;
 	resp_emit_fn emit;
 	void *ctx;
@@ -268,6 +271,15 @@ void resp_conn__free(struct resp_conn *c)
 	free(c);
 }
 
+/* Bounded copy of a C string (labels are short and already clean). */
+static void copy_str(char *dst, size_t size, const char *src)
+{
+	size_t n = strnlen(src, size - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 void resp_key_prefix(const struct resp_opts *o, const char *key, size_t len, char *out,
 		     size_t outlen)
 {
@@ -289,11 +301,16 @@ void resp_key_prefix(const struct resp_opts *o, const char *key, size_t len, cha
 		if (seen < o->depth)
 			cut = 0;
 	}
+	if (cut == 0) {
+		copy_str(out, outlen, RESP_NO_PREFIX);
+		return;
+	}
 	if (cut >= outlen)
 		cut = outlen - 1;
-	/* Labels are text: anything that is not printable ASCII becomes '?'. */
+	/* Labels are text: anything that is not printable ASCII becomes '?'. A leading '(' too:
+	 * labels in parentheses, "(none)" and "(other)", are ours and must not collide. */
 	for (n = 0; n < cut; n++)
-		out[n] = (key[n] >= 0x20 && key[n] < 0x7f) ? key[n] : '?';
+		out[n] = (key[n] >= 0x20 && key[n] < 0x7f && !(n == 0 && key[n] == '(')) ? key[n] : '?';
 	out[cut] = '\0';
 }
 
@@ -367,19 +384,11 @@ static void lose(struct resp_conn *c)
 	c->multi = false;
 	rq_reset(&c->rq);
 	rp_reset(&c->rp);
+	c->in_lost = c->tail_lost = false;
 	c->lost = true;
 }
 
 /* --- emitting records -------------------------------------------------------------------------- */
-
-/* Bounded copy of a C string (labels are short and already clean). */
-static void copy_str(char *dst, size_t size, const char *src)
-{
-	size_t n = strnlen(src, size - 1);
-
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
 
 static void emit(struct resp_conn *c, struct pending *p, bool error, const char *err,
 		 uint64_t reply_bytes)
@@ -490,7 +499,8 @@ static void child_done(struct resp_conn *c)
 			struct pending *m = &c->mq[i];
 			bool err = rp->child_type == '-' || rp->child_type == '!';
 
-			judge_reply(m, rp->child_type, rp->child_null, false, 0, rp->child_err);
+			judge_reply(m, rp->child_type, rp->child_null, rp->child_empty, rp->child_int,
+				    rp->child_err);
 			emit(c, m, err, rp->child_err, 0);
 		}
 		return;
@@ -654,7 +664,8 @@ static void value_start(struct rep_parser *rp, uint8_t t)
 		rp->child_idx = 0;
 	} else if (rp->depth == 1) {
 		rp->child_type = t;
-		rp->child_null = false;
+		rp->child_null = rp->child_empty = false;
+		rp->child_int = 0;
 		rp->child_err[0] = '\0';
 	}
 }
@@ -686,10 +697,13 @@ static bool line_done(struct resp_conn *c)
 				rp->child_null = true;
 		}
 		if (rp->type == ':' && parse_i64(rp->line, &n)) {
-			if (rp->depth == 0)
+			if (rp->depth == 0) {
 				rp->top_int = n;
-			else if (rp->depth == 1 && rp->child_idx == 2)
-				rp->third_child_int = n;
+			} else if (rp->depth == 1) {
+				rp->child_int = n;
+				if (rp->child_idx == 2)
+					rp->third_child_int = n;
+			}
 		}
 		if (rp->type == '+' && rp->depth == 1 && rp->child_idx == 0)
 			copy_str(rp->first_child, sizeof(rp->first_child), rp->line);
@@ -732,6 +746,7 @@ static bool line_done(struct resp_conn *c)
 				rp->top_empty = n == 0;
 			} else if (rp->depth == 1) {
 				rp->child_null = n < 0;
+				rp->child_empty = n == 0;
 			}
 			value_done(c);
 			return true;
@@ -770,6 +785,8 @@ static bool parse_replies(struct resp_conn *c, const uint8_t *d, uint32_t n)
 	while (i < n) {
 		uint32_t start = i;
 
+		if (c->tail_lost && !c->q_len && rp->state == RP_TYPE)
+			return true; /* the rest answers requests the capture lost */
 		switch (rp->state) {
 		case RP_TYPE:
 			if (!d[i] || !strchr("+-:$*_,#!=(%~>|", d[i]))
@@ -1175,6 +1192,27 @@ static bool skip_gap(struct resp_conn *c, bool in, uint64_t gap)
 	return true;
 }
 
+/*
+ * Requests the capture cut: those parsed before the gap still get the next replies, in order; the
+ * replies after them answer requests we never saw, so they are skipped until the client, having
+ * read them, sends a request that starts cleanly. (A client that streams a pipeline without
+ * waiting could still have replies in flight then: see the README.)
+ */
+static void lose_requests(struct resp_conn *c)
+{
+	c->st->resyncs++;
+	if (c->rq.state != RQ_START)
+		c->st->unpaired++; /* the request the gap cut */
+	rq_reset(&c->rq);
+	c->in_lost = true;
+	c->tail_lost = true;
+}
+
+static bool clean_request_start(const uint8_t *data, uint32_t cap)
+{
+	return cap && (data[0] == '*' || isalpha(data[0]));
+}
+
 void resp_conn__feed(struct resp_conn *c, bool in, const uint8_t *data, uint32_t cap,
 		     uint32_t len, uint64_t ts_ns, resp_emit_fn emit_fn, void *ctx)
 {
@@ -1187,10 +1225,20 @@ void resp_conn__feed(struct resp_conn *c, bool in, const uint8_t *data, uint32_t
 		cap = len;
 	if (c->lost) {
 		/* Resume at a request that starts cleanly; replies until then belong to lost ones. */
-		if (!in || !cap || !(data[0] == '*' || isalpha(data[0])))
+		if (!in || !clean_request_start(data, cap))
 			return;
 		c->lost = false;
 	}
+	if (c->in_lost && in) {
+		if (!clean_request_start(data, cap))
+			return;
+		if (c->q_len) /* our replies have not all come: lost ones may still be ahead */
+			lose(c);
+		c->lost = c->in_lost = c->tail_lost = false;
+		rp_reset(&c->rp);
+	}
+	if (!in && c->tail_lost && !c->q_len)
+		return;
 	ok = in ? parse_requests(c, data, cap) : parse_replies(c, data, cap);
 	if (!ok) {
 		c->st->parse_errors++;
@@ -1198,10 +1246,14 @@ void resp_conn__feed(struct resp_conn *c, bool in, const uint8_t *data, uint32_t
 		return;
 	}
 	if (len > cap && !skip_gap(c, in, (uint64_t)len - cap)) {
-		/* A reply we cannot frame past the gap still answered the oldest command: it is
-		 * complete as far as pairing goes, and nothing after it can be trusted. */
 		struct pending *p = in ? NULL : q_front(c);
 
+		if (in) {
+			lose_requests(c);
+			return;
+		}
+		/* A reply we cannot frame past the gap still answered the oldest command: it is
+		 * complete as far as pairing goes, and nothing after it can be trusted. */
 		if (p && c->rp.top_type) {
 			bool err = c->rp.top_type == '-' || c->rp.top_type == '!';
 

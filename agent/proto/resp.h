@@ -80,7 +80,13 @@ void resp_conn__free(struct resp_conn *c);
 void resp_conn__feed(struct resp_conn *c, bool in, const uint8_t *data, uint32_t cap,
 		     uint32_t len, uint64_t ts_ns, resp_emit_fn emit, void *ctx);
 
-/* The key prefix of a key: up to the depth-th delimiter, "" when it has none (privacy). */
+/* Labels in parentheses are the agent's own: no key prefix, and the overflow past a cap. A real
+ * prefix never starts with '(' (it is shown as '?'). */
+#define RESP_NO_PREFIX "(none)"
+#define RESP_OTHER "(other)"
+
+/* The key prefix of a key: up to the depth-th delimiter, RESP_NO_PREFIX when it has fewer
+ * (privacy: a key without a prefix is not shown whole). */
 void resp_key_prefix(const struct resp_opts *o, const char *key, size_t len, char *out,
 		     size_t outlen);
 

@@ -13,7 +13,8 @@ const double rs_le_seconds[RS_N_LE] = { 0.00001, 0.000025, 0.00005, 0.0001, 0.00
 					0.1,	 0.25,	   0.5,	    1,	    2.5,     5,
 					10 };
 
-#define OTHER "other"
+/* Overflow past a cap: a label no command, error word, prefix or socket path can have. */
+#define OTHER RESP_OTHER
 
 struct rs_series {
 	uint32_t hash; /* of command and blocking: one compare per series on lookup */
@@ -43,13 +44,13 @@ struct rs_server {
 	int n_series;
 	struct rs_series *series[RS_MAX_SERIES + 1]; /* into redis_stats.pool */
 	int n_prefixes;
-	struct rs_prefix prefixes[RS_MAX_PREFIXES + 1]; /* [RS_MAX_PREFIXES] is "other" */
+	struct rs_prefix prefixes[RS_MAX_PREFIXES + 1]; /* [RS_MAX_PREFIXES] is "(other)" */
 	uint64_t first_ns;
 };
 
 struct redis_stats {
 	int n_servers;
-	struct rs_server *servers[RS_MAX_SERVERS + 1]; /* [RS_MAX_SERVERS] is "other" */
+	struct rs_server *servers[RS_MAX_SERVERS + 1]; /* [RS_MAX_SERVERS] is "(other)" */
 	int n_regular; /* series counted against RS_MAX_SERIES */
 	int n_pool;
 	struct rs_series *pool[RS_MAX_SERIES + RS_MAX_SERVERS + 1];
@@ -100,7 +101,7 @@ static struct rs_server *new_server(const char *name)
 	return sv;
 }
 
-/* The server's entry; past the cap, the shared "other" entry. NULL only when out of memory. */
+/* The server's entry; past the cap, the shared "(other)" entry. NULL only when out of memory. */
 static struct rs_server *server_of(struct redis_stats *s, const char *name)
 {
 	if (s->last && !strcmp(s->last->server, name))
@@ -147,7 +148,7 @@ static struct rs_series *add_series(struct redis_stats *s, struct rs_server *sv,
 	return se;
 }
 
-/* The series of a command; past RS_MAX_SERIES, the server's "other" (the pool keeps room for one
+/* The series of a command; past RS_MAX_SERIES, the server's "(other)" (the pool keeps room for one
  * per server beyond the cap). */
 static struct rs_series *series_of(struct redis_stats *s, struct rs_server *sv, const char *cmd,
 				   bool blocking)

@@ -5,7 +5,7 @@
  * thread only; readers get immutable snapshots (redis_stats__snapshot), so nothing here locks.
  *
  * Bounded: servers, command series and prefixes have caps; past them traffic goes to a series
- * labelled "other" and the overflow is counted.
+ * labelled "(other)" and the overflow is counted.
  */
 #ifndef NEXUS_REDIS_STATS_H
 #define NEXUS_REDIS_STATS_H
@@ -16,8 +16,8 @@
 
 #define RS_MAX_SERVERS 64
 #define RS_MAX_SERIES 512   /* (server, command) series in all; each holds ~56 KiB of histograms */
-#define RS_MAX_PREFIXES 64  /* key prefixes per server, first come; the rest count as "other" */
-#define RS_MAX_ERRS 8	    /* error words per command series; the rest count as "other" */
+#define RS_MAX_PREFIXES 64  /* key prefixes per server, first come; the rest count as "(other)" */
+#define RS_MAX_ERRS 8	    /* error words per command series; the rest count as "(other)" */
 #define RS_SERVER_LEN 128
 #define RS_N_QUANTILES 5    /* p50 p90 p95 p99 p99.9 */
 #define RS_N_LE 19	    /* Prometheus buckets, 10 us .. 10 s */
@@ -34,7 +34,7 @@ struct rs_cmd_snap {
 	char command[RESP_CMD_LEN];
 	bool blocking;		      /* its latency is waiting: kept out of the duration histogram */
 	uint64_t ok;
-	struct rs_err_snap errs[RS_MAX_ERRS + 1]; /* the last one is "other" when used */
+	struct rs_err_snap errs[RS_MAX_ERRS + 1]; /* the last one is "(other)" when used */
 	int n_errs;
 	uint64_t errors;
 	uint64_t count, sum_ns;		/* every call since start */
@@ -60,13 +60,13 @@ struct rs_server_snap {
 	int n_cmds;
 	struct rs_cmd_snap *cmds;
 	int n_prefixes;
-	struct rs_prefix_snap *prefixes; /* "other" last when used */
+	struct rs_prefix_snap *prefixes; /* "(other)" last when used */
 };
 
 struct redis_snapshot {
 	int n_servers;
 	struct rs_server_snap *servers;
-	uint64_t dropped_servers, dropped_series; /* traffic folded into "other" past the caps */
+	uint64_t dropped_servers, dropped_series; /* traffic folded into "(other)" past the caps */
 	struct resp_stats parser;		  /* parse errors, resyncs, unpaired, pushes */
 };
 

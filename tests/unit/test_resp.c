@@ -153,7 +153,7 @@ static const struct fixture fixtures[] = {
 	    REP("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
 	    REQ("*1\r\n$5\r\nBOGUS\r\n"), REP("-ERR unknown command 'BOGUS'\r\n"),
 	    REQ("*2\r\n$3\r\nGET\r\n$1\r\nx\r\n"), REP("-MOVED 3999 127.0.0.1:6381\r\n") },
-	  { "get WRONGTYPE 1/0 [l]", "bogus ERR", "get MOVED []" } },
+	  { "get WRONGTYPE 1/0 [l]", "bogus ERR", "get MOVED [(none)]" } },
 	{ "mget per key, exists counts",
 	  { REQ("*4\r\n$4\r\nMGET\r\n$3\r\na:1\r\n$3\r\nb:1\r\n$3\r\nc:1\r\n"),
 	    REP("*3\r\n$1\r\n1\r\n$-1\r\n$1\r\n3\r\n"),
@@ -210,6 +210,12 @@ static const struct fixture fixtures[] = {
 	    { 'o', "*1000\r\n$3\r\nabc\r\n$3\r\nab", 9000 }, REP("c\r\n$3\r\nabc\r\n$1\r\na\r\n"),
 	    REQ("*1\r\n$4\r\nPING\r\n"), REP("+PONG\r\n") },
 	  { "lrange ok [l]", "ping ok" }, { .unpaired = 1, .resyncs = 1 } },
+	{ "a pipeline past the capture: what was parsed pairs, the rest is skipped, then resync",
+	  { { 'i', "*2\r\n$3\r\nGET\r\n$3\r\na:1\r\n*2\r\n$3\r\nGET\r\n$3\r\nb:1\r\n*2\r\n$3\r\nGE",
+	      40 },
+	    REP("$1\r\nx\r\n$-1\r\n$-1\r\n$1\r\ny\r\n"), REP("$1\r\nz\r\n"),
+	    REQ("*1\r\n$4\r\nPING\r\n"), REP("+PONG\r\n") },
+	  { "get ok 1/0 [a]", "get ok 0/1 [b]", "ping ok" }, { .unpaired = 1, .resyncs = 1 } },
 	{ "garbage: counted, resynced at the next clean request, nothing invented",
 	  { REQ("\x01\x02\x03garbage\r\n"), REP("-ERR unknown command\r\n"),
 	    REQ("*1\r\n$4\r\nPING\r\n"), REP("+PONG\r\n"), REQ("*2\r\n$x\r\n"),
@@ -222,7 +228,7 @@ static const struct fixture fixtures[] = {
 	  { REQ("*2\r\n$3\r\nGET\r\n$3\r\na:1\r\n*2\r\n$3\r\nGET\r\n$3\r\nb:1\r\n"), REP("$-1\r\n") },
 	  { "get ok 0/1 [a]" }, { .unpaired = 1 } },
 	{ "key prefixes: no delimiter shows nothing, full keys on request",
-	  { REQ("*2\r\n$3\r\nGET\r\n$7\r\nsession\r\n"), REP("$-1\r\n") }, { "get ok 0/1 []" } },
+	  { REQ("*2\r\n$3\r\nGET\r\n$7\r\nsession\r\n"), REP("$-1\r\n") }, { "get ok 0/1 [(none)]" } },
 	{ "full keys opt-in",
 	  { REQ("*2\r\n$3\r\nGET\r\n$6\r\nuser:7\r\n"), REP("$-1\r\n") }, { "get ok 0/1 [user:7]" },
 	  {}, true },
@@ -248,7 +254,9 @@ static void test_prefix(void **state)
 	resp_key_prefix(&o, "app:user:42", 11, out, sizeof(out));
 	assert_string_equal(out, "app:user");
 	resp_key_prefix(&o, "app:42", 6, out, sizeof(out));
-	assert_string_equal(out, "");
+	assert_string_equal(out, "(none)");
+	resp_key_prefix(&o, "(other):x:y", 11, out, sizeof(out));
+	assert_string_equal(out, "?other):x");
 	o.delimiter = '/';
 	o.depth = 1;
 	resp_key_prefix(&o, "a\x01" "b/c", 5, out, sizeof(out));
