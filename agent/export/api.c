@@ -14,13 +14,13 @@ static json_t *ratio(uint64_t hits, uint64_t misses)
 }
 
 /* p50, p95, p99 in milliseconds; null when nothing was recorded. */
-static json_t *latency(const uint64_t q[RS_N_QUANTILES], uint64_t count)
+static json_t *latency(const uint64_t q[LS_N_QUANTILES], uint64_t count)
 {
 	json_t *o = json_object();
 
 	if (!o)
 		return NULL;
-	/* rs_quantiles: p50 p90 p95 p99 p99.9 */
+	/* ls_quantiles: p50 p90 p95 p99 p99.9 */
 	json_object_set_new(o, "p50", count ? json_real(q[0] / 1e6) : json_null());
 	json_object_set_new(o, "p95", count ? json_real(q[2] / 1e6) : json_null());
 	json_object_set_new(o, "p99", count ? json_real(q[3] / 1e6) : json_null());
@@ -30,10 +30,10 @@ static json_t *latency(const uint64_t q[RS_N_QUANTILES], uint64_t count)
 static json_t *command(const struct rs_cmd_snap *c)
 {
 	return json_pack("{s:s, s:b, s:I, s:I, s:I, s:o, s:o}", "command", c->command, "blocking",
-			 c->blocking, "count", (json_int_t)c->count, "errors", (json_int_t)c->errors,
-			 "count_window", (json_int_t)c->win_count, "latency_ms_window",
-			 latency(c->q_win, c->win_count), "latency_ms_since_start",
-			 latency(c->q_total, c->count));
+			 c->blocking, "count", (json_int_t)c->lat.count, "errors", (json_int_t)c->lat.errors,
+			 "count_window", (json_int_t)c->lat.win_count, "latency_ms_window",
+			 latency(c->lat.q_win, c->lat.win_count), "latency_ms_since_start",
+			 latency(c->lat.q_total, c->lat.count));
 }
 
 static int by_misses(const void *a, const void *b)

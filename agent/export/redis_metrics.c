@@ -30,12 +30,12 @@ static void render_commands(struct prom *p, const struct rs_server_snap *sv)
 
 			if (strcmp(d->command, c->command))
 				continue;
-			ok += d->ok;
-			for (int e = 0; e < d->n_errs; e++) {
+			ok += d->lat.ok;
+			for (int e = 0; e < d->lat.n_errs; e++) {
 				server_label(labels, sv);
 				prom__label(labels, LABELS, "command", d->command);
-				prom__label(labels, LABELS, "status", d->errs[e].word);
-				prom__sample(p, "nexus_redis_commands_total", labels, d->errs[e].n);
+				prom__label(labels, LABELS, "status", d->lat.errs[e].word);
+				prom__sample(p, "nexus_redis_commands_total", labels, d->lat.errs[e].n);
 			}
 		}
 		{
@@ -57,19 +57,19 @@ static void render_hist(struct prom *p, const char *family, const struct rs_serv
 	server_label(base, sv);
 	prom__label(base, LABELS, "command", c->command);
 	snprintf(name, sizeof(name), "%s_bucket", family);
-	for (int i = 0; i < RS_N_LE; i++) {
+	for (int i = 0; i < LS_N_LE; i++) {
 		snprintf(labels, sizeof(labels), "%s", base);
-		snprintf(le, sizeof(le), "%g", rs_le_seconds[i]);
+		snprintf(le, sizeof(le), "%g", ls_le_seconds[i]);
 		prom__label(labels, LABELS, "le", le);
-		prom__sample(p, name, labels, c->le[i]);
+		prom__sample(p, name, labels, c->lat.le[i]);
 	}
 	snprintf(labels, sizeof(labels), "%s", base);
 	prom__label(labels, LABELS, "le", "+Inf");
-	prom__sample(p, name, labels, c->count);
+	prom__sample(p, name, labels, c->lat.count);
 	snprintf(name, sizeof(name), "%s_sum", family);
-	prom__sample(p, name, base, c->sum_ns / 1e9);
+	prom__sample(p, name, base, c->lat.sum_ns / 1e9);
 	snprintf(name, sizeof(name), "%s_count", family);
-	prom__sample(p, name, base, c->count);
+	prom__sample(p, name, base, c->lat.count);
 }
 
 static void render_hists(struct prom *p, const struct redis_snapshot *s, bool blocking)

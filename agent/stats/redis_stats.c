@@ -5,13 +5,8 @@
 #include <string.h>
 #include "stats/counter_window.h"
 #include "stats/hist.h"
+#include "stats/lat_series.h"
 #include "stats/redis_stats.h"
-
-const double rs_quantiles[RS_N_QUANTILES] = { 0.5, 0.9, 0.95, 0.99, 0.999 };
-const double rs_le_seconds[RS_N_LE] = { 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
-					0.001,	 0.0025,   0.005,   0.01,   0.025,   0.05,
-					0.1,	 0.25,	   0.5,	    1,	    2.5,     5,
-					10 };
 
 /* Overflow past a cap: a label no command, error word, prefix or socket path can have. */
 #define OTHER RESP_OTHER
@@ -20,12 +15,7 @@ struct rs_series {
 	uint32_t hash; /* of command and blocking: one compare per series on lookup */
 	char command[RESP_CMD_LEN];
 	bool blocking;
-	uint64_t ok;
-	struct rs_err_snap errs[RS_MAX_ERRS + 1];
-	int n_errs;
-	uint64_t errors;
-	struct hist total;
-	struct hist_window win;
+	struct lat_series lat;
 };
 
 struct rs_prefix {
@@ -130,8 +120,7 @@ static struct rs_series *new_series(const char *command, bool blocking)
 		return NULL;
 	snprintf(se->command, sizeof(se->command), "%s", command);
 	se->blocking = blocking;
-	hist__reset(&se->total);
-	hist_window__init(&se->win);
+	lat_series__init(&se->lat);
 	return se;
 }
 
@@ -170,26 +159,6 @@ static struct rs_series *series_of(struct redis_stats *s, struct rs_server *sv, 
 		if (!strcmp(sv->series[i]->command, OTHER))
 			return sv->series[i];
 	return add_series(s, sv, OTHER, false);
-}
-
-static void count_error(struct rs_series *se, const char *word)
-{
-	int i;
-
-	se->errors++;
-	for (i = 0; i < se->n_errs; i++)
-		if (!strcmp(se->errs[i].word, word))
-			break;
-	if (i == se->n_errs) {
-		if (se->n_errs == RS_MAX_ERRS) {
-			i = RS_MAX_ERRS;
-			snprintf(se->errs[i].word, sizeof(se->errs[i].word), "%s", OTHER);
-		} else {
-			snprintf(se->errs[i].word, sizeof(se->errs[i].word), "%s", word);
-			se->n_errs++;
-		}
-	}
-	se->errs[i].n++;
 }
 
 static struct rs_prefix *prefix_of(struct rs_server *sv, const char *prefix)
@@ -245,13 +214,8 @@ void redis_stats__command(struct redis_stats *s, const char *server, uint32_t pi
 	se = series_of(s, sv, r->command, r->blocking);
 	if (!se)
 		return;
-	if (r->status == RESP_OK)
-		se->ok++;
-	else
-		count_error(se, r->error);
 	lat = r->t_reply > r->t_request ? r->t_reply - r->t_request : 0;
-	hist__record(&se->total, lat);
-	hist_window__record(&se->win, now_ns, lat);
+	lat_series__record(&se->lat, now_ns, lat, r->status == RESP_OK ? NULL : r->error);
 }
 
 void redis_stats__connection(struct redis_stats *s, const char *server, int delta)
@@ -271,25 +235,9 @@ void redis_stats__connection(struct redis_stats *s, const char *server, int delt
 static void snap_series(const struct rs_series *se, uint64_t now_ns, struct rs_cmd_snap *out,
 			struct hist *scratch)
 {
-	memset(out, 0, sizeof(*out));
 	memcpy(out->command, se->command, sizeof(out->command));
 	out->blocking = se->blocking;
-	out->ok = se->ok;
-	out->errors = se->errors;
-	out->n_errs = se->n_errs + (se->errs[RS_MAX_ERRS].n ? 1 : 0);
-	memcpy(out->errs, se->errs, sizeof(out->errs));
-	if (se->errs[RS_MAX_ERRS].n)
-		out->errs[se->n_errs] = se->errs[RS_MAX_ERRS];
-	out->count = hist__count(&se->total);
-	out->sum_ns = hist__sum(&se->total);
-	for (int i = 0; i < RS_N_LE; i++)
-		out->le[i] = hist__count_le(&se->total, (uint64_t)(rs_le_seconds[i] * 1e9 + 0.5));
-	for (int i = 0; i < RS_N_QUANTILES; i++)
-		out->q_total[i] = hist__quantile(&se->total, rs_quantiles[i]);
-	hist_window__snapshot(&se->win, now_ns, scratch);
-	out->win_count = hist__count(scratch);
-	for (int i = 0; i < RS_N_QUANTILES; i++)
-		out->q_win[i] = hist__quantile(scratch, rs_quantiles[i]);
+	lat_series__snapshot(&se->lat, now_ns, &out->lat, scratch);
 }
 
 static int snap_server(const struct rs_server *sv, uint64_t now_ns, struct rs_server_snap *out,

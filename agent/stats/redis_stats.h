@@ -13,35 +13,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "proto/resp.h"
+#include "stats/lat_series.h"
 
 #define RS_MAX_SERVERS 64
 #define RS_MAX_SERIES 512   /* (server, command) series in all; each holds ~56 KiB of histograms */
 #define RS_MAX_PREFIXES 64  /* key prefixes per server, first come; the rest count as "(other)" */
-#define RS_MAX_ERRS 8	    /* error words per command series; the rest count as "(other)" */
 #define RS_SERVER_LEN 128
-#define RS_N_QUANTILES 5    /* p50 p90 p95 p99 p99.9 */
-#define RS_N_LE 19	    /* Prometheus buckets, 10 us .. 10 s */
-
-extern const double rs_quantiles[RS_N_QUANTILES];
-extern const double rs_le_seconds[RS_N_LE];
-
-struct rs_err_snap {
-	char word[RESP_ERR_LEN];
-	uint64_t n;
-};
 
 struct rs_cmd_snap {
 	char command[RESP_CMD_LEN];
-	bool blocking;		      /* its latency is waiting: kept out of the duration histogram */
-	uint64_t ok;
-	struct rs_err_snap errs[RS_MAX_ERRS + 1]; /* the last one is "(other)" when used */
-	int n_errs;
-	uint64_t errors;
-	uint64_t count, sum_ns;		/* every call since start */
-	uint64_t le[RS_N_LE];		/* cumulative counts at rs_le_seconds */
-	uint64_t q_total[RS_N_QUANTILES]; /* ns */
-	uint64_t win_count;
-	uint64_t q_win[RS_N_QUANTILES];
+	bool blocking; /* its latency is waiting: kept out of the duration histogram */
+	struct lat_snap lat;
 };
 
 struct rs_prefix_snap {

@@ -105,9 +105,9 @@ static const struct rs_prefix_snap *find_prefix(const struct rs_server_snap *sv,
 
 static uint64_t err_count(const struct rs_cmd_snap *c, const char *word)
 {
-	for (int i = 0; i < c->n_errs; i++)
-		if (!strcmp(c->errs[i].word, word))
-			return c->errs[i].n;
+	for (int i = 0; i < c->lat.n_errs; i++)
+		if (!strcmp(c->lat.errs[i].word, word))
+			return c->lat.errs[i].n;
 	return 0;
 }
 
@@ -222,25 +222,25 @@ static void test_commands_by_status(void **state)
 
 	get = find_cmd(sv, "get");
 	assert_non_null(get);
-	assert_int_equal(get->ok, 3);
-	assert_int_equal(get->errors, 3);
-	assert_int_equal(get->count, 6);
-	assert_int_equal(get->n_errs, 2);
+	assert_int_equal(get->lat.ok, 3);
+	assert_int_equal(get->lat.errors, 3);
+	assert_int_equal(get->lat.count, 6);
+	assert_int_equal(get->lat.n_errs, 2);
 	assert_int_equal(err_count(get, "WRONGTYPE"), 2);
 	assert_int_equal(err_count(get, "ERR"), 1);
 	assert_false(get->blocking);
 
 	set = find_cmd(sv, "set");
 	assert_non_null(set);
-	assert_int_equal(set->ok, 4);
-	assert_int_equal(set->errors, 0);
-	assert_int_equal(set->n_errs, 0);
-	assert_int_equal(set->count, 4);
-	assert_int_equal(set->sum_ns, 4 * 30 * US);
+	assert_int_equal(set->lat.ok, 4);
+	assert_int_equal(set->lat.errors, 0);
+	assert_int_equal(set->lat.n_errs, 0);
+	assert_int_equal(set->lat.count, 4);
+	assert_int_equal(set->lat.sum_ns, 4 * 30 * US);
 
 	cg = find_cmd(sv, "config get");
 	assert_non_null(cg);
-	assert_int_equal(cg->ok, 1);
+	assert_int_equal(cg->lat.ok, 1);
 
 	/* no command is keyspace-relevant here */
 	assert_int_equal(sv->hits, 0);
@@ -257,8 +257,8 @@ static void test_error_words_cap(void **state)
 	const struct rs_cmd_snap *c;
 	char word[16];
 
-	/* RS_MAX_ERRS distinct words keep their own count; three more fold into "other" */
-	for (int i = 0; i < RS_MAX_ERRS + 3; i++) {
+	/* LS_MAX_ERRS distinct words keep their own count; three more fold into "other" */
+	for (int i = 0; i < LS_MAX_ERRS + 3; i++) {
 		snprintf(word, sizeof(word), "E%d", i);
 		cmd(s, SRV, "eval", word, T0 + i, US);
 		cmd(s, SRV, "eval", word, T0 + i, US);
@@ -268,17 +268,17 @@ static void test_error_words_cap(void **state)
 	snap = snap_of(s, T0 + SEC);
 	c = find_cmd(find_server(snap, SRV), "eval");
 	assert_non_null(c);
-	assert_int_equal(c->n_errs, RS_MAX_ERRS + 1);
-	assert_string_equal(c->errs[RS_MAX_ERRS].word, RESP_OTHER);
-	assert_int_equal(c->errs[RS_MAX_ERRS].n, 3 * 2);
+	assert_int_equal(c->lat.n_errs, LS_MAX_ERRS + 1);
+	assert_string_equal(c->lat.errs[LS_MAX_ERRS].word, RESP_OTHER);
+	assert_int_equal(c->lat.errs[LS_MAX_ERRS].n, 3 * 2);
 	assert_int_equal(err_count(c, "E0"), 3);
-	for (int i = 1; i < RS_MAX_ERRS; i++) {
+	for (int i = 1; i < LS_MAX_ERRS; i++) {
 		snprintf(word, sizeof(word), "E%d", i);
 		assert_int_equal(err_count(c, word), 2);
 	}
-	assert_int_equal(c->errors, 2 * (RS_MAX_ERRS + 3) + 1);
-	assert_int_equal(c->ok, 1);
-	assert_int_equal(c->count, 2 * (RS_MAX_ERRS + 3) + 2);
+	assert_int_equal(c->lat.errors, 2 * (LS_MAX_ERRS + 3) + 1);
+	assert_int_equal(c->lat.ok, 1);
+	assert_int_equal(c->lat.count, 2 * (LS_MAX_ERRS + 3) + 2);
 	redis_snapshot__free(snap);
 	redis_stats__free(s);
 }
@@ -457,12 +457,12 @@ static void test_series_cap(void **state)
 	assert_int_equal(count_named(sv, RESP_OTHER), 1);
 	other = find_cmd(sv, RESP_OTHER);
 	assert_non_null(other);
-	assert_int_equal(other->count, extra + 1);
+	assert_int_equal(other->lat.count, extra + 1);
 	assert_int_equal(snap->dropped_series, extra + 1);
 	c = find_cmd(sv, "cmd0");
 	assert_non_null(c);
-	assert_int_equal(c->count, 2);
-	assert_int_equal(c->ok, 1);
+	assert_int_equal(c->lat.count, 2);
+	assert_int_equal(c->lat.ok, 1);
 	assert_int_equal(err_count(c, "ERR"), 1);
 	assert_null(find_cmd(sv, "cmd512"));
 	assert_non_null(find_cmd(sv, "cmd511"));
@@ -474,7 +474,7 @@ static void test_series_cap(void **state)
 		for (int i = RS_MAX_SERIES; i < RS_MAX_SERIES + extra; i++)
 			want += i % 3 == 0;
 		assert_int_equal(err_count(other, "ERR"), want);
-		assert_int_equal(other->errors, want);
+		assert_int_equal(other->lat.errors, want);
 	}
 	assert_int_equal(sv->commands, RS_MAX_SERIES + extra + 2);
 	redis_snapshot__free(snap);
@@ -494,8 +494,8 @@ static void test_series_cap(void **state)
 	assert_int_equal(sv->n_cmds, RS_MAX_SERIES + 1);
 	assert_int_equal(sv2->n_cmds, 1);
 	assert_string_equal(sv2->cmds[0].command, RESP_OTHER);
-	assert_int_equal(sv2->cmds[0].count, 6000);
-	assert_int_equal(find_cmd(sv, RESP_OTHER)->count, extra + 1 + 6000);
+	assert_int_equal(sv2->cmds[0].lat.count, 6000);
+	assert_int_equal(find_cmd(sv, RESP_OTHER)->lat.count, extra + 1 + 6000);
 	assert_int_equal(snap->dropped_series, extra + 1 + 12000);
 	redis_snapshot__free(snap);
 	redis_stats__free(s);
@@ -558,7 +558,7 @@ static void test_server_cap(void **state)
 	assert_non_null(other);
 	assert_ptr_equal(other, &snap->servers[snap->n_servers - 1]);
 	assert_int_equal(other->commands, 6);
-	assert_int_equal(find_cmd(other, "get")->count, 6);
+	assert_int_equal(find_cmd(other, "get")->lat.count, 6);
 	assert_int_equal(other->conns, 6);
 	assert_int_equal(other->conns_opened, 6);
 	first = find_server(snap, "/tmp/redis-0.sock");
@@ -624,8 +624,8 @@ static void test_window(void **state)
 	assert_int_equal(sv->win_misses, 6);
 	assert_int_equal(sv->win_errors, 3);
 	get = find_cmd(sv, "get");
-	assert_int_equal(get->win_count, 10);
-	assert_true(get->q_win[0] > 0);
+	assert_int_equal(get->lat.win_count, 10);
+	assert_true(get->lat.q_win[0] > 0);
 	redis_snapshot__free(snap);
 
 	snap = snap_of(s, T0 + 30 * SEC);
@@ -638,7 +638,7 @@ static void test_window(void **state)
 	snap = snap_of(s, T0 + 59 * SEC);
 	sv = find_server(snap, SRV);
 	assert_int_equal(sv->win_commands, 13);
-	assert_int_equal(find_cmd(sv, "get")->win_count, 10);
+	assert_int_equal(find_cmd(sv, "get")->lat.win_count, 10);
 	assert_true(sv->win_seconds > 58.99 && sv->win_seconds < 59.01);
 	redis_snapshot__free(snap);
 
@@ -650,10 +650,10 @@ static void test_window(void **state)
 	assert_int_equal(sv->win_misses, 0);
 	assert_int_equal(sv->win_errors, 0);
 	get = find_cmd(sv, "get");
-	assert_int_equal(get->win_count, 0);
-	assert_int_equal(get->q_win[0], 0);
-	assert_int_equal(get->count, 10);
-	assert_true(get->q_total[0] > 0);
+	assert_int_equal(get->lat.win_count, 0);
+	assert_int_equal(get->lat.q_win[0], 0);
+	assert_int_equal(get->lat.count, 10);
+	assert_true(get->lat.q_total[0] > 0);
 	assert_int_equal(sv->commands, 13);
 	assert_int_equal(sv->hits, 4);
 	assert_int_equal(sv->misses, 6);
@@ -665,8 +665,8 @@ static void test_window(void **state)
 	snap = snap_of(s, T0 + 301 * SEC);
 	sv = find_server(snap, SRV);
 	assert_int_equal(sv->win_commands, 1);
-	assert_int_equal(find_cmd(sv, "get")->win_count, 1);
-	assert_int_equal(find_cmd(sv, "set")->win_count, 0);
+	assert_int_equal(find_cmd(sv, "get")->lat.win_count, 1);
+	assert_int_equal(find_cmd(sv, "set")->lat.win_count, 0);
 	assert_true(sv->win_seconds == 60.0);
 	assert_int_equal(sv->commands, 14);
 	redis_snapshot__free(snap);
@@ -711,42 +711,42 @@ static void test_latency_quantiles(void **state)
 	sv = find_server(snap, SRV);
 	get = find_cmd(sv, "get");
 	assert_non_null(get);
-	assert_int_equal(get->count, N);
-	assert_int_equal(get->sum_ns, sum);
-	assert_int_equal(get->win_count, N);
+	assert_int_equal(get->lat.count, N);
+	assert_int_equal(get->lat.sum_ns, sum);
+	assert_int_equal(get->lat.win_count, N);
 	{
 		/* sorted 1..1000 us: nearest rank ceil(q * 1000) */
-		const uint64_t want[RS_N_QUANTILES] = { 500 * US, 900 * US, 950 * US, 990 * US,
+		const uint64_t want[LS_N_QUANTILES] = { 500 * US, 900 * US, 950 * US, 990 * US,
 							999 * US };
 
-		for (int q = 0; q < RS_N_QUANTILES; q++) {
-			assert_within_1pct(get->q_total[q], want[q]);
-			assert_within_1pct(get->q_win[q], want[q]);
+		for (int q = 0; q < LS_N_QUANTILES; q++) {
+			assert_within_1pct(get->lat.q_total[q], want[q]);
+			assert_within_1pct(get->lat.q_win[q], want[q]);
 		}
 	}
 	/* Prometheus buckets: cumulative, non-decreasing, and right at the edges (one value of
 	 * slack: an edge is the histogram bucket edge nearest it, within 1/128) */
-	for (int i = 0; i < RS_N_LE; i++) {
-		uint64_t edge = (uint64_t)(rs_le_seconds[i] * 1e9 + 0.5);
+	for (int i = 0; i < LS_N_LE; i++) {
+		uint64_t edge = (uint64_t)(ls_le_seconds[i] * 1e9 + 0.5);
 		uint64_t exact = edge / US > N ? N : edge / US;
-		uint64_t got = get->le[i];
+		uint64_t got = get->lat.le[i];
 
 		if (i)
-			assert_true(get->le[i] >= get->le[i - 1]);
+			assert_true(get->lat.le[i] >= get->lat.le[i - 1]);
 		if (got + 1 < exact || got > exact + 1)
-			fail_msg("le %g: %llu, want %llu +- 1", rs_le_seconds[i],
+			fail_msg("le %g: %llu, want %llu +- 1", ls_le_seconds[i],
 				 (unsigned long long)got, (unsigned long long)exact);
 	}
-	assert_int_equal(get->le[RS_N_LE - 1], N);
+	assert_int_equal(get->lat.le[LS_N_LE - 1], N);
 
 	hgetall = find_cmd(sv, "hgetall");
 	assert_non_null(hgetall);
-	assert_int_equal(hgetall->count, M);
-	for (int q = 0; q < RS_N_QUANTILES; q++) {
-		uint64_t want = exact_quantile(vals, M, rs_quantiles[q]);
+	assert_int_equal(hgetall->lat.count, M);
+	for (int q = 0; q < LS_N_QUANTILES; q++) {
+		uint64_t want = exact_quantile(vals, M, ls_quantiles[q]);
 
-		assert_within_1pct(hgetall->q_total[q], want);
-		assert_within_1pct(hgetall->q_win[q], want);
+		assert_within_1pct(hgetall->lat.q_total[q], want);
+		assert_within_1pct(hgetall->lat.q_win[q], want);
 	}
 	redis_snapshot__free(snap);
 	redis_stats__free(s);
@@ -764,9 +764,9 @@ static void test_negative_latency(void **state)
 	redis_stats__command(s, SRV, 1, &r, T0);
 	snap = snap_of(s, T0 + SEC);
 	c = find_cmd(find_server(snap, SRV), "get");
-	assert_int_equal(c->count, 1);
-	assert_true(c->q_total[RS_N_QUANTILES - 1] < 1 * MS);
-	assert_int_equal(c->le[0], 1);
+	assert_int_equal(c->lat.count, 1);
+	assert_true(c->lat.q_total[LS_N_QUANTILES - 1] < 1 * MS);
+	assert_int_equal(c->lat.le[0], 1);
 	redis_snapshot__free(snap);
 	redis_stats__free(s);
 }
@@ -801,24 +801,24 @@ static void test_blocking_series(void **state)
 	blpop = find_cmd_b(sv, "blpop", true);
 	assert_non_null(blpop);
 	assert_null(find_cmd_b(sv, "blpop", false));
-	assert_int_equal(blpop->count, 4);
-	assert_within_1pct(blpop->q_total[0], 2 * SEC);
+	assert_int_equal(blpop->lat.count, 4);
+	assert_within_1pct(blpop->lat.q_total[0], 2 * SEC);
 	xrb = find_cmd_b(sv, "xread", true);
 	xr = find_cmd_b(sv, "xread", false);
 	assert_non_null(xrb);
 	assert_non_null(xr);
-	assert_int_equal(xrb->count, 2);
-	assert_int_equal(xrb->ok, 2);
-	assert_int_equal(xr->count, 1);
-	assert_int_equal(xr->errors, 1);
-	assert_within_1pct(xr->q_total[0], 40 * US);
-	assert_within_1pct(xrb->q_total[0], 3 * SEC);
+	assert_int_equal(xrb->lat.count, 2);
+	assert_int_equal(xrb->lat.ok, 2);
+	assert_int_equal(xr->lat.count, 1);
+	assert_int_equal(xr->lat.errors, 1);
+	assert_within_1pct(xr->lat.q_total[0], 40 * US);
+	assert_within_1pct(xrb->lat.q_total[0], 3 * SEC);
 	/* the waits stay out of the plain series */
 	get = find_cmd(sv, "get");
-	assert_int_equal(get->count, 1);
-	assert_true(get->le[0] == 0 && get->le[1] == 1); /* 15 us: in (10 us, 25 us] */
-	assert_int_equal(blpop->le[RS_N_LE - 1], 4);     /* 2 s <= 10 s */
-	assert_int_equal(blpop->le[14], 0);		  /* 2 s > 0.5 s */
+	assert_int_equal(get->lat.count, 1);
+	assert_true(get->lat.le[0] == 0 && get->lat.le[1] == 1); /* 15 us: in (10 us, 25 us] */
+	assert_int_equal(blpop->lat.le[LS_N_LE - 1], 4);     /* 2 s <= 10 s */
+	assert_int_equal(blpop->lat.le[14], 0);		  /* 2 s > 0.5 s */
 	assert_int_equal(sv->commands, 8);
 	redis_snapshot__free(snap);
 	redis_stats__free(s);
@@ -866,10 +866,10 @@ static void test_snapshot_independent(void **state)
 	cmd(s, "127.0.0.1:7000", "del", NULL, T0 + 2 * SEC, 10 * US);
 	b = snap_of(s, T0 + 3 * SEC);
 	assert_int_equal(a->n_servers, 4);
-	assert_int_equal(find_cmd(find_server(a, "127.0.0.1:7000"), "get")->count, 1);
+	assert_int_equal(find_cmd(find_server(a, "127.0.0.1:7000"), "get")->lat.count, 1);
 	assert_null(find_cmd(find_server(a, "127.0.0.1:7000"), "del"));
 	assert_int_equal(find_server(a, "127.0.0.1:7000")->n_cmds, 2);
-	assert_int_equal(find_cmd(find_server(b, "127.0.0.1:7000"), "get")->count, 51);
+	assert_int_equal(find_cmd(find_server(b, "127.0.0.1:7000"), "get")->lat.count, 51);
 	assert_int_equal(find_server(b, "127.0.0.1:7000")->n_cmds, 3);
 	redis_snapshot__free(a);
 	redis_snapshot__free(b);
