@@ -216,8 +216,11 @@ if [ "$trace_rc" -ne 0 ] && [ "$trace_rc" -ne 124 ]; then
 fi
 
 # ---------------------------------------------------------------------------------------------
-say "metrics: curl -s http://127.0.0.1:$METRICS_PORT/metrics | grep '^nexus_'"
-curl -sf -m 5 "http://127.0.0.1:$METRICS_PORT/metrics" | grep '^nexus_' || die "could not read metrics from the agent"
+say "metrics: curl -s http://127.0.0.1:$METRICS_PORT/metrics | grep '^nexus_' (histogram buckets left out)"
+curl -sf -m 5 "http://127.0.0.1:$METRICS_PORT/metrics" | grep '^nexus_' | grep -v '_bucket{' ||
+	die "could not read metrics from the agent"
+say "cache stats: curl -s http://127.0.0.1:$METRICS_PORT/api/v1/cache/stats"
+curl -sf -m 5 "http://127.0.0.1:$METRICS_PORT/api/v1/cache/stats" | python3 -m json.tool | head -40 || true
 echo
 echo "In production, Prometheus scrapes this endpoint: see deploy/prometheus/prometheus.yml and"
 echo "deploy/kubernetes/daemonset.yaml."
