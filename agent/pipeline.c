@@ -1,91 +1,186 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "capture/endpoint.h"
 #include "pipeline.h"
+#include "proto/sql_fingerprint.h"
 
 struct pipeline {
 	struct pipeline_opts opts;
 	struct redis_stats *rs;
+	struct postgres_stats *ps;
 	struct pipeline_sink sink;
-	struct resp_stats own_stats; /* when there is no redis_stats to hold them */
+	struct resp_stats own_resp; /* when there is no redis_stats to hold them */
 	struct resp_stats *resp_stats;
+	struct pg_stats pg_wire;
 };
 
-/* What hangs on nx_conn.proto for a Redis client connection. */
-struct redis_conn {
+/* What hangs on nx_conn.proto for a client connection of a server we decode. */
+struct l7_conn {
 	struct pipeline *p;
-	struct resp_conn *parser;
+	enum nx_server_kind kind;
+	union {
+		struct resp_conn *resp;
+		struct pg_conn *pg;
+	};
 	uint32_t pid;
 	char comm[NX_COMM_LEN];
 	char server[NX_ENDPOINT_LEN];
 	char client[NX_ENDPOINT_LEN];
+	/* postgres: the (database, user, state) this connection is counted under */
+	int pg_state;
+	char pg_db[PG_NAME_LEN], pg_user[PG_NAME_LEN];
 };
 
 static void on_command(void *ctx, const struct resp_record *r)
 {
-	struct redis_conn *rc = ctx;
+	struct l7_conn *lc = ctx;
 	struct redis_event e = {
-		.r = r, .server = rc->server, .client = rc->client, .pid = rc->pid, .comm = rc->comm
+		.r = r, .server = lc->server, .client = lc->client, .pid = lc->pid, .comm = lc->comm
 	};
 
-	if (rc->p->rs)
-		redis_stats__command(rc->p->rs, rc->server, rc->pid, r, r->t_reply);
-	if (rc->p->sink.on_redis)
-		rc->p->sink.on_redis(rc->p->sink.ctx, &e);
+	if (lc->p->rs)
+		redis_stats__command(lc->p->rs, lc->server, lc->pid, r, r->t_reply);
+	if (lc->p->sink.on_redis)
+		lc->p->sink.on_redis(lc->p->sink.ctx, &e);
 }
 
-static bool is_redis_server_conn(const struct nx_record *r)
+/* Moves the connection's gauge to state (and to the database/user it now knows). */
+static void pg_track(struct l7_conn *lc, int state)
 {
-	return r->conn && r->proc && r->proc->kind == NX_KIND_REDIS && r->conn->transport &&
-	       r->conn->role == NX_ROLE_SERVER;
+	const char *db = pg_conn__database(lc->pg), *user = pg_conn__user(lc->pg);
+
+	/* A connection we joined after its startup never says who it is. */
+	db = *db ? db : "(unknown)";
+	user = *user ? user : "(unknown)";
+
+	if (!lc->p->ps)
+		return;
+	if (state == lc->pg_state && !strcmp(db, lc->pg_db) && !strcmp(user, lc->pg_user))
+		return;
+	postgres_stats__conn_state(lc->p->ps, lc->server, lc->pg_db, lc->pg_user, lc->pg_state,
+				   PG_STATE__COUNT);
+	snprintf(lc->pg_db, sizeof(lc->pg_db), "%s", db);
+	snprintf(lc->pg_user, sizeof(lc->pg_user), "%s", user);
+	lc->pg_state = state;
+	if (state != PG_STATE__COUNT)
+		postgres_stats__conn_state(lc->p->ps, lc->server, db, user, PG_STATE__COUNT, state);
 }
 
-/* The parser of a Redis client connection, made at its first record. */
-static struct redis_conn *redis_conn_of(struct pipeline *p, const struct nx_record *r)
+static int pg_state_of(char txn_status, int current)
+{
+	switch (txn_status) {
+	case 'I': return PG_STATE_IDLE;
+	case 'T': return PG_STATE_IDLE_IN_TXN;
+	case 'E': return PG_STATE_IDLE_IN_TXN_ABORTED;
+	}
+	return current;
+}
+
+static void on_statement(void *ctx, const struct pg_record *r)
+{
+	struct l7_conn *lc = ctx;
+	struct sql_fingerprint fp;
+	struct postgres_event e = {
+		.r = r, .fp = &fp, .server = lc->server, .client = lc->client, .pid = lc->pid,
+		.comm = lc->comm
+	};
+
+	/* A Query may hold several statements: they share one record and one fingerprint. */
+	sql_fingerprint__compute(r->sql, r->sql_len, &fp);
+	if (lc->p->ps) {
+		struct pg_query q = {
+			.server = lc->server,
+			.database = r->database[0] ? r->database : "(unknown)",
+			.user = r->user[0] ? r->user : "(unknown)",
+			.fingerprint = fp.id,
+			.text = r->sql_unknown ? "(unknown statement)" : fp.text,
+			.kind = sql_kind__name(fp.kind),
+			.sqlstate = r->status == PG_ERROR ? r->sqlstate
+				    : r->status == PG_UNKNOWN ? "unknown" : NULL,
+			.rows = r->rows,
+			.t_request = r->t_request,
+			.t_response = r->t_response,
+		};
+
+		postgres_stats__query(lc->p->ps, &q, r->t_response);
+		pg_track(lc, pg_state_of(r->txn_status, lc->pg_state));
+	}
+	if (lc->p->sink.on_postgres)
+		lc->p->sink.on_postgres(lc->p->sink.ctx, &e);
+}
+
+/* A client connection of a server we decode: Redis or PostgreSQL, served by the target. */
+static enum nx_server_kind decoded_kind(const struct nx_record *r)
+{
+	if (!r->conn || !r->proc || !r->conn->transport || r->conn->role != NX_ROLE_SERVER)
+		return NX_KIND_OTHER;
+	return r->proc->kind;
+}
+
+static struct l7_conn *l7_conn_of(struct pipeline *p, const struct nx_record *r,
+				  enum nx_server_kind kind)
 {
 	struct nx_conn *c = (struct nx_conn *)r->conn; /* ours to hang state on: see nx_conn.proto */
-	struct redis_conn *rc = c->proto;
+	struct l7_conn *lc = c->proto;
 
-	if (rc)
-		return rc;
-	rc = calloc(1, sizeof(*rc));
-	if (!rc)
+	if (lc)
+		return lc;
+	lc = calloc(1, sizeof(*lc));
+	if (!lc)
 		return NULL;
-	rc->parser = resp_conn__new(&p->opts.resp, p->resp_stats);
-	if (!rc->parser) {
-		free(rc);
+	lc->kind = kind;
+	if (kind == NX_KIND_REDIS)
+		lc->resp = resp_conn__new(&p->opts.resp, p->resp_stats);
+	else
+		lc->pg = pg_conn__new(&p->pg_wire);
+	if (!lc->resp && !lc->pg) {
+		free(lc);
 		return NULL;
 	}
-	rc->p = p;
-	rc->pid = r->proc->tgid;
-	memcpy(rc->comm, r->proc->comm, sizeof(rc->comm));
-	fmt_conn_ends(c, rc->server, rc->client, sizeof(rc->server));
-	c->proto = rc;
-	if (p->rs)
-		redis_stats__connection(p->rs, rc->server, +1);
-	return rc;
+	lc->p = p;
+	lc->pid = r->proc->tgid;
+	memcpy(lc->comm, r->proc->comm, sizeof(lc->comm));
+	fmt_conn_ends(c, lc->server, lc->client, sizeof(lc->server));
+	c->proto = lc;
+	if (kind == NX_KIND_REDIS && p->rs) {
+		redis_stats__connection(p->rs, lc->server, +1);
+	} else if (kind == NX_KIND_POSTGRES && p->ps) {
+		lc->pg_state = PG_STATE__COUNT;
+		postgres_stats__conn_opened(p->ps, lc->server);
+		pg_track(lc, PG_STATE_STARTUP);
+	}
+	return lc;
 }
 
 static void on_record(void *ctx, const struct nx_record *r)
 {
 	struct pipeline *p = ctx;
-	struct redis_conn *rc;
+	enum nx_server_kind kind = p->opts.decode ? decoded_kind(r) : NX_KIND_OTHER;
+	struct l7_conn *lc;
 
-	if (!p->opts.decode || !is_redis_server_conn(r))
+	if (kind == NX_KIND_OTHER)
 		goto other;
 	if (r->hdr->type == NX_EV_CONN_OPEN) {
-		redis_conn_of(p, r);
+		/* Redis connections count from their accept. A postgres connection counts from its
+		 * first bytes: the postmaster accepts and hands the socket to a forked backend. */
+		if (kind == NX_KIND_REDIS)
+			l7_conn_of(p, r, kind);
 		return;
 	}
 	if (!r->data)
 		goto other;
-	rc = redis_conn_of(p, r);
-	if (!rc)
+	lc = l7_conn_of(p, r, kind);
+	if (!lc)
 		goto other;
-	resp_conn__feed(rc->parser, r->data->dir == NX_DIR_IN, r->data->data, r->data->cap_len,
-			r->data->len, r->hdr->ts_ns, on_command, rc);
+	if (kind == NX_KIND_REDIS)
+		resp_conn__feed(lc->resp, r->data->dir == NX_DIR_IN, r->data->data, r->data->cap_len,
+				r->data->len, r->hdr->ts_ns, on_command, lc);
+	else
+		pg_conn__feed(lc->pg, r->data->dir == NX_DIR_IN, r->data->data, r->data->cap_len,
+			      r->data->len, r->hdr->ts_ns, on_statement, lc);
 	return;
 other:
 	if (p->sink.on_other)
@@ -95,19 +190,24 @@ other:
 static void on_release(void *ctx, struct nx_conn *c)
 {
 	struct pipeline *p = ctx;
-	struct redis_conn *rc = c->proto;
+	struct l7_conn *lc = c->proto;
 
-	if (!rc)
+	if (!lc)
 		return;
-	if (p->rs)
-		redis_stats__connection(p->rs, rc->server, -1);
-	resp_conn__free(rc->parser);
-	free(rc);
+	if (lc->kind == NX_KIND_REDIS) {
+		if (p->rs)
+			redis_stats__connection(p->rs, lc->server, -1);
+		resp_conn__free(lc->resp);
+	} else {
+		pg_track(lc, PG_STATE__COUNT);
+		pg_conn__free(lc->pg);
+	}
+	free(lc);
 	c->proto = NULL;
 }
 
 struct pipeline *pipeline__new(const struct pipeline_opts *o, struct redis_stats *rs,
-			       struct pipeline_sink sink)
+			       struct postgres_stats *ps, struct pipeline_sink sink)
 {
 	struct pipeline *p = calloc(1, sizeof(*p));
 
@@ -115,8 +215,9 @@ struct pipeline *pipeline__new(const struct pipeline_opts *o, struct redis_stats
 		return NULL;
 	p->opts = *o;
 	p->rs = rs;
+	p->ps = ps;
 	p->sink = sink;
-	p->resp_stats = rs ? redis_stats__parser(rs) : &p->own_stats;
+	p->resp_stats = rs ? redis_stats__parser(rs) : &p->own_resp;
 	return p;
 }
 
@@ -133,4 +234,9 @@ struct conntrack_sink pipeline__conntrack_sink(struct pipeline *p)
 const struct resp_stats *pipeline__resp_stats(const struct pipeline *p)
 {
 	return p->resp_stats;
+}
+
+const struct pg_stats *pipeline__pg_stats(const struct pipeline *p)
+{
+	return &p->pg_wire;
 }

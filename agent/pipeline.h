@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * The wiring between stages: capture's records (with their connection and process) go to the
- * protocol parser of the server they belong to, and what the parsers make goes to the statistics
+ * protocol parser of the server they belong to (RESP for redis-server/valkey-server, the v3 wire
+ * protocol for postgres), and what the parsers make goes to the statistics
  * and to the caller (trace prints it). The only module that knows both capture and proto.
  */
 #ifndef NEXUS_PIPELINE_H
@@ -9,7 +10,10 @@
 
 #include <stdbool.h>
 #include "capture/conntrack.h"
+#include "proto/pgwire.h"
 #include "proto/resp.h"
+#include "proto/sql_fingerprint.h"
+#include "stats/postgres_stats.h"
 #include "stats/redis_stats.h"
 
 /* One Redis command with where it ran. */
@@ -21,9 +25,21 @@ struct redis_event {
 	const char *comm;
 };
 
+/* One PostgreSQL Query or Execute with where it ran and its fingerprint. */
+struct postgres_event {
+	const struct pg_record *r;
+	const struct sql_fingerprint *fp;
+	const char *server;
+	const char *client;
+	uint32_t pid;
+	const char *comm;
+};
+
 struct pipeline_sink {
 	/* a decoded Redis command */
 	void (*on_redis)(void *ctx, const struct redis_event *e);
+	/* a decoded PostgreSQL statement */
+	void (*on_postgres)(void *ctx, const struct postgres_event *e);
 	/* a record no parser took: other servers' bytes, connection and process events */
 	void (*on_other)(void *ctx, const struct nx_record *r);
 	void *ctx;
@@ -36,13 +52,14 @@ struct pipeline_opts {
 
 struct pipeline;
 
-/* rs may be NULL (trace keeps no statistics). NULL + errno on failure. */
+/* rs and ps may be NULL (trace keeps no statistics). NULL + errno on failure. */
 struct pipeline *pipeline__new(const struct pipeline_opts *o, struct redis_stats *rs,
-			       struct pipeline_sink sink);
+			       struct postgres_stats *ps, struct pipeline_sink sink);
 void pipeline__free(struct pipeline *p);
 /* The conntrack sink that feeds this pipeline. */
 struct conntrack_sink pipeline__conntrack_sink(struct pipeline *p);
-/* Parser counters (also inside rs when there is one). */
+/* Parser counters (the RESP ones also inside rs when there is one). */
 const struct resp_stats *pipeline__resp_stats(const struct pipeline *p);
+const struct pg_stats *pipeline__pg_stats(const struct pipeline *p);
 
 #endif /* NEXUS_PIPELINE_H */

@@ -10,6 +10,7 @@
 #include "export/http.h"
 #include "export/metrics.h"
 #include "pipeline.h"
+#include "stats/postgres_stats.h"
 #include "stats/redis_stats.h"
 #include "stats/self_stats.h"
 #include "stats/snap_box.h"
@@ -22,8 +23,10 @@ struct runner {
 	struct session *s;
 	struct pipeline *pipe;
 	struct redis_stats *redis;
+	struct postgres_stats *postgres;
 	struct self_stats_box self_box;
 	struct snap_box redis_box;
+	struct snap_box postgres_box;
 	double start_time;
 	uint64_t last_self, last_stats;
 };
@@ -31,6 +34,11 @@ struct runner {
 static void free_redis_snapshot(void *p)
 {
 	redis_snapshot__free(p);
+}
+
+static void free_postgres_snapshot(void *p)
+{
+	postgres_snapshot__free(p);
 }
 
 static void publish_self(struct runner *r)
@@ -52,7 +60,7 @@ static void publish_self(struct runner *r)
 	st.bad_records = ct.bad_records;
 	st.conns = ct.conns;
 	st.targets = capture__count_targets(r->s->cap);
-	st.parse_errors = rp->parse_errors;
+	st.parse_errors = rp->parse_errors + pipeline__pg_stats(r->pipe)->parse_errors;
 	self_stats__publish(&r->self_box, &st);
 }
 
@@ -68,17 +76,24 @@ static void tick(void *ctx)
 	}
 	if (now - r->last_stats >= STATS_PUBLISH_NS) {
 		struct redis_snapshot *snap = redis_stats__snapshot(r->redis, now);
+		struct postgres_snapshot *pg = postgres_stats__snapshot(r->postgres, now);
 
 		r->last_stats = now;
 		if (snap)
 			snap_box__publish(&r->redis_box, snap, free_redis_snapshot);
+		if (pg) {
+			pg->wire = *pipeline__pg_stats(r->pipe);
+			snap_box__publish(&r->postgres_box, pg, free_postgres_snapshot);
+		}
 	}
 }
 
 int cmd_run(int argc, char **argv)
 {
 	struct runner r = { .start_time = (double)time(NULL) };
-	struct metrics_sources sources = { .self = &r.self_box, .redis = &r.redis_box };
+	struct metrics_sources sources = {
+		.self = &r.self_box, .redis = &r.redis_box, .postgres = &r.postgres_box
+	};
 	struct http_server *http = NULL;
 	struct pipeline_opts popts;
 	struct session s = {};
@@ -90,9 +105,13 @@ int cmd_run(int argc, char **argv)
 		return NX_EXIT_USAGE;
 	self_stats__init(&r.self_box);
 	snap_box__init(&r.redis_box);
+	snap_box__init(&r.postgres_box);
 	popts = (struct pipeline_opts){ .decode = true, .resp = o.resp };
 	r.redis = redis_stats__new();
-	r.pipe = r.redis ? pipeline__new(&popts, r.redis, (struct pipeline_sink){}) : NULL;
+	r.postgres = postgres_stats__new();
+	r.pipe = r.redis && r.postgres
+			 ? pipeline__new(&popts, r.redis, r.postgres, (struct pipeline_sink){})
+			 : NULL;
 	if (!r.pipe) {
 		fprintf(stderr, "nexus-agent: out of memory\n");
 		goto cleanup;
@@ -120,7 +139,9 @@ cleanup:
 	http_server__stop(http);
 	session__close(&s);
 	snap_box__destroy(&r.redis_box);
+	snap_box__destroy(&r.postgres_box);
 	pipeline__free(r.pipe);
 	redis_stats__free(r.redis);
+	postgres_stats__free(r.postgres);
 	return err ? NX_EXIT_FAIL : 0;
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * nexus-agent trace: every Redis command as a line (decoded), and every other captured chunk,
- * connection and process event as it comes; --raw shows Redis traffic as chunks too.
+ * nexus-agent trace: every Redis command and PostgreSQL statement as a line (decoded), and every
+ * other captured chunk, connection and process event as it comes; --raw shows all traffic as chunks.
  */
 #include <stdio.h>
 #include "cli/commands.h"
@@ -38,6 +38,18 @@ static void print_redis(void *ctx, const struct redis_event *e)
 	}
 }
 
+static void print_postgres(void *ctx, const struct postgres_event *e)
+{
+	struct printer *p = ctx;
+
+	if (p->json) {
+		if (trace_fmt__postgres_json(stdout, e))
+			p->failed++;
+	} else {
+		trace_fmt__postgres_text(stdout, e);
+	}
+}
+
 int cmd_trace(int argc, char **argv)
 {
 	struct printer printer = {};
@@ -53,9 +65,11 @@ int cmd_trace(int argc, char **argv)
 	/* A reader such as `| grep` or a test wants each line as it happens. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	popts = (struct pipeline_opts){ .decode = !o.raw, .resp = o.resp };
-	pipe = pipeline__new(&popts, NULL,
-			     (struct pipeline_sink){
-				     .on_redis = print_redis, .on_other = print_record, .ctx = &printer });
+	pipe = pipeline__new(&popts, NULL, NULL,
+			     (struct pipeline_sink){ .on_redis = print_redis,
+						     .on_postgres = print_postgres,
+						     .on_other = print_record,
+						     .ctx = &printer });
 	if (!pipe) {
 		fprintf(stderr, "nexus-agent: out of memory\n");
 		return NX_EXIT_FAIL;

@@ -283,3 +283,49 @@ int trace_fmt__redis_json(FILE *f, const struct redis_event *e)
 	json_decref(o);
 	return err;
 }
+
+static const char *pg_status(const struct pg_record *r)
+{
+	return r->status == PG_OK ? "ok" : r->status == PG_ERROR ? r->sqlstate : "unknown";
+}
+
+void trace_fmt__postgres_text(FILE *f, const struct postgres_event *e)
+{
+	const struct pg_record *r = e->r;
+	char when[40];
+
+	fmt_time(when, sizeof(when), r->t_response);
+	fprintf(f, "%s %7u %-15s %s <- %s %s/%s %-6s %6llu rows %9.3f ms %s\n", when + 11, e->pid,
+		e->comm, e->server, e->client[0] ? e->client : "-", r->database[0] ? r->database : "?",
+		r->user[0] ? r->user : "?", pg_status(r), (unsigned long long)r->rows,
+		(r->t_response > r->t_request ? r->t_response - r->t_request : 0) / 1e6,
+		r->sql_unknown ? "(unknown statement)" : e->fp->text);
+}
+
+int trace_fmt__postgres_json(FILE *f, const struct postgres_event *e)
+{
+	const struct pg_record *r = e->r;
+	char when[40], fp[24];
+	json_t *o;
+	int err = 0;
+
+	fmt_time(when, sizeof(when), r->t_response);
+	snprintf(fp, sizeof(fp), "%016llx", (unsigned long long)e->fp->id);
+	o = json_pack("{s:s, s:s, s:I, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, "
+		      "s:f, s:I, s:I}",
+		      "event", "postgres", "time", when, "ts_ns", (json_int_t)r->t_response, "pid",
+		      (int)e->pid, "comm", e->comm, "server", e->server, "client", e->client,
+		      "database", r->database, "user", r->user, "application", r->application,
+		      "fingerprint", fp, "query", r->sql_unknown ? "(unknown statement)" : e->fp->text,
+		      "kind", sql_kind__name(e->fp->kind), "status", pg_status(r), "rows",
+		      (json_int_t)r->rows, "latency_us",
+		      (r->t_response > r->t_request ? r->t_response - r->t_request : 0) / 1e3,
+		      "request_bytes", (json_int_t)r->request_bytes, "response_bytes",
+		      (json_int_t)r->response_bytes);
+	if (!o || json_dumpf(o, f, JSON_COMPACT))
+		err = -ENOMEM;
+	else
+		fputc('\n', f);
+	json_decref(o);
+	return err;
+}

@@ -29,4 +29,8 @@ int trace_fmt__json(FILE *f, const struct nx_record *r);
 void trace_fmt__redis_text(FILE *f, const struct redis_event *e);
 int trace_fmt__redis_json(FILE *f, const struct redis_event *e);
 
+/* A decoded PostgreSQL statement: fingerprint text (never literals), status, rows, latency. */
+void trace_fmt__postgres_text(FILE *f, const struct postgres_event *e);
+int trace_fmt__postgres_json(FILE *f, const struct postgres_event *e);
+
 #endif /* NEXUS_TRACE_FMT_H */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include "export/metrics.h"
 #include "export/prom.h"
+#include "export/pg_metrics.h"
 #include "export/redis_metrics.h"
 #include "stats/snap_box.h"
 
@@ -66,6 +67,7 @@ int metrics__handle(void *ctx, const struct http_request *req, struct http_respo
 	struct metrics_sources *src = ctx;
 	struct prom p = { .f = resp->body, .openmetrics = prom__wants_openmetrics(req->accept) };
 	const struct redis_snapshot *redis;
+	const struct postgres_snapshot *pg;
 	struct snap_ref *ref;
 	struct self_stats s;
 
@@ -74,6 +76,10 @@ int metrics__handle(void *ctx, const struct http_request *req, struct http_respo
 	redis = snap_box__get(src->redis, &ref);
 	if (redis)
 		redis_metrics__render(&p, redis);
+	snap_box__put(ref);
+	pg = snap_box__get(src->postgres, &ref);
+	if (pg)
+		pg_metrics__render(&p, pg);
 	snap_box__put(ref);
 	prom__end(&p);
 	resp->content_type = p.openmetrics ? OPENMETRICS_CONTENT_TYPE : PROM_CONTENT_TYPE;

@@ -12,7 +12,8 @@ struct snap_box;
 /* What /metrics reads: the agent's own figures and the latest Redis snapshot. */
 struct metrics_sources {
 	struct self_stats_box *self;
-	struct snap_box *redis; /* holds struct redis_snapshot */
+	struct snap_box *redis;	   /* holds struct redis_snapshot */
+	struct snap_box *postgres; /* holds struct postgres_snapshot */
 };
 
 /* An http_handler_fn; ctx is a struct metrics_sources. */

@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include "export/pg_metrics.h"
+
+#define LABELS 1024
+
+static void fp_label(char *buf, size_t len, uint64_t fp, const char *text)
+{
+	if (!fp && !strcmp(text, LS_OTHER))
+		snprintf(buf, len, "%s", LS_OTHER);
+	else
+		snprintf(buf, len, "%016" PRIx64, fp);
+}
+
+static void render_queries(struct prom *p, const struct ps_server_snap *sv)
+{
+	for (int i = 0; i < sv->n_series; i++) {
+		const struct ps_series_snap *se = &sv->series[i];
+		char fp[24], base[LABELS], labels[LABELS];
+
+		fp_label(fp, sizeof(fp), se->fingerprint, se->text);
+		base[0] = '\0';
+		prom__label(base, LABELS, "server", sv->server);
+		prom__label(base, LABELS, "database", se->database);
+		prom__label(base, LABELS, "user", se->user);
+		prom__label(base, LABELS, "fingerprint", fp);
+		snprintf(labels, sizeof(labels), "%s", base);
+		prom__label(labels, LABELS, "status", "ok");
+		prom__sample(p, "nexus_postgres_queries_total", labels, se->lat.ok);
+		for (int e = 0; e < se->lat.n_errs; e++) {
+			snprintf(labels, sizeof(labels), "%s", base);
+			prom__label(labels, LABELS, "status", se->lat.errs[e].word);
+			prom__sample(p, "nexus_postgres_queries_total", labels, se->lat.errs[e].n);
+		}
+	}
+}
+
+static bool same_group(const struct ps_series_snap *a, const struct ps_series_snap *b)
+{
+	return a->fingerprint == b->fingerprint && !strcmp(a->database, b->database) &&
+	       !strcmp(a->text, b->text);
+}
+
+/* The histogram is per (server, database, fingerprint): users' series add up bucket by bucket. */
+static void render_hist(struct prom *p, const struct ps_server_snap *sv)
+{
+	for (int i = 0; i < sv->n_series; i++) {
+		const struct ps_series_snap *se = &sv->series[i];
+		uint64_t le[LS_N_LE] = { 0 }, count = 0, sum = 0;
+		char fp[24], base[LABELS], labels[LABELS], v[32];
+		bool seen = false;
+
+		for (int j = 0; j < i; j++)
+			seen |= same_group(&sv->series[j], se);
+		if (seen)
+			continue;
+		for (int j = i; j < sv->n_series; j++) {
+			if (!same_group(&sv->series[j], se))
+				continue;
+			for (int k = 0; k < LS_N_LE; k++)
+				le[k] += sv->series[j].lat.le[k];
+			count += sv->series[j].lat.count;
+			sum += sv->series[j].lat.sum_ns;
+		}
+		fp_label(fp, sizeof(fp), se->fingerprint, se->text);
+		base[0] = '\0';
+		prom__label(base, LABELS, "server", sv->server);
+		prom__label(base, LABELS, "database", se->database);
+		prom__label(base, LABELS, "fingerprint", fp);
+		for (int k = 0; k <= LS_N_LE; k++) {
+			snprintf(labels, sizeof(labels), "%s", base);
+			if (k < LS_N_LE)
+				snprintf(v, sizeof(v), "%g", ls_le_seconds[k]);
+			prom__label(labels, LABELS, "le", k < LS_N_LE ? v : "+Inf");
+			prom__sample(p, "nexus_postgres_query_duration_seconds_bucket", labels,
+				     k < LS_N_LE ? le[k] : count);
+		}
+		prom__sample(p, "nexus_postgres_query_duration_seconds_sum", base, sum / 1e9);
+		prom__sample(p, "nexus_postgres_query_duration_seconds_count", base, count);
+	}
+}
+
+/* One info series per fingerprint, whichever servers and databases run it. */
+static void render_info(struct prom *p, const struct postgres_snapshot *s)
+{
+	for (int i = 0; i < s->n_servers; i++) {
+		for (int j = 0; j < s->servers[i].n_series; j++) {
+			const struct ps_series_snap *se = &s->servers[i].series[j];
+			char fp[24], labels[LABELS] = "";
+			bool seen = false;
+
+			for (int a = 0; a <= i && !seen; a++)
+				for (int b = 0; b < (a == i ? j : s->servers[a].n_series) && !seen; b++)
+					seen = s->servers[a].series[b].fingerprint == se->fingerprint;
+			if (seen)
+				continue;
+			fp_label(fp, sizeof(fp), se->fingerprint, se->text);
+			prom__label(labels, LABELS, "fingerprint", fp);
+			prom__label(labels, LABELS, "query", se->text);
+			prom__sample(p, "nexus_postgres_query_info", labels, 1);
+		}
+	}
+}
+
+void pg_metrics__render(struct prom *p, const struct postgres_snapshot *s)
+{
+	char labels[LABELS];
+
+	prom__family(p, "nexus_postgres_queries_total", "counter",
+		     "Statements by server, database, user, fingerprint and status (ok or the "
+		     "SQLSTATE class).");
+	for (int i = 0; i < s->n_servers; i++)
+		render_queries(p, &s->servers[i]);
+	prom__family(p, "nexus_postgres_query_duration_seconds", "histogram",
+		     "Time from a statement's arrival to the server's reply being complete.");
+	for (int i = 0; i < s->n_servers; i++)
+		render_hist(p, &s->servers[i]);
+	prom__family(p, "nexus_postgres_query_info", "gauge",
+		     "The normalised text (no literals) of each fingerprint.");
+	render_info(p, s);
+	prom__family(p, "nexus_postgres_connections", "gauge",
+		     "Client connections by database, user and state.");
+	for (int i = 0; i < s->n_servers; i++) {
+		const struct ps_server_snap *sv = &s->servers[i];
+
+		for (int j = 0; j < sv->n_conns; j++) {
+			labels[0] = '\0';
+			prom__label(labels, LABELS, "server", sv->server);
+			prom__label(labels, LABELS, "database", sv->conns[j].database);
+			prom__label(labels, LABELS, "user", sv->conns[j].user);
+			prom__label(labels, LABELS, "state", pg_state_names[sv->conns[j].state]);
+			prom__sample(p, "nexus_postgres_connections", labels, sv->conns[j].n);
+		}
+	}
+	prom__family(p, "nexus_postgres_connections_opened_total", "counter",
+		     "Client connections opened (or first seen).");
+	for (int i = 0; i < s->n_servers; i++) {
+		labels[0] = '\0';
+		prom__label(labels, LABELS, "server", s->servers[i].server);
+		prom__sample(p, "nexus_postgres_connections_opened_total", labels,
+			     s->servers[i].conns_opened);
+	}
+	prom__family(p, "nexus_postgres_dropped_series_total", "counter",
+		     "Statements counted under fingerprint=\"(other)\" because the series cap was "
+		     "reached.");
+	prom__sample(p, "nexus_postgres_dropped_series_total", NULL, s->dropped_series);
+	prom__family(p, "nexus_postgres_parse_errors_total", "counter",
+		     "Bytes of PostgreSQL traffic that were not the v3 protocol.");
+	prom__sample(p, "nexus_postgres_parse_errors_total", NULL, s->wire.parse_errors);
+	prom__family(p, "nexus_postgres_resyncs_total", "counter",
+		     "Times a connection lost its framing (a gap across a header, bad bytes).");
+	prom__sample(p, "nexus_postgres_resyncs_total", NULL, s->wire.resyncs);
+	prom__family(p, "nexus_postgres_unpaired_statements_total", "counter",
+		     "Statements dropped without their response.");
+	prom__sample(p, "nexus_postgres_unpaired_statements_total", NULL, s->wire.unpaired);
+	prom__family(p, "nexus_postgres_encrypted_connections_total", "counter",
+		     "Connections that switched to SSL/GSS encryption: counted, not decoded.");
+	prom__sample(p, "nexus_postgres_encrypted_connections_total", NULL, s->wire.encrypted_conns);
+}

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Incremental PostgreSQL frontend/backend protocol (v3) parser for one connection, seen from the
+ * server: the bytes it read (client messages) and the bytes it wrote (its responses), in capture
+ * order, possibly with gaps where a syscall moved more than was captured. Each simple Query, each
+ * Execute, each FunctionCall, and each Parse/Bind/Describe the server rejected becomes one struct
+ * pg_record, paired with its own response. Knows nothing of BPF, sockets or HTTP.
+ *
+ * Privacy: pg_record.sql is the statement as the client sent it, literals included: the caller must
+ * normalise (fingerprint) it before it leaves the process. Bind parameter values, passwords and SASL
+ * exchanges, the cancel key, startup parameters other than user/database/application_name, and the
+ * text of error and notice messages are never copied out of the parser (and, except for a Bind's
+ * leading names, never copied at all).
+ */
+#ifndef NEXUS_PGWIRE_H
+#define NEXUS_PGWIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PG_SQL_MAX 4096	  /* bytes of a statement's SQL kept, NUL included (4095 of text) */
+#define PG_NAME_LEN 64	  /* user, database, application_name (PostgreSQL's NAMEDATALEN) */
+#define PG_TAG_LEN 40	  /* command tag without its counts: "SELECT", "CREATE TABLE"... */
+/* Client messages waiting for their responses (a pipeline); past it framing is given up, counted. */
+#define PG_MAX_PENDING 256
+/* Named prepared statements remembered per connection (least recently used forgotten, counted). */
+#define PG_MAX_STATEMENTS 256
+#define PG_MAX_PORTALS 16 /* named portals (cursors); the unnamed one is always kept */
+/* SQL text held per connection (statements, and statements waiting for their responses). */
+#define PG_SQL_BUDGET (64 * 1024)
+
+enum pg_kind {
+	PG_KIND_SIMPLE = 0,   /* Query message: sql may hold several statements */
+	PG_KIND_EXTENDED = 1, /* Execute of a prepared statement (or a Parse/Bind/Describe error) */
+	PG_KIND_FUNCTION = 2, /* FunctionCall (fast path): no SQL */
+};
+
+enum pg_status {
+	PG_OK = 0,
+	PG_ERROR = 1,	/* ErrorResponse: sqlstate and severity say which */
+	PG_UNKNOWN = 2, /* the response's end was past the capture: latency right, outcome unknown */
+};
+
+enum pg_copy {
+	PG_COPY_NONE = 0,
+	PG_COPY_IN = 1,	  /* COPY FROM STDIN: request_bytes include the data */
+	PG_COPY_OUT = 2,  /* COPY TO STDOUT */
+	PG_COPY_BOTH = 3, /* replication streams */
+};
+
+struct pg_record {
+	char sql[PG_SQL_MAX];	/* NUL-terminated; empty for FunctionCall or an unknown statement */
+	uint32_t sql_len;
+	bool sql_truncated;	/* the statement was longer than what sql holds (size, capture, budget) */
+	bool sql_unknown;	/* Bind/Execute of a statement or portal never seen (see README) */
+	bool suspended;		/* Execute stopped at its row limit (PortalSuspended) */
+	uint8_t kind;		/* enum pg_kind */
+	uint8_t copy;		/* enum pg_copy */
+	uint8_t status;		/* enum pg_status */
+	char tag[PG_TAG_LEN];	/* of the (last) CommandComplete, counts removed; "" if none */
+	uint32_t statements;	/* statements completed (CommandComplete or EmptyQueryResponse) */
+	uint64_t rows;		/* the tag's count (summed over a Query's statements); DataRows if none */
+	char sqlstate[6];	/* when status is PG_ERROR: "23505"...; its class is the first two */
+	char severity[8];	/* ERROR, FATAL or PANIC when status is PG_ERROR */
+	char txn_status;	/* of the ReadyForQuery that followed: 'I', 'T', 'E'; 0 if not seen */
+	uint64_t t_request;	/* ns: the read that brought the Query, or the first message of the
+				 * Execute's batch (Parse/Bind/Describe/Execute since the last one) */
+	uint64_t t_response;	/* ns: the write that completed its CommandComplete/ErrorResponse
+				 * (Execute), or its ReadyForQuery (Query, FunctionCall) */
+	uint64_t request_bytes;	/* client messages since the previous record, this one's included */
+	uint64_t response_bytes; /* server messages since the previous record, this one's included */
+	char user[PG_NAME_LEN], database[PG_NAME_LEN], application[PG_NAME_LEN];
+};
+
+/* Per-parser counters: every drop is counted here, never guessed around. stats may be shared. */
+struct pg_stats {
+	uint64_t commands;	      /* records emitted */
+	uint64_t parse_errors;	      /* bytes that are not the protocol, or a response out of place */
+	uint64_t resyncs;	      /* framing lost (gap across a header, error, overflow) */
+	uint64_t unpaired;	      /* Query/Execute/FunctionCall dropped without their response */
+	uint64_t skipped;	      /* ...that the server ignored after an error, until Sync */
+	uint64_t truncated_responses; /* records with PG_UNKNOWN: response ended past the capture */
+	uint64_t unknown_statements;  /* records whose statement was never seen (sql_unknown) */
+	uint64_t statements_evicted;  /* prepared statements forgotten (count or SQL budget) */
+	uint64_t encrypted_conns;     /* SSL/GSS encryption accepted, or direct TLS: nothing parsed */
+	uint64_t cancel_requests;
+	uint64_t notifications;	      /* NotificationResponse (LISTEN/NOTIFY) */
+	uint64_t notices;	      /* NoticeResponse */
+	uint64_t startups;	      /* StartupMessage, protocol 3 */
+	uint64_t startup_errors;      /* ErrorResponse before ReadyForQuery: authentication, no db... */
+	uint64_t async_errors;	      /* ErrorResponse with nothing waiting (FATAL: shutdown, timeout) */
+	uint64_t midstream;	      /* connections joined after their startup */
+	uint64_t unsupported;	      /* startup of a protocol we do not follow (2.0) */
+};
+
+typedef void (*pg_emit_fn)(void *ctx, const struct pg_record *r);
+
+struct pg_conn;
+
+/* NULL + errno on failure. stats must outlive the parser. */
+struct pg_conn *pg_conn__new(struct pg_stats *stats);
+/* Counts what is still waiting for a response as unpaired; accepts NULL. */
+void pg_conn__free(struct pg_conn *c);
+
+/*
+ * Feeds one captured chunk. in: the server read it (client messages), else it wrote it. data
+ * holds the first cap bytes of the len the syscall moved; len > cap is a gap after them. emit is
+ * called (possibly several times) before this returns; the record is valid during the call only.
+ */
+void pg_conn__feed(struct pg_conn *c, bool in, const uint8_t *data, uint32_t cap, uint32_t len,
+		   uint64_t ts_ns, pg_emit_fn emit, void *ctx);
+
+/* From the StartupMessage (application_name also from ParameterStatus); "" when not seen. */
+const char *pg_conn__user(const struct pg_conn *c);
+const char *pg_conn__database(const struct pg_conn *c);
+const char *pg_conn__application(const struct pg_conn *c);
+/* SSL/GSS encryption was accepted (or TLS started directly): the parser sees nothing more. */
+bool pg_conn__encrypted(const struct pg_conn *c);
+/* Heap bytes the parser holds for this connection (struct, queue, statements, SQL). */
+size_t pg_conn__memory(const struct pg_conn *c);
+
+#endif /* NEXUS_PGWIRE_H */

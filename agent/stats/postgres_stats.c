@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "stats/postgres_stats.h"
+
+const char *const pg_state_names[PG_STATE__COUNT] = {
+	[PG_STATE_STARTUP] = "startup",
+	[PG_STATE_IDLE] = "idle",
+	[PG_STATE_ACTIVE] = "active",
+	[PG_STATE_IDLE_IN_TXN] = "idle in transaction",
+	[PG_STATE_IDLE_IN_TXN_ABORTED] = "idle in transaction (aborted)",
+};
+
+struct ps_series {
+	char database[PS_NAME_LEN];
+	char user[PS_NAME_LEN];
+	uint64_t fingerprint;
+	char text[PS_TEXT_LEN];
+	char kind[12];
+	uint64_t rows;
+	struct lat_series lat;
+};
+
+struct ps_conn_key {
+	char database[PS_NAME_LEN];
+	char user[PS_NAME_LEN];
+	uint8_t state;
+	uint64_t n;
+};
+
+struct ps_server {
+	char server[PS_SERVER_LEN];
+	uint64_t queries, errors, conns_opened;
+	int n_series;
+	struct ps_series *series[PS_MAX_SERIES + PS_MAX_SERVERS];
+	int n_conns;
+	struct ps_conn_key conns[PS_MAX_CONN_KEYS + 1]; /* the last: everything past the cap */
+};
+
+struct postgres_stats {
+	int n_servers;
+	struct ps_server *servers[PS_MAX_SERVERS + 1]; /* [PS_MAX_SERVERS] is "(other)" */
+	int n_regular;
+	uint64_t dropped_series;
+};
+
+struct postgres_stats *postgres_stats__new(void)
+{
+	return calloc(1, sizeof(struct postgres_stats));
+}
+
+void postgres_stats__free(struct postgres_stats *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i <= PS_MAX_SERVERS; i++) {
+		struct ps_server *sv = s->servers[i];
+
+		for (int j = 0; sv && j < sv->n_series; j++)
+			free(sv->series[j]);
+		free(sv);
+	}
+	free(s);
+}
+
+static void copy(char *dst, size_t size, const char *src)
+{
+	snprintf(dst, size, "%s", src ? src : "");
+}
+
+static struct ps_server *server_of(struct postgres_stats *s, const char *name)
+{
+	for (int i = 0; i < s->n_servers; i++)
+		if (!strcmp(s->servers[i]->server, name))
+			return s->servers[i];
+	if (s->n_servers < PS_MAX_SERVERS) {
+		struct ps_server *sv = calloc(1, sizeof(*sv));
+
+		if (sv) {
+			copy(sv->server, sizeof(sv->server), name);
+			s->servers[s->n_servers++] = sv;
+		}
+		return sv;
+	}
+	if (!s->servers[PS_MAX_SERVERS]) {
+		s->servers[PS_MAX_SERVERS] = calloc(1, sizeof(struct ps_server));
+		if (s->servers[PS_MAX_SERVERS])
+			copy(s->servers[PS_MAX_SERVERS]->server, PS_SERVER_LEN, LS_OTHER);
+	}
+	return s->servers[PS_MAX_SERVERS];
+}
+
+static struct ps_series *add_series(struct ps_server *sv, const struct pg_query *q, bool other)
+{
+	struct ps_series *se = calloc(1, sizeof(*se));
+
+	if (!se)
+		return NULL;
+	copy(se->database, sizeof(se->database), other ? LS_OTHER : q->database);
+	copy(se->user, sizeof(se->user), other ? LS_OTHER : q->user);
+	se->fingerprint = other ? 0 : q->fingerprint;
+	copy(se->text, sizeof(se->text), other ? LS_OTHER : q->text);
+	copy(se->kind, sizeof(se->kind), other ? "other" : q->kind);
+	lat_series__init(&se->lat);
+	sv->series[sv->n_series++] = se;
+	return se;
+}
+
+/* The series of (database, user, fingerprint); past the cap, the server's "(other)". */
+static struct ps_series *series_of(struct postgres_stats *s, struct ps_server *sv,
+				   const struct pg_query *q)
+{
+	for (int i = 0; i < sv->n_series; i++) {
+		struct ps_series *se = sv->series[i];
+
+		if (se->fingerprint == q->fingerprint && !strcmp(se->database, q->database) &&
+		    !strcmp(se->user, q->user))
+			return se;
+	}
+	if (s->n_regular < PS_MAX_SERIES) {
+		s->n_regular++;
+		return add_series(sv, q, false);
+	}
+	s->dropped_series++;
+	for (int i = 0; i < sv->n_series; i++)
+		if (!sv->series[i]->fingerprint && !strcmp(sv->series[i]->text, LS_OTHER))
+			return sv->series[i];
+	return add_series(sv, q, true);
+}
+
+void postgres_stats__query(struct postgres_stats *s, const struct pg_query *q, uint64_t now_ns)
+{
+	struct ps_server *sv = server_of(s, q->server);
+	struct ps_series *se;
+	char cls[3];
+
+	if (!sv)
+		return;
+	sv->queries++;
+	se = series_of(s, sv, q);
+	if (!se)
+		return;
+	se->rows += q->rows;
+	if (q->sqlstate) {
+		sv->errors++;
+		/* A SQLSTATE counts by its class (first two characters: 23 integrity, 42 syntax or
+		 * access...), which keeps the label set small; other words ("unknown") as they are. */
+		if (strlen(q->sqlstate) == 5) {
+			cls[0] = q->sqlstate[0];
+			cls[1] = q->sqlstate[1];
+			cls[2] = '\0';
+		}
+	}
+	lat_series__record(&se->lat, now_ns,
+			   q->t_response > q->t_request ? q->t_response - q->t_request : 0,
+			   !q->sqlstate ? NULL : strlen(q->sqlstate) == 5 ? cls : q->sqlstate);
+}
+
+static struct ps_conn_key *conn_key(struct ps_server *sv, const char *db, const char *user,
+				    uint8_t state)
+{
+	struct ps_conn_key *k;
+
+	for (int i = 0; i < sv->n_conns; i++) {
+		k = &sv->conns[i];
+		if (k->state == state && !strcmp(k->database, db) && !strcmp(k->user, user))
+			return k;
+	}
+	if (sv->n_conns < PS_MAX_CONN_KEYS) {
+		k = &sv->conns[sv->n_conns++];
+		copy(k->database, sizeof(k->database), db);
+		copy(k->user, sizeof(k->user), user);
+	} else {
+		k = &sv->conns[PS_MAX_CONN_KEYS];
+		copy(k->database, sizeof(k->database), LS_OTHER);
+		copy(k->user, sizeof(k->user), LS_OTHER);
+	}
+	k->state = state;
+	return k;
+}
+
+void postgres_stats__conn_state(struct postgres_stats *s, const char *server, const char *database,
+			  const char *user, int from, int to)
+{
+	struct ps_server *sv = server_of(s, server);
+	struct ps_conn_key *k;
+
+	if (!sv || from == to)
+		return;
+	database = database ? database : "";
+	user = user ? user : "";
+	if (from != PG_STATE__COUNT && (k = conn_key(sv, database, user, from)) && k->n)
+		k->n--;
+	if (to != PG_STATE__COUNT && (k = conn_key(sv, database, user, to)))
+		k->n++;
+}
+
+void postgres_stats__conn_opened(struct postgres_stats *s, const char *server)
+{
+	struct ps_server *sv = server_of(s, server);
+
+	if (sv)
+		sv->conns_opened++;
+}
+
+static int snap_server(const struct ps_server *sv, uint64_t now_ns, struct ps_server_snap *out,
+		       struct hist *scratch)
+{
+	memset(out, 0, sizeof(*out));
+	copy(out->server, sizeof(out->server), sv->server);
+	out->queries = sv->queries;
+	out->errors = sv->errors;
+	out->conns_opened = sv->conns_opened;
+	out->series = calloc(sv->n_series ? sv->n_series : 1, sizeof(*out->series));
+	out->conns = calloc(PS_MAX_CONN_KEYS + 1, sizeof(*out->conns));
+	if (!out->series || !out->conns)
+		return -ENOMEM;
+	for (int i = 0; i < sv->n_series; i++) {
+		const struct ps_series *se = sv->series[i];
+		struct ps_series_snap *o = &out->series[out->n_series++];
+
+		memcpy(o->database, se->database, sizeof(o->database));
+		memcpy(o->user, se->user, sizeof(o->user));
+		o->fingerprint = se->fingerprint;
+		memcpy(o->text, se->text, sizeof(o->text));
+		memcpy(o->kind, se->kind, sizeof(o->kind));
+		o->rows = se->rows;
+		lat_series__snapshot(&se->lat, now_ns, &o->lat, scratch);
+	}
+	for (int i = 0; i <= PS_MAX_CONN_KEYS; i++) {
+		const struct ps_conn_key *k = &sv->conns[i];
+
+		if (i < sv->n_conns || (i == PS_MAX_CONN_KEYS && k->n)) {
+			struct ps_conn_snap *o = &out->conns[out->n_conns++];
+
+			memcpy(o->database, k->database, sizeof(o->database));
+			memcpy(o->user, k->user, sizeof(o->user));
+			o->state = k->state;
+			o->n = k->n;
+		}
+	}
+	return 0;
+}
+
+struct postgres_snapshot *postgres_stats__snapshot(struct postgres_stats *s, uint64_t now_ns)
+{
+	struct postgres_snapshot *snap = calloc(1, sizeof(*snap));
+	struct hist *scratch = malloc(sizeof(*scratch));
+	int n = s->n_servers + (s->servers[PS_MAX_SERVERS] ? 1 : 0);
+
+	if (!snap || !scratch)
+		goto fail;
+	snap->servers = calloc(n ? n : 1, sizeof(*snap->servers));
+	if (!snap->servers)
+		goto fail;
+	for (int i = 0; i < n; i++) {
+		snap->n_servers++;
+		if (snap_server(i < s->n_servers ? s->servers[i] : s->servers[PS_MAX_SERVERS], now_ns,
+				&snap->servers[i], scratch))
+			goto fail;
+	}
+	snap->dropped_series = s->dropped_series;
+	free(scratch);
+	return snap;
+fail:
+	free(scratch);
+	postgres_snapshot__free(snap);
+	errno = ENOMEM;
+	return NULL;
+}
+
+void postgres_snapshot__free(struct postgres_snapshot *snap)
+{
+	if (!snap)
+		return;
+	for (int i = 0; i < snap->n_servers; i++) {
+		free(snap->servers[i].series);
+		free(snap->servers[i].conns);
+	}
+	free(snap->servers);
+	free(snap);
+}

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * PostgreSQL figures per server: queries by (database, user, fingerprint) and outcome, their latency
+ * histograms, the normalised text of each fingerprint, and connections by state. Written by the
+ * capture thread only; readers get immutable snapshots. Bounded like redis_stats: past a cap,
+ * traffic is labelled "(other)" and counted.
+ */
+#ifndef NEXUS_POSTGRES_STATS_H
+#define NEXUS_POSTGRES_STATS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "proto/pgwire.h"
+#include "stats/lat_series.h"
+
+#define PS_MAX_SERVERS 64
+#define PS_MAX_SERIES 256    /* (server, database, user, fingerprint) series in all */
+#define PS_MAX_CONN_KEYS 256 /* (server, database, user, state) connection gauges */
+#define PS_NAME_LEN 64	     /* database and user names */
+#define PS_SERVER_LEN 128
+#define PS_TEXT_LEN 256	     /* normalised query text exported in nexus_postgres_query_info */
+
+enum pg_conn_state {
+	PG_STATE_STARTUP = 0, /* before the first ReadyForQuery */
+	PG_STATE_IDLE,
+	PG_STATE_ACTIVE,	/* a query is running */
+	PG_STATE_IDLE_IN_TXN,
+	PG_STATE_IDLE_IN_TXN_ABORTED,
+	PG_STATE__COUNT,
+};
+
+extern const char *const pg_state_names[PG_STATE__COUNT];
+
+/* One statement, as the pipeline hands it over. */
+struct pg_query {
+	const char *server;
+	const char *database;
+	const char *user;
+	uint64_t fingerprint;	/* id of the normalised text */
+	const char *text;	/* the normalised text (no literals) */
+	const char *kind;	/* select, insert, ..., ddl, begin, commit, rollback, other */
+	const char *sqlstate;	/* NULL when it succeeded, else its 5-character SQLSTATE */
+	uint64_t rows;
+	uint64_t t_request, t_response;
+};
+
+struct ps_series_snap {
+	char database[PS_NAME_LEN];
+	char user[PS_NAME_LEN];
+	uint64_t fingerprint;
+	char text[PS_TEXT_LEN];
+	char kind[12];
+	uint64_t rows;
+	struct lat_snap lat; /* error words are SQLSTATE classes ("23", "42"...) */
+};
+
+struct ps_conn_snap {
+	char database[PS_NAME_LEN];
+	char user[PS_NAME_LEN];
+	uint8_t state; /* enum pg_conn_state */
+	uint64_t n;
+};
+
+struct ps_server_snap {
+	char server[PS_SERVER_LEN];
+	uint64_t queries, errors, conns_opened;
+	int n_series;
+	struct ps_series_snap *series;
+	int n_conns;
+	struct ps_conn_snap *conns;
+};
+
+struct postgres_snapshot {
+	int n_servers;
+	struct ps_server_snap *servers;
+	uint64_t dropped_series;
+	struct pg_stats wire; /* the parsers' counters, set by whoever takes the snapshot */
+};
+
+struct postgres_stats;
+
+struct postgres_stats *postgres_stats__new(void);
+void postgres_stats__free(struct postgres_stats *s);
+void postgres_stats__query(struct postgres_stats *s, const struct pg_query *q, uint64_t now_ns);
+/* A client connection of (server, database, user) moved from state `from` to `to`;
+ * PG_STATE__COUNT as from: it appeared, as to: it went. */
+void postgres_stats__conn_state(struct postgres_stats *s, const char *server, const char *database,
+				const char *user, int from, int to);
+void postgres_stats__conn_opened(struct postgres_stats *s, const char *server);
+
+struct postgres_snapshot *postgres_stats__snapshot(struct postgres_stats *s, uint64_t now_ns);
+void postgres_snapshot__free(struct postgres_snapshot *snap);
+
+#endif /* NEXUS_POSTGRES_STATS_H */

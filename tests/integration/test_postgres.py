@@ -1,0 +1,563 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""End-to-end checks of nexus-agent's PostgreSQL decoding against a real postgres.
+
+The agent's per-statement counts are compared with what PostgreSQL itself says
+(pg_stat_statements, track=all) over pgbench workloads: exactly, not roughly. Prints TAP: one line
+per check. Needs root and a kernel with BTF; otherwise every check is reported as skipped.
+
+How a comparison is made (a "phase"): pg_stat_statements_reset(); the workload runs; then one
+marker statement (`SELECT 1 AS nx_mark_N`, a fingerprint of its own) runs through psql and the
+agent's /metrics is polled until it has counted the marker (the ring buffer is ordered, so
+everything that ran before it is in the published figures too), and once more a little later so
+that nothing else trickles in. The agent's deltas for a fingerprint between the views taken after
+the previous marker and this one must equal pg_stat_statements' calls since the reset.
+"""
+
+import contextlib
+import os
+import pwd
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import shutil
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+PUBLISH_WAIT = 1.3  # the agent publishes its PostgreSQL figures once per second
+SECRET = "s3cr3t-literal-XYZ"
+BENCH_SECONDS = 3
+PG_ENV = {"PGSSLMODE": "disable", "PGGSSENCMODE": "disable", "PGCONNECT_TIMEOUT": "10"}
+SELECT_ABALANCE = "select abalance from pgbench_accounts where aid = $1"
+PGSS_SELECT_ABALANCE = "SELECT abalance FROM pgbench_accounts WHERE aid = $1"
+
+
+def norm(sql):
+    """pg_stat_statements' text as the agent writes it: lower case, whitespace folded."""
+    return re.sub(r"\s+", " ", sql.strip().rstrip(";").strip()).lower()
+
+
+# ------------------------------------------------------------------------------- postgres, psql
+
+@contextlib.contextmanager
+def postgres_with_pgss(timeout=60):
+    """harness.postgres_server() with pg_stat_statements preloaded (track=all): a real postgres
+    (initdb'd as user postgres, trust auth) on 127.0.0.1:free port and a unix socket directory."""
+    tmpdir = tempfile.mkdtemp(prefix="nx-pgss-")
+    proc = None
+    try:
+        pw = pwd.getpwnam("postgres")
+        datadir = os.path.join(tmpdir, "data")
+        sockdir = os.path.join(tmpdir, "sock")
+        os.mkdir(sockdir)
+        for d in (tmpdir, sockdir):
+            os.chown(d, pw.pw_uid, pw.pw_gid)
+        os.chmod(tmpdir, 0o755)
+        log = os.path.join(tmpdir, "postgres.log")
+        r, _ = h.run(["runuser", "-u", "postgres", "--", h.pg_tool("initdb"), "-D", datadir,
+                      "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"],
+                     timeout=120, cwd=tmpdir)
+        if r.returncode != 0:
+            e = h.HarnessError("initdb failed (%d)" % r.returncode)
+            e.detail = (r.stdout + r.stderr).decode(errors="replace").splitlines()[-15:]
+            raise e
+        port = h.free_port()
+        with open(log, "wb") as logf:
+            os.chown(log, pw.pw_uid, pw.pw_gid)
+            proc = subprocess.Popen(
+                [h.pg_tool("postgres"), "-D", datadir, "-p", str(port), "-k", sockdir,
+                 "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+                 "-c", "shared_preload_libraries=pg_stat_statements",
+                 "-c", "pg_stat_statements.track=all"],
+                stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                start_new_session=True, cwd=tmpdir, user=pw.pw_uid, group=pw.pw_gid,
+                extra_groups=[], env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                                      "LANG": "C", "LC_ALL": "C"})
+        pg = h.Postgres(port, sockdir, datadir, tmpdir, proc, log)
+        if not h.wait_until(lambda: proc.poll() is not None or pg.ready(), timeout, 0.2) \
+                or proc.poll() is not None:
+            e = h.HarnessError("postgres did not become ready on port %d" % port)
+            e.detail = ["postgres log: " + l for l in h._tail(log)]
+            raise e
+        yield pg
+    finally:
+        h._stop_process(proc, signal.SIGINT, grace=15)
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def pg_env():
+    env = dict(os.environ, PGAPPNAME="nx-test", **PG_ENV)
+    env.pop("PGPASSWORD", None)
+    return env
+
+
+def psql(pg, sql, unix=False, check=True, timeout=20):
+    """Statements (a string or a list: one -c, i.e. one Query message, each) through psql;
+    returns (returncode, stdout, stderr). Fields are separated by \\x1f."""
+    host = pg.sockdir if unix else "127.0.0.1"
+    r, pid = h.run([h.pg_tool("psql"), "-X", "-A", "-t", "-F", "\x1f", "-h", host,
+                    "-p", str(pg.port), "-U", "postgres", "-d", "postgres"]
+                   + [a for q in ([sql] if isinstance(sql, str) else sql) for a in ("-c", q)],
+                   timeout=timeout, env=pg_env())
+    pg.client_pids.append(pid)
+    out, err = r.stdout.decode(errors="replace").strip(), r.stderr.decode(errors="replace")
+    if check and r.returncode != 0:
+        raise h.HarnessError("psql failed (%d): %s" % (r.returncode, err.strip()))
+    return r.returncode, out, err
+
+
+def pgbench(pg, *args, timeout=60):
+    r, _ = h.run([h.pg_tool("pgbench"), "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres"]
+                 + list(args) + ["postgres"], timeout=timeout, env=pg_env())
+    out = (r.stdout + r.stderr).decode(errors="replace")
+    if r.returncode != 0:
+        e = h.HarnessError("pgbench %s failed (%d)" % (" ".join(args), r.returncode))
+        e.detail = out.splitlines()[-15:]
+        raise e
+    m = re.search(r"number of transactions actually processed: (\d+)", out)
+    return int(m.group(1)) if m else None, out
+
+
+def pgss(pg):
+    """{normalised text: calls} of pg_stat_statements' top-level entries."""
+    _, out, _ = psql(pg, "SELECT query, calls FROM pg_stat_statements WHERE toplevel")
+    res = {}
+    for line in out.splitlines():
+        q, _, calls = line.rpartition("\x1f")
+        res[norm(q)] = res.get(norm(q), 0) + int(calls)
+    return res
+
+
+# ------------------------------------------------------------------------------ the agent's view
+
+def fetch(port, path="/metrics", timeout=5):
+    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=timeout) as r:
+        return r.read().decode("utf-8")
+
+
+def samples(fams, name, family=None):
+    f = fams.get(family or name)
+    return [(l, v) for n, l, v in f["samples"] if n == name] if f else []
+
+
+class View:
+    """The agent's PostgreSQL figures from one /metrics scrape."""
+
+    def __init__(self, text):
+        self.text = text
+        self.fams = fams = h.parse_prometheus(text)
+        self.info = {}  # fingerprint -> normalised text
+        for l, v in samples(fams, "nexus_postgres_query_info"):
+            self.info[l.get("fingerprint")] = l.get("query")
+        # (server, text) -> {status: n}, summed over fingerprints, databases and users
+        self.q = {}
+        self.fps = {}  # text -> set of fingerprints
+        self.rows = samples(fams, "nexus_postgres_queries_total")
+        for l, v in self.rows:
+            text_ = self.info.get(l.get("fingerprint"), "<no query_info for %s>"
+                                  % l.get("fingerprint"))
+            d = self.q.setdefault((l.get("server"), text_), {})
+            d[l.get("status")] = d.get(l.get("status"), 0) + int(v)
+            self.fps.setdefault(text_, set()).add(l.get("fingerprint"))
+
+        def one(name):
+            vals = [v for _, v in samples(fams, name)]
+            return int(sum(vals)) if vals else None
+        self.parser = {k: one("nexus_postgres_%s_total" % k)
+                       for k in ("parse_errors", "resyncs", "unpaired_statements",
+                                 "encrypted_connections")}
+        self.lost = one("nexus_agent_events_lost_total")
+
+    def count(self, server, text_, status=None):
+        d = self.q.get((server, text_), {})
+        return d.get(status, 0) if status else sum(d.values())
+
+    def statuses(self, server, text_):
+        """{status: n} of the statuses with n > 0 (the agent always writes an "ok" series)."""
+        return {k: n for k, n in self.q.get((server, text_), {}).items() if n}
+
+    def texts(self, server):
+        return {t: sum(d.values()) for (s, t), d in self.q.items() if s == server}
+
+    def conns(self, server, state):
+        return int(sum(v for l, v in samples(self.fams, "nexus_postgres_connections")
+                       if l.get("server") == server and l.get("state") == state))
+
+
+def wait_view(port, pred, timeout=15):
+    """Polls /metrics until pred(view) holds; returns (the last view, whether it held)."""
+    st = {"view": None, "err": None}
+
+    def look():
+        try:
+            v = View(fetch(port))
+        except (OSError, h.PromParseError) as e:
+            st["err"] = "%s: %s" % (type(e).__name__, e)
+            return False
+        st["view"] = v
+        try:
+            return pred(v)
+        except (KeyError, TypeError):
+            return False
+    ok = bool(h.wait_until(look, timeout, 0.2))
+    if st["view"] is None:
+        raise h.HarnessError("/metrics on port %d never answered: %s" % (port, st["err"]))
+    return st["view"], ok
+
+
+class Session:
+    """One postgres (with pg_stat_statements) and one `run` agent watching it."""
+
+    def __init__(self, pg, agent, port):
+        self.pg, self.agent, self.port = pg, agent, port
+        self.tcp = "127.0.0.1:%d" % pg.port
+        self.unix = pg.sock_path
+        self.marks = 0
+
+    def sync(self, unix=False, timeout=20):
+        """Runs a marker statement, waits until the agent has counted it, then one publication
+        more; returns the view after that."""
+        self.marks += 1
+        name = "nx_mark_%d" % self.marks
+        psql(self.pg, "SELECT 1 AS %s" % name, unix=unix)
+        text_ = "select $1 as %s" % name
+        server = self.unix if unix else self.tcp
+        v, ok = wait_view(self.port, lambda v: v.count(server, text_) >= 1, timeout)
+        if not ok:
+            e = h.HarnessError("the agent never counted the marker %r on %s" % (text_, server))
+            e.detail = ["agent texts: %s" % sorted(v.texts(server).items())[:30]] + \
+                self.agent.stderr_tail(8)
+            raise e
+        time.sleep(PUBLISH_WAIT)
+        return wait_view(self.port, lambda v: True, 5)[0]
+
+
+def bench_phase(s, args):
+    """pg_stat_statements_reset(), pgbench ARGS, sync. Returns (view after, pgss, pgbench out)."""
+    psql(s.pg, "SELECT pg_stat_statements_reset()")
+    _, out = pgbench(s.pg, *args)
+    after = s.sync()
+    return after, pgss(s.pg), out
+
+
+def compare(s, before, after, stats, texts):
+    """[(text, agent delta, pgss calls)] and the mismatches among them."""
+    rows = []
+    for t in texts:
+        rows.append((t, after.count(s.tcp, t) - before.count(s.tcp, t), stats.get(t, 0)))
+    bad = [r for r in rows if r[1] != r[2] or r[2] <= 0]
+    return rows, bad
+
+
+def diag(s, before, after, stats, rows, out=""):
+    d = ["%s: agent %d, pg_stat_statements %d" % r for r in rows]
+    lost = (after.lost or 0) - (before.lost or 0)
+    if lost:
+        d.append("NOTE: the ring buffer lost %d events in the phase" % lost)
+    d.append("parser: %s" % after.parser)
+    moved = {t: n - before.texts(s.tcp).get(t, 0) for t, n in after.texts(s.tcp).items()
+             if n != before.texts(s.tcp).get(t, 0)}
+    d.append("agent deltas: %s" % sorted(moved.items()))
+    d.append("pgss: %s" % sorted(stats.items()))
+    dup = {t: fps for t, fps in after.fps.items() if len(fps) > 1}
+    if dup:
+        d.append("texts with several fingerprints: %s" % dup)
+    d += [l for l in out.splitlines() if "transactions" in l or "error" in l.lower()][:4]
+    return d + s.agent.stderr_tail(5)
+
+
+# ------------------------------------------------------------------------------------- groups
+
+BENCH_CHECKS = [
+    "pgbench -S (simple): agent count of 'select abalance ... aid = $1' == pg_stat_statements "
+    "calls, exactly",
+    "pgbench -S -M extended: agent count == pg_stat_statements calls, exactly",
+    "pgbench -S -M prepared: agent count == pg_stat_statements calls, exactly",
+    "pgbench TPC-B (simple): per-statement agent counts (5 statements) == pg_stat_statements "
+    "calls, exactly",
+    "pgbench TPC-B: BEGIN and END counted as separate statements == pg_stat_statements calls",
+]
+
+TPCB = [
+    "UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2",
+    "SELECT abalance FROM pgbench_accounts WHERE aid = $1",
+    "UPDATE pgbench_tellers SET tbalance = tbalance + $1 WHERE tid = $2",
+    "UPDATE pgbench_branches SET bbalance = bbalance + $1 WHERE bid = $2",
+    "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) "
+    "VALUES ($1, $2, $3, $4, CURRENT_TIMESTAMP)",
+]
+
+
+def group_bench(g, s):
+    c = BENCH_CHECKS
+    before = s.sync()
+    for i, mode in enumerate((None, "extended", "prepared")):
+        args = ["-S", "-T", str(BENCH_SECONDS), "-c", "4"] + (["-M", mode] if mode else [])
+        after, stats, out = bench_phase(s, args)
+        want = stats.get(norm(PGSS_SELECT_ABALANCE), 0)
+        rows, bad = compare(s, before, after, stats, [SELECT_ABALANCE])
+        errs = {k: v for k, v in after.statuses(s.tcp, SELECT_ABALANCE).items() if k != "ok"}
+        g.check(c[i], not bad and want > 100 and not errs and s.agent.running,
+                ["mode %s; non-ok statuses %s" % (mode or "simple", errs)]
+                + diag(s, before, after, stats, rows, out))
+        before = after
+    after, stats, out = bench_phase(s, ["-T", str(BENCH_SECONDS), "-c", "4"])
+    rows, bad = compare(s, before, after, stats, [norm(q) for q in TPCB])
+    g.check(c[3], not bad and all(r[2] > 50 for r in rows),
+            diag(s, before, after, stats, rows, out))
+    rows, bad = compare(s, before, after, stats, ["begin", "end"])
+    g.check(c[4], not bad and rows[0][2] == rows[1][2] and rows[0][2] > 50,
+            diag(s, before, after, stats, rows))
+
+
+MISC_CHECKS = [
+    "error: SELECT * FROM nosuchtable is counted once with status 42",
+    "error: a unique violation is counted with status 23 (the first INSERT ok)",
+    "unix socket: psql -h SOCKDIR counted with server = SOCKDIR/.s.PGSQL.PORT (not under TCP)",
+    "large result (200000 rows over TCP): counted once, status ok or unknown (end past the capture), resyncs 0, later query counted",
+    "labels: database and user are postgres; duration histogram +Inf count == queries count",
+    "connections: a session held in BEGIN shows state 'idle in transaction' >= 1, then 0 after",
+    "connections_opened_total counts the TCP and unix connections made",
+]
+
+
+def group_misc(g, s):
+    c = MISC_CHECKS
+    pg = s.pg
+    before = s.sync()
+    rc1, _, err1 = psql(pg, "SELECT * FROM nosuchtable", check=False)
+    psql(pg, "CREATE TABLE nx_uniq (id int PRIMARY KEY)")
+    rc2, _, err2 = psql(pg, ["INSERT INTO nx_uniq VALUES (1)", "INSERT INTO nx_uniq VALUES (1)"],
+                        check=False)
+    after = s.sync()
+    t_err = "select * from nosuchtable"
+    t_ins = "insert into nx_uniq values ($1)"
+    st = after.statuses(s.tcp, t_err)
+    g.check(c[0], rc1 != 0 and "does not exist" in err1 and st == {"42": 1},
+            ["psql rc %d %r; agent statuses %s" % (rc1, err1.strip(), st)]
+            + ["texts: %s" % sorted(after.texts(s.tcp).items())[:40]])
+    st = after.statuses(s.tcp, t_ins)
+    g.check(c[1], rc2 != 0 and "duplicate key" in err2 and st == {"ok": 1, "23": 1},
+            ["psql rc %d %r; agent statuses %s" % (rc2, err2.strip(), st)])
+
+    # ---- unix socket
+    psql(pg, "SELECT 7 AS nx_unix_check", unix=True)
+    after_u = s.sync(unix=True)
+    t_u = "select $1 as nx_unix_check"
+    g.check(c[2], after_u.count(s.unix, t_u, "ok") == 1 and after_u.count(s.tcp, t_u) == 0,
+            ["unix %s tcp %s; servers seen %s"
+             % (after_u.statuses(s.unix, t_u), after_u.statuses(s.tcp, t_u),
+                sorted({sv for sv, _ in after_u.q}))])
+
+    # ---- a large result
+    _, out, _ = psql(pg, "SELECT generate_series(1, 200000)", timeout=30)
+    nrows = len(out.splitlines())
+    psql(pg, "SELECT 8 AS nx_after_big")
+    after_b = s.sync()
+    t_big = "select generate_series($1, $2)"
+    st = after_b.statuses(s.tcp, t_big)
+    later = after_b.count(s.tcp, "select $1 as nx_after_big", "ok")
+    # The response ends past --capture-bytes: its CommandComplete may not be captured, and then
+    # the outcome is honestly "unknown" (README); it is still counted once, never lost or doubled.
+    g.check(c[3], nrows == 200000 and st in ({"ok": 1}, {"unknown": 1})
+            and after_b.parser["resyncs"] == 0 and later == 1,
+            ["rows %d; agent statuses %s; parser %s; later query %d"
+             % (nrows, st, after_b.parser, later),
+             "(status 'unknown' means the agent lost the CommandComplete past the capture)"]
+            + s.agent.stderr_tail(5))
+
+    # ---- labels and the histogram
+    ql = [l for l, v in after_b.rows if l.get("server") == s.tcp and v > 0
+          and after_b.info.get(l.get("fingerprint")) == t_big]
+    fam = "nexus_postgres_query_duration_seconds"
+    inf = [v for l, v in samples(after_b.fams, fam + "_bucket", fam)
+           if l.get("server") == s.tcp and l.get("le") == "+Inf"
+           and after_b.info.get(l.get("fingerprint")) == t_big]
+    cnt = [v for l, v in samples(after_b.fams, fam + "_count", fam)
+           if l.get("server") == s.tcp and after_b.info.get(l.get("fingerprint")) == t_big]
+    sm = [v for l, v in samples(after_b.fams, fam + "_sum", fam)
+          if l.get("server") == s.tcp and after_b.info.get(l.get("fingerprint")) == t_big]
+    g.check(c[4], len(ql) == 1 and ql[0].get("database") == "postgres"
+            and ql[0].get("user") == "postgres" and inf == [1.0] and cnt == [1.0]
+            and len(sm) == 1 and sm[0] > 0,
+            ["queries labels %s; +Inf %s count %s sum %s" % (ql, inf, cnt, sm)])
+
+    # ---- connections
+    opened_before = [v for l, v in samples(after_b.fams, "nexus_postgres_connections_opened_total")
+                     if l.get("server") in (s.tcp, s.unix)]
+    p = subprocess.Popen([h.pg_tool("psql"), "-X", "-q", "-h", "127.0.0.1", "-p", str(pg.port),
+                          "-U", "postgres", "-d", "postgres"], stdin=subprocess.PIPE,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=pg_env())
+    try:
+        p.stdin.write(b"BEGIN;\nSELECT 1 AS nx_in_txn;\n")
+        p.stdin.flush()
+        during, ok1 = wait_view(s.port, lambda v: v.conns(s.tcp, "idle in transaction") >= 1
+                                and v.count(s.tcp, "select $1 as nx_in_txn") == 1, 15)
+        p.stdin.write(b"COMMIT;\n\\q\n")
+        p.stdin.close()
+        p.wait(timeout=15)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(timeout=5)
+    end, ok2 = wait_view(s.port, lambda v: v.conns(s.tcp, "idle in transaction") == 0
+                         and v.count(s.tcp, "commit") >= 1, 15)
+    states = lambda v: sorted((l.get("state"), v_) for l, v_ in  # noqa: E731
+                              samples(v.fams, "nexus_postgres_connections")
+                              if l.get("server") == s.tcp)
+    g.check(c[5], ok1 and ok2 and p.returncode == 0,
+            ["during (held %s): %s" % (ok1, states(during)),
+             "after (back to 0 %s): %s" % (ok2, states(end)), "psql rc %s" % p.returncode])
+    opened = {l.get("server"): v for l, v in
+              samples(end.fams, "nexus_postgres_connections_opened_total")}
+    # since the agent started: markers, errors, unix etc. -- at least the ones made here
+    g.check(c[6], opened.get(s.tcp, 0) >= 7 and opened.get(s.unix, 0) >= 2
+            and sum(opened_before) < opened.get(s.tcp, 0) + opened.get(s.unix, 0),
+            ["opened: %s (before the held session: %s)" % (opened, opened_before)])
+
+
+EXPO_CHECKS = [
+    "privacy: the secret literal is not in /metrics (query_info holds $n instead)",
+    "privacy: trace --json prints postgres events for the secret statements, without the secret",
+    "privacy: nothing the agents print on stderr holds the secret",
+    "trace --json: postgres event fields (server, client, database, user, application, kind, "
+    "status, rows, latency, sizes)",
+    "promtool check metrics: no output, exit 0",
+    "no parse errors, resyncs or unpaired statements; no encrypted connections",
+    "status labels are only ok, unknown or a 2-character SQLSTATE class (never cut short)",
+]
+
+
+def group_expo(g, s, promtool_missing):
+    c = EXPO_CHECKS
+    pg = s.pg
+    t_sel = "select * from nx_sec where v = $1"
+    t_ins = "insert into nx_sec (v) values ($1)"
+    psql(pg, "CREATE TABLE nx_sec (v text)")
+    with h.agent("--no-default-targets", "--pid", str(pg.pid), mode="trace", raw=False) as tr:
+        psql(pg, ["INSERT INTO nx_sec (v) VALUES ('%s')" % SECRET,
+                  "SELECT * FROM nx_sec WHERE v = '%s'" % SECRET])
+        psql(pg, "SELECT 9 AS nx_trace_end")
+        end = tr.wait_for(lambda e: e.get("event") == "postgres"
+                          and e.get("query") == "select $1 as nx_trace_end", 15)
+        time.sleep(0.3)
+    view = s.sync()
+    text = fetch(s.port)
+    evs = [e for e in tr.events if e.get("event") == "postgres"]
+    sec = [e for e in evs if e.get("query") in (t_sel, t_ins)]
+    g.check(c[0], SECRET not in text and SECRET.lower() not in text.lower()
+            and view.count(s.tcp, t_sel, "ok") == 1 and view.count(s.tcp, t_ins, "ok") == 1,
+            ["secret in metrics: %s; counts sel %s ins %s"
+             % (SECRET.lower() in text.lower(), view.statuses(s.tcp, t_sel),
+                view.statuses(s.tcp, t_ins))])
+    alltrace = "\n".join(tr.lines)
+    g.check(c[1], end is not None and len(sec) == 2 and SECRET.lower() not in alltrace.lower(),
+            ["%d postgres events, %d for the secret statements, secret in output: %s"
+             % (len(evs), len(sec), SECRET.lower() in alltrace.lower())]
+            + [str(e) for e in evs[-5:]] + tr.stderr_tail(5))
+    errtext = "\n".join(tr.stderr + s.agent.stderr)
+    g.check(c[2], SECRET.lower() not in errtext.lower() and tr.returncode == 0,
+            ["trace exit %s" % tr.returncode] + [l for l in errtext.splitlines()
+                                                 if SECRET.lower() in l.lower()][:3])
+    bad = []
+    want_rows = {t_ins: 1, t_sel: 1}
+    for e in sec:
+        if not (e.get("server") == s.tcp and re.match(r"^127\.0\.0\.1:\d+$", str(e.get("client")))
+                and e.get("comm") == "postgres" and e.get("pid") not in (pg.pid, None)
+                and e.get("database") == "postgres" and e.get("user") == "postgres"
+                and e.get("application") == "nx-test" and e.get("status") == "ok"
+                and e.get("rows") == want_rows[e["query"]]
+                and isinstance(e.get("latency_us"), (int, float)) and e["latency_us"] > 0
+                and isinstance(e.get("request_bytes"), int) and e["request_bytes"] > 0
+                and isinstance(e.get("response_bytes"), int) and e["response_bytes"] > 0
+                and isinstance(e.get("fingerprint"), str) and e["fingerprint"]
+                and isinstance(e.get("kind"), str) and e["kind"]
+                and h.ISO_TIME.match(str(e.get("time"))) and isinstance(e.get("ts_ns"), int)):
+            bad.append(e)
+    # the simple Query 'Q' message: type byte, int32 length, text, NUL
+    sizes = {e["query"]: e.get("request_bytes") for e in sec}
+    want_sizes = {t_ins: 1 + 4 + len("INSERT INTO nx_sec (v) VALUES ('%s')" % SECRET) + 1,
+                  t_sel: 1 + 4 + len("SELECT * FROM nx_sec WHERE v = '%s'" % SECRET) + 1}
+    g.check(c[3], len(sec) == 2 and not bad and not tr.bad_lines and sizes == want_sizes,
+            ["bad: %s" % bad[:2], "request sizes %s want %s" % (sizes, want_sizes),
+             "non-JSON lines %s" % tr.bad_lines[:3]])
+    if promtool_missing:
+        g.tap.skip(c[4], "promtool not installed")
+        g.done.add(c[4])
+    else:
+        p = subprocess.run(["promtool", "check", "metrics"], input=text.encode(),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+        out = (p.stdout + p.stderr).decode(errors="replace").strip()
+        g.check(c[4], p.returncode == 0 and out == "" and "nexus_postgres_queries_total{" in text,
+                ["promtool exit %d" % p.returncode] + out.splitlines()[:15])
+    pz = view.parser
+    g.check(c[5], pz["parse_errors"] == 0 and pz["resyncs"] == 0
+            and pz["unpaired_statements"] == 0 and pz["encrypted_connections"] == 0
+            and s.agent.running, ["parser: %s" % pz] + s.agent.stderr_tail(8))
+    bad = sorted({l.get("status") for l, v in view.rows
+                  if not re.fullmatch(r"ok|unknown|[0-9A-Z]{2}", str(l.get("status")))})
+    g.check(c[6], not bad and view.rows, ["bad status labels: %s" % bad])
+
+
+# --------------------------------------------------------------------------------------- main
+
+ALL = [(BENCH_CHECKS, 100), (MISC_CHECKS, 60), (EXPO_CHECKS, 60)]
+
+
+def main():
+    h.exit_cleanly_on_sigterm()
+    tap = h.Tap()
+    priv = h.privilege_skip_reason()
+    missing = h.missing_tools("initdb", "postgres", "psql", "pgbench", "pg_isready")
+    skip = priv or ("missing tools: %s" % " ".join(missing) if missing else None)
+    if not skip and not os.path.exists(os.path.join(h.PG_BIN, "..", "lib",
+                                                    "pg_stat_statements.so")):
+        skip = "pg_stat_statements is not installed"
+    if not skip and not os.access(h.AGENT, os.X_OK):
+        for names, _ in ALL:
+            h.run_group(tap, names, lambda g: g.fail_rest("agent binary %s not built" % h.AGENT))
+        return tap.done()
+    if skip:
+        for names, _ in ALL:
+            h.run_group(tap, names, None, skip)
+        return tap.done()
+    promtool_missing = bool(h.missing_tools("promtool"))
+    fns = [group_bench, group_misc, lambda g, s: group_expo(g, s, promtool_missing)]
+    try:
+        with contextlib.ExitStack() as stack:
+            with h.time_limit(90):
+                pg = stack.enter_context(postgres_with_pgss())
+                psql(pg, "CREATE EXTENSION pg_stat_statements")
+                pgbench(pg, "-i", "-s", "1", "-q", timeout=60)
+                port = h.free_port()
+                a = stack.enter_context(h.agent("--no-default-targets", "--pid", str(pg.pid),
+                                                "--listen", "127.0.0.1:%d" % port, mode="run",
+                                                raw=False))
+            s = Session(pg, a, port)
+            for (names, limit), fn in zip(ALL, fns):
+                def body(g, fn=fn, limit=limit):
+                    with h.time_limit(limit):
+                        fn(g, s)
+                h.run_group(tap, names, body)
+    except Exception as e:  # noqa: BLE001 - set-up failed: every unreported check fails
+        why = ["set-up failed: %s: %s" % (type(e).__name__, e)] + list(getattr(e, "detail", []))
+        # groups already reported keep their lines; the rest fail
+        reported = tap.n
+        count = 0
+        for names, _ in ALL:
+            if count + len(names) <= reported:
+                count += len(names)
+                continue
+            h.run_group(tap, names, lambda g: g.fail_rest(why))
+            count += len(names)
+    return tap.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

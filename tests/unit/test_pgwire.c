@@ -1,0 +1,867 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * PostgreSQL v3 parser fixtures: captured chunks in (client messages the server read, its
+ * responses, captures shorter than the syscall), records out. Messages are written as short specs
+ * ("Q|SELECT 1", "C|SELECT 1", "Z|I") that build() turns into protocol bytes. Each fixture is also
+ * fed one byte at a time, which must give the same records and counters. No record may ever hold
+ * a secret the fixtures send (passwords, Bind values, startup options, error texts).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include "proto/pgwire.h"
+
+/* Fixtures leave unused trailing fields (stats, options) zero. */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
+#define MAXMSG 24
+
+struct chunk {
+	char dir;		 /* 'i' the server read it, 'o' it wrote it */
+	const char *m[MAXMSG];	 /* message specs, see build() */
+	uint32_t cap;		 /* bytes captured; 0: all (else the rest is a gap) */
+};
+
+struct fixture {
+	const char *name;
+	struct chunk chunks[14];
+	const char *want[8];
+	struct pg_stats want_stats; /* fields checked when non-zero, plus unpaired exactly */
+};
+
+/* --- message builder ------------------------------------------------------------------------- */
+
+struct buf {
+	uint8_t d[65536];
+	uint32_t n;
+};
+
+static void put(struct buf *b, const void *p, uint32_t n)
+{
+	assert_true(b->n + n <= sizeof(b->d));
+	memcpy(b->d + b->n, p, n);
+	b->n += n;
+}
+
+static void put8(struct buf *b, uint8_t v)
+{
+	put(b, &v, 1);
+}
+
+static void put16(struct buf *b, uint16_t v)
+{
+	put8(b, v >> 8);
+	put8(b, v & 0xff);
+}
+
+static void put32(struct buf *b, uint32_t v)
+{
+	put16(b, v >> 16);
+	put16(b, v & 0xffff);
+}
+
+/* A string with its NUL; "#N" inside it stands for N bytes of 'x'. */
+static void putstr(struct buf *b, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '#' && s[1] >= '0' && s[1] <= '9') {
+			long n = strtol(s + 1, (char **)&s, 10);
+
+			while (n-- > 0)
+				put8(b, 'x');
+			s--;
+			continue;
+		}
+		put8(b, (uint8_t)*s);
+	}
+	put8(b, 0);
+}
+
+static uint32_t begin(struct buf *b, char type)
+{
+	uint32_t at;
+
+	if (type)
+		put8(b, (uint8_t)type);
+	at = b->n;
+	put32(b, 0);
+	return at;
+}
+
+static void finish(struct buf *b, uint32_t at)
+{
+	uint32_t len = b->n - at;
+
+	b->d[at] = len >> 24;
+	b->d[at + 1] = (len >> 16) & 0xff;
+	b->d[at + 2] = (len >> 8) & 0xff;
+	b->d[at + 3] = len & 0xff;
+}
+
+/* Splits "a|b|c" into fields (at most 16). */
+static int split(const char *spec, char f[16][256])
+{
+	int n = 0;
+	const char *p = spec;
+
+	for (;;) {
+		const char *e = strchr(p, '|');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+
+		assert_true(l < 256 && n < 16);
+		memcpy(f[n], p, l);
+		f[n++][l] = '\0';
+		if (!e)
+			return n;
+		p = e + 1;
+	}
+}
+
+/* Client messages: startup|k|v.., ssl, gss, cancel, v2, Q|sql, P|name|sql, B|portal|stmt|v.., D|S|n,
+ * C|P|n, E|portal[|max], S, H, X, F, d|data, c, f|why, p|secret, raw|bytes.
+ * Server messages: byte|c, R|code, S|name|value, K, Z|s, T|ncols, D|v.., C|tag, I, E|sev|code|msg,
+ * N|sev|code|msg, A|chan|payload, 1, 2, 3, n, t|nparams, s, G, H, W, d|data, c, V|data, raw|bytes.
+ * "N*spec" repeats a message N times. */
+static void build(struct buf *b, char dir, const char *spec)
+{
+	char f[16][256];
+	int n, rep = 1;
+	uint32_t at;
+
+	if (spec[0] >= '0' && spec[0] <= '9' && strchr(spec, '*')) {
+		rep = atoi(spec);
+		spec = strchr(spec, '*') + 1;
+	}
+	n = split(spec, f);
+	while (rep--) {
+		const char *t = f[0];
+
+		if (!strcmp(t, "raw")) {
+			put(b, f[1], strlen(f[1]));
+		} else if (!strcmp(t, "byte")) {
+			put8(b, (uint8_t)f[1][0]);
+		} else if (dir == 'i' && !strcmp(t, "startup")) {
+			at = begin(b, 0);
+			put32(b, 196608);
+			for (int i = 1; i + 1 < n; i += 2) {
+				putstr(b, f[i]);
+				putstr(b, f[i + 1]);
+			}
+			put8(b, 0);
+			finish(b, at);
+		} else if (dir == 'i' && (!strcmp(t, "ssl") || !strcmp(t, "gss") || !strcmp(t, "v2"))) {
+			put32(b, 8);
+			put32(b, !strcmp(t, "ssl") ? 80877103 : !strcmp(t, "gss") ? 80877104 : 131072);
+		} else if (dir == 'i' && !strcmp(t, "cancel")) {
+			put32(b, 16);
+			put32(b, 80877102);
+			put32(b, 4242);
+			put32(b, 0x5ec2e7);
+		} else if (dir == 'i') {
+			at = begin(b, t[0]);
+			switch (t[0]) {
+			case 'Q':
+			case 'd':
+			case 'f':
+			case 'p':
+				if (t[0] == 'd')
+					put(b, f[1], strlen(f[1]));
+				else
+					putstr(b, f[1]);
+				break;
+			case 'P':
+				putstr(b, f[1]);
+				putstr(b, f[2]);
+				put16(b, 0);
+				break;
+			case 'B':
+				putstr(b, f[1]);
+				putstr(b, f[2]);
+				put16(b, 0);
+				put16(b, n - 3);
+				for (int i = 3; i < n; i++) {
+					put32(b, strlen(f[i]));
+					put(b, f[i], strlen(f[i]));
+				}
+				put16(b, 0);
+				break;
+			case 'D':
+			case 'C':
+				put8(b, f[1][0]);
+				putstr(b, f[2]);
+				break;
+			case 'E':
+				putstr(b, f[1]);
+				put32(b, n > 2 ? atoi(f[2]) : 0);
+				break;
+			case 'F':
+				put32(b, 1234);
+				put16(b, 0);
+				put16(b, 1);
+				put32(b, 1);
+				put8(b, 'x');
+				put16(b, 0);
+				break;
+			}
+			finish(b, at);
+		} else {
+			at = begin(b, t[0]);
+			switch (t[0]) {
+			case 'R':
+				put32(b, atoi(f[1]));
+				if (atoi(f[1]) == 5)
+					put32(b, 0x01020304);
+				else if (atoi(f[1]) == 10)
+					putstr(b, "SCRAM-SHA-256"), put8(b, 0);
+				else if (atoi(f[1]) != 0)
+					put(b, "r=nonce,s=salt,i=4096", 21);
+				break;
+			case 'S':
+			case 'A':
+				if (t[0] == 'A')
+					put32(b, 999);
+				putstr(b, f[1]);
+				putstr(b, f[2]);
+				break;
+			case 'K':
+				put32(b, 4242);
+				put32(b, 0x5ec2e7);
+				break;
+			case 'Z':
+				put8(b, f[1][0]);
+				break;
+			case 'T':
+				put16(b, atoi(f[1]));
+				for (int i = 0; i < atoi(f[1]); i++) {
+					putstr(b, "col");
+					put32(b, 0), put16(b, 0), put32(b, 23), put16(b, 4);
+					put32(b, -1), put16(b, 0);
+				}
+				break;
+			case 'D':
+				put16(b, n - 1);
+				for (int i = 1; i < n; i++) {
+					struct buf tmp = { .n = 0 };
+
+					putstr(&tmp, f[i]); /* expands #N */
+					put32(b, tmp.n - 1);
+					put(b, tmp.d, tmp.n - 1);
+				}
+				break;
+			case 'C':
+				putstr(b, f[1]);
+				break;
+			case 'E':
+			case 'N':
+				put8(b, 'S'), putstr(b, f[1]);
+				put8(b, 'V'), putstr(b, f[1]);
+				put8(b, 'C'), putstr(b, f[2]);
+				put8(b, 'M'), putstr(b, f[3]);
+				put8(b, 'F'), putstr(b, "postgres.c");
+				put8(b, 0);
+				break;
+			case 't':
+				put16(b, atoi(f[1]));
+				for (int i = 0; i < atoi(f[1]); i++)
+					put32(b, 23);
+				break;
+			case 'G':
+			case 'H':
+			case 'W':
+				put8(b, 0);
+				put16(b, 0);
+				break;
+			case 'd':
+				put(b, f[1], strlen(f[1]));
+				break;
+			case 'V':
+				put32(b, strlen(f[1]));
+				put(b, f[1], strlen(f[1]));
+				break;
+			default: /* 1 2 3 n I s c: no body */
+				break;
+			}
+			finish(b, at);
+		}
+	}
+}
+
+static void build_chunk(struct buf *b, const struct chunk *ch)
+{
+	b->n = 0;
+	for (int i = 0; i < MAXMSG && ch->m[i]; i++)
+		build(b, ch->dir, ch->m[i]);
+}
+
+/* --- running fixtures ---------------------------------------------------------------------------- */
+
+#define MAXREC 16
+
+struct got {
+	int n;
+	char rec[MAXREC][200];
+	struct pg_record last;
+};
+
+static const char *const secrets[] = { "hunter2", "s3cr3t", "leakme", "topsecret" };
+
+static void assert_no_secret(const char *s, size_t n)
+{
+	for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
+		if (memmem(s, n, secrets[i], strlen(secrets[i])))
+			fail_msg("a record holds '%s'", secrets[i]);
+}
+
+static void collect(void *ctx, const struct pg_record *r)
+{
+	static const char *const copies[] = { "", " ci", " co", " cb" };
+	struct got *g = ctx;
+	char st[32];
+
+	/* nothing secret in any of the record's strings */
+	assert_no_secret(r->sql, r->sql_len);
+	assert_no_secret(r->tag, strlen(r->tag));
+	assert_no_secret(r->user, strlen(r->user));
+	assert_no_secret(r->database, strlen(r->database));
+	assert_no_secret(r->application, strlen(r->application));
+	assert_int_equal(strlen(r->sql), r->sql_len);
+	if (g->n >= MAXREC)
+		return;
+	g->last = *r;
+	if (r->status == PG_OK)
+		strcpy(st, "ok");
+	else if (r->status == PG_ERROR)
+		snprintf(st, sizeof(st), "%s/%s", r->sqlstate, r->severity);
+	else
+		strcpy(st, "unknown");
+	snprintf(g->rec[g->n++], 200, "%c %s %s r%llu n%u %c%s%s%s%s: %.60s", "QEF"[r->kind], st,
+		 r->tag[0] ? r->tag : "-", (unsigned long long)r->rows, r->statements,
+		 r->txn_status ? r->txn_status : '-', copies[r->copy], r->suspended ? " susp" : "",
+		 r->sql_truncated ? " trunc" : "", r->sql_unknown ? " unknown" : "", r->sql);
+}
+
+static void run(const struct fixture *f, bool bytewise, struct got *g, struct pg_stats *st)
+{
+	struct pg_conn *c = pg_conn__new(st);
+	static struct buf b;
+	uint64_t ts = 1000;
+
+	memset(g, 0, sizeof(*g));
+	assert_non_null(c);
+	for (int i = 0; i < 14 && f->chunks[i].dir; i++) {
+		const struct chunk *ch = &f->chunks[i];
+		bool in = ch->dir == 'i';
+
+		build_chunk(&b, ch);
+		ts += 1000;
+		if (!bytewise || ch->cap) {
+			uint32_t cap = ch->cap && ch->cap < b.n ? ch->cap : b.n;
+
+			pg_conn__feed(c, in, b.d, cap, b.n, ts, collect, g);
+			continue;
+		}
+		for (uint32_t k = 0; k < b.n; k++)
+			pg_conn__feed(c, in, b.d + k, 1, 1, ts, collect, g);
+	}
+	assert_true(pg_conn__memory(c) <= 160 * 1024);
+	pg_conn__free(c);
+}
+
+static void check(const struct fixture *f, bool bytewise)
+{
+	struct pg_stats st = {};
+	const struct pg_stats *w = &f->want_stats;
+	struct got g;
+	int nwant = 0;
+
+	run(f, bytewise, &g, &st);
+	while (nwant < 8 && f->want[nwant])
+		nwant++;
+	for (int i = 0; i < g.n || i < nwant; i++) {
+		const char *a = i < nwant ? f->want[i] : "(none)";
+		const char *r = i < g.n ? g.rec[i] : "(none)";
+
+		if (strcmp(a, r))
+			fail_msg("%s%s: record %d: want '%s', got '%s'", f->name,
+				 bytewise ? " (bytewise)" : "", i, a, r);
+	}
+	assert_int_equal(st.commands, g.n);
+#define CHECK(field)                                                                              \
+	if (w->field && st.field != w->field)                                                     \
+		fail_msg("%s%s: " #field " %llu, want %llu", f->name, bytewise ? " (bytewise)" : "", \
+			 (unsigned long long)st.field, (unsigned long long)w->field);
+	CHECK(parse_errors);
+	CHECK(resyncs);
+	CHECK(skipped);
+	CHECK(truncated_responses);
+	CHECK(unknown_statements);
+	CHECK(encrypted_conns);
+	CHECK(cancel_requests);
+	CHECK(notifications);
+	CHECK(notices);
+	CHECK(startups);
+	CHECK(startup_errors);
+	CHECK(async_errors);
+	CHECK(midstream);
+	CHECK(unsupported);
+#undef CHECK
+	if (st.unpaired != w->unpaired)
+		fail_msg("%s%s: unpaired %llu, want %llu", f->name, bytewise ? " (bytewise)" : "",
+			 (unsigned long long)st.unpaired, (unsigned long long)w->unpaired);
+	/* what is not asked for did not happen */
+	if (!w->resyncs && st.resyncs)
+		fail_msg("%s: unexpected resync", f->name);
+	if (!w->parse_errors && st.parse_errors)
+		fail_msg("%s: unexpected parse error", f->name);
+}
+
+#define IN(...) { 'i', { __VA_ARGS__ } }
+#define OUT(...) { 'o', { __VA_ARGS__ } }
+#define IN_CAP(cap, ...) { 'i', { __VA_ARGS__ }, cap }
+#define OUT_CAP(cap, ...) { 'o', { __VA_ARGS__ }, cap }
+#define STARTUP                                                                                   \
+	IN("startup|user|alice|database|shop|application_name|web|options|-c search_path=topsecret")
+#define AUTH_OK OUT("R|0", "S|application_name|web", "S|server_version|15.4", "K", "Z|I")
+#define SEL1_REPLY OUT("T|1", "D|1", "C|SELECT 1", "Z|I")
+
+static const struct fixture fixtures[] = {
+	/* --- startup --- */
+	{ "plain startup, one query",
+	  { STARTUP, AUTH_OK, IN("Q|SELECT 1"), SEL1_REPLY },
+	  { "Q ok SELECT r1 n1 I: SELECT 1" }, { .startups = 1 } },
+	{ "SSLRequest refused, then plaintext",
+	  { IN("ssl"), OUT("byte|N"), STARTUP, AUTH_OK, IN("Q|SELECT 1"), SEL1_REPLY },
+	  { "Q ok SELECT r1 n1 I: SELECT 1" }, { .startups = 1 } },
+	{ "SSLRequest accepted: encrypted, nothing parsed after",
+	  { IN("ssl"), OUT("byte|S"), IN("raw|\x16\x03\x01 client hello"), OUT("raw|\x16\x03\x03"),
+	    IN("Q|SELECT 1"), SEL1_REPLY },
+	  {}, { .encrypted_conns = 1 } },
+	{ "GSSENCRequest refused, SSLRequest refused, then plaintext",
+	  { IN("gss"), OUT("byte|N"), IN("ssl"), OUT("byte|N"), STARTUP, AUTH_OK, IN("Q|SELECT 1"),
+	    SEL1_REPLY },
+	  { "Q ok SELECT r1 n1 I: SELECT 1" } },
+	{ "GSSENCRequest accepted", { IN("gss"), OUT("byte|G"), IN("Q|SELECT 1"), SEL1_REPLY },
+	  {}, { .encrypted_conns = 1 } },
+	{ "direct TLS (no SSLRequest)", { IN("raw|\x16\x03\x01\x02\x03"), OUT("raw|\x16\x03\x03") },
+	  {}, { .encrypted_conns = 1 } },
+	{ "CancelRequest: counted, its key never read", { IN("cancel") }, {}, { .cancel_requests = 1 } },
+	{ "protocol 2 startup is not followed", { IN("v2"), OUT("R|0") }, {}, { .unsupported = 1 } },
+	{ "SCRAM exchange: framed, never kept",
+	  { STARTUP, OUT("R|10"), IN("p|SCRAM-SHA-256 n,,n=,r=hunter2"), OUT("R|11"),
+	    IN("p|c=biws,r=hunter2,p=s3cr3t"), OUT("R|12", "R|0", "S|TimeZone|UTC", "K", "Z|I"),
+	    IN("Q|SELECT 1"), SEL1_REPLY },
+	  { "Q ok SELECT r1 n1 I: SELECT 1" } },
+	{ "authentication failure: counted, nothing after",
+	  { STARTUP, OUT("R|5"), IN("p|md5hunter2"),
+	    OUT("E|FATAL|28P01|password authentication failed leakme"), IN("Q|SELECT 1"),
+	    SEL1_REPLY },
+	  {}, { .startup_errors = 1 } },
+	/* --- simple query --- */
+	{ "multi-statement query: one record, statements counted, rows summed",
+	  { STARTUP, AUTH_OK,
+	    IN("Q|BEGIN; INSERT INTO t VALUES (1); UPDATE t SET a = 2; COMMIT"),
+	    OUT("C|BEGIN", "C|INSERT 0 1", "C|UPDATE 3", "C|COMMIT", "Z|I") },
+	  { "Q ok COMMIT r4 n4 I: BEGIN; INSERT INTO t VALUES (1); UPDATE t SET a = 2; COMMIT" } },
+	{ "an error ends a multi-statement query",
+	  { STARTUP, AUTH_OK, IN("Q|SELECT 1; SELECT 1/0; SELECT 3"),
+	    OUT("T|1", "D|1", "C|SELECT 1", "E|ERROR|22012|division by zero leakme", "Z|I") },
+	  { "Q 22012/ERROR SELECT r1 n1 I: SELECT 1; SELECT 1/0; SELECT 3" } },
+	{ "transaction status from ReadyForQuery, DDL tags",
+	  { STARTUP, AUTH_OK, IN("Q|BEGIN"), OUT("C|BEGIN", "Z|T"), IN("Q|SELECT nope"),
+	    OUT("E|ERROR|42703|column nope does not exist leakme", "Z|E"), IN("Q|ROLLBACK"),
+	    OUT("C|ROLLBACK", "Z|I"), IN("Q|CREATE TABLE t (a int)"),
+	    OUT("C|CREATE TABLE", "Z|I") },
+	  { "Q ok BEGIN r0 n1 T: BEGIN", "Q 42703/ERROR - r0 n0 E: SELECT nope",
+	    "Q ok ROLLBACK r0 n1 I: ROLLBACK", "Q ok CREATE TABLE r0 n1 I: CREATE TABLE t (a int)" } },
+	{ "empty query", { STARTUP, AUTH_OK, IN("Q|"), OUT("I", "Z|I") }, { "Q ok - r0 n1 I: " } },
+	{ "SHOW: rows from DataRows when the tag has no count",
+	  { STARTUP, AUTH_OK, IN("Q|SHOW work_mem"), OUT("T|1", "D|4MB", "C|SHOW", "Z|I") },
+	  { "Q ok SHOW r1 n1 I: SHOW work_mem" } },
+	/* --- extended protocol --- */
+	{ "pgbench -M extended: unnamed Parse/Bind/Describe/Execute/Sync",
+	  { STARTUP, AUTH_OK,
+	    IN("P||SELECT abalance FROM pgbench_accounts WHERE aid = $1", "B|||42", "D|P|", "E|",
+	       "S"),
+	    OUT("1", "2", "T|1", "D|123", "C|SELECT 1", "Z|I"),
+	    IN("P||UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2",
+	       "B|||5|42", "D|P|", "E|", "S"),
+	    OUT("1", "2", "n", "C|UPDATE 1", "Z|I") },
+	  { "E ok SELECT r1 n1 I: SELECT abalance FROM pgbench_accounts WHERE aid = $1",
+	    "E ok UPDATE r1 n1 I: UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE a" } },
+	{ "pgbench -M prepared: named Parse once, then Bind/Describe/Execute/Sync",
+	  { STARTUP, AUTH_OK, IN("P|P0_1|SELECT abalance FROM pgbench_accounts WHERE aid = $1", "S"),
+	    OUT("1", "Z|I"), IN("B||P0_1|42", "D|P|", "E|", "S"),
+	    OUT("2", "T|1", "D|123", "C|SELECT 1", "Z|I"), IN("B||P0_1|43", "D|P|", "E|", "S"),
+	    OUT("2", "T|1", "D|124", "C|SELECT 1", "Z|I") },
+	  { "E ok SELECT r1 n1 I: SELECT abalance FROM pgbench_accounts WHERE aid = $1",
+	    "E ok SELECT r1 n1 I: SELECT abalance FROM pgbench_accounts WHERE aid = $1" } },
+	{ "pipelined Executes before one Sync, each with its own statement",
+	  { STARTUP, AUTH_OK,
+	    IN("P|s1|INSERT INTO t VALUES ($1)", "B||s1|1", "E|", "B||s1|2", "E|", "P||SELECT 2",
+	       "B|||", "E|", "P||SELECT 3", "B|||", "E|", "S"),
+	    OUT("1", "2", "C|INSERT 0 1", "2", "C|INSERT 0 1", "1", "2", "D|2", "C|SELECT 1", "1",
+		"2", "D|3", "C|SELECT 1", "Z|T") },
+	  { "E ok INSERT r1 n1 T: INSERT INTO t VALUES ($1)",
+	    "E ok INSERT r1 n1 T: INSERT INTO t VALUES ($1)", "E ok SELECT r1 n1 T: SELECT 2",
+	    "E ok SELECT r1 n1 T: SELECT 3" } },
+	{ "error mid-pipeline: the rest is skipped until Sync, then pairing goes on",
+	  { STARTUP, AUTH_OK,
+	    IN("P||SELECT 1", "B|||", "E|", "P||SELEC oops", "B|||", "E|", "P||SELECT 3", "B|||",
+	       "E|", "S"),
+	    OUT("1", "2", "D|1", "C|SELECT 1", "E|ERROR|42601|syntax error at SELEC leakme", "Z|I"),
+	    IN("P||SELECT 4", "B|||", "E|", "S"), OUT("1", "2", "D|4", "C|SELECT 1", "Z|I") },
+	  { "E ok SELECT r1 n1 I: SELECT 1", "E 42601/ERROR - r0 n0 I: SELEC oops",
+	    "E ok SELECT r1 n1 I: SELECT 4" },
+	  { .skipped = 2 } },
+	{ "error before the client's Sync was read: later messages skipped too",
+	  { STARTUP, AUTH_OK, IN("P||SELECT 1/0", "B|||", "E|"),
+	    OUT("1", "2", "E|ERROR|22012|division by zero"), IN("B|||", "E|", "S"), OUT("Z|I"),
+	    IN("Q|SELECT 1"), SEL1_REPLY },
+	  { "E 22012/ERROR - r0 n0 I: SELECT 1/0", "Q ok SELECT r1 n1 I: SELECT 1" },
+	  { .skipped = 1 } },
+	{ "Bind error: a failed query with its statement's SQL",
+	  { STARTUP, AUTH_OK, IN("P||SELECT $1::int", "B|||s3cr3t", "E|", "S"),
+	    OUT("1", "E|ERROR|22P02|invalid input syntax for type integer: s3cr3t", "Z|I") },
+	  { "E 22P02/ERROR - r0 n0 I: SELECT $1::int" }, { .skipped = 1 } },
+	{ "commit failure at Sync is the batch's last Execute's",
+	  { STARTUP, AUTH_OK, IN("P||INSERT INTO t VALUES (1)", "B|||", "E|", "S"),
+	    OUT("1", "2", "C|INSERT 0 1", "E|ERROR|23503|violates foreign key leakme", "Z|I") },
+	  { "E 23503/ERROR INSERT r1 n1 I: INSERT INTO t VALUES (1)" } },
+	{ "Describe statement, Close, then Bind of the closed statement",
+	  { STARTUP, AUTH_OK, IN("P|s1|SELECT $1", "D|S|s1", "S"), OUT("1", "t|1", "T|1", "Z|I"),
+	    IN("B||s1|5", "E|", "S"), OUT("2", "D|5", "C|SELECT 1", "Z|I"), IN("C|S|s1", "S"),
+	    OUT("3", "Z|I"), IN("B||s1|5", "E|", "S"),
+	    OUT("E|ERROR|26000|prepared statement s1 does not exist", "Z|I") },
+	  { "E ok SELECT r1 n1 I: SELECT $1", "E 26000/ERROR - r0 n0 I unknown: " },
+	  { .skipped = 1, .unknown_statements = 1 } },
+	{ "named portal fetched in pieces (PortalSuspended), Flush then Sync",
+	  { STARTUP, AUTH_OK, IN("Q|BEGIN"), OUT("C|BEGIN", "Z|T"),
+	    IN("P||SELECT g FROM generate_series(1, 3) g", "B|c1|", "E|c1|2", "H"),
+	    OUT("1", "2", "D|1", "D|2", "s"), IN("E|c1|2", "S"), OUT("D|3", "C|SELECT 1", "Z|T") },
+	  { "Q ok BEGIN r0 n1 T: BEGIN",
+	    "E ok - r2 n0 T susp: SELECT g FROM generate_series(1, 3) g",
+	    "E ok SELECT r1 n1 T: SELECT g FROM generate_series(1, 3) g" } },
+	{ "FunctionCall", { STARTUP, AUTH_OK, IN("F"), OUT("V|x", "Z|I") }, { "F ok - r0 n1 I: " } },
+	/* --- COPY, asynchronous messages --- */
+	{ "COPY FROM STDIN",
+	  { STARTUP, AUTH_OK, IN("Q|COPY t FROM STDIN"), OUT("G"),
+	    IN("d|1\tone\n", "d|2\ttwo\n"), IN("c"), OUT("C|COPY 2", "Z|I") },
+	  { "Q ok COPY r2 n1 I ci: COPY t FROM STDIN" } },
+	{ "COPY TO STDOUT",
+	  { STARTUP, AUTH_OK, IN("Q|COPY t TO STDOUT"),
+	    OUT("H", "d|1\tone\n", "d|2\ttwo\n", "c", "C|COPY 2", "Z|I") },
+	  { "Q ok COPY r2 n1 I co: COPY t TO STDOUT" } },
+	{ "notices, notifications, parameter status interleaved; FATAL with nothing asked",
+	  { STARTUP, AUTH_OK, IN("Q|SELECT f()"),
+	    OUT("N|NOTICE|00000|hello leakme", "T|1", "A|chan|payload leakme", "D|1",
+		"S|application_name|batch", "C|SELECT 1", "Z|I"),
+	    OUT("A|chan|idle"), OUT("E|FATAL|57P01|terminating connection leakme") },
+	  { "Q ok SELECT r1 n1 I: SELECT f()" },
+	  { .notices = 1, .notifications = 2, .async_errors = 1 } },
+	/* --- captures shorter than the syscall --- */
+	{ "a DataRow past the capture is skipped by its length",
+	  { STARTUP, AUTH_OK, IN("Q|SELECT big"), OUT_CAP(100, "T|1", "D|#5000"),
+	    OUT("C|SELECT 1", "Z|I") },
+	  { "Q ok SELECT r1 n1 I: SELECT big" } },
+	{ "SQL past the capture is truncated, pairing intact",
+	  { STARTUP, AUTH_OK, IN_CAP(40, "Q|SELECT '#5000'"), SEL1_REPLY },
+	  { "Q ok SELECT r1 n1 I trunc: SELECT 'xxxxxxxxxxxxxxxxxxxxxxxxxxx" } },
+	{ "a result past the capture: it ends at the next read, status unknown",
+	  { STARTUP, AUTH_OK, IN("Q|SELECT * FROM big"),
+	    OUT_CAP(100, "T|1", "200*D|rowdata", "C|SELECT 200", "Z|I"), IN("Q|SELECT 1"),
+	    SEL1_REPLY },
+	  { "Q unknown - r3 n0 -: SELECT * FROM big", "Q ok SELECT r1 n1 I: SELECT 1" },
+	  { .truncated_responses = 1 } },
+	{ "an extended result past the capture",
+	  { STARTUP, AUTH_OK, IN("P||SELECT * FROM big", "B|||", "D|P|", "E|", "S"),
+	    OUT_CAP(100, "1", "2", "T|1", "200*D|rowdata", "C|SELECT 200", "Z|I"),
+	    OUT("200*D|rowdata", "C|SELECT 400", "Z|I"),
+	    IN("P||SELECT 1", "B|||", "E|", "S"), OUT("1", "2", "D|1", "C|SELECT 1", "Z|I") },
+	  { "E unknown - r3 n0 -: SELECT * FROM big", "E ok SELECT r1 n1 I: SELECT 1" },
+	  { .truncated_responses = 1 } },
+	{ "a gap across headers with a pipeline: dropped, counted, resynced",
+	  { STARTUP, AUTH_OK, IN("Q|SELECT 1", "Q|SELECT 2"),
+	    OUT_CAP(60, "T|1", "50*D|x", "C|SELECT 50", "Z|I", "T|1", "D|2", "C|SELECT 1", "Z|I"),
+	    IN("Q|SELECT 3"), OUT("T|1", "D|3", "C|SELECT 1", "Z|I"), IN("Q|SELECT 4"),
+	    SEL1_REPLY },
+	  { "Q ok SELECT r1 n1 I: SELECT 4" }, { .resyncs = 1, .unpaired = 2 } },
+	{ "a client gap across headers: what was queued pairs, the rest is dropped",
+	  { STARTUP, AUTH_OK, IN_CAP(30, "Q|SELECT 1", "Q|SELECT #3000", "Q|SELECT 3"),
+	    SEL1_REPLY, OUT("T|1", "D|2", "C|SELECT 1", "Z|I", "T|1", "D|3", "C|SELECT 1", "Z|I"),
+	    IN("Q|SELECT 4"), SEL1_REPLY },
+	  { "Q ok SELECT r1 n1 I: SELECT 1", "Q ok SELECT r1 n1 I: SELECT 4" },
+	  { .resyncs = 1, .unpaired = 1 } },
+	{ "a Parse longer than the capture loses its batch, then resync",
+	  { STARTUP, AUTH_OK, IN_CAP(100, "P||SELECT '#3000'", "B|||", "D|P|", "E|", "S"),
+	    OUT("1", "2", "T|1", "D|x", "C|SELECT 1", "Z|I"), IN("Q|SELECT 2"), SEL1_REPLY },
+	  { "Q ok SELECT r1 n1 I: SELECT 2" }, { .resyncs = 1 } },
+	{ "COPY FROM STDIN past the capture: the COPY still pairs",
+	  { STARTUP, AUTH_OK, IN("Q|COPY t FROM STDIN"), OUT("G"),
+	    IN_CAP(20, "50*d|1\tone\n", "c"), OUT("C|COPY 50", "Z|I"), IN("Q|SELECT 1"),
+	    SEL1_REPLY },
+	  { "Q ok COPY r50 n1 I ci: COPY t FROM STDIN", "Q ok SELECT r1 n1 I: SELECT 1" },
+	  { .resyncs = 1 } },
+	/* --- garbage, joining late --- */
+	{ "a bad length loses framing; resync after the next ReadyForQuery",
+	  { STARTUP, AUTH_OK, IN("Q|SELECT 1"), SEL1_REPLY, IN("raw|Q\x7f\x7f\x7f\x7fQ\0\0\0\x0a"),
+	    OUT("E|FATAL|08P01|invalid message length"), IN("Q|SELECT 2"), OUT("Z|I"),
+	    IN("Q|SELECT 3"), SEL1_REPLY },
+	  { "Q ok SELECT r1 n1 I: SELECT 1", "Q ok SELECT r1 n1 I: SELECT 3" },
+	  { .parse_errors = 1, .resyncs = 1 } },
+	{ "a response to nothing is counted, never paired",
+	  { STARTUP, AUTH_OK, OUT("C|SELECT 1", "Z|I"), IN("Q|SELECT 2"), SEL1_REPLY },
+	  { "Q ok SELECT r1 n1 I: SELECT 2" }, { .parse_errors = 1, .resyncs = 1 } },
+	{ "a response out of place (BindComplete to a Query) loses framing",
+	  { STARTUP, AUTH_OK, IN("Q|SELECT 1"), OUT("2", "Z|I"), IN("Q|SELECT 2"), SEL1_REPLY },
+	  { "Q ok SELECT r1 n1 I: SELECT 2" }, { .parse_errors = 1, .resyncs = 1, .unpaired = 1 } },
+	{ "garbage from a client joined late, then a clean query after ReadyForQuery",
+	  { IN("raw|xyz garbage"), OUT("raw|junk"), OUT("Z|I"), IN("Q|SELECT 1"), SEL1_REPLY },
+	  { "Q ok SELECT r1 n1 I: SELECT 1" }, { .midstream = 1 } },
+	{ "joined mid-stream at a query: pairs at once",
+	  { IN("Q|SELECT 1"), SEL1_REPLY }, { "Q ok SELECT r1 n1 I: SELECT 1" }, { .midstream = 1 } },
+	{ "joined mid-stream during a response; Bind of a statement never seen",
+	  { OUT("D|x", "C|SELECT 1", "Z|I"), IN("B||S_3|1", "E|", "S"),
+	    OUT("2", "D|1", "C|SELECT 1", "Z|I") },
+	  { "E ok SELECT r1 n1 I unknown: " }, { .midstream = 1, .unknown_statements = 1 } },
+	{ "connection closed with a query pending: unpaired",
+	  { STARTUP, AUTH_OK, IN("Q|SELECT pg_sleep(10)"), IN("X") }, {}, { .unpaired = 1 } },
+};
+
+static void test_fixtures(void **state)
+{
+	for (size_t i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++)
+		check(&fixtures[i], false);
+}
+
+static void test_fixtures_bytewise(void **state)
+{
+	for (size_t i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++)
+		check(&fixtures[i], true);
+}
+
+/* --- single-purpose tests ------------------------------------------------------------------------ */
+
+struct script {
+	struct pg_conn *c;
+	struct pg_stats st;
+	struct got g;
+	struct buf b;
+};
+
+static void feed(struct script *s, char dir, uint64_t ts, uint32_t cap, const char *const *m)
+{
+	struct chunk ch = { .dir = dir };
+
+	for (int i = 0; m[i]; i++)
+		ch.m[i] = m[i];
+	build_chunk(&s->b, &ch);
+	pg_conn__feed(s->c, dir == 'i', s->b.d, cap && cap < s->b.n ? cap : s->b.n, s->b.n, ts,
+		      collect, &s->g);
+}
+
+#define FEED(s, dir, ts, ...) feed(s, dir, ts, 0, (const char *const[]){ __VA_ARGS__, NULL })
+
+static struct script *script_new(void)
+{
+	struct script *s = calloc(1, sizeof(*s));
+
+	assert_non_null(s);
+	s->c = pg_conn__new(&s->st);
+	assert_non_null(s->c);
+	return s;
+}
+
+static void script_free(struct script *s)
+{
+	pg_conn__free(s->c);
+	free(s);
+}
+
+/* user, database, application_name kept; options and everything else not. */
+static void test_startup_params(void **state)
+{
+	struct script *s = script_new();
+
+	FEED(s, 'i', 1, "startup|user|alice|application_name|web|options|-c x=topsecret");
+	FEED(s, 'o', 2, "R|0", "S|application_name|web", "K", "Z|I");
+	assert_string_equal(pg_conn__user(s->c), "alice");
+	assert_string_equal(pg_conn__database(s->c), "alice"); /* the server's default */
+	assert_string_equal(pg_conn__application(s->c), "web");
+	assert_false(pg_conn__encrypted(s->c));
+	FEED(s, 'i', 3, "Q|SET application_name = 'batch'");
+	FEED(s, 'o', 4, "C|SET", "S|application_name|batch", "Z|I");
+	FEED(s, 'i', 5, "Q|SELECT 1");
+	FEED(s, 'o', 6, "T|1", "D|1", "C|SELECT 1", "Z|I");
+	assert_int_equal(s->g.n, 2);
+	assert_string_equal(s->g.last.user, "alice");
+	assert_string_equal(s->g.last.database, "alice");
+	assert_string_equal(s->g.last.application, "batch");
+	assert_string_equal(pg_conn__application(s->c), "batch");
+	script_free(s);
+}
+
+static void test_encrypted_accessor(void **state)
+{
+	struct script *s = script_new();
+
+	FEED(s, 'i', 1, "ssl");
+	FEED(s, 'o', 2, "byte|S");
+	assert_true(pg_conn__encrypted(s->c));
+	assert_int_equal(s->st.encrypted_conns, 1);
+	script_free(s);
+}
+
+/* Latency ends and byte counts: from the read that brought the request (the first message of an
+ * extended batch) to the write that completed the response. */
+static void test_timing_and_bytes(void **state)
+{
+	struct script *s = script_new();
+
+	FEED(s, 'i', 10, "startup|user|u|database|d");
+	FEED(s, 'o', 20, "R|0", "Z|I");
+	FEED(s, 'i', 100, "Q|SELECT 1");		       /* 1 + 4 + 9 = 14 bytes */
+	FEED(s, 'o', 150, "T|1", "D|1");
+	FEED(s, 'o', 170, "C|SELECT 1", "Z|I");	       /* T 29, D 12, C 14, Z 6 */
+	assert_int_equal(s->g.n, 1);
+	assert_int_equal(s->g.last.t_request, 100);
+	assert_int_equal(s->g.last.t_response, 170);
+	assert_int_equal(s->g.last.request_bytes, 14);
+	assert_int_equal(s->g.last.response_bytes, 29 + 12 + 14 + 6);
+	assert_string_equal(s->g.last.database, "d");
+
+	FEED(s, 'i', 200, "P||SELECT 2", "B|||");	       /* a batch split over two reads */
+	FEED(s, 'i', 210, "D|P|", "E|", "S");
+	FEED(s, 'o', 300, "1", "2", "T|1", "D|2", "C|SELECT 1");
+	FEED(s, 'o', 320, "Z|I");
+	assert_int_equal(s->g.n, 2);
+	assert_int_equal(s->g.last.t_request, 200);
+	assert_int_equal(s->g.last.t_response, 300); /* its CommandComplete, not the Sync's answer */
+	assert_int_equal(s->g.last.txn_status, 'I');
+	/* P 17, B 17 (one empty parameter), D 7, E 10 (Sync counts for the next);
+	 * 1 5, 2 5, T 29, D 12, C 14 + Z 6 */
+	assert_int_equal(s->g.last.request_bytes, 17 + 17 + 7 + 10);
+	assert_int_equal(s->g.last.response_bytes, 5 + 5 + 29 + 12 + 14 + 6);
+
+	/* a result past the capture ends at the last write before the next read */
+	FEED(s, 'i', 400, "Q|SELECT big");
+	feed(s, 'o', 450, 64, (const char *const[]){ "T|1", "100*D|abcdef", NULL });
+	FEED(s, 'o', 460, "100*D|abcdef");
+	FEED(s, 'o', 470, "C|SELECT 200", "Z|I");
+	assert_int_equal(s->g.n, 2);
+	FEED(s, 'i', 500, "Q|SELECT 1");
+	assert_int_equal(s->g.n, 3);
+	assert_int_equal(s->g.last.status, PG_UNKNOWN);
+	assert_int_equal(s->g.last.t_request, 400);
+	assert_int_equal(s->g.last.t_response, 470);
+	script_free(s);
+}
+
+/* A DataRow cut by a gap, its tail arriving over two more chunks: the byte count stays exact. */
+static void test_gap_then_tail(void **state)
+{
+	struct script *s = script_new();
+	static struct buf b;
+	uint32_t cut;
+
+	FEED(s, 'i', 1, "Q|SELECT big");
+	b.n = 0;
+	build(&b, 'o', "T|1");
+	build(&b, 'o', "D|#3000");
+	build(&b, 'o', "C|SELECT 1");
+	build(&b, 'o', "Z|I");
+	cut = b.n - 1000; /* the write moved all but the last 1000 bytes, 40 of them captured */
+	pg_conn__feed(s->c, false, b.d, 40, cut, 2, collect, &s->g);
+	pg_conn__feed(s->c, false, b.d + cut, 500, 500, 3, collect, &s->g);
+	assert_int_equal(s->g.n, 0);
+	pg_conn__feed(s->c, false, b.d + cut + 500, 500, 500, 4, collect, &s->g);
+	assert_int_equal(s->g.n, 1);
+	assert_string_equal(s->g.rec[0], "Q ok SELECT r1 n1 I: SELECT big");
+	assert_int_equal(s->g.last.response_bytes, b.n);
+	assert_int_equal(s->st.resyncs, 0);
+	script_free(s);
+}
+
+/* Prepared statements are bounded: the least recently used go, counted; a Bind of one of them has
+ * no SQL rather than a wrong one. The SQL budget bounds memory. */
+static void test_statement_bound(void **state)
+{
+	struct script *s = script_new();
+	char p[64], q[300];
+
+	FEED(s, 'i', 1, "startup|user|u");
+	FEED(s, 'o', 2, "R|0", "Z|I");
+	for (int i = 0; i < PG_MAX_STATEMENTS + 44; i++) {
+		snprintf(p, sizeof(p), "P|s%d|SELECT %d", i, i);
+		FEED(s, 'i', 10 + i, p, "S");
+		FEED(s, 'o', 10 + i, "1", "Z|I");
+	}
+	assert_int_equal(s->st.statements_evicted, 44);
+	FEED(s, 'i', 1000, "B||s0|", "E|", "S"); /* evicted */
+	FEED(s, 'o', 1001, "2", "C|SELECT 1", "Z|I");
+	FEED(s, 'i', 1002, "B||s299|", "E|", "S");
+	FEED(s, 'o', 1003, "2", "C|SELECT 1", "Z|I");
+	assert_int_equal(s->g.n, 2);
+	assert_string_equal(s->g.rec[0], "E ok SELECT r1 n1 I unknown: ");
+	assert_string_equal(s->g.rec[1], "E ok SELECT r1 n1 I: SELECT 299");
+	/* big statements: the budget, not the count, is the bound */
+	for (int i = 0; i < 100; i++) {
+		snprintf(q, sizeof(q), "P|big%d|SELECT '#5000' AS c%d", i, i);
+		FEED(s, 'i', 2000 + i, q, "S");
+		FEED(s, 'o', 2000 + i, "1", "Z|I");
+	}
+	assert_true(pg_conn__memory(s->c) <= PG_SQL_BUDGET + 32 * 1024);
+	FEED(s, 'i', 3000, "B||big99|", "E|", "S");
+	FEED(s, 'o', 3001, "2", "C|SELECT 1", "Z|I");
+	assert_int_equal(s->g.last.sql_len, PG_SQL_MAX - 1); /* 4095 kept, and truncated */
+	assert_true(s->g.last.sql_truncated);
+	assert_int_equal(s->g.last.sql_unknown, false);
+	script_free(s);
+}
+
+/* A pipeline deeper than PG_MAX_PENDING is given up, counted, and decoding resumes cleanly. */
+static void test_pending_bound(void **state)
+{
+	struct script *s = script_new();
+	static struct buf b;
+
+	FEED(s, 'i', 1, "startup|user|u");
+	FEED(s, 'o', 2, "R|0", "Z|I");
+	b.n = 0;
+	for (int i = 0; i < 200; i++) {
+		build(&b, 'i', "B|||");
+		build(&b, 'i', "E|");
+	}
+	build(&b, 'i', "S");
+	pg_conn__feed(s->c, true, b.d, b.n, b.n, 3, collect, &s->g);
+	assert_int_equal(s->st.resyncs, 1);
+	assert_int_equal(s->st.unpaired, 128); /* the Executes queued when the queue filled */
+	b.n = 0;
+	for (int i = 0; i < 200; i++) {
+		build(&b, 'o', "2");
+		build(&b, 'o', "C|SELECT 1");
+	}
+	build(&b, 'o', "Z|I");
+	pg_conn__feed(s->c, false, b.d, b.n, b.n, 4, collect, &s->g);
+	assert_int_equal(s->g.n, 0);
+	FEED(s, 'i', 5, "Q|SELECT 1");
+	FEED(s, 'o', 6, "T|1", "D|1", "C|SELECT 1", "Z|I");
+	assert_int_equal(s->g.n, 1);
+	script_free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fixtures),	cmocka_unit_test(test_fixtures_bytewise),
+		cmocka_unit_test(test_startup_params),	cmocka_unit_test(test_encrypted_accessor),
+		cmocka_unit_test(test_timing_and_bytes), cmocka_unit_test(test_gap_then_tail),
+		cmocka_unit_test(test_statement_bound), cmocka_unit_test(test_pending_bound),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
