@@ -7,6 +7,8 @@
 #include "pipeline.h"
 #include "proto/sql_fingerprint.h"
 
+#define FP_CACHE_SLOTS 256
+
 struct pipeline {
 	struct pipeline_opts opts;
 	struct redis_stats *rs;
@@ -15,6 +17,13 @@ struct pipeline {
 	struct resp_stats own_resp; /* when there is no redis_stats to hold them */
 	struct resp_stats *resp_stats;
 	struct pg_stats pg_wire;
+	/* Normalising costs about 1 us per statement; prepared and extended-protocol statements
+	 * repeat the same SQL text, so the last fingerprints are kept by a hash of that text. */
+	struct fp_slot {
+		uint64_t key; /* hash of the raw SQL; 0: empty */
+		uint32_t len;
+		struct sql_fingerprint fp;
+	} fp_cache[FP_CACHE_SLOTS];
 };
 
 /* What hangs on nx_conn.proto for a client connection of a server we decode. */
@@ -79,25 +88,41 @@ static int pg_state_of(char txn_status, int current)
 	return current;
 }
 
+static const struct sql_fingerprint *fingerprint_of(struct pipeline *p, const struct pg_record *r)
+{
+	uint64_t h = 14695981039346656037ULL;
+	struct fp_slot *slot;
+
+	for (uint32_t i = 0; i < r->sql_len; i++)
+		h = (h ^ (uint8_t)r->sql[i]) * 1099511628211ULL;
+	h |= 1; /* never 0, the empty mark */
+	slot = &p->fp_cache[h % FP_CACHE_SLOTS];
+	if (slot->key != h || slot->len != r->sql_len) {
+		sql_fingerprint__compute(r->sql, r->sql_len, &slot->fp);
+		slot->key = h;
+		slot->len = r->sql_len;
+	}
+	return &slot->fp;
+}
+
 static void on_statement(void *ctx, const struct pg_record *r)
 {
 	struct l7_conn *lc = ctx;
-	struct sql_fingerprint fp;
+	/* A Query may hold several statements: they share one record and one fingerprint. */
+	const struct sql_fingerprint *fp = fingerprint_of(lc->p, r);
 	struct postgres_event e = {
-		.r = r, .fp = &fp, .server = lc->server, .client = lc->client, .pid = lc->pid,
+		.r = r, .fp = fp, .server = lc->server, .client = lc->client, .pid = lc->pid,
 		.comm = lc->comm
 	};
 
-	/* A Query may hold several statements: they share one record and one fingerprint. */
-	sql_fingerprint__compute(r->sql, r->sql_len, &fp);
 	if (lc->p->ps) {
 		struct pg_query q = {
 			.server = lc->server,
 			.database = r->database[0] ? r->database : "(unknown)",
 			.user = r->user[0] ? r->user : "(unknown)",
-			.fingerprint = fp.id,
-			.text = r->sql_unknown ? "(unknown statement)" : fp.text,
-			.kind = sql_kind__name(fp.kind),
+			.fingerprint = fp->id,
+			.text = r->sql_unknown ? "(unknown statement)" : fp->text,
+			.kind = sql_kind__name(fp->kind),
 			.sqlstate = r->status == PG_ERROR ? r->sqlstate
 				    : r->status == PG_UNKNOWN ? "unknown" : NULL,
 			.rows = r->rows,

@@ -45,6 +45,35 @@ static const struct lim server_lim[128] = {
 	['d'] = { 4, LARGE_LIMIT }, ['V'] = { 8, LARGE_LIMIT }, ['v'] = { 12, LARGE_LIMIT },
 };
 
+/* Where a message type may appear (a table: this runs for every message). */
+#define T_CLIENT 1	 /* client, after authentication */
+#define T_CLIENT_AUTH 2	 /* client, during authentication */
+#define T_SERVER 4	 /* server, after authentication */
+#define T_SERVER_AUTH 8	 /* server, during authentication */
+#define T_BATCH 16	 /* client: starts or continues an extended-protocol batch */
+
+static const uint8_t type_flags[128] = {
+	['Q'] = T_CLIENT,
+	['P'] = T_CLIENT | T_BATCH,
+	['B'] = T_CLIENT | T_BATCH,
+	['E'] = T_CLIENT | T_BATCH | T_SERVER | T_SERVER_AUTH,
+	['D'] = T_CLIENT | T_BATCH | T_SERVER,
+	['C'] = T_CLIENT | T_BATCH | T_SERVER,
+	['H'] = T_CLIENT | T_BATCH | T_SERVER,
+	['S'] = T_CLIENT | T_SERVER | T_SERVER_AUTH,
+	['X'] = T_CLIENT | T_CLIENT_AUTH,
+	['F'] = T_CLIENT,
+	['d'] = T_CLIENT | T_SERVER,
+	['c'] = T_CLIENT | T_SERVER,
+	['f'] = T_CLIENT,
+	['p'] = T_CLIENT_AUTH,
+	['1'] = T_SERVER, ['2'] = T_SERVER, ['3'] = T_SERVER, ['n'] = T_SERVER,
+	['I'] = T_SERVER, ['s'] = T_SERVER, ['T'] = T_SERVER, ['t'] = T_SERVER,
+	['A'] = T_SERVER, ['G'] = T_SERVER, ['W'] = T_SERVER, ['V'] = T_SERVER,
+	['Z'] = T_SERVER | T_SERVER_AUTH, ['N'] = T_SERVER | T_SERVER_AUTH,
+	['R'] = T_SERVER_AUTH, ['K'] = T_SERVER_AUTH, ['v'] = T_SERVER_AUTH,
+};
+
 /* SQL text, shared by reference: the statement map, portals and waiting messages point to it. */
 struct pg_sql {
 	uint32_t refs;
@@ -89,6 +118,7 @@ struct pending {
 	bool named;	    /* Parse, Close: not the unnamed statement/portal */
 	bool name_cut;	    /* the name was past the capture: unknown */
 	bool suspended;
+	/* last, so that a new entry clears only the fields above (these are set when answered) */
 	char sqlstate[6];
 	char tag[PG_TAG_LEN];
 };
@@ -143,6 +173,7 @@ struct pg_conn {
 	struct named *portals; /* PG_MAX_PORTALS, allocated at the first named portal */
 	uint32_t n_portals;
 	struct pg_sql *unnamed_stmt, *unnamed_portal;
+	struct pg_sql *spare; /* see sql_put() */
 	uint32_t tick;
 	size_t sql_bytes;
 	uint64_t batch_ts; /* first message of the extended batch being sent */
@@ -187,12 +218,20 @@ static struct pg_sql *sql_ref(struct pg_sql *s)
 	return s;
 }
 
+/* One small freed blob is kept for the next statement: an unnamed Parse per query (pgbench -M
+ * extended, most drivers) then costs no malloc/free. It stays counted in the budget. */
+#define SPARE_MAX 512
+
 static void sql_put(struct pg_conn *c, struct pg_sql *s)
 {
-	if (s && !--s->refs) {
-		c->sql_bytes -= s->size;
-		free(s);
+	if (!s || --s->refs)
+		return;
+	if (!c->spare && s->size <= sizeof(*s) + SPARE_MAX) {
+		c->spare = s;
+		return;
 	}
+	c->sql_bytes -= s->size;
+	free(s);
 }
 
 static void stmt_evict_lru(struct pg_conn *c);
@@ -205,6 +244,11 @@ static struct pg_sql *sql_new(struct pg_conn *c, uint32_t want)
 	size_t size = sizeof(struct pg_sql) + cap + 1;
 	struct pg_sql *s;
 
+	if (c->spare && c->spare->size >= size) {
+		s = c->spare;
+		c->spare = NULL;
+		goto init;
+	}
 	while (c->sql_bytes + size > PG_SQL_BUDGET && c->n_stmts)
 		stmt_evict_lru(c);
 	if (c->sql_bytes + size > PG_SQL_BUDGET) {
@@ -216,13 +260,14 @@ static struct pg_sql *sql_new(struct pg_conn *c, uint32_t want)
 	s = malloc(size);
 	if (!s)
 		return NULL;
-	s->refs = 1;
 	s->size = (uint32_t)size;
+	c->sql_bytes += size;
+init:
+	s->refs = 1;
 	s->len = 0;
 	s->cap = cap;
 	s->truncated = false;
 	s->text[0] = '\0';
-	c->sql_bytes += size;
 	return s;
 }
 
@@ -472,7 +517,7 @@ static void emit(struct pg_conn *c, struct pending *e, char txn)
 	r.kind = e->type == 'Q' ? PG_KIND_SIMPLE : e->type == 'F' ? PG_KIND_FUNCTION : PG_KIND_EXTENDED;
 	r.copy = e->copy;
 	r.status = e->status;
-	memcpy(r.tag, e->tag, sizeof(r.tag));
+	strcpy(r.tag, e->tag);
 	r.statements = e->statements;
 	r.rows = e->rows;
 	strcpy(r.sqlstate, e->status == PG_ERROR ? e->sqlstate : "");
@@ -657,23 +702,25 @@ static void take_tag(struct pending *e, const struct framer *f, bool sum)
 {
 	uint64_t count = 0;
 	bool has_count = false;
-	uint32_t n = 0;
+	uint32_t n = 0, k;
 	const char *p = f->s1;
 
-	if (f->field >= 1) { /* the whole tag was captured */
-		const char *last = strrchr(p, ' ');
-
-		if (last && last[1] && strlen(last + 1) <= 19 && f->len1 < sizeof(f->s1) - 1) {
+	if (f->field >= 1 && f->len1 < sizeof(f->s1) - 1) { /* the whole tag was captured */
+		/* the count: the last word, when it is all digits (19 at most: no overflow) */
+		for (k = f->len1; k && p[k - 1] >= '0' && p[k - 1] <= '9'; k--)
+			;
+		if (k && k < f->len1 && p[k - 1] == ' ' && f->len1 - k <= 19) {
 			has_count = true;
-			for (const char *q = last + 1; *q && has_count; q++) {
-				has_count = *q >= '0' && *q <= '9';
-				count = count * 10 + (uint64_t)(*q - '0');
-			}
+			for (; k < f->len1; k++)
+				count = count * 10 + (uint64_t)(p[k] - '0');
 		}
-		for (; p[n] && n < PG_TAG_LEN - 1; n++) {
-			if (p[n] >= '0' && p[n] <= '9' && (n == 0 || p[n - 1] == ' '))
+		/* the label: up to the first word that starts with a digit */
+		for (; n < f->len1 && n < PG_TAG_LEN - 1; n++) {
+			char ch = p[n];
+
+			if (ch >= '0' && ch <= '9' && (!n || p[n - 1] == ' '))
 				break;
-			e->tag[n] = (p[n] >= 'A' && p[n] <= 'Z') || p[n] == ' ' ? p[n] : '?';
+			e->tag[n] = (ch >= 'A' && ch <= 'Z') || ch == ' ' ? ch : '?';
 		}
 		while (n && e->tag[n - 1] == ' ')
 			n--;
@@ -986,7 +1033,7 @@ static struct pending *q_push(struct pg_conn *c)
 	struct pending *e;
 
 	if (c->q_len == c->q_cap) {
-		uint32_t ncap = c->q_cap ? c->q_cap * 2 : 8;
+		uint32_t ncap = c->q_cap ? c->q_cap * 2 : 4;
 		struct pending *nq;
 
 		if (c->q_cap >= PG_MAX_PENDING) {
@@ -1011,7 +1058,8 @@ static struct pending *q_push(struct pg_conn *c)
 		}
 	}
 	e = q_at(c, c->q_len++);
-	memset(e, 0, sizeof(*e));
+	memset(e, 0, offsetof(struct pending, sqlstate));
+	e->sqlstate[0] = e->tag[0] = '\0';
 	return e;
 }
 
@@ -1224,11 +1272,10 @@ static void server_body(struct pg_conn *c, const uint8_t *d, uint32_t n)
 
 static bool type_ok(struct pg_conn *c, bool in, uint8_t t)
 {
-	if (t >= 128 || !(in ? client_lim : server_lim)[t].max)
-		return false;
-	if (in)
-		return c->phase == PH_AUTH ? t == 'p' || t == 'X' : t != 'p';
-	return c->phase == PH_AUTH ? strchr("RESKNvZ", t) != NULL : !strchr("RKv", t);
+	uint8_t want = in ? (c->phase == PH_AUTH ? T_CLIENT_AUTH : T_CLIENT)
+			  : (c->phase == PH_AUTH ? T_SERVER_AUTH : T_SERVER);
+
+	return t < 128 && (type_flags[t] & want);
 }
 
 /* A header is complete: check it, set up the body reader. False: framing was given up. */
@@ -1264,7 +1311,7 @@ static bool msg_start(struct pg_conn *c, bool in)
 		}
 	}
 	c->req_acc += len + 1;
-	if (!c->batch_ts && strchr("PBDCEH", t))
+	if (!c->batch_ts && (type_flags[t] & T_BATCH))
 		c->batch_ts = f->ts;
 	if (t == 'Q')
 		f->sql = sql_new(c, len - 4);
@@ -1295,11 +1342,15 @@ static bool frame(struct pg_conn *c, bool in, const uint8_t *d, uint32_t n)
 		if (f->state == FR_HDR) {
 			uint32_t k = 5 - f->hdr_len;
 
-			if (k > n - i)
-				k = n - i;
 			if (!f->hdr_len)
 				f->ts = c->t_chunk;
-			memcpy(f->hdr + f->hdr_len, d + i, k);
+			if (k == 5 && n - i >= 5) { /* the usual case: a whole header */
+				memcpy(f->hdr, d + i, 5);
+			} else {
+				if (k > n - i)
+					k = n - i;
+				memcpy(f->hdr + f->hdr_len, d + i, k);
+			}
 			f->hdr_len += k;
 			i += k;
 			if (f->hdr_len < 5)
@@ -1708,6 +1759,7 @@ void pg_conn__free(struct pg_conn *c)
 	sql_put(c, c->unnamed_portal);
 	sql_put(c, c->cf.sql);
 	sql_put(c, c->sf.sql);
+	free(c->spare);
 	free(c->q);
 	free(c->stmts);
 	free(c->portals);

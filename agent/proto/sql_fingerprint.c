@@ -52,7 +52,7 @@ enum tok_type {
 	T_RBRACK,
 	T_COMMA,
 	T_SEMI,
-	T_OTHER,  /* any other single byte: . : { \ NUL ... */
+	T_OTHER,  /* any other byte, or "..": . : { \ NUL ... */
 };
 
 struct lex {
