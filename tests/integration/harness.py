@@ -329,9 +329,9 @@ class Postgres:
 
 
 @contextlib.contextmanager
-def postgres_server(timeout=60):
+def postgres_server(timeout=60, settings=()):
     """A real postgres (initdb'd as user postgres, trust auth) on a free port on 127.0.0.1 and a
-    unix socket directory, all in a temporary directory."""
+    unix socket directory, all in a temporary directory. settings: more "name=value" for -c."""
     tmpdir = tempfile.mkdtemp(prefix="nx-pg-")
     proc = None
     try:
@@ -355,7 +355,8 @@ def postgres_server(timeout=60):
             os.chown(log, pw.pw_uid, pw.pw_gid)
             proc = subprocess.Popen(
                 [pg_tool("postgres"), "-D", datadir, "-p", str(port), "-k", sockdir,
-                 "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
+                 "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"]
+                + [a for kv in settings for a in ("-c", kv)],
                 stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
                 start_new_session=True, cwd=tmpdir, user=pw.pw_uid, group=pw.pw_gid,
                 extra_groups=[], env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),

@@ -16,15 +16,11 @@ the previous marker and this one must equal pg_stat_statements' calls since the 
 
 import contextlib
 import os
-import pwd
 import re
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
-import shutil
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -45,50 +41,10 @@ def norm(sql):
 
 # ------------------------------------------------------------------------------- postgres, psql
 
-@contextlib.contextmanager
 def postgres_with_pgss(timeout=60):
-    """harness.postgres_server() with pg_stat_statements preloaded (track=all): a real postgres
-    (initdb'd as user postgres, trust auth) on 127.0.0.1:free port and a unix socket directory."""
-    tmpdir = tempfile.mkdtemp(prefix="nx-pgss-")
-    proc = None
-    try:
-        pw = pwd.getpwnam("postgres")
-        datadir = os.path.join(tmpdir, "data")
-        sockdir = os.path.join(tmpdir, "sock")
-        os.mkdir(sockdir)
-        for d in (tmpdir, sockdir):
-            os.chown(d, pw.pw_uid, pw.pw_gid)
-        os.chmod(tmpdir, 0o755)
-        log = os.path.join(tmpdir, "postgres.log")
-        r, _ = h.run(["runuser", "-u", "postgres", "--", h.pg_tool("initdb"), "-D", datadir,
-                      "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"],
-                     timeout=120, cwd=tmpdir)
-        if r.returncode != 0:
-            e = h.HarnessError("initdb failed (%d)" % r.returncode)
-            e.detail = (r.stdout + r.stderr).decode(errors="replace").splitlines()[-15:]
-            raise e
-        port = h.free_port()
-        with open(log, "wb") as logf:
-            os.chown(log, pw.pw_uid, pw.pw_gid)
-            proc = subprocess.Popen(
-                [h.pg_tool("postgres"), "-D", datadir, "-p", str(port), "-k", sockdir,
-                 "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-                 "-c", "shared_preload_libraries=pg_stat_statements",
-                 "-c", "pg_stat_statements.track=all"],
-                stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                start_new_session=True, cwd=tmpdir, user=pw.pw_uid, group=pw.pw_gid,
-                extra_groups=[], env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                                      "LANG": "C", "LC_ALL": "C"})
-        pg = h.Postgres(port, sockdir, datadir, tmpdir, proc, log)
-        if not h.wait_until(lambda: proc.poll() is not None or pg.ready(), timeout, 0.2) \
-                or proc.poll() is not None:
-            e = h.HarnessError("postgres did not become ready on port %d" % port)
-            e.detail = ["postgres log: " + l for l in h._tail(log)]
-            raise e
-        yield pg
-    finally:
-        h._stop_process(proc, signal.SIGINT, grace=15)
-        shutil.rmtree(tmpdir, ignore_errors=True)
+    """harness.postgres_server() with pg_stat_statements preloaded (track=all)."""
+    return h.postgres_server(timeout, settings=("shared_preload_libraries=pg_stat_statements",
+                                                "pg_stat_statements.track=all"))
 
 
 def pg_env():
