@@ -19,6 +19,7 @@
 #define SMALL_LIMIT 10000     /* PQ_SMALL_MESSAGE_LIMIT: Execute, Describe, Close, Sync... */
 #define LARGE_LIMIT (1U << 30) /* PQ_LARGE_MESSAGE_LIMIT, and our sanity bound on responses */
 #define TLS_HANDSHAKE 0x16    /* first byte of a TLS record: direct SSL (PostgreSQL 17) */
+#define PROBE_MAX_LEN (1U << 20) /* resync only at a message this short: its length has NULs */
 
 /* Bounds of a message's length field (itself included), as the server enforces them for client
  * messages (postgres.c, SocketBackend) and as the format implies for its own. 0: not a type. */
@@ -140,6 +141,7 @@ struct framer {
 	bool want;	/* startup: the value being read is kept */
 	bool cut;	/* a gap fell inside the body */
 	uint8_t len1, len2, len3;
+	uint32_t after; /* body bytes after the last string read (structure checks) */
 	uint32_t left;	/* body bytes still to come */
 	uint64_t ts;	/* the chunk that brought the first byte */
 	char s1[PG_NAME_LEN]; /* names, a tag, a parameter name, a severity */
@@ -152,13 +154,16 @@ struct pg_conn {
 	struct pg_stats *st;
 	uint8_t phase;
 	bool encrypted;
-	bool lost;	  /* framing given up: wait for ReadyForQuery, then a clean client message */
+	bool lost;	  /* framing given up: wait for ReadyForQuery, then a clean client start */
 	bool virgin;	  /* no server byte seen yet: a joined connection may resume at once */
 	bool probing;	  /* lost: reading the header of a client message that may resume */
 	bool c_lost;	  /* client framing lost: pair what is queued, then lost */
 	bool s_tail;	  /* server framing lost inside one unit, which ends at the next read */
 	bool skip_pushes; /* after an extended-protocol error the server skips messages to Sync */
 	bool in_chunk;	  /* the chunk being fed is one the server read */
+	bool win_unknown; /* the server's last write ended past the capture */
+	bool provisional; /* resynced: no ReadyForQuery has confirmed the pairing yet */
+	bool check_first; /* resynced without seeing ReadyForQuery: check the first message */
 	uint8_t probe_len, win_len;
 	uint8_t probe[5];
 	uint8_t win[6];	  /* the last bytes the server wrote */
@@ -209,7 +214,7 @@ static void copy_label(char *dst, size_t size, const char *src)
 	dst[n] = '\0';
 }
 
-/* --- SQL text and its budget -------------------------------------------------------------------- */
+/* --- SQL text and its budget ------------------------------------------------------------------ */
 
 static struct pg_sql *sql_ref(struct pg_sql *s)
 {
@@ -254,7 +259,7 @@ static struct pg_sql *sql_new(struct pg_conn *c, uint32_t want)
 	if (c->sql_bytes + size > PG_SQL_BUDGET) {
 		size_t room = PG_SQL_BUDGET > c->sql_bytes ? PG_SQL_BUDGET - c->sql_bytes : 0;
 
-		cap = room > sizeof(struct pg_sql) + 1 ? (uint32_t)(room - sizeof(struct pg_sql) - 1) : 0;
+		cap = room > sizeof(*s) + 1 ? (uint32_t)(room - sizeof(*s) - 1) : 0;
 		size = sizeof(struct pg_sql) + cap + 1;
 	}
 	s = malloc(size);
@@ -315,7 +320,7 @@ static uint32_t take_sql(struct pg_sql *s, const uint8_t *d, uint32_t n, bool *e
 	return z ? k + 1 : k;
 }
 
-/* --- prepared statements and portals ------------------------------------------------------------ */
+/* --- prepared statements and portals ---------------------------------------------------------- */
 
 static struct named *named_find(struct named *v, uint32_t n, uint64_t hash)
 {
@@ -389,7 +394,8 @@ static void portal_put(struct pg_conn *c, bool named, uint64_t hash, struct pg_s
 	e = named_find(c->portals, c->n_portals, hash);
 	if (!e) {
 		if (c->n_portals == PG_MAX_PORTALS) /* cursors left open: forget the oldest */
-			named_del(c, c->portals, &c->n_portals, named_lru(c->portals, c->n_portals));
+			named_del(c, c->portals, &c->n_portals,
+				  named_lru(c->portals, c->n_portals));
 		e = &c->portals[c->n_portals++];
 		e->hash = hash;
 		e->sql = NULL;
@@ -450,7 +456,7 @@ static struct pg_sql *stmt_get(struct pg_conn *c, bool named, uint64_t hash)
 	return e->sql;
 }
 
-/* --- the queue of waiting messages -------------------------------------------------------------- */
+/* --- the queue of waiting messages ------------------------------------------------------------ */
 
 static void q_pop(struct pg_conn *c)
 {
@@ -493,7 +499,7 @@ static bool has_wait(struct pg_conn *c)
 	return c->q_cur < c->q_len;
 }
 
-/* --- records ------------------------------------------------------------------------------------ */
+/* --- records ---------------------------------------------------------------------------------- */
 
 static void emit(struct pg_conn *c, struct pending *e, char txn)
 {
@@ -514,7 +520,9 @@ static void emit(struct pg_conn *c, struct pending *e, char txn)
 	if (r.sql_unknown)
 		c->st->unknown_statements++;
 	r.suspended = e->suspended;
-	r.kind = e->type == 'Q' ? PG_KIND_SIMPLE : e->type == 'F' ? PG_KIND_FUNCTION : PG_KIND_EXTENDED;
+	r.kind = e->type == 'Q'	  ? PG_KIND_SIMPLE
+		 : e->type == 'F' ? PG_KIND_FUNCTION
+				  : PG_KIND_EXTENDED;
 	r.copy = e->copy;
 	r.status = e->status;
 	strcpy(r.tag, e->tag);
@@ -551,16 +559,17 @@ static void framer_reset(struct pg_conn *c, struct framer *f)
 /*
  * Everything queued goes: records already answered (held for their ReadyForQuery) are emitted
  * without a transaction status, the rest is counted. Pairing so far was right: responses come in
- * order, so what we matched before the loss was matched to its own message.
+ * order, so what we matched before the loss was matched to its own message; unless we had just
+ * resynced and no ReadyForQuery had confirmed it yet (provisional): then nothing is emitted.
  */
 static void drop_queue(struct pg_conn *c)
 {
 	while (c->q_len) {
 		struct pending *e = q_at(c, 0);
 
-		if (e->state == E_DONE && e->emits)
+		if (e->state == E_DONE && e->emits && !c->provisional)
 			emit(c, e, 0);
-		else if (e->state == E_WAIT && is_record_type(e->type))
+		else if (e->state != E_SKIPPED && e->emits)
 			c->st->unpaired++;
 		q_pop(c);
 	}
@@ -569,11 +578,15 @@ static void drop_queue(struct pg_conn *c)
 }
 
 /*
- * Framing is gone: drop what is pending and ignore both directions until it provably starts
- * clean again. The server answers a Sync or Query with ReadyForQuery and flushes it, and a
- * PostgreSQL backend reads its socket only when it has nothing left to answer; so when what the
- * server last wrote ends with a ReadyForQuery and the next thing it reads starts with a valid
- * Query/Parse/Bind/FunctionCall header, nothing is in flight either way and pairing resumes there.
+ * Framing is gone: drop what is pending and ignore both directions until it starts clean again.
+ * The server answers a Sync or Query with ReadyForQuery and flushes it, and a PostgreSQL backend
+ * reads its socket only when it has nothing left to answer; so when what the server last wrote
+ * ends with a ReadyForQuery and the next thing it reads starts with a Query/Parse/Bind/
+ * FunctionCall header (length <= 1 MiB), nothing is in flight either way: pairing resumes there.
+ * When the end of the server's last write was past the capture (results longer than it), that
+ * proof cannot come, so pairing also resumes at such a header if the whole first message is
+ * captured and well formed; either way it stays provisional (a loss emits nothing held) until a
+ * ReadyForQuery answers what we queued.
  */
 static void lose(struct pg_conn *c, bool count)
 {
@@ -587,9 +600,11 @@ static void lose(struct pg_conn *c, bool count)
 	c->c_lost = c->s_tail = c->skip_pushes = false;
 	c->batch_ts = c->req_acc = c->resp_acc = 0;
 	c->lost = true;
-	c->probing = false;
-	if (c->in_chunk) /* lost in what the client sent: a ReadyForQuery must come after it */
+	c->probing = c->provisional = c->check_first = false;
+	if (c->in_chunk) { /* lost in what the client sent: the server must write after it */
 		c->win_len = 0;
+		c->win_unknown = false;
+	}
 	if (c->phase == PH_AUTH || c->phase == PH_STARTUP || c->phase == PH_SSL_WAIT)
 		c->phase = PH_READY;
 }
@@ -650,24 +665,31 @@ static bool tail_unit(struct pg_conn *c)
 	return last->type == 'S' && n_exec <= 1;
 }
 
-/* The unit whose response the capture cut has ended: the server read again. */
+/*
+ * The unit whose response the capture cut has ended: the server read again. Its record says
+ * when, and what was seen of the response; after a blind resync (provisional) what was seen may
+ * be an earlier message's unflushed output, so only when is said (status unknown, no rows).
+ */
 static void finish_tail(struct pg_conn *c)
 {
 	while (c->q_len) {
 		struct pending *e = q_at(c, 0);
 
 		if (e->state == E_WAIT && is_record_type(e->type)) {
-			if (e->status != PG_ERROR) {
+			if (e->status != PG_ERROR || c->provisional) {
 				e->status = PG_UNKNOWN;
 				c->st->truncated_responses++;
 			}
-			e->rows += e->data_rows;
+			e->rows = c->provisional ? 0 : e->rows + e->data_rows;
 			e->t_response = c->tail_ts;
 			e->resp_bytes += c->resp_acc + c->tail_bytes;
 			c->resp_acc = c->tail_bytes = 0;
 			emit(c, e, 0);
 		} else if (e->state == E_DONE && e->emits) {
-			emit(c, e, 0);
+			if (c->provisional)
+				c->st->unpaired++;
+			else
+				emit(c, e, 0);
 		}
 		q_pop(c);
 	}
@@ -678,7 +700,7 @@ static void finish_tail(struct pg_conn *c)
 	framer_reset(c, &c->sf);
 }
 
-/* --- server messages ---------------------------------------------------------------------------- */
+/* --- server messages -------------------------------------------------------------------------- */
 
 /* The ErrorResponse just read: severity (non-localized V first) and SQLSTATE, nothing else. */
 static void take_error(struct pending *e, const struct framer *f)
@@ -744,7 +766,7 @@ static void complete(struct pg_conn *c, struct pending *e)
 		c->n_pending_parse--;
 	q_advance(c);
 	q_trim(c);
-	/* Client framing was lost: once what we saw is answered, the rest answers what we did not. */
+	/* Client framing was lost: once what we saw is answered, the rest answers the unseen. */
 	if (c->c_lost && !has_wait(c))
 		lose(c, false);
 }
@@ -812,6 +834,7 @@ static void ready(struct pg_conn *c, struct pending *z, char txn)
 		q_pop(c);
 	}
 	c->q_cur = 0;
+	c->provisional = false;
 	q_advance(c);
 	if (c->c_lost && !has_wait(c))
 		lose(c, false);
@@ -1026,7 +1049,7 @@ static void auth_msg(struct pg_conn *c)
 	}
 }
 
-/* --- client messages ---------------------------------------------------------------------------- */
+/* --- client messages -------------------------------------------------------------------------- */
 
 static struct pending *q_push(struct pg_conn *c)
 {
@@ -1038,7 +1061,8 @@ static struct pending *q_push(struct pg_conn *c)
 
 		if (c->q_cap >= PG_MAX_PENDING) {
 			/* A client that never syncs: give up the held records' statuses first. */
-			while (c->q_len && c->q_cur && q_at(c, 0)->state != E_WAIT) {
+			while (c->q_len && c->q_cur && !c->provisional &&
+			       q_at(c, 0)->state != E_WAIT) {
 				if (q_at(c, 0)->emits && q_at(c, 0)->state == E_DONE)
 					emit(c, q_at(c, 0), 0);
 				q_pop(c);
@@ -1063,6 +1087,23 @@ static struct pending *q_push(struct pg_conn *c)
 	return e;
 }
 
+/* A whole client message whose strings end where its format says (no text has NUL bytes). */
+static bool well_formed(const struct framer *f)
+{
+	if (f->cut)
+		return false;
+	switch (f->type) {
+	case 'Q':
+		return f->field == 1 && f->after == 0;
+	case 'P':
+		return f->field == 2 && f->after >= 2 && (f->after - 2) % 4 == 0;
+	case 'B':
+		return f->field == 2 && f->after >= 6;
+	default:
+		return f->type == 'F';
+	}
+}
+
 static void client_msg(struct pg_conn *c)
 {
 	struct framer *f = &c->cf;
@@ -1078,6 +1119,14 @@ static void client_msg(struct pg_conn *c)
 	case 'c':
 	case 'f':
 		return; /* no response of their own; bytes were counted at their header */
+	}
+	if (c->check_first) { /* resynced blind: the first message must be exactly well formed */
+		c->check_first = false;
+		if (!well_formed(f)) {
+			c->st->parse_errors++;
+			lose(c, true);
+			return;
+		}
 	}
 	if (c->skip_pushes && t != 'S') {
 		if (is_record_type(t))
@@ -1152,7 +1201,7 @@ static void client_msg(struct pg_conn *c)
 	}
 }
 
-/* --- framing ------------------------------------------------------------------------------------ */
+/* --- framing ---------------------------------------------------------------------------------- */
 
 static void client_body(struct pg_conn *c, const uint8_t *d, uint32_t n)
 {
@@ -1167,6 +1216,7 @@ static void client_body(struct pg_conn *c, const uint8_t *d, uint32_t n)
 				return;
 			i += take_sql(f->sql, d + i, n - i, &end);
 			f->field = end;
+			f->after = f->left - i;
 			break;
 		case 'P':
 			if (f->field == 0) {
@@ -1178,6 +1228,7 @@ static void client_body(struct pg_conn *c, const uint8_t *d, uint32_t n)
 			} else if (f->field == 1) {
 				i += take_sql(f->sql, d + i, n - i, &end);
 				f->field += end;
+				f->after = f->left - i;
 			} else {
 				return;
 			}
@@ -1190,6 +1241,7 @@ static void client_body(struct pg_conn *c, const uint8_t *d, uint32_t n)
 			else
 				return;
 			f->field += end;
+			f->after = f->left - i;
 			break;
 		case 'E':
 			if (f->field)
@@ -1262,7 +1314,10 @@ static void server_body(struct pg_conn *c, const uint8_t *d, uint32_t n)
 			else
 				i += skip_str(d + i, n - i, &end);
 			if (end) {
-				f->seen |= f->fcode == 'S' ? 1 : f->fcode == 'V' ? 2 : f->fcode == 'C' ? 4 : 0;
+				f->seen |= f->fcode == 'S'   ? 1
+					   : f->fcode == 'V' ? 2
+					   : f->fcode == 'C' ? 4
+							     : 0;
 				f->field = 0;
 			}
 		}
@@ -1378,7 +1433,7 @@ static bool frame(struct pg_conn *c, bool in, const uint8_t *d, uint32_t n)
 	return true;
 }
 
-/* --- startup ------------------------------------------------------------------------------------ */
+/* --- startup ---------------------------------------------------------------------------------- */
 
 static void encrypted(struct pg_conn *c)
 {
@@ -1415,7 +1470,7 @@ static void startup_body(struct pg_conn *c, const uint8_t *d, uint32_t n)
 			f->len2 = 0;
 			f->s2[0] = '\0';
 			f->field = 1;
-		} else if (f->field == 1) { /* its value: kept for three names, never read for others */
+		} else if (f->field == 1) { /* its value: kept for three names, unread for others */
 			if (f->want)
 				i += take_str(f->s2, &f->len2, sizeof(f->s2), d + i, n - i, &end);
 			else
@@ -1450,8 +1505,10 @@ static uint32_t startup_in(struct pg_conn *c, const uint8_t *d, uint32_t n)
 	struct framer *f = &c->cf;
 	uint32_t i = 0, len, code;
 
+	if (!n)
+		return 0;
 	if (f->state == FR_HDR) {
-		if (!f->hdr_len && n) {
+		if (!f->hdr_len) {
 			if (d[0] == TLS_HANDSHAKE) {
 				encrypted(c);
 				return n;
@@ -1511,17 +1568,20 @@ static uint32_t startup_in(struct pg_conn *c, const uint8_t *d, uint32_t n)
 	return i;
 }
 
-/* --- feeding ------------------------------------------------------------------------------------ */
+/* --- feeding ---------------------------------------------------------------------------------- */
 
 /* Remembers the last six bytes the server wrote (none after a gap: its end was not seen). */
 static void window_push(struct pg_conn *c, const uint8_t *d, uint32_t cap, uint32_t len)
 {
 	uint32_t keep;
 
+	c->win_unknown = len > cap;
 	if (len > cap) {
 		c->win_len = 0;
 		return;
 	}
+	if (!cap)
+		return;
 	if (cap >= 6) {
 		memcpy(c->win, d + cap - 6, 6);
 		c->win_len = 6;
@@ -1556,7 +1616,9 @@ static void server_gap(struct pg_conn *c, uint64_t gap)
 		}
 		extra -= f->left;
 	}
-	if (c->phase == PH_READY && !c->c_lost && tail_unit(c)) {
+	/* During authentication the server flushes before each read too (it waits for the client's
+	 * password, or for its first query after ReadyForQuery): the next read tells which. */
+	if (c->phase == PH_AUTH || (c->phase == PH_READY && !c->c_lost && tail_unit(c))) {
 		c->s_tail = true;
 		c->tail_ts = c->t_chunk;
 		c->tail_bytes = extra;
@@ -1585,15 +1647,16 @@ static bool probe_start_type(uint8_t t)
 	return t == 'Q' || t == 'P' || t == 'B' || t == 'F';
 }
 
-/* Lost: is this client chunk where pairing resumes? Returns the bytes of d still to frame, or -1. */
+/* Lost: is this client chunk where pairing resumes? The bytes of d consumed, or -1. */
 static int64_t probe(struct pg_conn *c, const uint8_t *d, uint32_t cap, uint32_t len)
 {
 	uint32_t i = 0;
 	uint64_t t;
 
 	if (!c->probing) {
-		if (!c->virgin && !window_is_ready(c))
+		if (!c->virgin && !window_is_ready(c) && !c->win_unknown)
 			return -1;
+		c->check_first = !window_is_ready(c);
 		c->probing = true;
 		c->probe_len = 0;
 		c->probe_ts = c->t_chunk;
@@ -1608,9 +1671,10 @@ static int64_t probe(struct pg_conn *c, const uint8_t *d, uint32_t cap, uint32_t
 		return -1;
 	}
 	if (be32(c->probe + 1) < client_lim[c->probe[0]].min ||
-	    be32(c->probe + 1) > client_lim[c->probe[0]].max)
+	    be32(c->probe + 1) > PROBE_MAX_LEN)
 		goto fail;
 	c->lost = c->probing = c->virgin = false;
+	c->provisional = true;
 	framer_reset(c, &c->cf);
 	framer_reset(c, &c->sf);
 	t = c->t_chunk;
@@ -1619,8 +1683,9 @@ static int64_t probe(struct pg_conn *c, const uint8_t *d, uint32_t cap, uint32_t
 	c->t_chunk = t;
 	return i;
 fail:
-	c->probing = c->virgin = false;
+	c->probing = c->virgin = c->check_first = false;
 	c->win_len = 0;
+	c->win_unknown = false;
 	return -1;
 }
 
@@ -1652,8 +1717,13 @@ static void feed_in(struct pg_conn *c, const uint8_t *d, uint32_t cap, uint32_t 
 		if (c->phase != PH_AUTH && c->phase != PH_READY)
 			return;
 	}
-	if (c->s_tail)
+	if (c->s_tail) {
+		if (c->phase == PH_AUTH && cap > used && d[used] != 'p') {
+			c->phase = PH_READY; /* the gap hid AuthenticationOk ... ReadyForQuery */
+			c->req_acc = c->resp_acc = 0;
+		}
 		finish_tail(c);
+	}
 	if (c->lost) {
 		int64_t at = probe(c, d + used, cap - used, len - used);
 
@@ -1719,6 +1789,12 @@ void pg_conn__feed(struct pg_conn *c, bool in, const uint8_t *data, uint32_t cap
 	c->in_chunk = in;
 	if (cap > len)
 		cap = len;
+	if (!data) { /* nothing captured: pointer arithmetic needs an object */
+		static const uint8_t none[1];
+
+		data = none;
+		cap = 0;
+	}
 	if (in) {
 		feed_in(c, data, cap, len);
 	} else {
@@ -1727,7 +1803,7 @@ void pg_conn__feed(struct pg_conn *c, bool in, const uint8_t *data, uint32_t cap
 	}
 }
 
-/* --- life cycle --------------------------------------------------------------------------------- */
+/* --- life cycle ------------------------------------------------------------------------------- */
 
 struct pg_conn *pg_conn__new(struct pg_stats *stats)
 {
@@ -1788,6 +1864,7 @@ bool pg_conn__encrypted(const struct pg_conn *c)
 
 size_t pg_conn__memory(const struct pg_conn *c)
 {
-	return sizeof(*c) + c->q_cap * sizeof(struct pending) + c->stmts_cap * sizeof(struct named) +
+	return sizeof(*c) + c->q_cap * sizeof(struct pending) +
+	       c->stmts_cap * sizeof(struct named) +
 	       (c->portals ? PG_MAX_PORTALS * sizeof(struct named) : 0) + c->sql_bytes;
 }

@@ -6,11 +6,33 @@
  * Execute, each FunctionCall, and each Parse/Bind/Describe the server rejected becomes one struct
  * pg_record, paired with its own response. Knows nothing of BPF, sockets or HTTP.
  *
+ * Records. A Query message is one record however many statements its SQL holds (statements
+ * counts them, rows sums their counts, tag is the last one's; an error ends the Query), emitted at
+ * its ReadyForQuery. An Execute is one record with the SQL of the statement its portal was bound
+ * to (named statements are remembered per connection; a Parse counts once the server confirmed
+ * it); it is held until the Sync's ReadyForQuery (for txn_status) and emitted then. After an
+ * extended-protocol error the server skips everything up to Sync: those Executes never ran and
+ * are counted in pg_stats.skipped, not emitted. COPY is part of the record of the Query/Execute
+ * that started it. Notices, notifications and ParameterStatus are never responses.
+ *
+ * Gaps. A gap inside a message body is skipped by the message's length (a big DataRow, a long
+ * Query, CopyData). A gap across a header loses framing in that direction, with three exact
+ * exceptions: during authentication, and when what waits for a response is one unit ending in
+ * ReadyForQuery (a Query, a FunctionCall, or Parse/Bind/Describe/Execute up to a Sync) -- the
+ * usual case of a result longer than the capture -- the backend flushes and reads again only when
+ * done, so the unit ends at the next read (status PG_UNKNOWN, rows seen so far); and a client-side
+ * gap still lets the messages parsed before it pair. Anything else drops what is pending
+ * (unpaired, resyncs) and waits for a clean start: see lose() in pgwire.c for the rule.
+ *
+ * Memory per connection: the struct (about 0.8 KiB), the queue of waiting messages (128 B each,
+ * grown by doubling from 4 to PG_MAX_PENDING: 32 KiB at most), the statement map (24 B each, 6
+ * KiB at most), named portals (0.4 KiB if any) and SQL text (PG_SQL_BUDGET, 64 KiB): about 104
+ * KiB at worst, 1.4 to 2 KiB for pgbench (see pg_conn__memory()).
+ *
  * Privacy: pg_record.sql is the statement as the client sent it, literals included: the caller must
- * normalise (fingerprint) it before it leaves the process. Bind parameter values, passwords and SASL
- * exchanges, the cancel key, startup parameters other than user/database/application_name, and the
- * text of error and notice messages are never copied out of the parser (and, except for a Bind's
- * leading names, never copied at all).
+ * normalise (fingerprint) it before it leaves the process. Bind parameter values, passwords and
+ * SASL exchanges, the cancel key, startup parameters other than user/database/application_name,
+ * and the text of error and notice messages are never copied, not even inside the parser.
  */
 #ifndef NEXUS_PGWIRE_H
 #define NEXUS_PGWIRE_H
@@ -22,7 +44,7 @@
 #define PG_SQL_MAX 4096	  /* bytes of a statement's SQL kept, NUL included (4095 of text) */
 #define PG_NAME_LEN 64	  /* user, database, application_name (PostgreSQL's NAMEDATALEN) */
 #define PG_TAG_LEN 40	  /* command tag without its counts: "SELECT", "CREATE TABLE"... */
-/* Client messages waiting for their responses (a pipeline); past it framing is given up, counted. */
+/* Client messages waiting for their responses (a pipeline); past it framing is given up. */
 #define PG_MAX_PENDING 256
 /* Named prepared statements remembered per connection (least recently used forgotten, counted). */
 #define PG_MAX_STATEMENTS 256
@@ -39,7 +61,7 @@ enum pg_kind {
 enum pg_status {
 	PG_OK = 0,
 	PG_ERROR = 1,	/* ErrorResponse: sqlstate and severity say which */
-	PG_UNKNOWN = 2, /* the response's end was past the capture: latency right, outcome unknown */
+	PG_UNKNOWN = 2, /* the response ended past the capture: latency right, outcome unknown */
 };
 
 enum pg_copy {
@@ -52,44 +74,44 @@ enum pg_copy {
 struct pg_record {
 	char sql[PG_SQL_MAX];	/* NUL-terminated; empty for FunctionCall or an unknown statement */
 	uint32_t sql_len;
-	bool sql_truncated;	/* the statement was longer than what sql holds (size, capture, budget) */
-	bool sql_unknown;	/* Bind/Execute of a statement or portal never seen (see README) */
+	bool sql_truncated;	/* the statement is longer than sql holds (size, capture, budget) */
+	bool sql_unknown;	/* statement never seen: joined late, evicted, SQL PREPARE */
 	bool suspended;		/* Execute stopped at its row limit (PortalSuspended) */
 	uint8_t kind;		/* enum pg_kind */
 	uint8_t copy;		/* enum pg_copy */
 	uint8_t status;		/* enum pg_status */
 	char tag[PG_TAG_LEN];	/* of the (last) CommandComplete, counts removed; "" if none */
 	uint32_t statements;	/* statements completed (CommandComplete or EmptyQueryResponse) */
-	uint64_t rows;		/* the tag's count (summed over a Query's statements); DataRows if none */
-	char sqlstate[6];	/* when status is PG_ERROR: "23505"...; its class is the first two */
+	uint64_t rows;		/* the tag's count (a Query's statements summed), else DataRows */
+	char sqlstate[6];	/* when status is PG_ERROR: "23505"...; its class: the first two */
 	char severity[8];	/* ERROR, FATAL or PANIC when status is PG_ERROR */
-	char txn_status;	/* of the ReadyForQuery that followed: 'I', 'T', 'E'; 0 if not seen */
-	uint64_t t_request;	/* ns: the read that brought the Query, or the first message of the
-				 * Execute's batch (Parse/Bind/Describe/Execute since the last one) */
+	char txn_status;	/* of the ReadyForQuery after it: 'I', 'T', 'E'; 0 if not seen */
+	uint64_t t_request;	/* ns: the read that brought the Query, or the first message
+				 * of the Execute's batch (Parse/Bind/Describe since the last) */
 	uint64_t t_response;	/* ns: the write that completed its CommandComplete/ErrorResponse
 				 * (Execute), or its ReadyForQuery (Query, FunctionCall) */
-	uint64_t request_bytes;	/* client messages since the previous record, this one's included */
-	uint64_t response_bytes; /* server messages since the previous record, this one's included */
+	uint64_t request_bytes;	/* client messages since the previous record, this one's too */
+	uint64_t response_bytes; /* server messages since the previous record, this one's too */
 	char user[PG_NAME_LEN], database[PG_NAME_LEN], application[PG_NAME_LEN];
 };
 
 /* Per-parser counters: every drop is counted here, never guessed around. stats may be shared. */
 struct pg_stats {
 	uint64_t commands;	      /* records emitted */
-	uint64_t parse_errors;	      /* bytes that are not the protocol, or a response out of place */
+	uint64_t parse_errors;	      /* bytes not of the protocol, or a response out of place */
 	uint64_t resyncs;	      /* framing lost (gap across a header, error, overflow) */
-	uint64_t unpaired;	      /* Query/Execute/FunctionCall dropped without their response */
+	uint64_t unpaired;	      /* Query/Execute/FunctionCall dropped without a response */
 	uint64_t skipped;	      /* ...that the server ignored after an error, until Sync */
 	uint64_t truncated_responses; /* records with PG_UNKNOWN: response ended past the capture */
 	uint64_t unknown_statements;  /* records whose statement was never seen (sql_unknown) */
 	uint64_t statements_evicted;  /* prepared statements forgotten (count or SQL budget) */
-	uint64_t encrypted_conns;     /* SSL/GSS encryption accepted, or direct TLS: nothing parsed */
+	uint64_t encrypted_conns;     /* SSL/GSS accepted, or direct TLS: nothing parsed */
 	uint64_t cancel_requests;
 	uint64_t notifications;	      /* NotificationResponse (LISTEN/NOTIFY) */
 	uint64_t notices;	      /* NoticeResponse */
 	uint64_t startups;	      /* StartupMessage, protocol 3 */
-	uint64_t startup_errors;      /* ErrorResponse before ReadyForQuery: authentication, no db... */
-	uint64_t async_errors;	      /* ErrorResponse with nothing waiting (FATAL: shutdown, timeout) */
+	uint64_t startup_errors;      /* ErrorResponse before ReadyForQuery: auth, no database... */
+	uint64_t async_errors;	      /* ErrorResponse with nothing waiting (FATAL: shutdown) */
 	uint64_t midstream;	      /* connections joined after their startup */
 	uint64_t unsupported;	      /* startup of a protocol we do not follow (2.0) */
 };

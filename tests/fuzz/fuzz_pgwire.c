@@ -269,7 +269,8 @@ static void check_record(void *p, const struct pg_record *r)
 {
 	struct ctx *x = p;
 
-	assert(r->sql_len < PG_SQL_MAX && r->sql[r->sql_len] == '\0' && strlen(r->sql) == r->sql_len);
+	assert(r->sql_len < PG_SQL_MAX && r->sql[r->sql_len] == '\0');
+	assert(strlen(r->sql) == r->sql_len);
 	assert(!r->sql_unknown || !r->sql_len);
 	assert(r->kind <= PG_KIND_FUNCTION && r->status <= PG_UNKNOWN && r->copy <= PG_COPY_BOTH);
 	assert(printable(r->tag, sizeof(r->tag)));
@@ -336,7 +337,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			pg_conn__feed(c, in, data, (uint32_t)n, (uint32_t)n + gap, x.last_ts,
 				      check_record, &x);
 		}
-		/* struct, queue, statements, portals, SQL budget; blob headers may pass the budget */
+		/* struct, queue, statements, portals, SQL budget (blob headers may pass it) */
 		assert(pg_conn__memory(c) <= 160 * 1024);
 		data += n;
 		size -= n;

@@ -34,7 +34,7 @@ struct fixture {
 	struct pg_stats want_stats; /* fields checked when non-zero, plus unpaired exactly */
 };
 
-/* --- message builder ------------------------------------------------------------------------- */
+/* --- message builder -------------------------------------------------------------------------- */
 
 struct buf {
 	uint8_t d[65536];
@@ -122,8 +122,8 @@ static int split(const char *spec, char f[16][256])
 	}
 }
 
-/* Client messages: startup|k|v.., ssl, gss, cancel, v2, Q|sql, P|name|sql, B|portal|stmt|v.., D|S|n,
- * C|P|n, E|portal[|max], S, H, X, F, d|data, c, f|why, p|secret, raw|bytes.
+/* Client messages: startup|k|v.., ssl, gss, cancel, v2, Q|sql, P|name|sql, B|portal|stmt|v..,
+ * D|S|n, C|P|n, E|portal[|max], S, H, X, F, d|data, c, f|why, p|secret, raw|bytes.
  * Server messages: byte|c, R|code, S|name|value, K, Z|s, T|ncols, D|v.., C|tag, I, E|sev|code|msg,
  * N|sev|code|msg, A|chan|payload, 1, 2, 3, n, t|nparams, s, G, H, W, d|data, c, V|data, raw|bytes.
  * "N*spec" repeats a message N times. */
@@ -154,9 +154,12 @@ static void build(struct buf *b, char dir, const char *spec)
 			}
 			put8(b, 0);
 			finish(b, at);
-		} else if (dir == 'i' && (!strcmp(t, "ssl") || !strcmp(t, "gss") || !strcmp(t, "v2"))) {
+		} else if (dir == 'i' &&
+			   (!strcmp(t, "ssl") || !strcmp(t, "gss") || !strcmp(t, "v2"))) {
 			put32(b, 8);
-			put32(b, !strcmp(t, "ssl") ? 80877103 : !strcmp(t, "gss") ? 80877104 : 131072);
+			put32(b, !strcmp(t, "ssl")   ? 80877103
+				 : !strcmp(t, "gss") ? 80877104
+						     : 131072);
 		} else if (dir == 'i' && !strcmp(t, "cancel")) {
 			put32(b, 16);
 			put32(b, 80877102);
@@ -298,7 +301,7 @@ static void build_chunk(struct buf *b, const struct chunk *ch)
 		build(b, ch->dir, ch->m[i]);
 }
 
-/* --- running fixtures ---------------------------------------------------------------------------- */
+/* --- running fixtures ------------------------------------------------------------------------- */
 
 #define MAXREC 16
 
@@ -393,8 +396,9 @@ static void check(const struct fixture *f, bool bytewise)
 	assert_int_equal(st.commands, g.n);
 #define CHECK(field)                                                                              \
 	if (w->field && st.field != w->field)                                                     \
-		fail_msg("%s%s: " #field " %llu, want %llu", f->name, bytewise ? " (bytewise)" : "", \
-			 (unsigned long long)st.field, (unsigned long long)w->field);
+		fail_msg("%s%s: " #field " %llu, want %llu", f->name,                            \
+			 bytewise ? " (bytewise)" : "", (unsigned long long)st.field,             \
+			 (unsigned long long)w->field);
 	CHECK(parse_errors);
 	CHECK(resyncs);
 	CHECK(skipped);
@@ -449,8 +453,10 @@ static const struct fixture fixtures[] = {
 	  {}, { .encrypted_conns = 1 } },
 	{ "direct TLS (no SSLRequest)", { IN("raw|\x16\x03\x01\x02\x03"), OUT("raw|\x16\x03\x03") },
 	  {}, { .encrypted_conns = 1 } },
-	{ "CancelRequest: counted, its key never read", { IN("cancel") }, {}, { .cancel_requests = 1 } },
-	{ "protocol 2 startup is not followed", { IN("v2"), OUT("R|0") }, {}, { .unsupported = 1 } },
+	{ "CancelRequest: counted, its key never read", { IN("cancel") }, {},
+	  { .cancel_requests = 1 } },
+	{ "protocol 2 startup is not followed", { IN("v2"), OUT("R|0") }, {},
+	  { .unsupported = 1 } },
 	{ "SCRAM exchange: framed, never kept",
 	  { STARTUP, OUT("R|10"), IN("p|SCRAM-SHA-256 n,,n=,r=hunter2"), OUT("R|11"),
 	    IN("p|c=biws,r=hunter2,p=s3cr3t"), OUT("R|12", "R|0", "S|TimeZone|UTC", "K", "Z|I"),
@@ -477,7 +483,8 @@ static const struct fixture fixtures[] = {
 	    OUT("C|ROLLBACK", "Z|I"), IN("Q|CREATE TABLE t (a int)"),
 	    OUT("C|CREATE TABLE", "Z|I") },
 	  { "Q ok BEGIN r0 n1 T: BEGIN", "Q 42703/ERROR - r0 n0 E: SELECT nope",
-	    "Q ok ROLLBACK r0 n1 I: ROLLBACK", "Q ok CREATE TABLE r0 n1 I: CREATE TABLE t (a int)" } },
+	    "Q ok ROLLBACK r0 n1 I: ROLLBACK",
+	    "Q ok CREATE TABLE r0 n1 I: CREATE TABLE t (a int)" } },
 	{ "empty query", { STARTUP, AUTH_OK, IN("Q|"), OUT("I", "Z|I") }, { "Q ok - r0 n1 I: " } },
 	{ "SHOW: rows from DataRows when the tag has no count",
 	  { STARTUP, AUTH_OK, IN("Q|SHOW work_mem"), OUT("T|1", "D|4MB", "C|SHOW", "Z|I") },
@@ -494,7 +501,8 @@ static const struct fixture fixtures[] = {
 	  { "E ok SELECT r1 n1 I: SELECT abalance FROM pgbench_accounts WHERE aid = $1",
 	    "E ok UPDATE r1 n1 I: UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE a" } },
 	{ "pgbench -M prepared: named Parse once, then Bind/Describe/Execute/Sync",
-	  { STARTUP, AUTH_OK, IN("P|P0_1|SELECT abalance FROM pgbench_accounts WHERE aid = $1", "S"),
+	  { STARTUP, AUTH_OK,
+	    IN("P|P0_1|SELECT abalance FROM pgbench_accounts WHERE aid = $1", "S"),
 	    OUT("1", "Z|I"), IN("B||P0_1|42", "D|P|", "E|", "S"),
 	    OUT("2", "T|1", "D|123", "C|SELECT 1", "Z|I"), IN("B||P0_1|43", "D|P|", "E|", "S"),
 	    OUT("2", "T|1", "D|124", "C|SELECT 1", "Z|I") },
@@ -546,7 +554,8 @@ static const struct fixture fixtures[] = {
 	  { "Q ok BEGIN r0 n1 T: BEGIN",
 	    "E ok - r2 n0 T susp: SELECT g FROM generate_series(1, 3) g",
 	    "E ok SELECT r1 n1 T: SELECT g FROM generate_series(1, 3) g" } },
-	{ "FunctionCall", { STARTUP, AUTH_OK, IN("F"), OUT("V|x", "Z|I") }, { "F ok - r0 n1 I: " } },
+	{ "FunctionCall", { STARTUP, AUTH_OK, IN("F"), OUT("V|x", "Z|I") },
+	  { "F ok - r0 n1 I: " } },
 	/* --- COPY, asynchronous messages --- */
 	{ "COPY FROM STDIN",
 	  { STARTUP, AUTH_OK, IN("Q|COPY t FROM STDIN"), OUT("G"),
@@ -589,7 +598,42 @@ static const struct fixture fixtures[] = {
 	    OUT_CAP(60, "T|1", "50*D|x", "C|SELECT 50", "Z|I", "T|1", "D|2", "C|SELECT 1", "Z|I"),
 	    IN("Q|SELECT 3"), OUT("T|1", "D|3", "C|SELECT 1", "Z|I"), IN("Q|SELECT 4"),
 	    SEL1_REPLY },
-	  { "Q ok SELECT r1 n1 I: SELECT 4" }, { .resyncs = 1, .unpaired = 2 } },
+	  { "Q ok SELECT r1 n1 I: SELECT 3", "Q ok SELECT r1 n1 I: SELECT 4" },
+	  { .resyncs = 1, .unpaired = 2 } },
+	{ "lost while every response is longer than the capture: resync at a whole clean message",
+	  { STARTUP, AUTH_OK, IN("Q|SELECT 1"), OUT("2", "Z|I"),
+	    IN("P||SELECT 2", "B|||", "E|", "S"),
+	    OUT_CAP(20, "1", "2", "50*D|x", "C|SELECT 50", "Z|I"), IN("Q|SELECT 3"),
+	    OUT_CAP(20, "T|1", "50*D|x", "C|SELECT 50", "Z|I"), IN("Q|SELECT 4"),
+	    OUT_CAP(30, "T|1", "50*D|x", "C|SELECT 50", "Z|I"), IN("Q|SELECT 5") },
+	  { "E unknown - r0 n0 -: SELECT 2", "Q unknown - r0 n0 -: SELECT 3",
+	    "Q unknown - r0 n0 -: SELECT 4" },
+	  { .resyncs = 1, .parse_errors = 1, .unpaired = 2, .truncated_responses = 3 } },
+	{ "a blind resync is refused at a message that is not exactly well formed",
+	  { STARTUP, AUTH_OK, IN("Q|SELECT 1"), OUT("2", "Z|I"), OUT_CAP(10, "50*D|x", "Z|I"),
+	    IN("raw|Q\x01\x02\x03"), IN("raw|Q"), OUT_CAP(10, "50*D|x", "Z|I"),
+	    IN_CAP(20, "Q|SELECT #100"), OUT_CAP(10, "50*D|x", "Z|I"), IN("Q|SELECT 2"),
+	    SEL1_REPLY },
+	  { "Q ok SELECT r1 n1 I: SELECT 2" },
+	  { .resyncs = 2, .parse_errors = 2, .unpaired = 2 } },
+	{ "provisional pairing: a mismatch before the first ReadyForQuery emits nothing",
+	  { STARTUP, AUTH_OK, IN("Q|SELECT 1"), OUT("2", "Z|I"), OUT_CAP(10, "50*D|x", "Z|I"),
+	    IN("P||SELECT 2", "B|||", "E|", "S"), OUT("1", "2", "C|SELECT 0", "1", "Z|I"),
+	    IN("Q|SELECT 3"), SEL1_REPLY },
+	  { "Q ok SELECT r1 n1 I: SELECT 3" },
+	  { .resyncs = 2, .parse_errors = 2, .unpaired = 2 } },
+	{ "the server's first burst longer than the capture: the next read ends authentication",
+	  { STARTUP,
+	    OUT_CAP(40, "R|0", "S|application_name|web", "S|server_version|15.4",
+		    "S|client_encoding|UTF8", "S|DateStyle|ISO, MDY", "S|TimeZone|UTC", "K", "Z|I"),
+	    IN("P|s1|SELECT 1", "S"), OUT("1", "Z|I"), IN("B||s1|", "E|", "S"),
+	    OUT("2", "D|1", "C|SELECT 1", "Z|I") },
+	  { "E ok SELECT r1 n1 I: SELECT 1" } },
+	{ "a SASL message past the capture: authentication goes on",
+	  { STARTUP, OUT_CAP(10, "R|10"), IN("p|SCRAM-SHA-256 n,,n=,r=hunter2"), OUT("R|11"),
+	    IN("p|c=biws,r=hunter2,p=s3cr3t"), OUT("R|12", "R|0", "K", "Z|I"), IN("Q|SELECT 1"),
+	    SEL1_REPLY },
+	  { "Q ok SELECT r1 n1 I: SELECT 1" } },
 	{ "a client gap across headers: what was queued pairs, the rest is dropped",
 	  { STARTUP, AUTH_OK, IN_CAP(30, "Q|SELECT 1", "Q|SELECT #3000", "Q|SELECT 3"),
 	    SEL1_REPLY, OUT("T|1", "D|2", "C|SELECT 1", "Z|I", "T|1", "D|3", "C|SELECT 1", "Z|I"),
@@ -623,7 +667,8 @@ static const struct fixture fixtures[] = {
 	  { IN("raw|xyz garbage"), OUT("raw|junk"), OUT("Z|I"), IN("Q|SELECT 1"), SEL1_REPLY },
 	  { "Q ok SELECT r1 n1 I: SELECT 1" }, { .midstream = 1 } },
 	{ "joined mid-stream at a query: pairs at once",
-	  { IN("Q|SELECT 1"), SEL1_REPLY }, { "Q ok SELECT r1 n1 I: SELECT 1" }, { .midstream = 1 } },
+	  { IN("Q|SELECT 1"), SEL1_REPLY }, { "Q ok SELECT r1 n1 I: SELECT 1" },
+	  { .midstream = 1 } },
 	{ "joined mid-stream during a response; Bind of a statement never seen",
 	  { OUT("D|x", "C|SELECT 1", "Z|I"), IN("B||S_3|1", "E|", "S"),
 	    OUT("2", "D|1", "C|SELECT 1", "Z|I") },
@@ -644,7 +689,7 @@ static void test_fixtures_bytewise(void **state)
 		check(&fixtures[i], true);
 }
 
-/* --- single-purpose tests ------------------------------------------------------------------------ */
+/* --- single-purpose tests --------------------------------------------------------------------- */
 
 struct script {
 	struct pg_conn *c;
@@ -740,7 +785,7 @@ static void test_timing_and_bytes(void **state)
 	FEED(s, 'o', 320, "Z|I");
 	assert_int_equal(s->g.n, 2);
 	assert_int_equal(s->g.last.t_request, 200);
-	assert_int_equal(s->g.last.t_response, 300); /* its CommandComplete, not the Sync's answer */
+	assert_int_equal(s->g.last.t_response, 300); /* its CommandComplete, not the Sync's */
 	assert_int_equal(s->g.last.txn_status, 'I');
 	/* P 17, B 17 (one empty parameter), D 7, E 10 (Sync counts for the next);
 	 * 1 5, 2 5, T 29, D 12, C 14 + Z 6 */
