@@ -197,14 +197,6 @@ void capture__set_target(struct capture *c, pid_t tgid, bool on)
 		__atomic_fetch_and(word, ~bit, __ATOMIC_RELAXED);
 }
 
-bool capture__is_target(const struct capture *c, pid_t tgid)
-{
-	if (tgid <= 0 || (uint32_t)tgid >= NX_PID_LIMIT)
-		return false;
-	return (__atomic_load_n(&c->skel->bss->target_bits[tgid / 64], __ATOMIC_RELAXED) >>
-		(tgid % 64)) & 1;
-}
-
 uint32_t capture__count_targets(const struct capture *c)
 {
 	uint32_t n = 0;

@@ -36,7 +36,6 @@ void capture__set_record_ctx(struct capture *c, void *ctx);
 void capture__close(struct capture *c);
 
 void capture__set_target(struct capture *c, pid_t tgid, bool on);
-bool capture__is_target(const struct capture *c, pid_t tgid);
 uint32_t capture__count_targets(const struct capture *c);
 
 /* Waits up to timeout_ms for records and drains everything available. Returns the number of

@@ -119,20 +119,6 @@ uint64_t proc_table__drops(const struct proc_table *t)
 	return t->drops;
 }
 
-void proc_table__for_each(struct proc_table *t, void (*fn)(void *ctx, struct nx_proc *p), void *ctx)
-{
-	for (uint32_t b = 0; b <= t->mask; b++) {
-		int32_t i = t->buckets[b];
-
-		while (i != NIL) {
-			int32_t next = t->nodes[i].hnext; /* fn may remove node i */
-
-			fn(ctx, &t->nodes[i]);
-			i = next;
-		}
-	}
-}
-
 enum nx_server_kind nx_kind_of_comm(const char *comm)
 {
 	if (!strcmp(comm, "redis-server") || !strcmp(comm, "valkey-server"))

@@ -43,8 +43,6 @@ struct nx_proc *proc_table__get(struct proc_table *t, uint32_t tgid);
 void proc_table__remove(struct proc_table *t, struct nx_proc *p);
 uint32_t proc_table__count(const struct proc_table *t);
 uint64_t proc_table__drops(const struct proc_table *t);
-/* Calls fn on every process; fn may remove the process it is given. */
-void proc_table__for_each(struct proc_table *t, void (*fn)(void *ctx, struct nx_proc *p), void *ctx);
 
 enum nx_server_kind nx_kind_of_comm(const char *comm);
 
