@@ -125,6 +125,8 @@ int cmd_run(int argc, char **argv)
 	const struct http_route routes[] = {
 		{ "/metrics", metrics__handle, &sources },
 		{ "/api/v1/cache/stats", api__cache_stats, &r.redis_box },
+		{ "/api/v1/database/slow-queries", api__slow_queries, &r.postgres_box },
+		{ "/api/v1/database/connections", api__db_connections, &r.postgres_box },
 	};
 	http = http_server__start(o.listen, routes, sizeof(routes) / sizeof(routes[0]), msg,
 				  sizeof(msg));

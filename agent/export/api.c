@@ -7,6 +7,7 @@
 #include "stats/snap_box.h"
 
 #define TOP_PREFIXES 10
+#define TOP_QUERIES 10
 
 static json_t *ratio(uint64_t hits, uint64_t misses)
 {
@@ -118,4 +119,131 @@ int api__cache_stats(void *ctx, const struct http_request *req, struct http_resp
 		return 500;
 	}
 	return 200;
+}
+
+/* --- PostgreSQL ------------------------------------------------------------------------------ */
+
+static json_t *query(const struct ps_series_snap *q)
+{
+	char fp[24];
+
+	snprintf(fp, sizeof(fp), "%016llx", (unsigned long long)q->fingerprint);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:f, s:o, s:o, s:f}",
+			 "fingerprint", fp, "query", q->text, "kind", q->kind, "database",
+			 q->database, "user", q->user, "calls", (json_int_t)q->lat.count, "errors",
+			 (json_int_t)q->lat.errors, "rows", (json_int_t)q->rows, "mean_ms",
+			 q->lat.count ? q->lat.sum_ns / 1e6 / q->lat.count : 0.0, "p95_ms",
+			 q->lat.count ? json_real(q->lat.q_total[2] / 1e6) : json_null(), "p99_ms",
+			 q->lat.count ? json_real(q->lat.q_total[3] / 1e6) : json_null(),
+			 "total_ms", q->lat.sum_ns / 1e6);
+}
+
+static int by_p95(const void *a, const void *b)
+{
+	const struct ps_series_snap *x = *(const struct ps_series_snap *const *)a;
+	const struct ps_series_snap *y = *(const struct ps_series_snap *const *)b;
+
+	return x->lat.q_total[2] < y->lat.q_total[2] ? 1 : x->lat.q_total[2] > y->lat.q_total[2] ? -1 : 0;
+}
+
+static int by_total(const void *a, const void *b)
+{
+	const struct ps_series_snap *x = *(const struct ps_series_snap *const *)a;
+	const struct ps_series_snap *y = *(const struct ps_series_snap *const *)b;
+
+	return x->lat.sum_ns < y->lat.sum_ns ? 1 : x->lat.sum_ns > y->lat.sum_ns ? -1 : 0;
+}
+
+/* The TOP_QUERIES series of sv by cmp, as a JSON array. */
+static json_t *top_queries(const struct ps_server_snap *sv, int (*cmp)(const void *, const void *))
+{
+	const struct ps_series_snap **v = malloc((sv->n_series ? sv->n_series : 1) * sizeof(*v));
+	json_t *a = json_array();
+
+	if (!v || !a) {
+		free(v);
+		json_decref(a);
+		return NULL;
+	}
+	for (int i = 0; i < sv->n_series; i++)
+		v[i] = &sv->series[i];
+	qsort(v, sv->n_series, sizeof(*v), cmp);
+	for (int i = 0; i < sv->n_series && i < TOP_QUERIES; i++)
+		json_array_append_new(a, query(v[i]));
+	free(v);
+	return a;
+}
+
+static int dump(FILE *f, json_t *root)
+{
+	int err = !root || json_dumpf(root, f, JSON_COMPACT) ? -ENOMEM : 0;
+
+	if (!err)
+		fputc('\n', f);
+	json_decref(root);
+	return err;
+}
+
+int api__render_slow_queries(FILE *f, const struct postgres_snapshot *s)
+{
+	json_t *servers = json_array();
+
+	for (int i = 0; servers && s && i < s->n_servers; i++) {
+		const struct ps_server_snap *sv = &s->servers[i];
+
+		json_array_append_new(servers, json_pack("{s:s, s:o, s:o}", "server", sv->server,
+							 "by_p95", top_queries(sv, by_p95),
+							 "by_total_time",
+							 top_queries(sv, by_total)));
+	}
+	return dump(f, json_pack("{s:o}", "servers", servers));
+}
+
+int api__render_db_connections(FILE *f, const struct postgres_snapshot *s)
+{
+	json_t *servers = json_array();
+
+	for (int i = 0; servers && s && i < s->n_servers; i++) {
+		const struct ps_server_snap *sv = &s->servers[i];
+		json_t *conns = json_array();
+
+		for (int j = 0; conns && j < sv->n_conns; j++)
+			json_array_append_new(conns,
+					      json_pack("{s:s, s:s, s:s, s:I}", "database",
+							sv->conns[j].database, "user", sv->conns[j].user,
+							"state", pg_state_names[sv->conns[j].state],
+							"count", (json_int_t)sv->conns[j].n));
+		json_array_append_new(servers, json_pack("{s:s, s:I, s:o}", "server", sv->server,
+							 "opened_total",
+							 (json_int_t)sv->conns_opened,
+							 "connections", conns));
+	}
+	return dump(f, json_pack("{s:o}", "servers", servers));
+}
+
+/* Renders a PostgreSQL snapshot with fn; the snapshot is held only while it renders. */
+static int serve_pg(void *ctx, struct http_response *resp,
+		    int (*fn)(FILE *f, const struct postgres_snapshot *s))
+{
+	struct snap_ref *ref;
+	const struct postgres_snapshot *s = snap_box__get(ctx, &ref);
+	int err = fn(resp->body, s);
+
+	snap_box__put(ref);
+	resp->content_type = "application/json";
+	if (err) {
+		fprintf(resp->body, "out of memory\n");
+		return 500;
+	}
+	return 200;
+}
+
+int api__slow_queries(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	return serve_pg(ctx, resp, api__render_slow_queries);
+}
+
+int api__db_connections(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	return serve_pg(ctx, resp, api__render_db_connections);
 }

@@ -4,11 +4,19 @@
 #define NEXUS_API_H
 
 #include "export/http.h"
+#include "stats/postgres_stats.h"
 #include "stats/redis_stats.h"
 
 /* GET /api/v1/cache/stats; ctx is the struct snap_box holding Redis snapshots. */
 int api__cache_stats(void *ctx, const struct http_request *req, struct http_response *resp);
 /* The same body from a snapshot (NULL: none yet); 0 or -ENOMEM. */
 int api__render_cache_stats(FILE *f, const struct redis_snapshot *s);
+
+/* GET /api/v1/database/slow-queries and /api/v1/database/connections; ctx is the struct snap_box
+ * holding PostgreSQL snapshots. */
+int api__slow_queries(void *ctx, const struct http_request *req, struct http_response *resp);
+int api__db_connections(void *ctx, const struct http_request *req, struct http_response *resp);
+int api__render_slow_queries(FILE *f, const struct postgres_snapshot *s);
+int api__render_db_connections(FILE *f, const struct postgres_snapshot *s);
 
 #endif /* NEXUS_API_H */

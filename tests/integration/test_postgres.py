@@ -15,6 +15,7 @@ the previous marker and this one must equal pg_stat_statements' calls since the 
 """
 
 import contextlib
+import json
 import os
 import re
 import subprocess
@@ -387,6 +388,9 @@ EXPO_CHECKS = [
     "promtool check metrics: no output, exit 0",
     "no parse errors, resyncs or unpaired statements; no encrypted connections",
     "status labels are only ok, unknown or a 2-character SQLSTATE class (never cut short)",
+    "/api/v1/database/slow-queries: top 10 by p95 and by total time, sorted, well formed, "
+    "pgbench's hot select among them, no literal",
+    "/api/v1/database/connections: the server with opened_total > 0 and states by database/user",
 ]
 
 
@@ -459,6 +463,32 @@ def group_expo(g, s, promtool_missing):
     bad = sorted({l.get("status") for l, v in view.rows
                   if not re.fullmatch(r"ok|unknown|[0-9A-Z]{2}", str(l.get("status")))})
     g.check(c[6], not bad and view.rows, ["bad status labels: %s" % bad])
+
+    raw = fetch(s.port, "/api/v1/database/slow-queries")
+    doc = json.loads(raw)
+    srv = [x for x in doc.get("servers", []) if x.get("server") == s.tcp]
+    rows = (srv[0].get("by_p95", []) + srv[0].get("by_total_time", [])) if srv else []
+    # the earlier pgbench phases of this agent dominate total time on this server
+    hot = [q for q in srv[0].get("by_total_time", []) if q.get("query", "").startswith(
+        "select abalance from pgbench_accounts")] if srv else []
+    g.check(c[7], srv and rows and hot and SECRET.lower() not in raw.lower()
+            and all(q["calls"] >= 1 and q["p95_ms"] is not None and q["p95_ms"] <= q["p99_ms"]
+                    and q["database"] == "postgres" and len(q["fingerprint"]) == 16
+                    for q in rows)
+            and len(srv[0]["by_p95"]) <= 10 and len(srv[0]["by_total_time"]) <= 10
+            and sorted(srv[0]["by_total_time"], key=lambda q: -q["total_ms"])
+            == srv[0]["by_total_time"]
+            and sorted(srv[0]["by_p95"], key=lambda q: -q["p95_ms"]) == srv[0]["by_p95"],
+            ["servers %s" % [x.get("server") for x in doc.get("servers", [])],
+             "by total time: %s" % [(q.get("query"), q.get("total_ms"))
+                                    for q in (srv[0].get("by_total_time", []) if srv else [])]])
+    doc = json.loads(fetch(s.port, "/api/v1/database/connections"))
+    srv = [x for x in doc.get("servers", []) if x.get("server") == s.tcp]
+    states = {c_.get("state") for c_ in srv[0].get("connections", [])} if srv else set()
+    g.check(c[8], srv and srv[0].get("opened_total", 0) > 0 and states
+            and states <= {"startup", "idle", "idle in transaction",
+                           "idle in transaction (aborted)"},
+            ["connections: %s" % srv])
 
 
 # --------------------------------------------------------------------------------------- main
