@@ -106,12 +106,9 @@ int api__render_cache_stats(FILE *f, const struct redis_snapshot *s)
 	return err;
 }
 
-int api__cache_stats(void *ctx, const struct http_request *req, struct http_response *resp)
+/* Ends a JSON response: releases the snapshot it was rendered from, reports a failed render. */
+static int finish(struct http_response *resp, struct snap_ref *ref, int err)
 {
-	struct snap_ref *ref;
-	const struct redis_snapshot *s = snap_box__get(ctx, &ref);
-	int err = api__render_cache_stats(resp->body, s);
-
 	snap_box__put(ref);
 	resp->content_type = "application/json";
 	if (err) {
@@ -119,6 +116,14 @@ int api__cache_stats(void *ctx, const struct http_request *req, struct http_resp
 		return 500;
 	}
 	return 200;
+}
+
+int api__cache_stats(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	struct snap_ref *ref;
+	const struct redis_snapshot *s = snap_box__get(ctx, &ref);
+
+	return finish(resp, ref, api__render_cache_stats(resp->body, s));
 }
 
 /* --- PostgreSQL ------------------------------------------------------------------------------ */
@@ -227,15 +232,8 @@ static int serve_pg(void *ctx, struct http_response *resp,
 {
 	struct snap_ref *ref;
 	const struct postgres_snapshot *s = snap_box__get(ctx, &ref);
-	int err = fn(resp->body, s);
 
-	snap_box__put(ref);
-	resp->content_type = "application/json";
-	if (err) {
-		fprintf(resp->body, "out of memory\n");
-		return 500;
-	}
-	return 200;
+	return finish(resp, ref, fn(resp->body, s));
 }
 
 int api__slow_queries(void *ctx, const struct http_request *req, struct http_response *resp)
