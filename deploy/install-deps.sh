@@ -7,11 +7,13 @@ set -euo pipefail
 PKGS=(
 	# build: BPF objects, skeletons, agent
 	make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
-	libmicrohttpd-dev libjansson-dev libcmocka-dev
+	libmicrohttpd-dev libjansson-dev libcmocka-dev libyaml-dev libcurl4-openssl-dev
 	# make fuzz: libFuzzer and the sanitizer runtimes
 	libclang-rt-14-dev
 	# tests, demo and benchmark: real servers and their clients
 	redis-server redis-tools postgresql postgresql-contrib python3 procps iproute2 curl
+	# alert tests and make eval: a real Alertmanager on loopback
+	prometheus-alertmanager
 )
 
 missing=()
