@@ -61,9 +61,26 @@ struct ps_conn_snap {
 	uint64_t n;
 };
 
+/* Per database of a server: what /api/v1/database/stats shows and the alert rules watch. The
+ * buffer, lock and transaction figures come from the server's USDT probes (0 without them). */
+struct ps_db_snap {
+	char database[PS_NAME_LEN];
+	uint64_t queries, errors;
+	struct lat_snap lat;		   /* all its statements */
+	uint64_t buffer_hits, buffer_reads; /* shared buffers: found / not found */
+	uint64_t lock_wait_ns;		   /* time backends waited for heavyweight locks */
+	uint64_t lock_waits;		   /* how many waits */
+	uint64_t commits, rollbacks;	   /* transactions */
+};
+
 struct ps_server_snap {
 	char server[PS_SERVER_LEN];
+	uint32_t pid;		/* the postmaster (or the backend last seen) */
 	uint64_t queries, errors, conns_opened;
+	uint64_t deadlocks;	/* USDT deadlock__found */
+	bool usdt;		/* the USDT figures are live for this server */
+	int n_dbs;
+	struct ps_db_snap *dbs;
 	int n_series;
 	struct ps_series_snap *series;
 	int n_conns;

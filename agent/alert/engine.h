@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The alert engine: once per tick (1 s) it turns the latest Redis, PostgreSQL and agent figures
+ * into signals per server (p95/p99, throughput, error ratio, hit ratios, connections, lock wait,
+ * lost events), scores each against its baseline, evaluates the built-in and configured rules,
+ * steps every alert's state machine, computes the health scores, and publishes the result for
+ * the API and /metrics. Runs on the agent's stats thread; readers use the published snapshot.
+ * Memory is bounded: a fixed number of signal series and alert instances.
+ */
+#ifndef NEXUS_ENGINE_H
+#define NEXUS_ENGINE_H
+#include <stdint.h>
+#include "alert/alert.h"
+#include "alert/alert_config.h"
+#include "alert/health.h"
+
+struct redis_snapshot;
+struct postgres_snapshot;
+struct self_stats;
+struct notifier;
+
+/* What readers get, published once per tick (immutable; through a snap_box). */
+struct engine_server_health {
+	char server[ALERT_LABEL_VALUE_LEN];
+	char kind[12]; /* "redis" or "postgres" */
+	struct health_result health;
+	struct health_input input;
+};
+
+struct engine_snapshot {
+	int64_t at_ms;			/* unix ms of the evaluation */
+	int n_alerts;			/* pending, firing and recently resolved instances */
+	struct alert *alerts;
+	uint64_t by_state_sev[ALERT__STATES][SEV__COUNT]; /* counts for nexus_alerts */
+	double node_score;
+	int n_servers;
+	struct engine_server_health *servers;
+	uint64_t evaluations, transitions;
+	uint64_t dropped_series, dropped_alerts; /* past the caps */
+};
+
+struct engine;
+/* cfg may be NULL (defaults); the notifier may be NULL (no receivers). */
+struct engine *engine__new(const struct alert_config *cfg, struct notifier *notifier);
+void engine__free(struct engine *e);
+/* Swaps in a new configuration, keeping baselines and the states of rules that still exist. */
+void engine__configure(struct engine *e, const struct alert_config *cfg);
+/* The built-in rule names, NULL-terminated (for alert_config__load). */
+const char *const *engine__rule_names(void);
+/* One evaluation. Any snapshot may be NULL. now_ns is CLOCK_MONOTONIC; returns a new snapshot
+ * (free with engine_snapshot__free) or NULL + errno. */
+struct engine_snapshot *engine__tick(struct engine *e, const struct redis_snapshot *redis,
+				     const struct postgres_snapshot *pg, const struct self_stats *self,
+				     uint64_t now_ns);
+void engine_snapshot__free(struct engine_snapshot *s);
+
+#endif /* NEXUS_ENGINE_H */
