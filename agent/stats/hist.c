@@ -231,6 +231,21 @@ uint64_t hist__quantile(const struct hist *h, double q)
 	return v < lo ? lo : v > hi ? hi : v;
 }
 
+void hist__delta(struct hist *out, const struct hist *now, const struct hist *prev)
+{
+	/* Buckets only grow in a since-start histogram; saturate anyway so a reset (a restarted
+	 * series) gives an empty delta rather than huge counts. */
+	out->count = 0;
+	for (uint32_t i = 0; i < HIST_BUCKETS; i++) {
+		out->buckets[i] = now->buckets[i] > prev->buckets[i] ? now->buckets[i] - prev->buckets[i] : 0;
+		out->count += out->buckets[i];
+	}
+	out->sum = now->sum > prev->sum ? now->sum - prev->sum : 0;
+	out->overflow = now->overflow > prev->overflow ? now->overflow - prev->overflow : 0;
+	out->min_inv = out->count ? ~0ULL : 0; /* min() == 0: unknown */
+	out->max = out->count ? now->max : 0;
+}
+
 uint64_t hist__count_le(const struct hist *h, uint64_t ns)
 {
 	uint32_t last, top;

@@ -57,6 +57,9 @@ void hist__record_n(struct hist *h, uint64_t ns, uint32_t n);
 /* dst += src; the result equals having recorded both into dst. dst == src doubles it. */
 void hist__merge(struct hist *dst, const struct hist *src);
 uint64_t hist__count(const struct hist *h);
+/* out = now - prev, for two readings of one since-start histogram: what was recorded in between
+ * (the alert engine's per-tick latency). min is unknown afterwards (0) and max is now's. */
+void hist__delta(struct hist *out, const struct hist *now, const struct hist *prev);
 /* Exact sum of the recorded values in ns (out-of-range ones too), UINT64_MAX if it would wrap. */
 uint64_t hist__sum(const struct hist *h);
 /*

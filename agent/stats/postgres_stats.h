@@ -67,6 +67,7 @@ struct ps_db_snap {
 	char database[PS_NAME_LEN];
 	uint64_t queries, errors;
 	struct lat_snap lat;		   /* all its statements */
+	struct hist total;		   /* the same, as a histogram since start (alerting) */
 	uint64_t buffer_hits, buffer_reads; /* shared buffers: found / not found */
 	uint64_t lock_wait_ns;		   /* time backends waited for heavyweight locks */
 	uint64_t lock_waits;		   /* how many waits */

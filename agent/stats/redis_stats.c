@@ -36,6 +36,7 @@ struct rs_server {
 	int n_prefixes;
 	struct rs_prefix prefixes[RS_MAX_PREFIXES + 1]; /* [RS_MAX_PREFIXES] is "(other)" */
 	uint64_t first_ns;
+	struct hist total; /* every non-blocking command: the server's latency for alerting */
 };
 
 struct redis_stats {
@@ -216,6 +217,8 @@ void redis_stats__command(struct redis_stats *s, const char *server, uint32_t pi
 		return;
 	lat = r->t_reply > r->t_request ? r->t_reply - r->t_request : 0;
 	lat_series__record(&se->lat, now_ns, lat, r->status == RESP_OK ? NULL : r->error);
+	if (!r->blocking)
+		hist__record(&sv->total, lat);
 }
 
 void redis_stats__connection(struct redis_stats *s, const char *server, int delta)
@@ -254,6 +257,7 @@ static int snap_server(const struct rs_server *sv, uint64_t now_ns, struct rs_se
 	out->errors = sv->errors;
 	out->conns = sv->conns;
 	out->conns_opened = sv->conns_opened;
+	out->total = sv->total;
 	out->win_hits = counter_window__sum(&sv->win[W_HITS], now_ns);
 	out->win_misses = counter_window__sum(&sv->win[W_MISSES], now_ns);
 	out->win_commands = counter_window__sum(&sv->win[W_CMDS], now_ns);

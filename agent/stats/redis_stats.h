@@ -39,6 +39,7 @@ struct rs_server_snap {
 	double win_seconds;	    /* how much time the window covers (< 60 s after start) */
 	uint64_t commands, errors;
 	uint64_t conns, conns_opened;
+	struct hist total;	    /* latency of all its non-blocking commands, since start */
 	int n_cmds;
 	struct rs_cmd_snap *cmds;
 	int n_prefixes;
