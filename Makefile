@@ -44,7 +44,9 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/unit/%,$(UNIT_SRCS))
 
 .DELETE_ON_ERROR:
-.PHONY: all deps test unit demo bench fuzz vmlinux clean
+# BPF objects and skeletons are intermediate files to make; keep them, or every build rebuilds all.
+.SECONDARY: $(BPF_OBJS) $(SKELS)
+.PHONY: all deps test unit demo bench eval fuzz vmlinux clean
 
 all: deps $(OUTPUT)/nexus-agent
 
@@ -97,6 +99,11 @@ $(OUTPUT)/bench/%: tests/bench/%.c $(LIB_OBJS)
 bench: all $(BENCH_BINS)
 	$(Q)for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
 	$(Q)bash tests/bench/bench.sh
+
+# Fault injection against real servers under load: detection and resolution times, false alerts
+# (EVAL_QUIET_SECONDS, default 600; about 15-20 minutes in all). See tests/bench/eval.py.
+eval: all
+	$(Q)python3 tests/bench/eval.py
 
 # libFuzzer + ASan/UBSan over everything that reads records; FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60

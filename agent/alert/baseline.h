@@ -36,4 +36,8 @@ bool baseline__warm(const struct baseline *b, const struct baseline_cfg *cfg);
  */
 double baseline__update(struct baseline *b, const struct baseline_cfg *cfg, double x);
 
+/* |score| never exceeds this: a series with no spread at all (constant, min_abs_effect 0 and a
+ * centre of 0) scores ±BASELINE_SCORE_MAX instead of ±inf when it moves. */
+#define BASELINE_SCORE_MAX 1000.0
+
 #endif /* NEXUS_BASELINE_H */
