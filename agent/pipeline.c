@@ -8,6 +8,7 @@
 #include "proto/sql_fingerprint.h"
 
 #define FP_CACHE_SLOTS 256
+#define PG_BACKEND_SLOTS 4096 /* direct-mapped tgid -> connection of postgres backends */
 
 struct pipeline {
 	struct pipeline_opts opts;
@@ -24,6 +25,14 @@ struct pipeline {
 		uint32_t len;
 		struct sql_fingerprint fp;
 	} fp_cache[FP_CACHE_SLOTS];
+	/* A postgres backend serves one client connection: its USDT records (keyed by tgid) find
+	 * the connection, and through it the server and database, here. A collision forgets the
+	 * older backend, whose records then go by database oid like background processes'. */
+	struct pg_backend_slot {
+		uint32_t tgid;
+		struct l7_conn *lc;
+	} pg_backends[PG_BACKEND_SLOTS];
+	uint64_t usdt_unattributed; /* USDT records of no known connection nor database */
 };
 
 /* What hangs on nx_conn.proto for a client connection of a server we decode. */
@@ -41,7 +50,21 @@ struct l7_conn {
 	/* postgres: the (database, user, state) this connection is counted under */
 	int pg_state;
 	char pg_db[PG_NAME_LEN], pg_user[PG_NAME_LEN];
+	/* USDT figures since the last statement completed: they belong to the next one. */
+	uint64_t usdt_hits, usdt_reads, usdt_lock_ns;
 };
+
+static struct pg_backend_slot *pg_backend_slot(struct pipeline *p, uint32_t tgid)
+{
+	return &p->pg_backends[(tgid * 2654435761u) % PG_BACKEND_SLOTS];
+}
+
+static struct l7_conn *pg_backend_of(struct pipeline *p, uint32_t tgid)
+{
+	struct pg_backend_slot *slot = pg_backend_slot(p, tgid);
+
+	return slot->tgid == tgid ? slot->lc : NULL;
+}
 
 static void on_command(void *ctx, const struct resp_record *r)
 {
@@ -128,8 +151,13 @@ static void on_statement(void *ctx, const struct pg_record *r)
 			.rows = r->rows,
 			.t_request = r->t_request,
 			.t_response = r->t_response,
+			.buf_hits = lc->usdt_hits,
+			.buf_reads = lc->usdt_reads,
+			.lock_wait_ns = lc->usdt_lock_ns,
 		};
 
+		/* Pipelined statements answered together: the first takes what was flushed. */
+		lc->usdt_hits = lc->usdt_reads = lc->usdt_lock_ns = 0;
 		postgres_stats__query(lc->p->ps, &q, r->t_response);
 		pg_track(lc, pg_state_of(r->txn_status, lc->pg_state));
 	}
@@ -172,12 +200,53 @@ static struct l7_conn *l7_conn_of(struct pipeline *p, const struct nx_record *r,
 	c->proto = lc;
 	if (kind == NX_KIND_REDIS && p->rs) {
 		redis_stats__connection(p->rs, lc->server, +1);
-	} else if (kind == NX_KIND_POSTGRES && p->ps) {
-		lc->pg_state = PG_STATE__COUNT;
-		postgres_stats__conn_opened(p->ps, lc->server);
-		pg_track(lc, PG_STATE_STARTUP);
+	} else if (kind == NX_KIND_POSTGRES) {
+		struct pg_backend_slot *slot = pg_backend_slot(p, lc->pid);
+
+		slot->tgid = lc->pid;
+		slot->lc = lc;
+		if (p->ps) {
+			lc->pg_state = PG_STATE__COUNT;
+			postgres_stats__conn_opened(p->ps, lc->server);
+			/* A backend's parent is the postmaster: the server's identity across
+			 * connections (target_gone, target_restarted). */
+			postgres_stats__server_pid(p->ps, lc->server, r->proc->ppid);
+			pg_track(lc, PG_STATE_STARTUP);
+		}
 	}
 	return lc;
+}
+
+static void on_pg_usdt(struct pipeline *p, const struct nx_pg_usdt_event *ev)
+{
+	struct l7_conn *lc = pg_backend_of(p, ev->hdr.tgid);
+	struct pg_usdt_flush f = {
+		.db_oid = ev->acc.db_oid,
+		.buf_hits = ev->acc.buf_hits,
+		.buf_reads = ev->acc.buf_reads,
+		.lock_wait_ns = ev->acc.lock_wait_ns,
+		.lock_waits = ev->acc.lock_waits,
+		.outcome = ev->kind == NX_PG_COMMIT ? 1 : ev->kind == NX_PG_ABORT ? -1 : 0,
+		.ts = ev->hdr.ts_ns,
+	};
+
+	if (!p->ps)
+		return;
+	if (lc) {
+		lc->usdt_hits += f.buf_hits;
+		lc->usdt_reads += f.buf_reads;
+		lc->usdt_lock_ns += f.lock_wait_ns;
+		f.server = lc->server;
+		/* The startup message names the database before the first statement tracks it. */
+		f.database = *pg_conn__database(lc->pg) ? pg_conn__database(lc->pg) : "(unknown)";
+	} else if (!postgres_stats__db_of_oid(p->ps, f.db_oid, &f.server, &f.database)) {
+		/* autovacuum of a database no client has used yet, a backend we never saw... */
+		p->usdt_unattributed++;
+		return;
+	}
+	if (ev->kind == NX_PG_DEADLOCK)
+		postgres_stats__deadlock(p->ps, f.server);
+	postgres_stats__usdt(p->ps, &f);
 }
 
 static void on_record(void *ctx, const struct nx_record *r)
@@ -186,6 +255,10 @@ static void on_record(void *ctx, const struct nx_record *r)
 	enum nx_server_kind kind = p->opts.decode ? decoded_kind(r) : NX_KIND_OTHER;
 	struct l7_conn *lc;
 
+	if (r->hdr->type == NX_EV_PG_USDT) {
+		on_pg_usdt(p, (const struct nx_pg_usdt_event *)r->hdr);
+		return;
+	}
 	if (kind == NX_KIND_OTHER)
 		goto other;
 	if (r->hdr->type == NX_EV_CONN_OPEN) {
@@ -224,6 +297,10 @@ static void on_release(void *ctx, struct nx_conn *c)
 			redis_stats__connection(p->rs, lc->server, -1);
 		resp_conn__free(lc->resp);
 	} else {
+		struct pg_backend_slot *slot = pg_backend_slot(p, lc->pid);
+
+		if (slot->lc == lc)
+			slot->tgid = 0, slot->lc = NULL;
 		pg_track(lc, PG_STATE__COUNT);
 		pg_conn__free(lc->pg);
 	}
@@ -264,4 +341,26 @@ const struct resp_stats *pipeline__resp_stats(const struct pipeline *p)
 const struct pg_stats *pipeline__pg_stats(const struct pipeline *p)
 {
 	return &p->pg_wire;
+}
+
+void pipeline__pg_waiting_begin(struct pipeline *p)
+{
+	if (p->ps)
+		postgres_stats__lock_waiting_begin(p->ps);
+}
+
+void pipeline__pg_waiting(struct pipeline *p, uint32_t tgid, uint64_t waited_ns)
+{
+	struct l7_conn *lc = pg_backend_of(p, tgid);
+
+	if (p->ps && lc)
+		postgres_stats__lock_waiting(p->ps, lc->server,
+					     *pg_conn__database(lc->pg) ? pg_conn__database(lc->pg)
+									: "(unknown)",
+					     waited_ns);
+}
+
+uint64_t pipeline__usdt_unattributed(const struct pipeline *p)
+{
+	return p->usdt_unattributed;
 }

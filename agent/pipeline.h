@@ -62,4 +62,10 @@ struct conntrack_sink pipeline__conntrack_sink(struct pipeline *p);
 const struct resp_stats *pipeline__resp_stats(const struct pipeline *p);
 const struct pg_stats *pipeline__pg_stats(const struct pipeline *p);
 
+/* Lock waits in progress (pg_usdt__each_waiting), sampled once per tick: begin, then each. */
+void pipeline__pg_waiting_begin(struct pipeline *p);
+void pipeline__pg_waiting(struct pipeline *p, uint32_t tgid, uint64_t waited_ns);
+/* USDT records that belonged to no connection nor known database (dropped). */
+uint64_t pipeline__usdt_unattributed(const struct pipeline *p);
+
 #endif /* NEXUS_PIPELINE_H */

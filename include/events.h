@@ -30,6 +30,7 @@ enum nx_event_type {
 	NX_EV_PROC_EXEC = 5,  /* a process exec'd a target executable */
 	NX_EV_PROC_FORK = 6,  /* a target forked a new process, which is a target too */
 	NX_EV_PROC_EXIT = 7,  /* a target process (thread group) exited */
+	NX_EV_PG_USDT = 8,    /* a postgres backend's USDT figures since its last record */
 };
 
 /* Direction seen from the target process: it read (IN) or wrote (OUT) the bytes. */
@@ -120,6 +121,46 @@ struct nx_proc_event {
 	__u32 ppid; /* parent's tgid (FORK) */
 	__u32 exit_code;
 	char comm[NX_COMM_LEN];
+};
+
+/*
+ * PostgreSQL's own probes (bpf/pg_usdt.bpf.c). A backend accumulates buffer and lock figures in
+ * struct nx_pg_backend; at the end of each executor run and each transaction it flushes them into
+ * one record. The record shares the ring buffer with the backend's socket records, so it arrives
+ * after the read of the statement it belongs to and before the write of its result.
+ */
+enum nx_pg_usdt_kind {
+	NX_PG_EXEC_DONE = 1, /* query__execute__done: a statement's executor finished */
+	NX_PG_COMMIT = 2,    /* transaction__commit */
+	NX_PG_ABORT = 3,     /* transaction__abort */
+	NX_PG_DEADLOCK = 4,  /* deadlock__found: this backend was chosen to break a deadlock */
+};
+
+struct nx_pg_backend {
+	__u64 buf_hits;	     /* shared buffers found (buffer__read__done found = 1) */
+	__u64 buf_reads;     /* not found: read from the kernel (or extended) */
+	__u64 lock_wait_ns;  /* finished heavyweight-lock waits */
+	__u64 lock_start_ns; /* a wait in progress since then; 0: none */
+	__u32 lock_waits;
+	__u32 db_oid;	     /* database of the last non-shared buffer read (0: none yet) */
+};
+
+struct nx_pg_usdt_event {
+	struct nx_event_hdr hdr;   /* fd 0 */
+	__u32 kind;		   /* enum nx_pg_usdt_kind */
+	__u32 pad;
+	struct nx_pg_backend acc;  /* the figures since the previous record (lock_start_ns unused) */
+};
+
+/* Shared-buffer figures per relation (the kernel's pg_relations map). */
+struct nx_pg_rel_key {
+	__u32 db_oid;
+	__u32 rel_node; /* relfilenode: the relation's file, not its oid */
+};
+
+struct nx_pg_rel_val {
+	__u64 hits;
+	__u64 reads;
 };
 
 /* Key and value of the kernel's fd_cache map, which the agent prunes when a process exits. */

@@ -242,6 +242,16 @@ int capture__counters(struct capture *c, uint64_t out[NX_CNT__COUNT])
 	return 0;
 }
 
+int capture__events_fd(const struct capture *c)
+{
+	return bpf_map__fd(c->skel->maps.events);
+}
+
+int capture__counters_fd(const struct capture *c)
+{
+	return bpf_map__fd(c->skel->maps.counters);
+}
+
 void capture__forget_fd(struct capture *c, uint32_t tgid, uint32_t fd)
 {
 	struct nx_fd_key key = { .tgid = tgid, .fd = fd };

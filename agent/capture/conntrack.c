@@ -316,6 +316,11 @@ void conntrack__record(void *ctx, const void *rec, size_t size)
 		else
 			on_proc_start(ct, rec);
 		break;
+	case NX_EV_PG_USDT:
+		if (size < sizeof(struct nx_pg_usdt_event))
+			goto bad;
+		emit(ct, h, NULL, NULL, proc_table__lookup(ct->procs, h->tgid), 0);
+		break;
 	default:
 		goto bad;
 	}

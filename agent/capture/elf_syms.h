@@ -9,4 +9,9 @@
  * Returns 0, or -errno when the file is not a readable ELF. */
 int elf_syms__find(const char *path, const char *const *names, int n, bool *found);
 
+/* Sets found[i] for each USDT probe provider:names[i] in path's stapsdt notes (SystemTap SDT).
+ * Returns 0, or -errno when the file is not a readable ELF. */
+int elf_syms__find_usdt(const char *path, const char *provider, const char *const *names, int n,
+			bool *found);
+
 #endif /* NEXUS_ELF_SYMS_H */

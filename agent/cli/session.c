@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include "capture/pg_usdt.h"
 #include "cli/session.h"
 
 /* Poll timeout: records are submitted without wakeups, so this is how stale they can get. */
@@ -24,13 +25,49 @@ uint64_t nx_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
+/* A postgres process: make sure its executable's USDT probes are attached (once per file). */
+static void usdt_attach(struct session *s, uint32_t tgid)
+{
+	char msg[256];
+	int rc;
+
+	if (!s->pg)
+		return;
+	rc = pg_usdt__attach_pid(s->pg, tgid, msg, sizeof(msg));
+	if (rc < 0 && rc != -ENOENT)
+		fprintf(stderr, "nexus-agent: postgres USDT: %s\n", msg);
+}
+
 static void found(void *ctx, const struct target_info *ti)
 {
 	struct session *s = ctx;
 
 	capture__set_target(s->cap, ti->tgid, true);
 	conntrack__add_proc(s->ct, ti->tgid, ti->ppid, ti->comm, ti->exe);
+	if (nx_kind_of_comm(ti->comm) == NX_KIND_POSTGRES)
+		usdt_attach(s, ti->tgid);
 	s->n_found++;
+}
+
+/* In front of the caller's sink: a postgres exec'd after the start gets its probes attached. */
+static void on_record(void *ctx, const struct nx_record *r)
+{
+	struct session *s = ctx;
+
+	if (r->hdr->type == NX_EV_PROC_EXEC && r->proc && r->proc->kind == NX_KIND_POSTGRES)
+		usdt_attach(s, r->proc->tgid);
+	else if (r->hdr->type == NX_EV_PROC_EXIT && r->proc && r->proc->kind == NX_KIND_POSTGRES)
+		pg_usdt__forget(s->pg, r->proc->tgid);
+	if (s->sink.on_record)
+		s->sink.on_record(s->sink.ctx, r);
+}
+
+static void on_release(void *ctx, struct nx_conn *c)
+{
+	struct session *s = ctx;
+
+	if (s->sink.on_release)
+		s->sink.on_release(s->sink.ctx, c);
 }
 
 int session__open(struct session *s, const struct nx_opts *o, struct conntrack_sink sink)
@@ -59,7 +96,10 @@ int session__open(struct session *s, const struct nx_opts *o, struct conntrack_s
 		fprintf(stderr, "nexus-agent: %s\n", msg[0] ? msg : strerror(-err));
 		return err;
 	}
-	s->ct = conntrack__new(&topts, s->cap, sink);
+	s->sink = sink;
+	s->ct = conntrack__new(&topts, s->cap,
+			       (struct conntrack_sink){ .on_record = on_record,
+							.on_release = on_release, .ctx = s });
 	if (!s->ct) {
 		err = -errno;
 		fprintf(stderr, "nexus-agent: connection tables: %s\n", strerror(-err));
@@ -67,6 +107,11 @@ int session__open(struct session *s, const struct nx_opts *o, struct conntrack_s
 		return err;
 	}
 	capture__set_record_ctx(s->cap, s->ct);
+	if (!o->no_usdt) {
+		s->pg = pg_usdt__open(s->cap, msg, sizeof(msg));
+		if (!s->pg)
+			fprintf(stderr, "nexus-agent: postgres USDT off: %s\n", msg);
+	}
 	/* Attached first, scanned second: a server exec'ing in between is caught by the kernel. */
 	err = targets__scan(&o->spec, found, s);
 	if (err < 0) {
@@ -101,6 +146,8 @@ int session__loop(struct session *s, const struct nx_opts *o, void (*tick)(void 
 
 void session__close(struct session *s)
 {
+	pg_usdt__close(s->pg);
+	s->pg = NULL;
 	capture__close(s->cap);
 	conntrack__free(s->ct);
 	s->cap = NULL;

@@ -10,10 +10,14 @@
 #include "capture/conntrack.h"
 #include "cli/opts.h"
 
+struct pg_usdt;
+
 struct session {
 	struct capture *cap;
 	struct conntrack *ct;
-	int n_found; /* targets found running at start */
+	struct pg_usdt *pg;	      /* PostgreSQL's USDT probes; NULL with --no-usdt or unloadable */
+	struct conntrack_sink sink;   /* the caller's; the session's own sits in front of it */
+	int n_found;		      /* targets found running at start */
 };
 
 /* 0, or -errno after printing why. */

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
+#include "capture/pg_usdt.h"
 #include "export/api.h"
 #include "stats/snap_box.h"
 
@@ -118,6 +119,11 @@ static int finish(struct http_response *resp, struct snap_ref *ref, int err)
 	return 200;
 }
 
+int api__finish(struct http_response *resp, struct snap_ref *ref, int err)
+{
+	return finish(resp, ref, err);
+}
+
 int api__cache_stats(void *ctx, const struct http_request *req, struct http_response *resp)
 {
 	struct snap_ref *ref;
@@ -128,12 +134,19 @@ int api__cache_stats(void *ctx, const struct http_request *req, struct http_resp
 
 /* --- PostgreSQL ------------------------------------------------------------------------------ */
 
+/* hits / (hits + reads), null when there were none (or no USDT). */
+static json_t *hit_ratio(uint64_t hits, uint64_t reads)
+{
+	return hits + reads ? json_real((double)hits / (double)(hits + reads)) : json_null();
+}
+
 static json_t *query(const struct ps_series_snap *q)
 {
 	char fp[24];
+	json_t *o;
 
 	snprintf(fp, sizeof(fp), "%016llx", (unsigned long long)q->fingerprint);
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:f, s:o, s:o, s:f}",
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:f, s:o, s:o, s:f}",
 			 "fingerprint", fp, "query", q->text, "kind", q->kind, "database",
 			 q->database, "user", q->user, "calls", (json_int_t)q->lat.count, "errors",
 			 (json_int_t)q->lat.errors, "rows", (json_int_t)q->rows, "mean_ms",
@@ -141,6 +154,14 @@ static json_t *query(const struct ps_series_snap *q)
 			 q->lat.count ? json_real(q->lat.q_total[2] / 1e6) : json_null(), "p99_ms",
 			 q->lat.count ? json_real(q->lat.q_total[3] / 1e6) : json_null(),
 			 "total_ms", q->lat.sum_ns / 1e6);
+	if (o) {
+		/* USDT figures: buffers and lock waits of the statement's own backend. */
+		json_object_set_new(o, "buffer_hits", json_integer((json_int_t)q->buf_hits));
+		json_object_set_new(o, "buffer_reads", json_integer((json_int_t)q->buf_reads));
+		json_object_set_new(o, "buffer_hit_ratio", hit_ratio(q->buf_hits, q->buf_reads));
+		json_object_set_new(o, "lock_wait_ms", json_real(q->lock_wait_ns / 1e6));
+	}
+	return o;
 }
 
 static int by_p95(const void *a, const void *b)
@@ -226,6 +247,58 @@ int api__render_db_connections(FILE *f, const struct postgres_snapshot *s)
 	return dump(f, json_pack("{s:o}", "servers", servers));
 }
 
+static json_t *per_second(uint64_t n, double seconds)
+{
+	return seconds > 0 ? json_real(n / seconds) : json_null();
+}
+
+static json_t *db_stats(const struct ps_server_snap *sv, const struct ps_db_snap *d)
+{
+	json_t *o = json_object();
+
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "database", json_string(d->database));
+	json_object_set_new(o, "queries_per_second", per_second(d->win_queries, d->win_seconds));
+	json_object_set_new(o, "error_rate",
+			    d->win_queries ? json_real((double)d->win_errors / d->win_queries)
+					   : json_null());
+	json_object_set_new(o, "latency_ms", latency(d->lat.q_win, d->lat.win_count));
+	json_object_set_new(o, "latency_ms_since_start", latency(d->lat.q_total, d->lat.count));
+	json_object_set_new(o, "queries_total", json_integer((json_int_t)d->queries));
+	json_object_set_new(o, "errors_total", json_integer((json_int_t)d->errors));
+	if (sv->usdt) {
+		json_object_set_new(o, "buffer_hit_ratio", hit_ratio(d->win_hits, d->win_reads));
+		json_object_set_new(o, "buffer_hit_ratio_since_start",
+				    hit_ratio(d->buffer_hits, d->buffer_reads));
+		json_object_set_new(o, "commits_per_second",
+				    per_second(d->win_commits, d->win_seconds));
+		json_object_set_new(o, "rollbacks_per_second",
+				    per_second(d->win_rollbacks, d->win_seconds));
+		json_object_set_new(o, "lock_wait_seconds_total", json_real(d->lock_wait_ns / 1e9));
+		json_object_set_new(o, "lock_waiting_backends", json_integer(d->lock_waiting));
+	}
+	return o;
+}
+
+int api__render_db_stats(FILE *f, const struct postgres_snapshot *s)
+{
+	json_t *servers = json_array();
+
+	for (int i = 0; servers && s && i < s->n_servers; i++) {
+		const struct ps_server_snap *sv = &s->servers[i];
+		json_t *dbs = json_array();
+
+		for (int j = 0; dbs && j < sv->n_dbs; j++)
+			json_array_append_new(dbs, db_stats(sv, &sv->dbs[j]));
+		json_array_append_new(servers, json_pack("{s:s, s:b, s:I, s:o}", "server", sv->server,
+							 "usdt", sv->usdt, "deadlocks_total",
+							 (json_int_t)sv->deadlocks, "databases",
+							 dbs));
+	}
+	return dump(f, json_pack("{s:o}", "servers", servers));
+}
+
 /* Renders a PostgreSQL snapshot with fn; the snapshot is held only while it renders. */
 static int serve_pg(void *ctx, struct http_response *resp,
 		    int (*fn)(FILE *f, const struct postgres_snapshot *s))
@@ -244,4 +317,89 @@ int api__slow_queries(void *ctx, const struct http_request *req, struct http_res
 int api__db_connections(void *ctx, const struct http_request *req, struct http_response *resp)
 {
 	return serve_pg(ctx, resp, api__render_db_connections);
+}
+
+#define TOP_RELATIONS 50
+
+struct rel_collect {
+	struct rel_row {
+		struct nx_pg_rel_key k;
+		struct nx_pg_rel_val v;
+	} *rows;
+	int n, cap;
+};
+
+static void collect_rel(void *ctx, const struct nx_pg_rel_key *k, const struct nx_pg_rel_val *v)
+{
+	struct rel_collect *c = ctx;
+
+	if (c->n < c->cap)
+		c->rows[c->n++] = (struct rel_row){ *k, *v };
+}
+
+static int by_reads(const void *a, const void *b)
+{
+	const struct rel_row *x = a, *y = b;
+
+	return x->v.reads < y->v.reads ? 1 : x->v.reads > y->v.reads ? -1 : 0;
+}
+
+/* The (server, database) of a database oid, as the snapshot learned it; NULLs when unknown. */
+static void db_of_oid(const struct postgres_snapshot *s, uint32_t oid, const char **server,
+		      const char **database)
+{
+	*server = *database = NULL;
+	for (int i = 0; s && oid && i < s->n_servers; i++)
+		for (int j = 0; j < s->servers[i].n_dbs; j++)
+			if (s->servers[i].dbs[j].oid == oid) {
+				*server = s->servers[i].server;
+				*database = s->servers[i].dbs[j].database;
+				return;
+			}
+}
+
+int api__render_db_relations(FILE *f, const struct postgres_snapshot *s, struct pg_usdt *usdt)
+{
+	struct rel_collect c = { .cap = 8192 };
+	json_t *rels = json_array();
+	int err;
+
+	if (usdt && !(c.rows = malloc(c.cap * sizeof(*c.rows)))) {
+		json_decref(rels);
+		return -ENOMEM;
+	}
+	if (usdt)
+		pg_usdt__each_relation(usdt, collect_rel, &c);
+	qsort(c.rows, c.n, sizeof(*c.rows), by_reads);
+	for (int i = 0; rels && i < c.n && i < TOP_RELATIONS; i++) {
+		const struct rel_row *r = &c.rows[i];
+		const char *server, *database;
+
+		db_of_oid(s, r->k.db_oid, &server, &database);
+		json_array_append_new(
+			rels, json_pack("{s:s?, s:s?, s:I, s:I, s:I, s:I, s:o}", "server", server,
+					"database", database, "database_oid", (json_int_t)r->k.db_oid,
+					"relfilenode", (json_int_t)r->k.rel_node, "buffer_hits",
+					(json_int_t)r->v.hits, "buffer_reads", (json_int_t)r->v.reads,
+					"hit_ratio", hit_ratio(r->v.hits, r->v.reads)));
+	}
+	free(c.rows);
+	/* relfilenode, not a name: names live in each database's pg_class, which the agent does
+	 * not read (no credentials). database_oid 0 holds the shared catalogs. */
+	err = dump(f, json_pack("{s:b, s:o}", "usdt", usdt != NULL, "relations", rels));
+	return err;
+}
+
+int api__db_relations(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	const struct api_relations_ctx *rc = ctx;
+	struct snap_ref *ref;
+	const struct postgres_snapshot *s = snap_box__get(rc->postgres, &ref);
+
+	return finish(resp, ref, api__render_db_relations(resp->body, s, rc->usdt));
+}
+
+int api__db_stats(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	return serve_pg(ctx, resp, api__render_db_stats);
 }

@@ -7,6 +7,11 @@
 #include "stats/postgres_stats.h"
 #include "stats/redis_stats.h"
 
+struct snap_ref;
+/* Ends a JSON response rendered from a snapshot: releases ref (may be NULL), sets the content
+ * type, turns a failed render (err < 0) into a 500. Returns the HTTP status. */
+int api__finish(struct http_response *resp, struct snap_ref *ref, int err);
+
 /* GET /api/v1/cache/stats; ctx is the struct snap_box holding Redis snapshots. */
 int api__cache_stats(void *ctx, const struct http_request *req, struct http_response *resp);
 /* The same body from a snapshot (NULL: none yet); 0 or -ENOMEM. */
@@ -18,5 +23,17 @@ int api__slow_queries(void *ctx, const struct http_request *req, struct http_res
 int api__db_connections(void *ctx, const struct http_request *req, struct http_response *resp);
 int api__render_slow_queries(FILE *f, const struct postgres_snapshot *s);
 int api__render_db_connections(FILE *f, const struct postgres_snapshot *s);
+/* GET /api/v1/database/stats: per server and database (ctx as above). */
+int api__db_stats(void *ctx, const struct http_request *req, struct http_response *resp);
+int api__render_db_stats(FILE *f, const struct postgres_snapshot *s);
+
+/* GET /api/v1/database/relations: relations by buffer reads, live from the USDT maps. */
+struct pg_usdt;
+struct api_relations_ctx {
+	struct snap_box *postgres; /* for database names by oid */
+	struct pg_usdt *usdt;	   /* NULL: no probes, an empty list */
+};
+int api__db_relations(void *ctx, const struct http_request *req, struct http_response *resp);
+int api__render_db_relations(FILE *f, const struct postgres_snapshot *s, struct pg_usdt *usdt);
 
 #endif /* NEXUS_API_H */

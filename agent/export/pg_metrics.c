@@ -104,6 +104,71 @@ static void render_info(struct prom *p, const struct postgres_snapshot *s)
 	}
 }
 
+/* One counter per (server, database) from the USDT figures; field picks it from a ps_db_snap. */
+static void render_db_counter(struct prom *p, const struct postgres_snapshot *s, const char *name,
+			      const char *extra_name, const char *extra_value,
+			      double (*field)(const struct ps_db_snap *d))
+{
+	char labels[LABELS];
+
+	for (int i = 0; i < s->n_servers; i++) {
+		const struct ps_server_snap *sv = &s->servers[i];
+
+		/* Without probes these would be zeros that look like "no buffer traffic". */
+		if (!sv->usdt)
+			continue;
+		for (int j = 0; j < sv->n_dbs; j++) {
+			labels[0] = '\0';
+			prom__label(labels, LABELS, "server", sv->server);
+			prom__label(labels, LABELS, "database", sv->dbs[j].database);
+			if (extra_name)
+				prom__label(labels, LABELS, extra_name, extra_value);
+			prom__sample(p, name, labels, field(&sv->dbs[j]));
+		}
+	}
+}
+
+static double db_hits(const struct ps_db_snap *d) { return d->buffer_hits; }
+static double db_reads(const struct ps_db_snap *d) { return d->buffer_reads; }
+static double db_lock_wait(const struct ps_db_snap *d) { return d->lock_wait_ns / 1e9; }
+static double db_commits(const struct ps_db_snap *d) { return d->commits; }
+static double db_rollbacks(const struct ps_db_snap *d) { return d->rollbacks; }
+static double db_waiting(const struct ps_db_snap *d) { return d->lock_waiting; }
+
+static void render_usdt(struct prom *p, const struct postgres_snapshot *s)
+{
+	char labels[LABELS];
+
+	prom__family(p, "nexus_postgres_buffer_hits_total", "counter",
+		     "Shared-buffer reads that found the page in PostgreSQL's cache (USDT "
+		     "buffer__read__done).");
+	render_db_counter(p, s, "nexus_postgres_buffer_hits_total", NULL, NULL, db_hits);
+	prom__family(p, "nexus_postgres_buffer_reads_total", "counter",
+		     "Shared-buffer reads that missed PostgreSQL's cache and went to the kernel "
+		     "(or extended the relation).");
+	render_db_counter(p, s, "nexus_postgres_buffer_reads_total", NULL, NULL, db_reads);
+	prom__family(p, "nexus_postgres_lock_wait_seconds_total", "counter",
+		     "Time backends spent waiting for heavyweight locks (finished waits).");
+	render_db_counter(p, s, "nexus_postgres_lock_wait_seconds_total", NULL, NULL, db_lock_wait);
+	prom__family(p, "nexus_postgres_lock_waiting_backends", "gauge",
+		     "Backends waiting for a heavyweight lock at the last sample.");
+	render_db_counter(p, s, "nexus_postgres_lock_waiting_backends", NULL, NULL, db_waiting);
+	prom__family(p, "nexus_postgres_transactions_total", "counter",
+		     "Transactions by outcome: commit or rollback (USDT transaction__commit/abort).");
+	render_db_counter(p, s, "nexus_postgres_transactions_total", "outcome", "commit", db_commits);
+	render_db_counter(p, s, "nexus_postgres_transactions_total", "outcome", "rollback",
+			  db_rollbacks);
+	prom__family(p, "nexus_postgres_deadlocks_total", "counter",
+		     "Deadlocks the server detected (USDT deadlock__found).");
+	for (int i = 0; i < s->n_servers; i++) {
+		if (!s->servers[i].usdt)
+			continue;
+		labels[0] = '\0';
+		prom__label(labels, LABELS, "server", s->servers[i].server);
+		prom__sample(p, "nexus_postgres_deadlocks_total", labels, s->servers[i].deadlocks);
+	}
+}
+
 void pg_metrics__render(struct prom *p, const struct postgres_snapshot *s)
 {
 	char labels[LABELS];
@@ -142,6 +207,7 @@ void pg_metrics__render(struct prom *p, const struct postgres_snapshot *s)
 		prom__sample(p, "nexus_postgres_connections_opened_total", labels,
 			     s->servers[i].conns_opened);
 	}
+	render_usdt(p, s);
 	prom__family(p, "nexus_postgres_dropped_series_total", "counter",
 		     "Statements counted under fingerprint=\"(other)\" because the series cap was "
 		     "reached.");

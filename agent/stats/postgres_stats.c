@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "stats/counter_window.h"
 #include "stats/postgres_stats.h"
 
 const char *const pg_state_names[PG_STATE__COUNT] = {
@@ -20,7 +21,22 @@ struct ps_series {
 	char text[PS_TEXT_LEN];
 	char kind[12];
 	uint64_t rows;
+	uint64_t buf_hits, buf_reads, lock_wait_ns;
 	struct lat_series lat;
+};
+
+enum { DW_QUERIES, DW_ERRORS, DW_HITS, DW_READS, DW_COMMITS, DW_ROLLBACKS, DW__N };
+
+struct ps_db {
+	char database[PS_NAME_LEN];
+	uint32_t oid;
+	uint64_t queries, errors;
+	struct lat_series lat;
+	uint64_t buf_hits, buf_reads, lock_wait_ns, lock_waits, commits, rollbacks;
+	uint64_t waiting_ns; /* lock waits in progress at the last sample */
+	uint32_t waiting;
+	uint64_t first_ns;
+	struct counter_window win[DW__N];
 };
 
 struct ps_conn_key {
@@ -32,7 +48,11 @@ struct ps_conn_key {
 
 struct ps_server {
 	char server[PS_SERVER_LEN];
-	uint64_t queries, errors, conns_opened;
+	uint32_t pid;
+	uint64_t queries, errors, conns_opened, deadlocks;
+	bool usdt;
+	int n_dbs;
+	struct ps_db *dbs[PS_MAX_DBS + 1]; /* [PS_MAX_DBS] is "(other)" */
 	int n_series;
 	struct ps_series *series[PS_MAX_SERIES + PS_MAX_SERVERS];
 	int n_conns;
@@ -60,6 +80,8 @@ void postgres_stats__free(struct postgres_stats *s)
 
 		for (int j = 0; sv && j < sv->n_series; j++)
 			free(sv->series[j]);
+		for (int j = 0; sv && j <= PS_MAX_DBS; j++)
+			free(sv->dbs[j]);
 		free(sv);
 	}
 	free(s);
@@ -130,10 +152,44 @@ static struct ps_series *series_of(struct postgres_stats *s, struct ps_server *s
 	return add_series(sv, q, true);
 }
 
+static struct ps_db *new_db(const char *name)
+{
+	struct ps_db *d = calloc(1, sizeof(*d));
+
+	if (d) {
+		copy(d->database, sizeof(d->database), name);
+		lat_series__init(&d->lat);
+		for (int i = 0; i < DW__N; i++)
+			counter_window__init(&d->win[i]);
+	}
+	return d;
+}
+
+/* The figures of one database of a server; past PS_MAX_DBS, the server's "(other)". */
+static struct ps_db *db_of(struct ps_server *sv, const char *name)
+{
+	for (int i = 0; i < sv->n_dbs; i++)
+		if (!strcmp(sv->dbs[i]->database, name))
+			return sv->dbs[i];
+	if (sv->n_dbs < PS_MAX_DBS) {
+		struct ps_db *d = new_db(name);
+
+		if (d)
+			sv->dbs[sv->n_dbs++] = d;
+		return d;
+	}
+	if (!sv->dbs[PS_MAX_DBS])
+		sv->dbs[PS_MAX_DBS] = new_db(LS_OTHER);
+	return sv->dbs[PS_MAX_DBS];
+}
+
 void postgres_stats__query(struct postgres_stats *s, const struct pg_query *q, uint64_t now_ns)
 {
 	struct ps_server *sv = server_of(s, q->server);
 	struct ps_series *se;
+	struct ps_db *db;
+	const char *err = NULL;
+	uint64_t lat = q->t_response > q->t_request ? q->t_response - q->t_request : 0;
 	char cls[3];
 
 	if (!sv)
@@ -143,6 +199,9 @@ void postgres_stats__query(struct postgres_stats *s, const struct pg_query *q, u
 	if (!se)
 		return;
 	se->rows += q->rows;
+	se->buf_hits += q->buf_hits;
+	se->buf_reads += q->buf_reads;
+	se->lock_wait_ns += q->lock_wait_ns;
 	if (q->sqlstate) {
 		sv->errors++;
 		/* A SQLSTATE counts by its class (first two characters: 23 integrity, 42 syntax or
@@ -153,9 +212,95 @@ void postgres_stats__query(struct postgres_stats *s, const struct pg_query *q, u
 			cls[2] = '\0';
 		}
 	}
-	lat_series__record(&se->lat, now_ns,
-			   q->t_response > q->t_request ? q->t_response - q->t_request : 0,
-			   !q->sqlstate ? NULL : strlen(q->sqlstate) == 5 ? cls : q->sqlstate);
+	if (q->sqlstate)
+		err = strlen(q->sqlstate) == 5 ? cls : q->sqlstate;
+	lat_series__record(&se->lat, now_ns, lat, err);
+	db = db_of(sv, q->database);
+	if (db) {
+		db->queries++;
+		db->errors += err != NULL;
+		lat_series__record(&db->lat, now_ns, lat, err);
+		if (!db->first_ns)
+			db->first_ns = now_ns;
+		counter_window__add(&db->win[DW_QUERIES], now_ns, 1);
+		if (err)
+			counter_window__add(&db->win[DW_ERRORS], now_ns, 1);
+	}
+}
+
+void postgres_stats__server_pid(struct postgres_stats *s, const char *server, uint32_t pid)
+{
+	struct ps_server *sv = server_of(s, server);
+
+	if (sv)
+		sv->pid = pid;
+}
+
+void postgres_stats__usdt(struct postgres_stats *s, const struct pg_usdt_flush *f)
+{
+	struct ps_server *sv = server_of(s, f->server);
+	struct ps_db *db = sv ? db_of(sv, f->database) : NULL;
+
+	if (!db)
+		return;
+	sv->usdt = true;
+	if (f->db_oid && !db->oid)
+		db->oid = f->db_oid;
+	db->buf_hits += f->buf_hits;
+	db->buf_reads += f->buf_reads;
+	db->lock_wait_ns += f->lock_wait_ns;
+	db->lock_waits += f->lock_waits;
+	db->commits += f->outcome > 0;
+	db->rollbacks += f->outcome < 0;
+	if (!db->first_ns)
+		db->first_ns = f->ts;
+	counter_window__add(&db->win[DW_HITS], f->ts, f->buf_hits);
+	counter_window__add(&db->win[DW_READS], f->ts, f->buf_reads);
+	if (f->outcome)
+		counter_window__add(&db->win[f->outcome > 0 ? DW_COMMITS : DW_ROLLBACKS], f->ts, 1);
+}
+
+void postgres_stats__deadlock(struct postgres_stats *s, const char *server)
+{
+	struct ps_server *sv = server_of(s, server);
+
+	if (sv)
+		sv->deadlocks++;
+}
+
+void postgres_stats__lock_waiting_begin(struct postgres_stats *s)
+{
+	for (int i = 0; i <= PS_MAX_SERVERS; i++)
+		for (int j = 0; s->servers[i] && j <= PS_MAX_DBS; j++)
+			if (s->servers[i]->dbs[j]) {
+				s->servers[i]->dbs[j]->waiting_ns = 0;
+				s->servers[i]->dbs[j]->waiting = 0;
+			}
+}
+
+void postgres_stats__lock_waiting(struct postgres_stats *s, const char *server, const char *database,
+				  uint64_t waited_ns)
+{
+	struct ps_server *sv = server_of(s, server);
+	struct ps_db *db = sv ? db_of(sv, database) : NULL;
+
+	if (db) {
+		db->waiting_ns += waited_ns;
+		db->waiting++;
+	}
+}
+
+bool postgres_stats__db_of_oid(struct postgres_stats *s, uint32_t oid, const char **server,
+			       const char **database)
+{
+	for (int i = 0; oid && i < s->n_servers; i++)
+		for (int j = 0; j < s->servers[i]->n_dbs; j++)
+			if (s->servers[i]->dbs[j]->oid == oid) {
+				*server = s->servers[i]->server;
+				*database = s->servers[i]->dbs[j]->database;
+				return true;
+			}
+	return false;
 }
 
 static struct ps_conn_key *conn_key(struct ps_server *sv, const char *db, const char *user,
@@ -208,15 +353,51 @@ void postgres_stats__conn_opened(struct postgres_stats *s, const char *server)
 static int snap_server(const struct ps_server *sv, uint64_t now_ns, struct ps_server_snap *out,
 		       struct hist *scratch)
 {
+	uint64_t covered;
+
 	memset(out, 0, sizeof(*out));
 	copy(out->server, sizeof(out->server), sv->server);
 	out->queries = sv->queries;
 	out->errors = sv->errors;
 	out->conns_opened = sv->conns_opened;
+	out->pid = sv->pid;
+	out->deadlocks = sv->deadlocks;
+	out->usdt = sv->usdt;
 	out->series = calloc(sv->n_series ? sv->n_series : 1, sizeof(*out->series));
 	out->conns = calloc(PS_MAX_CONN_KEYS + 1, sizeof(*out->conns));
-	if (!out->series || !out->conns)
+	out->dbs = calloc(PS_MAX_DBS + 1, sizeof(*out->dbs));
+	if (!out->series || !out->conns || !out->dbs)
 		return -ENOMEM;
+	for (int i = 0; i <= PS_MAX_DBS; i++) {
+		const struct ps_db *d = sv->dbs[i];
+		struct ps_db_snap *o;
+
+		if (!d)
+			continue;
+		o = &out->dbs[out->n_dbs++];
+		memcpy(o->database, d->database, sizeof(o->database));
+		o->oid = d->oid;
+		o->queries = d->queries;
+		o->errors = d->errors;
+		lat_series__snapshot(&d->lat, now_ns, &o->lat, scratch);
+		o->total = d->lat.total;
+		o->buffer_hits = d->buf_hits;
+		o->buffer_reads = d->buf_reads;
+		o->lock_wait_ns = d->lock_wait_ns;
+		o->lock_waiting_ns = d->waiting_ns;
+		o->lock_waits = d->lock_waits;
+		o->lock_waiting = d->waiting;
+		o->commits = d->commits;
+		o->rollbacks = d->rollbacks;
+		covered = d->first_ns && now_ns > d->first_ns ? now_ns - d->first_ns : 0;
+		o->win_seconds = (covered < COUNTER_WINDOW_NS ? covered : COUNTER_WINDOW_NS) / 1e9;
+		o->win_queries = counter_window__sum(&d->win[DW_QUERIES], now_ns);
+		o->win_errors = counter_window__sum(&d->win[DW_ERRORS], now_ns);
+		o->win_hits = counter_window__sum(&d->win[DW_HITS], now_ns);
+		o->win_reads = counter_window__sum(&d->win[DW_READS], now_ns);
+		o->win_commits = counter_window__sum(&d->win[DW_COMMITS], now_ns);
+		o->win_rollbacks = counter_window__sum(&d->win[DW_ROLLBACKS], now_ns);
+	}
 	for (int i = 0; i < sv->n_series; i++) {
 		const struct ps_series *se = sv->series[i];
 		struct ps_series_snap *o = &out->series[out->n_series++];
@@ -227,6 +408,9 @@ static int snap_server(const struct ps_server *sv, uint64_t now_ns, struct ps_se
 		memcpy(o->text, se->text, sizeof(o->text));
 		memcpy(o->kind, se->kind, sizeof(o->kind));
 		o->rows = se->rows;
+		o->buf_hits = se->buf_hits;
+		o->buf_reads = se->buf_reads;
+		o->lock_wait_ns = se->lock_wait_ns;
 		lat_series__snapshot(&se->lat, now_ns, &o->lat, scratch);
 	}
 	for (int i = 0; i <= PS_MAX_CONN_KEYS; i++) {
@@ -278,6 +462,7 @@ void postgres_snapshot__free(struct postgres_snapshot *snap)
 	for (int i = 0; i < snap->n_servers; i++) {
 		free(snap->servers[i].series);
 		free(snap->servers[i].conns);
+		free(snap->servers[i].dbs);
 	}
 	free(snap->servers);
 	free(snap);

@@ -18,6 +18,7 @@
 #define PS_MAX_CONN_KEYS 256 /* (server, database, user, state) connection gauges */
 #define PS_NAME_LEN 64	     /* database and user names */
 #define PS_SERVER_LEN 128
+#define PS_MAX_DBS 16	     /* databases per server with their own figures; the rest: "(other)" */
 #define PS_TEXT_LEN 256	     /* normalised query text exported in nexus_postgres_query_info */
 
 enum pg_conn_state {
@@ -42,6 +43,18 @@ struct pg_query {
 	const char *sqlstate;	/* NULL when it succeeded, else its 5-character SQLSTATE */
 	uint64_t rows;
 	uint64_t t_request, t_response;
+	/* From USDT: what the backend did since its previous statement (0 without probes). */
+	uint64_t buf_hits, buf_reads, lock_wait_ns;
+};
+
+/* USDT figures of one backend flush (struct nx_pg_backend), for a (server, database). */
+struct pg_usdt_flush {
+	const char *server;
+	const char *database;
+	uint32_t db_oid;
+	uint64_t buf_hits, buf_reads, lock_wait_ns, lock_waits;
+	int outcome; /* 0: none, 1: commit, -1: rollback (abort) */
+	uint64_t ts; /* CLOCK_MONOTONIC */
 };
 
 struct ps_series_snap {
@@ -51,6 +64,7 @@ struct ps_series_snap {
 	char text[PS_TEXT_LEN];
 	char kind[12];
 	uint64_t rows;
+	uint64_t buf_hits, buf_reads, lock_wait_ns; /* USDT, attributed to the statement */
 	struct lat_snap lat; /* error words are SQLSTATE classes ("23", "42"...) */
 };
 
@@ -65,13 +79,21 @@ struct ps_conn_snap {
  * buffer, lock and transaction figures come from the server's USDT probes (0 without them). */
 struct ps_db_snap {
 	char database[PS_NAME_LEN];
+	uint32_t oid;			   /* learned from the buffer probes; 0: unknown */
 	uint64_t queries, errors;
 	struct lat_snap lat;		   /* all its statements */
 	struct hist total;		   /* the same, as a histogram since start (alerting) */
 	uint64_t buffer_hits, buffer_reads; /* shared buffers: found / not found */
 	uint64_t lock_wait_ns;		   /* time backends waited for heavyweight locks */
-	uint64_t lock_waits;		   /* how many waits */
+	uint64_t lock_waits;		   /* how many waits (finished) */
+	uint32_t lock_waiting;		   /* backends waiting right now ... */
+	uint64_t lock_waiting_ns;	   /* ... and how long they have waited so far. Kept apart from
+					    * lock_wait_ns, a counter of finished waits that must never
+					    * go back. Rate of waiting = Δlock_wait_ns/Δt + lock_waiting. */
 	uint64_t commits, rollbacks;	   /* transactions */
+	/* The last minute (win_seconds of it, less right after the start): rates for the API. */
+	double win_seconds;
+	uint64_t win_queries, win_errors, win_hits, win_reads, win_commits, win_rollbacks;
 };
 
 struct ps_server_snap {
@@ -105,6 +127,20 @@ void postgres_stats__query(struct postgres_stats *s, const struct pg_query *q, u
 void postgres_stats__conn_state(struct postgres_stats *s, const char *server, const char *database,
 				const char *user, int from, int to);
 void postgres_stats__conn_opened(struct postgres_stats *s, const char *server);
+/* The server's process (postmaster or backend) last seen. */
+void postgres_stats__server_pid(struct postgres_stats *s, const char *server, uint32_t pid);
+/* USDT: a backend's buffer, lock and transaction figures. */
+void postgres_stats__usdt(struct postgres_stats *s, const struct pg_usdt_flush *f);
+void postgres_stats__deadlock(struct postgres_stats *s, const char *server);
+/* Lock waits in progress, sampled once per tick: begin, then one call per waiting backend, so a
+ * lock held for minutes shows (lock_waiting) before it is released. */
+void postgres_stats__lock_waiting_begin(struct postgres_stats *s);
+void postgres_stats__lock_waiting(struct postgres_stats *s, const char *server, const char *database,
+				  uint64_t waited_ns);
+/* The (server, database) a database oid belongs to, as learned from backends' flushes; false
+ * when unknown. For figures of processes with no client connection (autovacuum...). */
+bool postgres_stats__db_of_oid(struct postgres_stats *s, uint32_t oid, const char **server,
+			       const char **database);
 
 struct postgres_snapshot *postgres_stats__snapshot(struct postgres_stats *s, uint64_t now_ns);
 void postgres_snapshot__free(struct postgres_snapshot *snap);

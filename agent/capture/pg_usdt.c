@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "events.h"
+#include "pg_usdt.skel.h"
+#include "capture/capture.h"
+#include "capture/elf_syms.h"
+#include "capture/pg_usdt.h"
+
+#define PG_MAX_BINARIES 8 /* distinct postgres executables (versions, containers) */
+
+/* Program and probe, in the order of the skeleton's programs. */
+static const struct {
+	const char *name;
+	bool required; /* the figures are wrong without it; lock and deadlock probes are extras */
+} probes[] = {
+	{ "buffer__read__done", true },
+	{ "lock__wait__start", false },
+	{ "lock__wait__done", false },
+	{ "query__execute__done", true },
+	{ "transaction__commit", true },
+	{ "transaction__abort", true },
+	{ "deadlock__found", false },
+};
+#define N_PROBES (sizeof(probes) / sizeof(probes[0]))
+
+struct pg_binary {
+	dev_t dev;
+	ino_t ino;
+	struct bpf_link *links[N_PROBES];
+};
+
+struct pg_usdt {
+	struct pg_usdt_bpf *skel;
+	int n_bins;
+	struct pg_binary bins[PG_MAX_BINARIES];
+};
+
+static struct bpf_program *prog_of(struct pg_usdt *u, int i)
+{
+	struct bpf_program *p[N_PROBES] = {
+		u->skel->progs.pg_buffer_read_done,  u->skel->progs.pg_lock_wait_start,
+		u->skel->progs.pg_lock_wait_done,    u->skel->progs.pg_query_execute_done,
+		u->skel->progs.pg_transaction_commit, u->skel->progs.pg_transaction_abort,
+		u->skel->progs.pg_deadlock_found,
+	};
+	return p[i];
+}
+
+struct pg_usdt *pg_usdt__open(struct capture *cap, char *err, size_t errlen)
+{
+	struct pg_usdt *u = calloc(1, sizeof(*u));
+	int rc;
+
+	if (!u)
+		return NULL;
+	u->skel = pg_usdt_bpf__open();
+	if (!u->skel) {
+		rc = -errno;
+		snprintf(err, errlen, "opening the USDT object failed: %s", strerror(-rc));
+		goto fail;
+	}
+	/* One ring buffer and one set of counters for everything the kernel side reports. */
+	rc = bpf_map__reuse_fd(u->skel->maps.events, capture__events_fd(cap));
+	if (!rc)
+		rc = bpf_map__reuse_fd(u->skel->maps.counters, capture__counters_fd(cap));
+	if (!rc)
+		rc = pg_usdt_bpf__load(u->skel);
+	if (rc) {
+		snprintf(err, errlen, "loading the USDT programs failed: %s", strerror(-rc));
+		goto fail;
+	}
+	return u;
+fail:
+	pg_usdt__close(u);
+	errno = -rc;
+	return NULL;
+}
+
+void pg_usdt__close(struct pg_usdt *u)
+{
+	if (!u)
+		return;
+	for (int b = 0; b < u->n_bins; b++)
+		for (size_t i = 0; i < N_PROBES; i++)
+			bpf_link__destroy(u->bins[b].links[i]);
+	pg_usdt_bpf__destroy(u->skel);
+	free(u);
+}
+
+int pg_usdt__attach_pid(struct pg_usdt *u, uint32_t tgid, char *err, size_t errlen)
+{
+	char exe[64];
+	struct stat st;
+	struct pg_binary *b;
+
+	/* /proc/PID/exe reaches the file inside a container's mount namespace as well. */
+	snprintf(exe, sizeof(exe), "/proc/%u/exe", tgid);
+	if (stat(exe, &st)) {
+		snprintf(err, errlen, "%s: %s", exe, strerror(errno));
+		return -errno;
+	}
+	for (int i = 0; i < u->n_bins; i++)
+		if (u->bins[i].dev == st.st_dev && u->bins[i].ino == st.st_ino)
+			return 0;
+	if (u->n_bins == PG_MAX_BINARIES) {
+		snprintf(err, errlen, "more than %d postgres executables; not attaching to %s",
+			 PG_MAX_BINARIES, exe);
+		return -E2BIG;
+	}
+	b = &u->bins[u->n_bins];
+	memset(b, 0, sizeof(*b));
+	for (size_t i = 0; i < N_PROBES; i++) {
+		/* pid -1: every process running the file, backends forked later included. */
+		b->links[i] = bpf_program__attach_usdt(prog_of(u, i), -1, exe, "postgresql",
+						       probes[i].name, NULL);
+		if (!b->links[i] && probes[i].required) {
+			int rc = -errno;
+
+			snprintf(err, errlen,
+				 "%s has no usable USDT probe postgresql:%s (%s); built without "
+				 "--enable-dtrace? Buffer, lock and transaction figures are off for it",
+				 exe, probes[i].name, strerror(-rc));
+			for (size_t k = 0; k < i; k++)
+				bpf_link__destroy(b->links[k]);
+			return rc;
+		}
+	}
+	b->dev = st.st_dev;
+	b->ino = st.st_ino;
+	u->n_bins++;
+	return 1;
+}
+
+int pg_usdt__n_binaries(const struct pg_usdt *u)
+{
+	return u ? u->n_bins : 0;
+}
+
+void pg_usdt__each_waiting(struct pg_usdt *u, void (*fn)(void *ctx, uint32_t tgid, uint64_t since),
+			   void *ctx)
+{
+	int fd = bpf_map__fd(u->skel->maps.pg_backends);
+	uint32_t key, next, *prev = NULL;
+	struct nx_pg_backend v;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (!bpf_map_lookup_elem(fd, &key, &v) && v.lock_start_ns)
+			fn(ctx, key, v.lock_start_ns);
+	}
+}
+
+void pg_usdt__each_relation(struct pg_usdt *u,
+			    void (*fn)(void *ctx, const struct nx_pg_rel_key *k,
+				       const struct nx_pg_rel_val *v),
+			    void *ctx)
+{
+	int fd = bpf_map__fd(u->skel->maps.pg_relations);
+	struct nx_pg_rel_key key, next, *prev = NULL;
+	struct nx_pg_rel_val v;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (!bpf_map_lookup_elem(fd, &key, &v))
+			fn(ctx, &key, &v);
+	}
+}
+
+void pg_usdt__forget(struct pg_usdt *u, uint32_t tgid)
+{
+	if (u)
+		bpf_map_delete_elem(bpf_map__fd(u->skel->maps.pg_backends), &tgid);
+}
+
+bool pg_usdt__binary_has_probes(const char *path, char *missing, size_t len)
+{
+	const char *names[N_PROBES];
+	bool found[N_PROBES];
+	size_t off = 0;
+	bool all = true;
+
+	for (size_t i = 0; i < N_PROBES; i++)
+		names[i] = probes[i].name;
+	missing[0] = '\0';
+	if (elf_syms__find_usdt(path, "postgresql", names, N_PROBES, found)) {
+		snprintf(missing, len, "not a readable ELF file");
+		return false;
+	}
+	for (size_t i = 0; i < N_PROBES; i++) {
+		if (found[i])
+			continue;
+		all = false;
+		off += snprintf(missing + off, off < len ? len - off : 0, "%s%s", off ? ", " : "",
+				probes[i].name);
+	}
+	return all;
+}

@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * PostgreSQL's USDT probes: shared-buffer hits and reads, heavyweight-lock waits, deadlocks and
+ * transaction outcomes per backend. Loaded only when a postgres binary with the probes is
+ * watched; its records go into the capture object's ring buffer (the agent reuses the map), so a
+ * backend's figures are ordered with the bytes it reads and writes.
+ *
+ * Attached probes cost a uprobe trap each (~1 us), so only those the figures need are used:
+ * buffer__read__done (a few per statement), query__execute__done and transaction__commit/abort
+ * (once each), lock waits and deadlocks (rare).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/usdt.bpf.h>
+#include "events.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* The capture object's maps; the agent makes these the same maps before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} events SEC(".maps");
+
+struct nx_counters {
+	__u64 c[NX_CNT__COUNT];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct nx_counters);
+} counters SEC(".maps");
+
+/* Per backend (tgid). LRU: a backend whose exit we miss ages out. The agent reads it once a
+ * second for waits still in progress (a lock held for minutes must show before it is released). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct nx_pg_backend);
+} pg_backends SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct nx_pg_rel_key);
+	__type(value, struct nx_pg_rel_val);
+} pg_relations SEC(".maps");
+
+static __always_inline struct nx_pg_backend *backend(__u32 tgid)
+{
+	struct nx_pg_backend *b = bpf_map_lookup_elem(&pg_backends, &tgid);
+
+	if (b)
+		return b;
+	struct nx_pg_backend zero = {};
+
+	bpf_map_update_elem(&pg_backends, &tgid, &zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&pg_backends, &tgid);
+}
+
+static __always_inline void flush(__u32 kind)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct nx_pg_backend *b = backend(tgid);
+	struct nx_pg_usdt_event *ev;
+
+	if (!b)
+		return;
+	/* Nothing happened since the last record: an executor run that touched no buffer needs no
+	 * record of its own; transactions and deadlocks always get one. */
+	if (kind == NX_PG_EXEC_DONE && !b->buf_hits && !b->buf_reads && !b->lock_waits)
+		return;
+	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		__u32 zero = 0;
+		struct nx_counters *c = bpf_map_lookup_elem(&counters, &zero);
+
+		if (c)
+			c->c[NX_CNT_LOST]++;
+		return;
+	}
+	ev->hdr.type = NX_EV_PG_USDT;
+	ev->hdr.tgid = tgid;
+	ev->hdr.pid = (__u32)id;
+	ev->hdr.fd = 0;
+	ev->hdr.ts_ns = bpf_ktime_get_ns();
+	ev->kind = kind;
+	ev->pad = 0;
+	ev->acc = *b;
+	ev->acc.lock_start_ns = 0;
+	b->buf_hits = 0;
+	b->buf_reads = 0;
+	b->lock_wait_ns = 0;
+	b->lock_waits = 0;
+	/* Records are few and the ring is drained every 10 ms: no wakeup needed. */
+	bpf_ringbuf_submit(ev, BPF_RB_NO_WAKEUP);
+}
+
+/*
+ * buffer__read__done(forkNum, blockNum, spcOid, dbOid, relNumber, backend, [isExtend,] found):
+ * PostgreSQL 16 dropped isExtend, so `found` is whichever argument comes last.
+ */
+SEC("usdt")
+int pg_buffer_read_done(struct pt_regs *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct nx_pg_backend *b = backend(tgid);
+	struct nx_pg_rel_key rk;
+	struct nx_pg_rel_val *rv;
+	long found = 0, db = 0, rel = 0;
+	int n = bpf_usdt_arg_cnt(ctx);
+
+	if (!b || n < 7)
+		return 0;
+	bpf_usdt_arg(ctx, n - 1, &found);
+	bpf_usdt_arg(ctx, 3, &db);
+	bpf_usdt_arg(ctx, 4, &rel);
+	if ((__u8)found)
+		b->buf_hits++;
+	else
+		b->buf_reads++;
+	if (db)
+		b->db_oid = (__u32)db;
+
+	rk.db_oid = (__u32)db;
+	rk.rel_node = (__u32)rel;
+	rv = bpf_map_lookup_elem(&pg_relations, &rk);
+	if (!rv) {
+		struct nx_pg_rel_val zero = {};
+
+		bpf_map_update_elem(&pg_relations, &rk, &zero, BPF_NOEXIST);
+		rv = bpf_map_lookup_elem(&pg_relations, &rk);
+		if (!rv)
+			return 0;
+	}
+	/* Backends of one database run on several CPUs at once. */
+	if ((__u8)found)
+		__sync_fetch_and_add(&rv->hits, 1);
+	else
+		__sync_fetch_and_add(&rv->reads, 1);
+	return 0;
+}
+
+SEC("usdt")
+int pg_lock_wait_start(struct pt_regs *ctx)
+{
+	struct nx_pg_backend *b = backend(bpf_get_current_pid_tgid() >> 32);
+
+	if (b)
+		b->lock_start_ns = bpf_ktime_get_ns();
+	return 0;
+}
+
+SEC("usdt")
+int pg_lock_wait_done(struct pt_regs *ctx)
+{
+	struct nx_pg_backend *b = backend(bpf_get_current_pid_tgid() >> 32);
+
+	if (b && b->lock_start_ns) {
+		b->lock_wait_ns += bpf_ktime_get_ns() - b->lock_start_ns;
+		b->lock_waits++;
+		b->lock_start_ns = 0;
+	}
+	return 0;
+}
+
+SEC("usdt")
+int pg_query_execute_done(struct pt_regs *ctx)
+{
+	flush(NX_PG_EXEC_DONE);
+	return 0;
+}
+
+SEC("usdt")
+int pg_transaction_commit(struct pt_regs *ctx)
+{
+	flush(NX_PG_COMMIT);
+	return 0;
+}
+
+SEC("usdt")
+int pg_transaction_abort(struct pt_regs *ctx)
+{
+	flush(NX_PG_ABORT);
+	return 0;
+}
+
+SEC("usdt")
+int pg_deadlock_found(struct pt_regs *ctx)
+{
+	flush(NX_PG_DEADLOCK);
+	return 0;
+}
