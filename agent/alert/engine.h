@@ -10,9 +10,15 @@
 #ifndef NEXUS_ENGINE_H
 #define NEXUS_ENGINE_H
 #include <stdint.h>
+#include <stdio.h>
 #include "alert/alert.h"
 #include "alert/alert_config.h"
 #include "alert/health.h"
+#include "alert/notify.h"
+
+#define ENG_MAX_SERIES 256 /* servers and PostgreSQL databases watched; past it, counted */
+#define ENG_MAX_ALERTS 512 /* alert instances (pending, firing, resolved); past it, counted */
+#define ENG_WINDOW 5	   /* ticks of latency and ratios a signal covers */
 
 struct redis_snapshot;
 struct postgres_snapshot;
@@ -36,13 +42,19 @@ struct engine_snapshot {
 	int n_servers;
 	struct engine_server_health *servers;
 	uint64_t evaluations, transitions;
-	uint64_t dropped_series, dropped_alerts; /* past the caps */
+	/* past the caps: servers (or databases) not judged, counted once per tick each; alert
+	 * instances that could not be created */
+	uint64_t dropped_series, dropped_alerts;
+	bool has_notifier;
+	struct notify_stats notify; /* the notifier's counters as of this tick */
 };
 
 struct engine;
 /* cfg may be NULL (defaults); the notifier may be NULL (no receivers). */
 struct engine *engine__new(const struct alert_config *cfg, struct notifier *notifier);
 void engine__free(struct engine *e);
+/* Where to write one line per alert transition (NULL: nowhere, the default). */
+void engine__set_log(struct engine *e, FILE *log);
 /* Swaps in a new configuration, keeping baselines and the states of rules that still exist. */
 void engine__configure(struct engine *e, const struct alert_config *cfg);
 /* The built-in rule names, NULL-terminated (for alert_config__load). */

@@ -26,6 +26,11 @@ enum {
 	OPT_KEY_DELIM,
 	OPT_KEY_DEPTH,
 	OPT_FULL_KEYS,
+	OPT_ALERTS,
+	OPT_ALERTMANAGER,
+	OPT_WEBHOOK,
+	OPT_NO_ALERTS,
+	OPT_NO_USDT,
 };
 
 static const struct {
@@ -44,6 +49,11 @@ static const struct {
 	{ { "key-delimiter", required_argument, NULL, OPT_KEY_DELIM }, NX_CMD_RUN | NX_CMD_TRACE },
 	{ { "key-depth", required_argument, NULL, OPT_KEY_DEPTH }, NX_CMD_RUN | NX_CMD_TRACE },
 	{ { "full-keys", no_argument, NULL, OPT_FULL_KEYS }, NX_CMD_RUN | NX_CMD_TRACE },
+	{ { "no-usdt", no_argument, NULL, OPT_NO_USDT }, NX_CMD_RUN | NX_CMD_TRACE },
+	{ { "alerts", required_argument, NULL, OPT_ALERTS }, NX_CMD_RUN },
+	{ { "alertmanager", required_argument, NULL, OPT_ALERTMANAGER }, NX_CMD_RUN },
+	{ { "webhook", required_argument, NULL, OPT_WEBHOOK }, NX_CMD_RUN },
+	{ { "no-alerts", no_argument, NULL, OPT_NO_ALERTS }, NX_CMD_RUN },
 	{ { "json", no_argument, NULL, OPT_JSON }, NX_CMD_TRACE },
 	{ { "raw", no_argument, NULL, OPT_RAW }, NX_CMD_TRACE },
 	{ { "verbose", no_argument, NULL, OPT_VERBOSE }, NX_CMD_RUN | NX_CMD_TRACE | NX_CMD_CHECK },
@@ -76,6 +86,12 @@ void opts__usage(FILE *f)
 		"  --key-delimiter C       Redis key prefixes end at this character (default ':')\n"
 		"  --key-depth N           ... at its N-th occurrence, 1..8 (default 1)\n"
 		"  --full-keys             export whole Redis keys, not prefixes (privacy: off)\n"
+		"  --no-usdt               do not attach PostgreSQL's USDT probes (no buffer, lock\n"
+		"                          and transaction figures; saves ~1 us per probe hit)\n"
+		"  --alerts FILE           (run) alert rules and receivers, YAML; SIGHUP reloads it\n"
+		"  --alertmanager URL      (run) send alerts to this Alertmanager (overrides FILE)\n"
+		"  --webhook URL           (run) POST alerts as JSON to this URL (overrides FILE)\n"
+		"  --no-alerts             (run) no alert rules, health score or notifications\n"
 		"  --json                  (trace) one JSON object per line\n"
 		"  --raw                   (trace) raw captured chunks instead of decoded commands\n"
 		"  -v, --verbose           libbpf's debug output\n",
@@ -154,6 +170,25 @@ static int set_option(struct nx_opts *o, int c, const char *arg)
 	case OPT_FULL_KEYS:
 		o->resp.full_keys = true;
 		return 0;
+	case OPT_NO_USDT:
+		o->no_usdt = true;
+		return 0;
+	case OPT_ALERTS:
+		if (!*arg)
+			return bad("--alerts (want a file)", arg);
+		o->alerts_file = arg;
+		return 0;
+	case OPT_ALERTMANAGER:
+	case OPT_WEBHOOK:
+		if (strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8))
+			return bad(c == OPT_WEBHOOK ? "--webhook (want an http(s):// URL)"
+						    : "--alertmanager (want an http(s):// URL)",
+				   arg);
+		*(c == OPT_WEBHOOK ? &o->webhook_url : &o->alertmanager_url) = arg;
+		return 0;
+	case OPT_NO_ALERTS:
+		o->no_alerts = true;
+		return 0;
 	case OPT_JSON:
 		o->json = true;
 		return 0;
@@ -207,6 +242,11 @@ int opts__parse(unsigned int cmd, int argc, char **argv, struct nx_opts *o)
 	}
 	if (optind < argc) {
 		fprintf(stderr, "nexus-agent %s: unexpected argument '%s'\n", argv[0], argv[optind]);
+		goto usage;
+	}
+	if (o->no_alerts && (o->alerts_file || o->alertmanager_url || o->webhook_url)) {
+		fprintf(stderr,
+			"nexus-agent: --no-alerts with --alerts, --alertmanager or --webhook\n");
 		goto usage;
 	}
 	if (defaults) {

@@ -25,6 +25,11 @@ struct nx_opts {
 	uint32_t max_conns;
 	double duration;	  /* seconds; 0: until SIGINT/SIGTERM */
 	struct resp_opts resp;	  /* key prefixes: --key-delimiter, --key-depth, --full-keys */
+	bool no_usdt;		  /* --no-usdt: PostgreSQL figures from the wire only */
+	const char *alerts_file;      /* run: --alerts YAML (NULL: built-in rules) */
+	const char *alertmanager_url; /* run: overrides the file's notify.alertmanager */
+	const char *webhook_url;      /* run: overrides the file's notify.webhook */
+	bool no_alerts;		      /* run: no alert engine at all */
 	bool json;
 	bool raw;
 	bool verbose;

@@ -1,11 +1,18 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* nexus-agent run: capture, decode, keep statistics, and serve them over HTTP. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <time.h>
+#include "alert/engine.h"
+#include "alert/notify.h"
+#include "capture/pg_usdt.h"
 #include "cli/commands.h"
 #include "cli/session.h"
+#include "export/alert_api.h"
 #include "export/api.h"
 #include "export/http.h"
 #include "export/metrics.h"
@@ -27,6 +34,10 @@ struct runner {
 	struct self_stats_box self_box;
 	struct snap_box redis_box;
 	struct snap_box postgres_box;
+	struct snap_box engine_box;	/* holds struct engine_snapshot */
+	struct engine *engine;		/* NULL with --no-alerts */
+	struct notifier *notifier;	/* NULL without a receiver */
+	const struct nx_opts *o;
 	double start_time;
 	uint64_t last_self, last_stats;
 };
@@ -64,6 +75,100 @@ static void publish_self(struct runner *r)
 	self_stats__publish(&r->self_box, &st);
 }
 
+static void pg_waiting(void *ctx, uint32_t tgid, uint64_t since)
+{
+	struct runner *r = ctx;
+	uint64_t now = nx_now_ns();
+
+	pipeline__pg_waiting(r->pipe, tgid, now > since ? now - since : 0);
+}
+
+/* --- alerting ------------------------------------------------------------------------------ */
+
+static volatile sig_atomic_t reload_requested;
+
+static void on_sighup(int sig)
+{
+	reload_requested = 1;
+}
+
+static void free_engine_snapshot(void *p)
+{
+	engine_snapshot__free(p);
+}
+
+/* The --alerts file (or the defaults); 0, or -1 with the reason in err. */
+static int load_alerts(const struct nx_opts *o, struct alert_config *c, char *err, size_t len)
+{
+	if (!o->alerts_file) {
+		alert_config__init(c);
+		return 0;
+	}
+	return alert_config__load(c, o->alerts_file, engine__rule_names(), err, len);
+}
+
+/* Receivers: the command line overrides the file's notify section. NULL when there is none. */
+static struct notifier *start_notifier(const struct nx_opts *o, const struct alert_config *c)
+{
+	char host[256] = "localhost", generator[512];
+	struct notify_cfg ncfg = {
+		.alertmanager_url = o->alertmanager_url ? o->alertmanager_url : c->alertmanager_url,
+		.webhook_url = o->webhook_url ? o->webhook_url : c->webhook_url,
+		.resend_interval_ns = c->resend_interval_ns,
+		.timeout_ns = c->timeout_ns,
+		.generator_url = generator,
+		.instance = host,
+	};
+
+	if (!ncfg.alertmanager_url[0] && !ncfg.webhook_url[0])
+		return NULL;
+	gethostname(host, sizeof(host) - 1);
+	snprintf(generator, sizeof(generator), "http://%s%s/api/v1/alerts",
+		 o->listen[0] == ':' ? host : "", o->listen);
+	return notifier__new(&ncfg);
+}
+
+/* SIGHUP: the new rules, or the old ones and a message saying why. The receivers are kept. */
+static void reload_alerts(struct runner *r)
+{
+	struct alert_config *c = malloc(sizeof(*c));
+	char err[512] = "";
+
+	if (!r->o->alerts_file) {
+		fprintf(stderr, "nexus-agent: alert config: no --alerts file to reload\n");
+	} else if (!c) {
+		fprintf(stderr, "nexus-agent: alert config: out of memory; keeping the previous "
+				"rules\n");
+	} else if (load_alerts(r->o, c, err, sizeof(err))) {
+		fprintf(stderr, "nexus-agent: alert config: %s; keeping the previous rules\n", err);
+	} else {
+		engine__configure(r->engine, c);
+		fprintf(stderr, "nexus-agent: alert config: reloaded %s (%d overrides, %d custom "
+				"rules)\n",
+			r->o->alerts_file, c->n_overrides, c->n_custom);
+	}
+	free(c);
+}
+
+/* Once per second, after the snapshots are published: evaluate, publish the result. */
+static void alerts_tick(struct runner *r, const struct redis_snapshot *redis,
+			const struct postgres_snapshot *pg, uint64_t now)
+{
+	struct engine_snapshot *es;
+	struct self_stats self;
+
+	if (!r->engine)
+		return;
+	if (reload_requested) {
+		reload_requested = 0;
+		reload_alerts(r);
+	}
+	self_stats__read(&r->self_box, &self);
+	es = engine__tick(r->engine, redis, pg, &self, now);
+	if (es)
+		snap_box__publish(&r->engine_box, es, free_engine_snapshot);
+}
+
 /* Runs on the capture thread after every drained batch: publication, never per record. */
 static void tick(void *ctx)
 {
@@ -75,16 +180,26 @@ static void tick(void *ctx)
 		publish_self(r);
 	}
 	if (now - r->last_stats >= STATS_PUBLISH_NS) {
-		struct redis_snapshot *snap = redis_stats__snapshot(r->redis, now);
-		struct postgres_snapshot *pg = postgres_stats__snapshot(r->postgres, now);
+		struct redis_snapshot *snap;
+		struct postgres_snapshot *pg;
 
+		/* Lock waits still in progress, so a long one shows before it ends. */
+		if (r->s->pg) {
+			pipeline__pg_waiting_begin(r->pipe);
+			pg_usdt__each_waiting(r->s->pg, pg_waiting, r);
+		}
+		snap = redis_stats__snapshot(r->redis, now);
+		pg = postgres_stats__snapshot(r->postgres, now);
 		r->last_stats = now;
-		if (snap)
-			snap_box__publish(&r->redis_box, snap, free_redis_snapshot);
+		if (snap && snap_box__publish(&r->redis_box, snap, free_redis_snapshot))
+			snap = NULL; /* freed by the failed publish */
 		if (pg) {
 			pg->wire = *pipeline__pg_stats(r->pipe);
-			snap_box__publish(&r->postgres_box, pg, free_postgres_snapshot);
+			if (snap_box__publish(&r->postgres_box, pg, free_postgres_snapshot))
+				pg = NULL;
 		}
+		/* The boxes hold both snapshots until this thread publishes the next ones. */
+		alerts_tick(r, snap, pg, now);
 	}
 }
 
@@ -94,6 +209,9 @@ int cmd_run(int argc, char **argv)
 	struct metrics_sources sources = {
 		.self = &r.self_box, .redis = &r.redis_box, .postgres = &r.postgres_box
 	};
+	struct sigaction hup = { .sa_handler = on_sighup, .sa_flags = SA_RESTART };
+	struct alert_config *acfg = NULL;
+	char aerr[512] = "";
 	struct http_server *http = NULL;
 	struct pipeline_opts popts;
 	struct session s = {};
@@ -103,9 +221,36 @@ int cmd_run(int argc, char **argv)
 
 	if (opts__parse(NX_CMD_RUN, argc, argv, &o))
 		return NX_EXIT_USAGE;
+	r.o = &o;
+	if (!o.no_alerts) {
+		/* A bad file at start is a usage error: nothing runs on rules nobody meant. */
+		acfg = malloc(sizeof(*acfg));
+		if (!acfg || load_alerts(&o, acfg, aerr, sizeof(aerr))) {
+			fprintf(stderr, "nexus-agent: alert config: %s\n",
+				acfg ? aerr : "out of memory");
+			free(acfg);
+			return acfg ? NX_EXIT_USAGE : NX_EXIT_FAIL;
+		}
+	}
+	sigaction(SIGHUP, &hup, NULL);
 	self_stats__init(&r.self_box);
 	snap_box__init(&r.redis_box);
 	snap_box__init(&r.postgres_box);
+	snap_box__init(&r.engine_box);
+	if (acfg) {
+		errno = 0;
+		r.notifier = start_notifier(&o, acfg);
+		if (!r.notifier && errno)
+			fprintf(stderr, "nexus-agent: alert receivers: %s; alerts are not sent\n",
+				strerror(errno));
+		r.engine = engine__new(acfg, r.notifier);
+		if (!r.engine) {
+			fprintf(stderr, "nexus-agent: out of memory\n");
+			goto cleanup;
+		}
+		engine__set_log(r.engine, stderr);
+		sources.engine = &r.engine_box;
+	}
 	popts = (struct pipeline_opts){ .decode = true, .resp = o.resp };
 	r.redis = redis_stats__new();
 	r.postgres = postgres_stats__new();
@@ -122,11 +267,16 @@ int cmd_run(int argc, char **argv)
 		goto cleanup;
 	tick(&r);
 
+	struct api_relations_ctx relations = { .postgres = &r.postgres_box, .usdt = s.pg };
 	const struct http_route routes[] = {
 		{ "/metrics", metrics__handle, &sources },
 		{ "/api/v1/cache/stats", api__cache_stats, &r.redis_box },
 		{ "/api/v1/database/slow-queries", api__slow_queries, &r.postgres_box },
 		{ "/api/v1/database/connections", api__db_connections, &r.postgres_box },
+		{ "/api/v1/database/stats", api__db_stats, &r.postgres_box },
+		{ "/api/v1/database/relations", api__db_relations, &relations },
+		{ "/api/v1/alerts", alert_api__alerts, &r.engine_box },
+		{ "/api/v1/health", alert_api__health, &r.engine_box },
 	};
 	http = http_server__start(o.listen, routes, sizeof(routes) / sizeof(routes[0]), msg,
 				  sizeof(msg));
@@ -142,6 +292,10 @@ cleanup:
 	session__close(&s);
 	snap_box__destroy(&r.redis_box);
 	snap_box__destroy(&r.postgres_box);
+	snap_box__destroy(&r.engine_box);
+	engine__free(r.engine);
+	notifier__free(r.notifier);
+	free(acfg);
 	pipeline__free(r.pipe);
 	redis_stats__free(r.redis);
 	postgres_stats__free(r.postgres);

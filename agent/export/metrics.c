@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include "export/metrics.h"
+#include "export/alert_api.h"
 #include "export/prom.h"
 #include "export/pg_metrics.h"
 #include "export/redis_metrics.h"
@@ -81,6 +82,10 @@ int metrics__handle(void *ctx, const struct http_request *req, struct http_respo
 	if (pg)
 		pg_metrics__render(&p, pg);
 	snap_box__put(ref);
+	if (src->engine) {
+		alert_api__render_metrics(&p, snap_box__get(src->engine, &ref));
+		snap_box__put(ref);
+	}
 	prom__end(&p);
 	resp->content_type = p.openmetrics ? OPENMETRICS_CONTENT_TYPE : PROM_CONTENT_TYPE;
 	return 200;

@@ -14,6 +14,7 @@ struct metrics_sources {
 	struct self_stats_box *self;
 	struct snap_box *redis;	   /* holds struct redis_snapshot */
 	struct snap_box *postgres; /* holds struct postgres_snapshot */
+	struct snap_box *engine;   /* holds struct engine_snapshot; NULL when alerting is off */
 };
 
 /* An http_handler_fn; ctx is a struct metrics_sources. */

@@ -50,6 +50,30 @@ static void test_targets(void **state)
 	assert_int_equal(o.capture_bytes, 4096);
 }
 
+static void test_alerts(void **state)
+{
+	char *argv[] = { "run", "--alerts", "/etc/nexus/alerts.yaml", "--alertmanager",
+			 "http://127.0.0.1:9093", "--webhook", "https://hooks.example/x", NULL };
+	char *off[] = { "run", "--no-alerts", NULL };
+	struct nx_opts o;
+
+	assert_int_equal(parse(NX_CMD_RUN, &o, 1, argv), 0);
+	assert_null(o.alerts_file);
+	assert_null(o.alertmanager_url);
+	assert_false(o.no_alerts);
+	assert_int_equal(parse(NX_CMD_RUN, &o, 7, argv), 0);
+	assert_string_equal(o.alerts_file, "/etc/nexus/alerts.yaml");
+	assert_string_equal(o.alertmanager_url, "http://127.0.0.1:9093");
+	assert_string_equal(o.webhook_url, "https://hooks.example/x");
+	assert_int_equal(parse(NX_CMD_RUN, &o, 2, off), 0);
+	assert_true(o.no_alerts);
+	{
+		char *both[] = { "run", "--no-alerts", "--alerts", "a.yaml", NULL };
+
+		assert_int_equal(parse(NX_CMD_RUN, &o, 4, both), -22);
+	}
+}
+
 static void test_bad(void **state)
 {
 	struct nx_opts o;
@@ -60,6 +84,9 @@ static void test_bad(void **state)
 		{ "run", "--ring-mb", "3" },		{ "run", "--duration", "-2" },
 		{ "run", "--json", NULL },		{ "check", "--listen", ":1" },
 		{ "trace", "extra", NULL },		{ "run", "--comm", "/usr/bin/x" },
+		{ "run", "--alerts", "" },		{ "run", "--alertmanager", "localhost:9093" },
+		{ "run", "--webhook", "ftp://x" },	{ "trace", "--alerts", "a.yaml" },
+		{ "check", "--no-alerts", NULL },	{ "run", "--alerts", NULL },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -79,6 +106,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_targets),
+		cmocka_unit_test(test_alerts),
 		cmocka_unit_test(test_bad),
 	};
 
