@@ -10,6 +10,7 @@
  * (once each), lock waits and deadlocks (rare).
  */
 #include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/usdt.bpf.h>
@@ -50,6 +51,37 @@ struct {
 	__type(value, struct nx_pg_rel_val);
 } pg_relations SEC(".maps");
 
+/*
+ * The postgres processes this agent watches. The probes are attached to the executable for
+ * every process running it (backends are forked later), so each program first checks that
+ * the process is one of ours: another cluster on the node, not watched, must neither pay for
+ * a record nor mix its figures (its database oids repeat ours) into ours. The agent adds the
+ * processes it finds; forks inherit in the kernel before the child runs.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u8);
+} pg_targets SEC(".maps");
+
+static __always_inline bool watched(__u32 tgid)
+{
+	return bpf_map_lookup_elem(&pg_targets, &tgid) != NULL;
+}
+
+SEC("raw_tp/sched_process_fork")
+int BPF_PROG(pg_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	__u32 ctgid = BPF_CORE_READ(child, tgid);
+	__u8 one = 1;
+
+	if (ctgid != ptgid && watched(ptgid))
+		bpf_map_update_elem(&pg_targets, &ctgid, &one, BPF_ANY);
+	return 0;
+}
+
 static __always_inline struct nx_pg_backend *backend(__u32 tgid)
 {
 	struct nx_pg_backend *b = bpf_map_lookup_elem(&pg_backends, &tgid);
@@ -66,10 +98,10 @@ static __always_inline void flush(__u32 kind)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
-	struct nx_pg_backend *b = backend(tgid);
+	struct nx_pg_backend *b;
 	struct nx_pg_usdt_event *ev;
 
-	if (!b)
+	if (!watched(tgid) || !(b = backend(tgid)))
 		return;
 	/* Nothing happened since the last record: an executor run that touched no buffer needs no
 	 * record of its own; transactions and deadlocks always get one. */
@@ -109,13 +141,13 @@ SEC("usdt")
 int pg_buffer_read_done(struct pt_regs *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct nx_pg_backend *b = backend(tgid);
+	struct nx_pg_backend *b;
 	struct nx_pg_rel_key rk;
 	struct nx_pg_rel_val *rv;
 	long found = 0, db = 0, rel = 0;
 	int n = bpf_usdt_arg_cnt(ctx);
 
-	if (!b || n < 7)
+	if (n < 7 || !watched(tgid) || !(b = backend(tgid)))
 		return 0;
 	bpf_usdt_arg(ctx, n - 1, &found);
 	bpf_usdt_arg(ctx, 3, &db);
@@ -149,7 +181,8 @@ int pg_buffer_read_done(struct pt_regs *ctx)
 SEC("usdt")
 int pg_lock_wait_start(struct pt_regs *ctx)
 {
-	struct nx_pg_backend *b = backend(bpf_get_current_pid_tgid() >> 32);
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct nx_pg_backend *b = watched(tgid) ? backend(tgid) : NULL;
 
 	if (b)
 		b->lock_start_ns = bpf_ktime_get_ns();
@@ -159,7 +192,8 @@ int pg_lock_wait_start(struct pt_regs *ctx)
 SEC("usdt")
 int pg_lock_wait_done(struct pt_regs *ctx)
 {
-	struct nx_pg_backend *b = backend(bpf_get_current_pid_tgid() >> 32);
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct nx_pg_backend *b = watched(tgid) ? backend(tgid) : NULL;
 
 	if (b && b->lock_start_ns) {
 		b->lock_wait_ns += bpf_ktime_get_ns() - b->lock_start_ns;

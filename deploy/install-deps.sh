@@ -12,8 +12,8 @@ PKGS=(
 	libclang-rt-14-dev
 	# tests, demo and benchmark: real servers and their clients
 	redis-server redis-tools postgresql postgresql-contrib python3 procps iproute2 curl
-	# alert tests and make eval: a real Alertmanager on loopback
-	prometheus-alertmanager
+	# alert tests and make eval: a real Alertmanager on loopback; promtool checks /metrics
+	prometheus-alertmanager prometheus
 )
 
 missing=()

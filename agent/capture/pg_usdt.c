@@ -37,6 +37,7 @@ struct pg_binary {
 
 struct pg_usdt {
 	struct pg_usdt_bpf *skel;
+	struct bpf_link *fork_link; /* keeps pg_targets complete as the postmaster forks */
 	int n_bins;
 	struct pg_binary bins[PG_MAX_BINARIES];
 };
@@ -75,6 +76,12 @@ struct pg_usdt *pg_usdt__open(struct capture *cap, char *err, size_t errlen)
 		snprintf(err, errlen, "loading the USDT programs failed: %s", strerror(-rc));
 		goto fail;
 	}
+	u->fork_link = bpf_program__attach(u->skel->progs.pg_fork);
+	if (!u->fork_link) {
+		rc = -errno;
+		snprintf(err, errlen, "attaching the fork tracepoint failed: %s", strerror(-rc));
+		goto fail;
+	}
 	return u;
 fail:
 	pg_usdt__close(u);
@@ -89,6 +96,7 @@ void pg_usdt__close(struct pg_usdt *u)
 	for (int b = 0; b < u->n_bins; b++)
 		for (size_t i = 0; i < N_PROBES; i++)
 			bpf_link__destroy(u->bins[b].links[i]);
+	bpf_link__destroy(u->fork_link);
 	pg_usdt_bpf__destroy(u->skel);
 	free(u);
 }
@@ -98,6 +106,10 @@ int pg_usdt__attach_pid(struct pg_usdt *u, uint32_t tgid, char *err, size_t errl
 	char exe[64];
 	struct stat st;
 	struct pg_binary *b;
+	uint8_t one = 1;
+
+	/* Watched from now on, whatever becomes of the attachment; its children by inheritance. */
+	bpf_map_update_elem(bpf_map__fd(u->skel->maps.pg_targets), &tgid, &one, BPF_ANY);
 
 	/* /proc/PID/exe reaches the file inside a container's mount namespace as well. */
 	snprintf(exe, sizeof(exe), "/proc/%u/exe", tgid);
@@ -176,8 +188,10 @@ void pg_usdt__each_relation(struct pg_usdt *u,
 
 void pg_usdt__forget(struct pg_usdt *u, uint32_t tgid)
 {
-	if (u)
-		bpf_map_delete_elem(bpf_map__fd(u->skel->maps.pg_backends), &tgid);
+	if (!u)
+		return;
+	bpf_map_delete_elem(bpf_map__fd(u->skel->maps.pg_backends), &tgid);
+	bpf_map_delete_elem(bpf_map__fd(u->skel->maps.pg_targets), &tgid);
 }
 
 bool pg_usdt__binary_has_probes(const char *path, char *missing, size_t len)

@@ -17,7 +17,8 @@ struct pg_usdt;
 struct pg_usdt *pg_usdt__open(struct capture *cap, char *err, size_t errlen);
 void pg_usdt__close(struct pg_usdt *u);
 /*
- * Attaches to the executable of process tgid unless that file already is. 1 when newly attached,
+ * Watches process tgid (and the children it forks from now on) and attaches to its executable
+ * unless that file already is. Other processes running the file are ignored in the kernel. 1 when newly attached,
  * 0 when it already was, -errno when it cannot be (err says why: no probes, too many binaries).
  */
 int pg_usdt__attach_pid(struct pg_usdt *u, uint32_t tgid, char *err, size_t errlen);

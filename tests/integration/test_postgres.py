@@ -493,7 +493,142 @@ def group_expo(g, s, promtool_missing):
 
 # --------------------------------------------------------------------------------------- main
 
-ALL = [(BENCH_CHECKS, 100), (MISC_CHECKS, 60), (EXPO_CHECKS, 60)]
+
+USDT_CHECKS = [
+    "USDT: buffer hit ratio (agent nexus_postgres_buffer_hits/reads_total deltas, database "
+    "postgres) within 0.5 pp of pg_stat_database blks_hit/blks_read deltas over pgbench and "
+    "seq scans that miss",
+    "USDT: commits counted by the agent within 1% of pg_stat_database xact_commit; 5 explicit "
+    "ROLLBACKs counted as rollbacks",
+    "USDT: a 2 s table-lock wait shows as lock_waiting_backends >= 1 while it lasts and adds "
+    ">= 1.5 s to lock_wait_seconds_total",
+    "USDT: a deadlock between two sessions: nexus_postgres_deadlocks_total +1 == "
+    "pg_stat_database deadlocks delta",
+    "/api/v1/database/stats: database postgres has queries/s, p95, error rate, buffer hit ratio "
+    "and commits/s",
+    "/api/v1/database/relations: the seq-scanned table (by relfilenode) is listed under database "
+    "postgres with buffer reads; slow-queries gives its scan a buffer hit ratio < 1",
+]
+
+
+def usdt_view(port):
+    """{name: value} of the USDT families for database postgres (summed over labels)."""
+    fams = h.parse_prometheus(fetch(port))
+    out = {}
+    for name in ("nexus_postgres_buffer_hits_total", "nexus_postgres_buffer_reads_total",
+                 "nexus_postgres_lock_wait_seconds_total", "nexus_postgres_lock_waiting_backends"):
+        out[name] = sum(v for l, v in samples(fams, name) if l.get("database") == "postgres")
+    for l, v in samples(fams, "nexus_postgres_transactions_total"):
+        if l.get("database") == "postgres":
+            out[l.get("outcome")] = out.get(l.get("outcome"), 0) + v
+    out["deadlocks"] = sum(v for l, v in samples(fams, "nexus_postgres_deadlocks_total"))
+    return out
+
+
+def pg_db_stats(pg):
+    _, out, _ = psql(pg, "SELECT pg_stat_force_next_flush(); SELECT blks_hit, blks_read, "
+                         "xact_commit, xact_rollback, deadlocks FROM pg_stat_database "
+                         "WHERE datname = 'postgres'")
+    vals = [int(x) for x in out.splitlines()[-1].split("\x1f")]
+    return dict(zip(("hit", "read", "commit", "rollback", "deadlocks"), vals))
+
+
+def ratio(hit, read):
+    return hit / (hit + read) if hit + read else float("nan")
+
+
+def group_usdt(g, s):
+    c = USDT_CHECKS
+    pg = s.pg
+    # Bigger than a quarter of shared_buffers (128MB): seq scans go through a small ring and read.
+    psql(pg, "CREATE TABLE nx_big AS SELECT g AS id, repeat('x', 300) AS pad "
+             "FROM generate_series(1, 120000) g", timeout=60)
+    s.sync()
+    pg0, ag0 = pg_db_stats(pg), usdt_view(s.port)
+    pgbench(pg, "-T", str(BENCH_SECONDS), "-c", "4")
+    for _ in range(2):
+        psql(pg, "SELECT count(*) FROM nx_big WHERE pad <> 'y'", timeout=60)
+    psql(pg, ["BEGIN", "SELECT 1", "ROLLBACK"] * 5)
+    s.sync()
+    pg1, ag1 = pg_db_stats(pg), usdt_view(s.port)
+    d_pg = {k: pg1[k] - pg0[k] for k in pg0}
+    d_ag = {k: ag1.get(k, 0) - ag0.get(k, 0) for k in ag1}
+    r_pg = ratio(d_pg["hit"], d_pg["read"])
+    r_ag = ratio(d_ag["nexus_postgres_buffer_hits_total"], d_ag["nexus_postgres_buffer_reads_total"])
+    info = ["pg_stat_database deltas %s ratio %.4f; agent deltas %s ratio %.4f"
+            % (d_pg, r_pg, {k: round(v, 3) for k, v in d_ag.items()}, r_ag)]
+    g.check(c[0], d_pg["read"] > 1000 and abs(r_pg - r_ag) <= 0.005, info + s.agent.stderr_tail(4))
+    commits = d_ag.get("commit", 0)
+    g.check(c[1], d_pg["commit"] > 100 and abs(commits - d_pg["commit"]) <= 0.01 * d_pg["commit"]
+            and d_ag.get("rollback", 0) >= 5 and d_ag.get("rollback", 0) == d_pg["rollback"], info)
+
+    # A lock wait: one session holds an exclusive lock for 2 s while another reads the table.
+    psql(pg, "CREATE TABLE nx_lock (id int)")
+    base = usdt_view(s.port)
+    holder = subprocess.Popen(
+        [h.pg_tool("psql"), "-X", "-q", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres",
+         "-d", "postgres", "-c", "BEGIN", "-c", "LOCK TABLE nx_lock IN ACCESS EXCLUSIVE MODE",
+         "-c", "SELECT pg_sleep(2.5)", "-c", "COMMIT"], env=pg_env(),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.4)
+    waiter = subprocess.Popen(
+        [h.pg_tool("psql"), "-X", "-q", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres",
+         "-d", "postgres", "-c", "SELECT count(*) FROM nx_lock"], env=pg_env(),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seen_waiting = h.wait_until(
+        lambda: usdt_view(s.port)["nexus_postgres_lock_waiting_backends"] >= 1, 2.5, 0.2)
+    holder.wait(15)
+    waiter.wait(15)
+    s.sync()
+    after = usdt_view(s.port)
+    waited = after["nexus_postgres_lock_wait_seconds_total"] - \
+        base["nexus_postgres_lock_wait_seconds_total"]
+    g.check(c[2], bool(seen_waiting) and waited >= 1.5,
+            ["seen waiting: %s; lock wait delta %.3f s" % (bool(seen_waiting), waited)])
+
+    # A deadlock: each session updates the row the other holds (deadlock_timeout 1 s).
+    psql(pg, ["CREATE TABLE nx_dl (id int PRIMARY KEY, v int)",
+              "INSERT INTO nx_dl VALUES (1, 0), (2, 0)"])
+    base, pg_base = usdt_view(s.port), pg_db_stats(pg)
+
+    def session(first, second):
+        return subprocess.Popen(
+            [h.pg_tool("psql"), "-X", "-q", "-h", "127.0.0.1", "-p", str(pg.port), "-U",
+             "postgres", "-d", "postgres", "-c", "BEGIN",
+             "-c", "UPDATE nx_dl SET v = v + 1 WHERE id = %d" % first, "-c", "SELECT pg_sleep(0.5)",
+             "-c", "UPDATE nx_dl SET v = v + 1 WHERE id = %d" % second, "-c", "COMMIT"],
+            env=pg_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    a, b = session(1, 2), session(2, 1)
+    a.wait(20)
+    b.wait(20)
+    s.sync()
+    after, pg_after = usdt_view(s.port), pg_db_stats(pg)
+    d_dl, pg_dl = after["deadlocks"] - base["deadlocks"], pg_after["deadlocks"] - pg_base["deadlocks"]
+    g.check(c[3], pg_dl == 1 and d_dl == 1, ["agent deadlocks +%d, pg_stat_database +%d"
+                                             % (d_dl, pg_dl)])
+
+    st = json.loads(fetch(s.port, "/api/v1/database/stats"))
+    dbs = [d for sv in st["servers"] if sv["server"] == s.tcp for d in sv["databases"]
+           if d["database"] == "postgres"]
+    d = dbs[0] if dbs else {}
+    g.check(c[4], bool(dbs) and (d.get("queries_per_second") or 0) > 0
+            and d.get("latency_ms", {}).get("p95") is not None and d.get("error_rate") is not None
+            and 0 < (d.get("buffer_hit_ratio") or 0) < 1 and (d.get("commits_per_second") or 0) > 0,
+            ["stats: %s" % json.dumps(st)[:600]])
+
+    _, fnode, _ = psql(pg, "SELECT pg_relation_filenode('nx_big')")
+    rels = json.loads(fetch(s.port, "/api/v1/database/relations"))
+    mine = [r for r in rels["relations"] if r["relfilenode"] == int(fnode)
+            and r["database"] == "postgres" and r["buffer_reads"] > 1000]
+    slow = json.loads(fetch(s.port, "/api/v1/database/slow-queries"))
+    scans = [q for sv in slow["servers"] for q in sv["by_p95"] + sv["by_total_time"]
+             if q["query"] == "select count(*) from nx_big where pad <> $1"]
+    g.check(c[5], bool(mine) and bool(scans) and scans[0]["buffer_reads"] > 1000
+            and scans[0]["buffer_hit_ratio"] < 1,
+            ["relfilenode %s; relations %s" % (fnode, json.dumps(rels)[:400]),
+             "scan: %s" % (scans[:1],)])
+
+ALL = [(BENCH_CHECKS, 100), (MISC_CHECKS, 60), (EXPO_CHECKS, 60), (USDT_CHECKS, 120)]
 
 
 def main():
@@ -514,7 +649,7 @@ def main():
             h.run_group(tap, names, None, skip)
         return tap.done()
     promtool_missing = bool(h.missing_tools("promtool"))
-    fns = [group_bench, group_misc, lambda g, s: group_expo(g, s, promtool_missing)]
+    fns = [group_bench, group_misc, lambda g, s: group_expo(g, s, promtool_missing), group_usdt]
     try:
         with contextlib.ExitStack() as stack:
             with h.time_limit(90):
