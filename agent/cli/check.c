@@ -6,6 +6,7 @@
 #include <sys/utsname.h>
 #include "capture/capture.h"
 #include "capture/elf_syms.h"
+#include "capture/pg_usdt.h"
 #include "capture/features.h"
 #include "capture/proc_table.h"
 #include "capture/targets.h"
@@ -38,6 +39,15 @@ static void show_target(void *ctx, const struct target_info *ti)
 			printf("              uprobe symbols: call %s, lookupKey %s%s\n",
 			       found[0] ? "found" : "MISSING", found[1] ? "found" : "MISSING",
 			       found[0] && found[1] ? "" : " (a stripped binary: the wire path still works)");
+	}
+	if (kind == NX_KIND_POSTGRES && ti->host_exe[0]) {
+		char missing[256];
+
+		if (pg_usdt__binary_has_probes(ti->host_exe, missing, sizeof(missing)))
+			printf("              USDT probes: all found (buffers, locks, transactions)\n");
+		else
+			printf("              USDT probes: MISSING %s (built without --enable-dtrace? "
+			       "the wire figures still work)\n", missing);
 	}
 }
 
