@@ -9,6 +9,8 @@
 
 #define FP_CACHE_SLOTS 256
 #define PG_BACKEND_SLOTS 4096 /* direct-mapped tgid -> connection of postgres backends */
+#define READER_SLOTS 256      /* direct-mapped thread -> Redis connection it last read from */
+#define EXEC_QUEUE 64	      /* call() times waiting for their command's reply, per connection */
 
 struct pipeline {
 	struct pipeline_opts opts;
@@ -33,6 +35,13 @@ struct pipeline {
 		struct l7_conn *lc;
 	} pg_backends[PG_BACKEND_SLOTS];
 	uint64_t usdt_unattributed; /* USDT records of no known connection nor database */
+	/* --redis-uprobes: a call() record belongs to the connection its thread read last (Redis
+	 * runs the commands of a read before it reads again). */
+	struct reader_slot {
+		uint32_t tid;
+		struct l7_conn *lc;
+	} readers[READER_SLOTS];
+	struct redis_exec_stats exec;
 };
 
 /* What hangs on nx_conn.proto for a client connection of a server we decode. */
@@ -52,7 +61,56 @@ struct l7_conn {
 	char pg_db[PG_NAME_LEN], pg_user[PG_NAME_LEN];
 	/* USDT figures since the last statement completed: they belong to the next one. */
 	uint64_t usdt_hits, usdt_reads, usdt_lock_ns;
+	/* redis: call() times of commands executed but not yet answered, oldest first */
+	uint32_t exec_head, exec_n;
+	uint64_t exec_q[EXEC_QUEUE];
 };
+
+static struct reader_slot *reader_slot(struct pipeline *p, uint32_t tid)
+{
+	return &p->readers[(tid * 2654435761u) % READER_SLOTS];
+}
+
+/* The call() record of the command that executed next on this thread's connection. */
+static void on_redis_call(struct pipeline *p, const struct nx_redis_call_event *ev)
+{
+	struct reader_slot *slot = reader_slot(p, ev->hdr.pid);
+	struct l7_conn *lc = slot->tid == ev->hdr.pid ? slot->lc : NULL;
+
+	p->exec.calls++;
+	if (!lc) {
+		p->exec.orphans++;
+		return;
+	}
+	if (lc->exec_n == EXEC_QUEUE) {
+		/* replies this far behind: the oldest can no longer be trusted to pair */
+		lc->exec_head = (lc->exec_head + 1) % EXEC_QUEUE;
+		lc->exec_n--;
+		p->exec.dropped++;
+	}
+	lc->exec_q[(lc->exec_head + lc->exec_n) % EXEC_QUEUE] = ev->exec_ns;
+	lc->exec_n++;
+}
+
+/*
+ * The execution time of a command whose reply just came, or 0: commands refused before they ran
+ * and those queued in MULTI (EXEC's own call() covers them) had no call() of their own.
+ */
+static uint64_t take_exec(struct l7_conn *lc, const struct resp_record *r)
+{
+	uint64_t ns;
+
+	if (r->rejected || r->in_multi)
+		return 0;
+	if (!lc->exec_n) {
+		lc->p->exec.unmatched++;
+		return 0;
+	}
+	ns = lc->exec_q[lc->exec_head];
+	lc->exec_head = (lc->exec_head + 1) % EXEC_QUEUE;
+	lc->exec_n--;
+	return ns;
+}
 
 static struct pg_backend_slot *pg_backend_slot(struct pipeline *p, uint32_t tgid)
 {
@@ -70,11 +128,15 @@ static void on_command(void *ctx, const struct resp_record *r)
 {
 	struct l7_conn *lc = ctx;
 	struct redis_event e = {
-		.r = r, .server = lc->server, .client = lc->client, .pid = lc->pid, .comm = lc->comm
+		.r = r, .server = lc->server, .client = lc->client, .pid = lc->pid, .comm = lc->comm,
+		.exec_ns = lc->p->opts.redis_exec ? take_exec(lc, r) : 0,
 	};
 
-	if (lc->p->rs)
+	if (lc->p->rs) {
 		redis_stats__command(lc->p->rs, lc->server, lc->pid, r, r->t_reply);
+		if (e.exec_ns)
+			redis_stats__exec(lc->p->rs, lc->server, r, e.exec_ns);
+	}
 	if (lc->p->sink.on_redis)
 		lc->p->sink.on_redis(lc->p->sink.ctx, &e);
 }
@@ -259,6 +321,10 @@ static void on_record(void *ctx, const struct nx_record *r)
 		on_pg_usdt(p, (const struct nx_pg_usdt_event *)r->hdr);
 		return;
 	}
+	if (r->hdr->type == NX_EV_REDIS_CALL) {
+		on_redis_call(p, (const struct nx_redis_call_event *)r->hdr);
+		return;
+	}
 	if (kind == NX_KIND_OTHER)
 		goto other;
 	if (r->hdr->type == NX_EV_CONN_OPEN) {
@@ -273,6 +339,12 @@ static void on_record(void *ctx, const struct nx_record *r)
 	lc = l7_conn_of(p, r, kind);
 	if (!lc)
 		goto other;
+	if (kind == NX_KIND_REDIS && r->data->dir == NX_DIR_IN && p->opts.redis_exec) {
+		struct reader_slot *slot = reader_slot(p, r->hdr->pid);
+
+		slot->tid = r->hdr->pid;
+		slot->lc = lc;
+	}
 	if (kind == NX_KIND_REDIS)
 		resp_conn__feed(lc->resp, r->data->dir == NX_DIR_IN, r->data->data, r->data->cap_len,
 				r->data->len, r->hdr->ts_ns, on_command, lc);
@@ -293,6 +365,10 @@ static void on_release(void *ctx, struct nx_conn *c)
 	if (!lc)
 		return;
 	if (lc->kind == NX_KIND_REDIS) {
+		/* A thread's last reader must not outlive its connection. */
+		for (int i = 0; i < READER_SLOTS; i++)
+			if (p->readers[i].lc == lc)
+				p->readers[i].tid = 0, p->readers[i].lc = NULL;
 		if (p->rs)
 			redis_stats__connection(p->rs, lc->server, -1);
 		resp_conn__free(lc->resp);
@@ -358,6 +434,11 @@ void pipeline__pg_waiting(struct pipeline *p, uint32_t tgid, uint64_t waited_ns)
 					     *pg_conn__database(lc->pg) ? pg_conn__database(lc->pg)
 									: "(unknown)",
 					     waited_ns);
+}
+
+const struct redis_exec_stats *pipeline__redis_exec_stats(const struct pipeline *p)
+{
+	return &p->exec;
 }
 
 uint64_t pipeline__usdt_unattributed(const struct pipeline *p)

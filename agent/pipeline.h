@@ -23,6 +23,7 @@ struct redis_event {
 	const char *client; /* peer address:port, "" for Unix sockets */
 	uint32_t pid;
 	const char *comm;
+	uint64_t exec_ns; /* --redis-uprobes: time inside call(); 0 unknown */
 };
 
 /* One PostgreSQL Query or Execute with where it ran and its fingerprint. */
@@ -47,7 +48,16 @@ struct pipeline_sink {
 
 struct pipeline_opts {
 	bool decode;		 /* false: every record goes to on_other (trace --raw) */
+	bool redis_exec;	 /* --redis-uprobes: pair call() records with commands */
 	struct resp_opts resp;
+};
+
+/* How --redis-uprobes' call() records paired with commands; every miss is counted. */
+struct redis_exec_stats {
+	uint64_t calls;	    /* call() records */
+	uint64_t orphans;   /* on a thread with no known connection (attached mid-read...) */
+	uint64_t unmatched; /* commands that ran but found no call() record waiting */
+	uint64_t dropped;   /* records pushed out of a full per-connection queue */
 };
 
 struct pipeline;
@@ -61,6 +71,7 @@ struct conntrack_sink pipeline__conntrack_sink(struct pipeline *p);
 /* Parser counters (the RESP ones also inside rs when there is one). */
 const struct resp_stats *pipeline__resp_stats(const struct pipeline *p);
 const struct pg_stats *pipeline__pg_stats(const struct pipeline *p);
+const struct redis_exec_stats *pipeline__redis_exec_stats(const struct pipeline *p);
 
 /* Lock waits in progress (pg_usdt__each_waiting), sampled once per tick: begin, then each. */
 void pipeline__pg_waiting_begin(struct pipeline *p);

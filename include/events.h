@@ -31,6 +31,7 @@ enum nx_event_type {
 	NX_EV_PROC_FORK = 6,  /* a target forked a new process, which is a target too */
 	NX_EV_PROC_EXIT = 7,  /* a target process (thread group) exited */
 	NX_EV_PG_USDT = 8,    /* a postgres backend's USDT figures since its last record */
+	NX_EV_REDIS_CALL = 9, /* redis-server's call() returned: one command executed */
 };
 
 /* Direction seen from the target process: it read (IN) or wrote (OUT) the bytes. */
@@ -150,6 +151,24 @@ struct nx_pg_usdt_event {
 	__u32 kind;		   /* enum nx_pg_usdt_kind */
 	__u32 pad;
 	struct nx_pg_backend acc;  /* the figures since the previous record (lock_start_ns unused) */
+};
+
+/*
+ * redis-server's own functions (bpf/redis_uprobes.bpf.c, --redis-uprobes). call() is the one
+ * function every command runs through; its outermost return (EXEC and scripts call it again
+ * inside) gives the command's execution time. The record follows the thread's read of the
+ * request in the ring buffer, so the agent pairs it with the command it parsed from that read.
+ */
+struct nx_redis_call_event {
+	struct nx_event_hdr hdr; /* fd 0; pid is the thread that ran the command */
+	__u64 exec_ns;		 /* call() entry to its return */
+	__u32 hits, misses;	 /* keyspace lookups it made, counted as Redis counts them */
+};
+
+/* Keyspace hits and misses per redis-server process, as lookupKey() counts them (INFO stats). */
+struct nx_redis_keyspace {
+	__u64 hits;
+	__u64 misses;
 };
 
 /* Shared-buffer figures per relation (the kernel's pg_relations map). */

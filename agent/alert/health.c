@@ -42,11 +42,12 @@
 #include <math.h>
 #include "alert/health.h"
 
-#define LAT_MAX 30.0
-#define ERR_MAX 25.0
-#define CACHE_MAX 20.0
-#define SAT_MAX 10.0
-#define ALERTS_MAX 15.0
+/* Whole points (integers, so the sum can be checked at compile time by any compiler). */
+#define LAT_MAX 30
+#define ERR_MAX 25
+#define CACHE_MAX 20
+#define SAT_MAX 10
+#define ALERTS_MAX 15
 
 #define LAT_BASELINE_FACTOR 1.5 /* latency costs nothing below 1.5x its baseline */
 #define LAT_NO_CRIT_FACTOR 10.0 /* hi = 10 * lo without a critical bound */
@@ -67,7 +68,7 @@ static const double part_max[HP__COUNT] = {
 	[HP_SATURATION] = SAT_MAX, [HP_ALERTS] = ALERTS_MAX,
 };
 
-_Static_assert(LAT_MAX + ERR_MAX + CACHE_MAX + SAT_MAX + ALERTS_MAX == 100.0,
+_Static_assert(LAT_MAX + ERR_MAX + CACHE_MAX + SAT_MAX + ALERTS_MAX == 100,
 	       "the maxima must sum to 100");
 
 const char *health_part__str(enum health_part p)

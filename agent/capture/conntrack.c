@@ -317,7 +317,9 @@ void conntrack__record(void *ctx, const void *rec, size_t size)
 			on_proc_start(ct, rec);
 		break;
 	case NX_EV_PG_USDT:
-		if (size < sizeof(struct nx_pg_usdt_event))
+	case NX_EV_REDIS_CALL:
+		if (size < (h->type == NX_EV_PG_USDT ? sizeof(struct nx_pg_usdt_event)
+						     : sizeof(struct nx_redis_call_event)))
 			goto bad;
 		emit(ct, h, NULL, NULL, proc_table__lookup(ct->procs, h->tgid), 0);
 		break;

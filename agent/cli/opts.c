@@ -31,6 +31,7 @@ enum {
 	OPT_WEBHOOK,
 	OPT_NO_ALERTS,
 	OPT_NO_USDT,
+	OPT_REDIS_UPROBES,
 };
 
 static const struct {
@@ -50,6 +51,7 @@ static const struct {
 	{ { "key-depth", required_argument, NULL, OPT_KEY_DEPTH }, NX_CMD_RUN | NX_CMD_TRACE },
 	{ { "full-keys", no_argument, NULL, OPT_FULL_KEYS }, NX_CMD_RUN | NX_CMD_TRACE },
 	{ { "no-usdt", no_argument, NULL, OPT_NO_USDT }, NX_CMD_RUN | NX_CMD_TRACE },
+	{ { "redis-uprobes", no_argument, NULL, OPT_REDIS_UPROBES }, NX_CMD_RUN | NX_CMD_TRACE },
 	{ { "alerts", required_argument, NULL, OPT_ALERTS }, NX_CMD_RUN },
 	{ { "alertmanager", required_argument, NULL, OPT_ALERTMANAGER }, NX_CMD_RUN },
 	{ { "webhook", required_argument, NULL, OPT_WEBHOOK }, NX_CMD_RUN },
@@ -88,6 +90,9 @@ void opts__usage(FILE *f)
 		"  --full-keys             export whole Redis keys, not prefixes (privacy: off)\n"
 		"  --no-usdt               do not attach PostgreSQL's USDT probes (no buffer, lock\n"
 		"                          and transaction figures; saves ~1 us per probe hit)\n"
+		"  --redis-uprobes         uprobes on redis-server's call() and lookupKey(): execution\n"
+		"                          time per command and exact keyspace hits/misses (costs a few\n"
+		"                          hundred ns to ~2 us per command)\n"
 		"  --alerts FILE           (run) alert rules and receivers, YAML; SIGHUP reloads it\n"
 		"  --alertmanager URL      (run) send alerts to this Alertmanager (overrides FILE)\n"
 		"  --webhook URL           (run) POST alerts as JSON to this URL (overrides FILE)\n"
@@ -172,6 +177,9 @@ static int set_option(struct nx_opts *o, int c, const char *arg)
 		return 0;
 	case OPT_NO_USDT:
 		o->no_usdt = true;
+		return 0;
+	case OPT_REDIS_UPROBES:
+		o->redis_uprobes = true;
 		return 0;
 	case OPT_ALERTS:
 		if (!*arg)

@@ -10,6 +10,7 @@
 #include "alert/engine.h"
 #include "alert/notify.h"
 #include "capture/pg_usdt.h"
+#include "capture/redis_uprobes.h"
 #include "cli/commands.h"
 #include "cli/session.h"
 #include "export/alert_api.h"
@@ -73,6 +74,13 @@ static void publish_self(struct runner *r)
 	st.targets = capture__count_targets(r->s->cap);
 	st.parse_errors = rp->parse_errors + pipeline__pg_stats(r->pipe)->parse_errors;
 	self_stats__publish(&r->self_box, &st);
+}
+
+static void redis_keyspace(void *ctx, uint32_t tgid, uint64_t hits, uint64_t misses)
+{
+	struct runner *r = ctx;
+
+	redis_stats__keyspace(r->redis, tgid, hits, misses);
 }
 
 static void pg_waiting(void *ctx, uint32_t tgid, uint64_t since)
@@ -188,9 +196,19 @@ static void tick(void *ctx)
 			pipeline__pg_waiting_begin(r->pipe);
 			pg_usdt__each_waiting(r->s->pg, pg_waiting, r);
 		}
+		if (r->s->ru)
+			redis_uprobes__each_keyspace(r->s->ru, redis_keyspace, r);
 		snap = redis_stats__snapshot(r->redis, now);
 		pg = postgres_stats__snapshot(r->postgres, now);
 		r->last_stats = now;
+		if (snap) {
+			const struct redis_exec_stats *x = pipeline__redis_exec_stats(r->pipe);
+
+			snap->exec_calls = x->calls;
+			snap->exec_orphans = x->orphans;
+			snap->exec_unmatched = x->unmatched;
+			snap->exec_dropped = x->dropped;
+		}
 		if (snap && snap_box__publish(&r->redis_box, snap, free_redis_snapshot))
 			snap = NULL; /* freed by the failed publish */
 		if (pg) {
@@ -251,7 +269,8 @@ int cmd_run(int argc, char **argv)
 		engine__set_log(r.engine, stderr);
 		sources.engine = &r.engine_box;
 	}
-	popts = (struct pipeline_opts){ .decode = true, .resp = o.resp };
+	popts = (struct pipeline_opts){ .decode = true, .redis_exec = o.redis_uprobes,
+					.resp = o.resp };
 	r.redis = redis_stats__new();
 	r.postgres = postgres_stats__new();
 	r.pipe = r.redis && r.postgres

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 #include "capture/pg_usdt.h"
+#include "capture/redis_uprobes.h"
 #include "cli/session.h"
 
 /* Poll timeout: records are submitted without wakeups, so this is how stale they can get. */
@@ -38,6 +39,18 @@ static void usdt_attach(struct session *s, uint32_t tgid)
 		fprintf(stderr, "nexus-agent: postgres USDT: %s\n", msg);
 }
 
+static void uprobe_attach(struct session *s, uint32_t tgid)
+{
+	char msg[256];
+	int rc;
+
+	if (!s->ru)
+		return;
+	rc = redis_uprobes__attach_pid(s->ru, tgid, msg, sizeof(msg));
+	if (rc < 0 && rc != -ENOENT)
+		fprintf(stderr, "nexus-agent: redis uprobes: %s\n", msg);
+}
+
 static void found(void *ctx, const struct target_info *ti)
 {
 	struct session *s = ctx;
@@ -46,6 +59,8 @@ static void found(void *ctx, const struct target_info *ti)
 	conntrack__add_proc(s->ct, ti->tgid, ti->ppid, ti->comm, ti->exe);
 	if (nx_kind_of_comm(ti->comm) == NX_KIND_POSTGRES)
 		usdt_attach(s, ti->tgid);
+	else if (nx_kind_of_comm(ti->comm) == NX_KIND_REDIS)
+		uprobe_attach(s, ti->tgid);
 	s->n_found++;
 }
 
@@ -56,8 +71,12 @@ static void on_record(void *ctx, const struct nx_record *r)
 
 	if (r->hdr->type == NX_EV_PROC_EXEC && r->proc && r->proc->kind == NX_KIND_POSTGRES)
 		usdt_attach(s, r->proc->tgid);
+	else if (r->hdr->type == NX_EV_PROC_EXEC && r->proc && r->proc->kind == NX_KIND_REDIS)
+		uprobe_attach(s, r->proc->tgid);
 	else if (r->hdr->type == NX_EV_PROC_EXIT && r->proc && r->proc->kind == NX_KIND_POSTGRES)
 		pg_usdt__forget(s->pg, r->proc->tgid);
+	else if (r->hdr->type == NX_EV_PROC_EXIT && r->proc && r->proc->kind == NX_KIND_REDIS)
+		redis_uprobes__forget(s->ru, r->proc->tgid);
 	if (s->sink.on_record)
 		s->sink.on_record(s->sink.ctx, r);
 }
@@ -112,6 +131,15 @@ int session__open(struct session *s, const struct nx_opts *o, struct conntrack_s
 		if (!s->pg)
 			fprintf(stderr, "nexus-agent: postgres USDT off: %s\n", msg);
 	}
+	if (o->redis_uprobes) {
+		s->ru = redis_uprobes__open(s->cap, msg, sizeof(msg));
+		if (!s->ru) {
+			err = -errno;
+			fprintf(stderr, "nexus-agent: --redis-uprobes: %s\n", msg);
+			session__close(s);
+			return err;
+		}
+	}
 	/* Attached first, scanned second: a server exec'ing in between is caught by the kernel. */
 	err = targets__scan(&o->spec, found, s);
 	if (err < 0) {
@@ -148,6 +176,8 @@ void session__close(struct session *s)
 {
 	pg_usdt__close(s->pg);
 	s->pg = NULL;
+	redis_uprobes__close(s->ru);
+	s->ru = NULL;
 	capture__close(s->cap);
 	conntrack__free(s->ct);
 	s->cap = NULL;

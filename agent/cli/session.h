@@ -11,11 +11,13 @@
 #include "cli/opts.h"
 
 struct pg_usdt;
+struct redis_uprobes;
 
 struct session {
 	struct capture *cap;
 	struct conntrack *ct;
 	struct pg_usdt *pg;	      /* PostgreSQL's USDT probes; NULL with --no-usdt or unloadable */
+	struct redis_uprobes *ru;     /* --redis-uprobes; NULL without */
 	struct conntrack_sink sink;   /* the caller's; the session's own sits in front of it */
 	int n_found;		      /* targets found running at start */
 };

@@ -64,7 +64,8 @@ int cmd_trace(int argc, char **argv)
 	printer.json = o.json;
 	/* A reader such as `| grep` or a test wants each line as it happens. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	popts = (struct pipeline_opts){ .decode = !o.raw, .resp = o.resp };
+	popts = (struct pipeline_opts){ .decode = !o.raw, .redis_exec = o.redis_uprobes,
+					.resp = o.resp };
 	pipe = pipeline__new(&popts, NULL, NULL,
 			     (struct pipeline_sink){ .on_redis = print_redis,
 						     .on_postgres = print_postgres,

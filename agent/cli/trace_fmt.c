@@ -229,18 +229,20 @@ static const char *hit_word(int8_t hit)
 void trace_fmt__redis_text(FILE *f, const struct redis_event *e)
 {
 	const struct resp_record *r = e->r;
-	char when[40], keys[160] = "";
+	char when[40], keys[160] = "", exec[32] = "";
 	size_t o = 0;
 
 	fmt_time(when, sizeof(when), r->t_reply);
+	if (e->exec_ns)
+		snprintf(exec, sizeof(exec), " (exec %.3f ms)", e->exec_ns / 1e6);
 	for (int i = 0; i < r->n_keys && o < sizeof(keys); i++)
 		o += snprintf(keys + o, sizeof(keys) - o, "%s%s%s%s", o ? " " : "",
 			      r->keys[i].prefix,
 			      r->keys[i].hit >= 0 ? ":" : "", hit_word(r->keys[i].hit));
-	fprintf(f, "%s %7u %-15s %s <- %s db%u %-12s %-9s %9.3f ms%s%s %s\n", when + 11, e->pid,
+	fprintf(f, "%s %7u %-15s %s <- %s db%u %-12s %-9s %9.3f ms%s%s%s %s\n", when + 11, e->pid,
 		e->comm, e->server, e->client[0] ? e->client : "-", r->db, r->command,
 		r->status == RESP_OK ? "ok" : r->error,
-		(r->t_reply > r->t_request ? r->t_reply - r->t_request : 0) / 1e6,
+		(r->t_reply > r->t_request ? r->t_reply - r->t_request : 0) / 1e6, exec,
 		r->blocking ? " blocking" : "", r->in_multi ? " multi" : "", keys);
 }
 
@@ -272,6 +274,8 @@ int trace_fmt__redis_json(FILE *f, const struct redis_event *e)
 		      (r->t_reply > r->t_request ? r->t_reply - r->t_request : 0) / 1e3,
 		      "request_bytes", (json_int_t)r->request_bytes, "reply_bytes",
 		      (json_int_t)r->reply_bytes);
+	if (o && e->exec_ns)
+		json_object_set_new(o, "exec_us", json_real(e->exec_ns / 1e3));
 	if (o && r->counts_keyspace) {
 		json_object_set_new(o, "hits", json_integer(r->hits));
 		json_object_set_new(o, "misses", json_integer(r->misses));

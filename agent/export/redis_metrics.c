@@ -49,27 +49,29 @@ static void render_commands(struct prom *p, const struct rs_server_snap *sv)
 	}
 }
 
+/* One histogram series: cumulative counts at ls_le_seconds, then +Inf, _sum and _count. */
 static void render_hist(struct prom *p, const char *family, const struct rs_server_snap *sv,
-			const struct rs_cmd_snap *c)
+			const char *command, const uint64_t le_counts[LS_N_LE], uint64_t count,
+			uint64_t sum_ns)
 {
 	char base[LABELS], labels[LABELS], name[128], le[32];
 
 	server_label(base, sv);
-	prom__label(base, LABELS, "command", c->command);
+	prom__label(base, LABELS, "command", command);
 	snprintf(name, sizeof(name), "%s_bucket", family);
 	for (int i = 0; i < LS_N_LE; i++) {
 		snprintf(labels, sizeof(labels), "%s", base);
 		snprintf(le, sizeof(le), "%g", ls_le_seconds[i]);
 		prom__label(labels, LABELS, "le", le);
-		prom__sample(p, name, labels, c->lat.le[i]);
+		prom__sample(p, name, labels, le_counts[i]);
 	}
 	snprintf(labels, sizeof(labels), "%s", base);
 	prom__label(labels, LABELS, "le", "+Inf");
-	prom__sample(p, name, labels, c->lat.count);
+	prom__sample(p, name, labels, count);
 	snprintf(name, sizeof(name), "%s_sum", family);
-	prom__sample(p, name, base, c->lat.sum_ns / 1e9);
+	prom__sample(p, name, base, sum_ns / 1e9);
 	snprintf(name, sizeof(name), "%s_count", family);
-	prom__sample(p, name, base, c->lat.count);
+	prom__sample(p, name, base, count);
 }
 
 static void render_hists(struct prom *p, const struct redis_snapshot *s, bool blocking)
@@ -82,8 +84,43 @@ static void render_hists(struct prom *p, const struct redis_snapshot *s, bool bl
 			      : "Time from a command's arrival to the write of its reply.");
 	for (int i = 0; i < s->n_servers; i++)
 		for (int j = 0; j < s->servers[i].n_cmds; j++)
-			if (s->servers[i].cmds[j].blocking == blocking)
-				render_hist(p, family, &s->servers[i], &s->servers[i].cmds[j]);
+			if (s->servers[i].cmds[j].blocking == blocking) {
+				const struct rs_cmd_snap *c = &s->servers[i].cmds[j];
+
+				render_hist(p, family, &s->servers[i], c->command, c->lat.le,
+					    c->lat.count, c->lat.sum_ns);
+			}
+}
+
+/* --redis-uprobes: time inside redis-server's call(), beside the wire latency. */
+static void render_exec(struct prom *p, const struct redis_snapshot *s)
+{
+	const char *family = "nexus_redis_command_exec_seconds";
+	bool any = false;
+
+	for (int i = 0; i < s->n_servers; i++)
+		for (int j = 0; j < s->servers[i].n_cmds; j++)
+			any |= s->servers[i].cmds[j].exec_count > 0;
+	if (!any)
+		return;
+	prom__family(p, family, "histogram",
+		     "Time commands spent executing inside redis-server (call(), --redis-uprobes); "
+		     "the rest of the duration is waiting behind other clients and I/O.");
+	for (int i = 0; i < s->n_servers; i++)
+		for (int j = 0; j < s->servers[i].n_cmds; j++) {
+			const struct rs_cmd_snap *c = &s->servers[i].cmds[j];
+
+			bool dup = false;
+
+			/* XREAD with and without BLOCK are two series of one command: one label set
+			 * may appear once, so the second (rare) one is left out. */
+			for (int k = 0; k < j; k++)
+				dup |= s->servers[i].cmds[k].exec_count &&
+				       !strcmp(s->servers[i].cmds[k].command, c->command);
+			if (c->exec_count && !dup)
+				render_hist(p, family, &s->servers[i], c->command, c->exec_le,
+					    c->exec_count, c->exec_sum_ns);
+		}
 }
 
 static void per_server(struct prom *p, const struct redis_snapshot *s, const char *name,
@@ -134,6 +171,25 @@ void redis_metrics__render(struct prom *p, const struct redis_snapshot *s)
 		render_commands(p, &s->servers[i]);
 	render_hists(p, s, false);
 	render_hists(p, s, true);
+	render_exec(p, s);
+	if (s->exec_calls) {
+		char labels[LABELS];
+
+		prom__family(p, "nexus_redis_exec_unpaired_total", "counter",
+			     "--redis-uprobes: call() records that found no command (orphan: no "
+			     "connection read on their thread; dropped: queue full) and commands that "
+			     "found no call() record (unmatched).");
+		const struct { const char *reason; uint64_t n; } rs[] = {
+			{ "orphan", s->exec_orphans },
+			{ "dropped", s->exec_dropped },
+			{ "unmatched", s->exec_unmatched },
+		};
+		for (size_t i = 0; i < sizeof(rs) / sizeof(rs[0]); i++) {
+			labels[0] = '\0';
+			prom__label(labels, LABELS, "reason", rs[i].reason);
+			prom__sample(p, "nexus_redis_exec_unpaired_total", labels, rs[i].n);
+		}
+	}
 	per_server(p, s, "nexus_redis_keyspace_hits_total", "counter",
 		   "Keyspace hits, as Redis counts keyspace_hits, for the commands listed in the README.",
 		   offsetof(struct rs_server_snap, hits));

@@ -216,6 +216,7 @@ struct rep_parser {
 	bool top_null, top_empty;
 	int64_t top_int;
 	char err[RESP_ERR_LEN];
+	bool rejected; /* err is one Redis gives before running a command (processCommand) */
 	uint64_t bytes;
 	/* its direct children */
 	int64_t child_idx;
@@ -403,6 +404,7 @@ static void emit(struct resp_conn *c, struct pending *p, bool error, const char 
 	r.blocking = p->blocking;
 	r.in_multi = p->in_multi;
 	r.counts_keyspace = p->info->hitmode != HM_NONE && (p->hits || p->misses);
+	r.rejected = error && c->rp.rejected && !p->in_multi;
 	r.n_keys = p->n_keys;
 	for (int i = 0; i < p->n_keys; i++) {
 		copy_str(r.keys[i].prefix, sizeof(r.keys[i].prefix), p->keys[i]);
@@ -540,6 +542,7 @@ static void rp_reset(struct rep_parser *rp)
 	rp->top_null = rp->top_empty = false;
 	rp->top_int = 0;
 	rp->err[0] = '\0';
+	rp->rejected = false;
 	rp->bytes = 0;
 	rp->child_idx = 0;
 	rp->child_err[0] = '\0';
@@ -606,6 +609,30 @@ static void reply_done(struct resp_conn *c)
 	q_pop(c);
 reset:
 	rp_reset(rp);
+}
+
+/*
+ * Whether an error is one Redis 7 answers from processCommand(), before the command's
+ * implementation runs: what --redis-uprobes must not expect a call() for. The first word
+ * settles most; an ERR needs its message.
+ */
+static bool rejected_before_call(const char *msg, size_t len)
+{
+	static const char *const words[] = {
+		"NOAUTH ", "NOPERM ", "MOVED ", "ASK ", "TRYAGAIN ", "CROSSSLOT ", "CLUSTERDOWN ",
+		"OOM ", "MISCONF ", "READONLY ", "NOREPLICAS ", "MASTERDOWN ", "LOADING ", "BUSY ",
+		"ERR unknown command", "ERR unknown subcommand", "ERR wrong number of arguments",
+		"ERR Command not allowed inside a transaction", "ERR Can't execute",
+		"ERR only (P|S)SUBSCRIBE", "ERR Protocol error",
+	};
+
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		size_t n = strlen(words[i]);
+
+		if (len >= n && !memcmp(msg, words[i], n))
+			return true;
+	}
+	return false;
 }
 
 /* First word of an error message: "WRONGTYPE Operation against..." -> "WRONGTYPE". */
@@ -685,9 +712,10 @@ static bool line_done(struct resp_conn *c)
 	case '_':
 	case '-':
 		if (rp->type == '-') {
-			if (rp->depth == 0)
+			if (rp->depth == 0) {
 				error_word(rp->err, rp->line, rp->line_len);
-			else if (rp->depth == 1)
+				rp->rejected = rejected_before_call(rp->line, rp->line_len);
+			} else if (rp->depth == 1)
 				error_word(rp->child_err, rp->line, rp->line_len);
 		}
 		if (rp->type == '_') {

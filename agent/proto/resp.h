@@ -41,6 +41,8 @@ struct resp_record {
 	bool blocking;		    /* BLPOP, XREAD BLOCK...: its latency is waiting, not work */
 	bool in_multi;		    /* ran inside MULTI/EXEC; latency is the EXEC's */
 	bool counts_keyspace;	    /* a read whose reply tells hit or miss as Redis counts it */
+	bool rejected;		    /* refused before it ran (unknown command, arity, NOAUTH, OOM,
+				     * MOVED...): the server never called its implementation */
 	uint8_t n_keys;
 	struct resp_key keys[RESP_MAX_KEYS];
 	uint32_t hits, misses;	    /* over all keys of the command, keys[] or not */

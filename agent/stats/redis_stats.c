@@ -16,6 +16,7 @@ struct rs_series {
 	char command[RESP_CMD_LEN];
 	bool blocking;
 	struct lat_series lat;
+	struct hist *exec; /* allocated at the first call() time (--redis-uprobes) */
 };
 
 struct rs_prefix {
@@ -36,6 +37,8 @@ struct rs_server {
 	int n_prefixes;
 	struct rs_prefix prefixes[RS_MAX_PREFIXES + 1]; /* [RS_MAX_PREFIXES] is "(other)" */
 	uint64_t first_ns;
+	bool exact; /* lookupKey() counts replace the reply-based ones */
+	uint64_t ks_hits, ks_misses;
 	struct hist total; /* every non-blocking command: the server's latency for alerting */
 };
 
@@ -70,8 +73,10 @@ void redis_stats__free(struct redis_stats *s)
 		return;
 	for (int i = 0; i <= RS_MAX_SERVERS; i++)
 		free(s->servers[i]);
-	for (int i = 0; i < s->n_pool; i++)
+	for (int i = 0; i < s->n_pool; i++) {
+		free(s->pool[i]->exec);
 		free(s->pool[i]);
+	}
 	free(s);
 }
 
@@ -241,6 +246,42 @@ static void snap_series(const struct rs_series *se, uint64_t now_ns, struct rs_c
 	memcpy(out->command, se->command, sizeof(out->command));
 	out->blocking = se->blocking;
 	lat_series__snapshot(&se->lat, now_ns, &out->lat, scratch);
+	if (se->exec) {
+		out->exec_count = hist__count(se->exec);
+		out->exec_sum_ns = hist__sum(se->exec);
+		for (int i = 0; i < LS_N_LE; i++)
+			out->exec_le[i] = hist__count_le(se->exec,
+							 (uint64_t)(ls_le_seconds[i] * 1e9 + 0.5));
+	}
+}
+
+void redis_stats__exec(struct redis_stats *s, const char *server, const struct resp_record *r,
+		       uint64_t exec_ns)
+{
+	struct rs_server *sv = server_of(s, server);
+	struct rs_series *se = sv ? series_of(s, sv, r->command, r->blocking) : NULL;
+
+	if (!se)
+		return;
+	if (!se->exec) {
+		se->exec = calloc(1, sizeof(*se->exec));
+		if (!se->exec)
+			return;
+	}
+	hist__record(se->exec, exec_ns);
+}
+
+void redis_stats__keyspace(struct redis_stats *s, uint32_t pid, uint64_t hits, uint64_t misses)
+{
+	for (int i = 0; i < s->n_servers; i++) {
+		struct rs_server *sv = s->servers[i];
+
+		if (sv->pid == pid) {
+			sv->exact = true;
+			sv->ks_hits = hits;
+			sv->ks_misses = misses;
+		}
+	}
 }
 
 static int snap_server(const struct rs_server *sv, uint64_t now_ns, struct rs_server_snap *out,
@@ -251,8 +292,9 @@ static int snap_server(const struct rs_server *sv, uint64_t now_ns, struct rs_se
 	memset(out, 0, sizeof(*out));
 	memcpy(out->server, sv->server, sizeof(out->server));
 	out->pid = sv->pid;
-	out->hits = sv->hits;
-	out->misses = sv->misses;
+	out->exact_keyspace = sv->exact;
+	out->hits = sv->exact ? sv->ks_hits : sv->hits;
+	out->misses = sv->exact ? sv->ks_misses : sv->misses;
 	out->commands = sv->commands;
 	out->errors = sv->errors;
 	out->conns = sv->conns;

@@ -24,6 +24,9 @@ struct rs_cmd_snap {
 	char command[RESP_CMD_LEN];
 	bool blocking; /* its latency is waiting: kept out of the duration histogram */
 	struct lat_snap lat;
+	/* --redis-uprobes: time inside the server (call()), 0 counts without */
+	uint64_t exec_count, exec_sum_ns;
+	uint64_t exec_le[LS_N_LE]; /* cumulative at ls_le_seconds */
 };
 
 struct rs_prefix_snap {
@@ -34,7 +37,9 @@ struct rs_prefix_snap {
 struct rs_server_snap {
 	char server[RS_SERVER_LEN]; /* address:port or socket path */
 	uint32_t pid;		    /* the process last seen serving it */
-	uint64_t hits, misses;	    /* keyspace, since start */
+	uint64_t hits, misses;	    /* keyspace, since start: from lookupKey() when exact_keyspace,
+				     * else from the replies of the read commands */
+	bool exact_keyspace;	    /* --redis-uprobes counted them as Redis's INFO stats does */
 	uint64_t win_hits, win_misses, win_commands, win_errors; /* last window */
 	double win_seconds;	    /* how much time the window covers (< 60 s after start) */
 	uint64_t commands, errors;
@@ -51,6 +56,8 @@ struct redis_snapshot {
 	struct rs_server_snap *servers;
 	uint64_t dropped_servers, dropped_series; /* traffic folded into "(other)" past the caps */
 	struct resp_stats parser;		  /* parse errors, resyncs, unpaired, pushes */
+	/* --redis-uprobes: call() records, and those that found no command (set by the taker) */
+	uint64_t exec_calls, exec_orphans, exec_unmatched, exec_dropped;
 };
 
 struct redis_stats;
@@ -63,6 +70,11 @@ void redis_stats__command(struct redis_stats *s, const char *server, uint32_t pi
 			  const struct resp_record *r, uint64_t now_ns);
 /* A client connection to the server opened (delta +1, counted as opened) or went (-1). */
 void redis_stats__connection(struct redis_stats *s, const char *server, int delta);
+/* --redis-uprobes: the command r of the server spent exec_ns inside call(). */
+void redis_stats__exec(struct redis_stats *s, const char *server, const struct resp_record *r,
+		       uint64_t exec_ns);
+/* --redis-uprobes: keyspace hits and misses of process pid, as lookupKey() counted them. */
+void redis_stats__keyspace(struct redis_stats *s, uint32_t pid, uint64_t hits, uint64_t misses);
 /* The parser counters to report with the figures. */
 struct resp_stats *redis_stats__parser(struct redis_stats *s);
 

@@ -1013,6 +1013,114 @@ def group_multi(g):
                 and ph2.d_misses() == ph2.want["misses"] == 2, ph2.diag())
 
 
+
+UPROBE_CHECKS = [
+    "--redis-uprobes: keyspace hits == INFO keyspace_hits delta, exactly, over commands the wire "
+    "path does not judge (EXISTS, TYPE, STRLEN, LRANGE, ZSCORE...)",
+    "--redis-uprobes: keyspace misses == INFO keyspace_misses delta, exactly",
+    "--redis-uprobes: nexus_redis_command_exec_seconds count per command == INFO commandstats "
+    "calls delta (rejected commands excluded), plain and pipelined (-P 16)",
+    "--redis-uprobes: exec time sum per command >= 0.8 x commandstats usec and <= usec + 10 us "
+    "per call (call() wraps the command; uprobe traps inside it add to it)",
+    "--redis-uprobes: exec time <= wire duration for each command; no call() record unpaired "
+    "(unknown command and wrong arity are rejected before call())",
+    "--redis-uprobes: promtool check metrics is clean with the exec histogram",
+]
+
+
+def raw_commandstats(rd):
+    """{command: (calls, usec)} of INFO commandstats, container commands as "config get"."""
+    out, _ = rd.cli("INFO", "commandstats")
+    res = {}
+    for line in out.splitlines():
+        if line.startswith("cmdstat_"):
+            name, _, rest = line.strip()[len("cmdstat_"):].partition(":")
+            f = dict(kv.split("=", 1) for kv in rest.split(","))
+            res[name.replace("|", " ")] = (int(f["calls"]), int(f["usec"]))
+    return res
+
+
+def exec_view(text, server):
+    """{command: [count, sum seconds]} of nexus_redis_command_exec_seconds, and
+    {command: sum seconds} of nexus_redis_command_duration_seconds."""
+    fams = h.parse_prometheus(text)
+    ex, dur = {}, {}
+    f = fams.get("nexus_redis_command_exec_seconds", {"samples": []})
+    for n, l, v in f["samples"]:
+        if l.get("server") != server:
+            continue
+        if n.endswith("_count"):
+            ex.setdefault(l["command"], [0, 0.0])[0] = int(v)
+        elif n.endswith("_sum"):
+            ex.setdefault(l["command"], [0, 0.0])[1] = v
+    for l, v in samples(fams, "nexus_redis_command_duration_seconds_sum",
+                        "nexus_redis_command_duration_seconds"):
+        if l.get("server") == server:
+            dur[l["command"]] = v
+    unpaired = {l["reason"]: int(v) for l, v in samples(fams, "nexus_redis_exec_unpaired_total")}
+    return ex, dur, unpaired
+
+
+def group_uprobes(g, promtool_missing):
+    c = UPROBE_CHECKS
+    with h.redis_server() as rd:
+        server = "127.0.0.1:%d" % rd.port
+        ctx, port = start_agent(rd, "--redis-uprobes")
+        with ctx as a:
+            ph = Phase(rd, port, server)
+            cs0 = raw_commandstats(rd)
+            _, _, t0 = fetch(port, "/metrics")
+            lines = []
+            for i in range(150):
+                lines += ["SET s:%d v" % i, "GET s:%d" % (i * 2), "EXISTS s:%d" % (i * 3),
+                          "TYPE s:%d" % (i * 2), "STRLEN s:%d" % (i * 2),
+                          "RPUSH l:%d a b" % (i % 10), "LRANGE l:%d 0 -1" % (i % 20),
+                          "ZADD z:%d 1 m" % (i % 5), "ZSCORE z:%d m" % (i % 10),
+                          "HSET hh:%d f v" % i, "HGET hh:%d f" % (i * 2), "INCR n:%d" % i,
+                          "NOSUCHCOMMAND %d" % i, "GET"]
+            r = subprocess.run(["redis-cli", "-p", str(rd.port)], input="\n".join(lines).encode(),
+                               capture_output=True, timeout=60)
+            if r.returncode != 0:
+                raise h.HarnessError("redis-cli failed: %r" % r.stderr[-200:])
+            if h.missing_tools("redis-benchmark") == []:
+                subprocess.run(["redis-benchmark", "-p", str(rd.port), "-n", "20000", "-P", "16",
+                                "-c", "10", "-t", "get,set", "-q"], capture_output=True,
+                               timeout=120)
+            cs1 = raw_commandstats(rd)
+            ph.finish()
+            _, _, t1 = fetch(port, "/metrics")
+            alive = a.running
+        d = ph.diag() + a.stderr_tail(5)
+        g.check(c[0], alive and ph.d_hits() == ph.want["hits"] and ph.want["hits"] > 500,
+                ["agent hits %s, INFO %s" % (ph.d_hits(), ph.want["hits"])] + d)
+        g.check(c[1], alive and ph.d_misses() == ph.want["misses"] and ph.want["misses"] > 100,
+                ["agent misses %s, INFO %s" % (ph.d_misses(), ph.want["misses"])] + d)
+        ex0, _, _ = exec_view(t0, server)
+        ex1, dur1, unpaired = exec_view(t1, server)
+        cmds = ("get", "set", "exists", "type", "strlen", "rpush", "lrange", "zadd", "zscore",
+                "hset", "hget", "incr")
+        rows = []
+        for cmd in cmds:
+            calls = cs1.get(cmd, (0, 0))[0] - cs0.get(cmd, (0, 0))[0]
+            usec = cs1.get(cmd, (0, 0))[1] - cs0.get(cmd, (0, 0))[1]
+            n = ex1.get(cmd, [0, 0])[0] - ex0.get(cmd, [0, 0])[0]
+            s = ex1.get(cmd, [0, 0])[1] - ex0.get(cmd, [0, 0])[1]
+            rows.append((cmd, calls, n, usec, round(s * 1e6)))
+        info = ["(command, commandstats calls, agent count, usec, agent usec): %s" % rows]
+        g.check(c[2], all(r[1] == r[2] and r[1] > 0 for r in rows), info + d)
+        g.check(c[3], all(0.8 * r[3] <= r[4] <= r[3] + 10 * r[1] for r in rows), info)
+        over = [(cmd, ex1[cmd][1], dur1.get(cmd)) for cmd in cmds
+                if cmd in ex1 and (dur1.get(cmd) is None or ex1[cmd][1] > dur1[cmd])]
+        g.check(c[4], not over and unpaired == {"orphan": 0, "dropped": 0, "unmatched": 0},
+                ["exec > duration: %s; unpaired %s" % (over, unpaired)])
+        if promtool_missing:
+            g.skip_rest("promtool is not installed (Debian package prometheus)")
+            return
+        r = subprocess.run(["promtool", "check", "metrics"], input=t1.encode(),
+                           capture_output=True, timeout=30)
+        g.check(c[5], r.returncode == 0 and not (r.stdout + r.stderr).strip(),
+                [(r.stdout + r.stderr).decode(errors="replace")[:500]])
+
 def main():
     h.exit_cleanly_on_sigterm()
     tap = h.Tap()
@@ -1041,6 +1149,8 @@ def main():
     h.run_group(tap, EXPO_CHECKS, guarded(lambda g: group_expo(g, promtool_missing), 30), skip)
     h.run_group(tap, TRACE_CHECKS, guarded(group_trace, 30), skip)
     h.run_group(tap, MULTI_CHECKS, guarded(group_multi, 40), skip)
+    h.run_group(tap, UPROBE_CHECKS,
+                guarded(lambda g: group_uprobes(g, promtool_missing), 120), skip)
     return tap.done()
 
 

@@ -56,6 +56,8 @@ static void collect(void *ctx, const struct resp_record *r)
 		o += snprintf(s + o, 160 - o, " blocking");
 	if (r->in_multi)
 		o += snprintf(s + o, 160 - o, " multi");
+	if (r->rejected)
+		o += snprintf(s + o, 160 - o, " rejected");
 	for (int i = 0; i < r->n_keys; i++)
 		o += snprintf(s + o, 160 - o, " [%s]", r->keys[i].prefix);
 }
@@ -120,6 +122,14 @@ static void check(const struct fixture *f, bool bytewise)
 #define REP(s) { 'o', s, 0 }
 
 static const struct fixture fixtures[] = {
+	{ "errors refused before execution are marked (--redis-uprobes expects no call())",
+	  { REQ("*1\r\n$6\r\nNOSUCH\r\n*1\r\n$3\r\nGET\r\n*2\r\n$3\r\nGET\r\n$3\r\nh:1\r\n"
+		"*1\r\n$4\r\nPING\r\n"),
+	    REP("-ERR unknown command 'NOSUCH', with args beginning with: \r\n"
+		"-ERR wrong number of arguments for 'get' command\r\n"
+		"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
+		"-NOAUTH Authentication required.\r\n") },
+	  { "nosuch ERR rejected", "get ERR rejected", "get WRONGTYPE 1/0 [h]", "ping NOAUTH rejected" } },
 	{ "set/get hit and miss",
 	  { REQ("*3\r\n$3\r\nSET\r\n$6\r\nuser:1\r\n$5\r\nhello\r\n"), REP("+OK\r\n"),
 	    REQ("*2\r\n$3\r\nGET\r\n$6\r\nuser:1\r\n"), REP("$5\r\nhello\r\n"),
@@ -153,7 +163,7 @@ static const struct fixture fixtures[] = {
 	    REP("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
 	    REQ("*1\r\n$5\r\nBOGUS\r\n"), REP("-ERR unknown command 'BOGUS'\r\n"),
 	    REQ("*2\r\n$3\r\nGET\r\n$1\r\nx\r\n"), REP("-MOVED 3999 127.0.0.1:6381\r\n") },
-	  { "get WRONGTYPE 1/0 [l]", "bogus ERR", "get MOVED [(none)]" } },
+	  { "get WRONGTYPE 1/0 [l]", "bogus ERR rejected", "get MOVED rejected [(none)]" } },
 	{ "mget per key, exists counts",
 	  { REQ("*4\r\n$4\r\nMGET\r\n$3\r\na:1\r\n$3\r\nb:1\r\n$3\r\nc:1\r\n"),
 	    REP("*3\r\n$1\r\n1\r\n$-1\r\n$1\r\n3\r\n"),
@@ -173,7 +183,7 @@ static const struct fixture fixtures[] = {
 	    REP("-ERR unknown command 'FOO'\r\n"), REQ("*2\r\n$3\r\nGET\r\n$3\r\na:1\r\n"),
 	    REP("+QUEUED\r\n"), REQ("*1\r\n$7\r\nDISCARD\r\n"), REP("+OK\r\n"),
 	    REQ("*2\r\n$3\r\nGET\r\n$3\r\na:1\r\n"), REP("$-1\r\n") },
-	  { "multi ok", "foo ERR", "discard ok", "get ok 0/1 [a]" } },
+	  { "multi ok", "foo ERR rejected", "discard ok", "get ok 0/1 [a]" } },
 	{ "pub/sub resp2: one confirmation per channel, messages are not replies",
 	  { REQ("*3\r\n$9\r\nSUBSCRIBE\r\n$1\r\na\r\n$1\r\nb\r\n"),
 	    REP("*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n*3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:2\r\n"),
@@ -220,7 +230,7 @@ static const struct fixture fixtures[] = {
 	  { REQ("\x01\x02\x03garbage\r\n"), REP("-ERR unknown command\r\n"),
 	    REQ("*1\r\n$4\r\nPING\r\n"), REP("+PONG\r\n"), REQ("*2\r\n$x\r\n"),
 	    REP("-ERR Protocol error\r\n"), REQ("*1\r\n$4\r\nPING\r\n"), REP("+PONG\r\n") },
-	  { "???garbage ERR", "ping ok", "ping ok" }, { .resyncs = 1, .parse_errors = 1 } },
+	  { "???garbage ERR rejected", "ping ok", "ping ok" }, { .resyncs = 1, .parse_errors = 1 } },
 	{ "a reply nobody asked for loses framing, never pairs",
 	  { REP("+OK\r\n"), REQ("*1\r\n$4\r\nPING\r\n"), REP("+PONG\r\n") },
 	  { "ping ok" }, { .resyncs = 1, .parse_errors = 1 } },
