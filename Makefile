@@ -99,6 +99,7 @@ $(OUTPUT)/bench/%: tests/bench/%.c $(LIB_OBJS)
 bench: all $(BENCH_BINS)
 	$(Q)for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
 	$(Q)bash tests/bench/bench.sh
+	$(Q)bash tests/bench/bench_pg.sh
 
 # Fault injection against real servers under load: detection and resolution times, false alerts
 # (EVAL_QUIET_SECONDS, default 600; about 15-20 minutes in all). See tests/bench/eval.py.
