@@ -58,7 +58,8 @@ struct l7_conn {
 	char client[NX_ENDPOINT_LEN];
 	/* postgres: the (database, user, state) this connection is counted under */
 	int pg_state;
-	char pg_db[PG_NAME_LEN], pg_user[PG_NAME_LEN];
+	char pg_db[PG_NAME_LEN], pg_user[PG_NAME_LEN], pg_app[PG_NAME_LEN];
+	char pg_client[NX_ENDPOINT_LEN]; /* the client's host: client without its port */
 	/* USDT figures since the last statement completed: they belong to the next one. */
 	uint64_t usdt_hits, usdt_reads, usdt_lock_ns;
 	/* redis: call() times of commands executed but not yet answered, oldest first */
@@ -141,26 +142,38 @@ static void on_command(void *ctx, const struct resp_record *r)
 		lc->p->sink.on_redis(lc->p->sink.ctx, &e);
 }
 
-/* Moves the connection's gauge to state (and to the database/user it now knows). */
-static void pg_track(struct l7_conn *lc, int state)
+static bool pg_ready(int state)
+{
+	return state != PG_STATE_STARTUP && state != PG_STATE__COUNT;
+}
+
+/* Moves the connection's gauge to state (and to the identity it now knows), at now_ns. */
+static void pg_track(struct l7_conn *lc, int state, uint64_t now_ns)
 {
 	const char *db = pg_conn__database(lc->pg), *user = pg_conn__user(lc->pg);
+	const char *app = pg_conn__application(lc->pg);
+	struct pg_conn_id old = { lc->pg_db, lc->pg_user, lc->pg_app, lc->pg_client };
+	struct pg_conn_id now;
 
 	/* A connection we joined after its startup never says who it is. */
 	db = *db ? db : "(unknown)";
 	user = *user ? user : "(unknown)";
+	now = (struct pg_conn_id){ db, user, app, lc->pg_client };
 
 	if (!lc->p->ps)
 		return;
-	if (state == lc->pg_state && !strcmp(db, lc->pg_db) && !strcmp(user, lc->pg_user))
+	if (state == lc->pg_state && !strcmp(db, lc->pg_db) && !strcmp(user, lc->pg_user) &&
+	    !strcmp(app, lc->pg_app))
 		return;
-	postgres_stats__conn_state(lc->p->ps, lc->server, lc->pg_db, lc->pg_user, lc->pg_state,
-				   PG_STATE__COUNT);
+	postgres_stats__conn_state(lc->p->ps, lc->server, &old, lc->pg_state, PG_STATE__COUNT);
+	if (pg_ready(state) && !pg_ready(lc->pg_state))
+		postgres_stats__conn_ready(lc->p->ps, lc->server, &now, now_ns);
 	snprintf(lc->pg_db, sizeof(lc->pg_db), "%s", db);
 	snprintf(lc->pg_user, sizeof(lc->pg_user), "%s", user);
+	snprintf(lc->pg_app, sizeof(lc->pg_app), "%s", app);
 	lc->pg_state = state;
 	if (state != PG_STATE__COUNT)
-		postgres_stats__conn_state(lc->p->ps, lc->server, db, user, PG_STATE__COUNT, state);
+		postgres_stats__conn_state(lc->p->ps, lc->server, &now, PG_STATE__COUNT, state);
 }
 
 static int pg_state_of(char txn_status, int current)
@@ -221,7 +234,7 @@ static void on_statement(void *ctx, const struct pg_record *r)
 		/* Pipelined statements answered together: the first takes what was flushed. */
 		lc->usdt_hits = lc->usdt_reads = lc->usdt_lock_ns = 0;
 		postgres_stats__query(lc->p->ps, &q, r->t_response);
-		pg_track(lc, pg_state_of(r->txn_status, lc->pg_state));
+		pg_track(lc, pg_state_of(r->txn_status, lc->pg_state), r->t_response);
 	}
 	if (lc->p->sink.on_postgres)
 		lc->p->sink.on_postgres(lc->p->sink.ctx, &e);
@@ -233,6 +246,18 @@ static enum nx_server_kind decoded_kind(const struct nx_record *r)
 	if (!r->conn || !r->proc || !r->conn->transport || r->conn->role != NX_ROLE_SERVER)
 		return NX_KIND_OTHER;
 	return r->proc->kind;
+}
+
+/* "10.0.0.7:50412" -> "10.0.0.7", "[::1]:5000" -> "[::1]", "" (Unix socket) -> "local":
+ * ports change with every connection, hosts are what a breakdown by client means. */
+static void client_host(char *out, size_t len, const char *client)
+{
+	const char *colon = strrchr(client, ':');
+
+	if (!*client)
+		snprintf(out, len, "local");
+	else
+		snprintf(out, len, "%.*s", colon ? (int)(colon - client) : (int)strlen(client), client);
 }
 
 static struct l7_conn *l7_conn_of(struct pipeline *p, const struct nx_record *r,
@@ -259,6 +284,7 @@ static struct l7_conn *l7_conn_of(struct pipeline *p, const struct nx_record *r,
 	lc->pid = r->proc->tgid;
 	memcpy(lc->comm, r->proc->comm, sizeof(lc->comm));
 	fmt_conn_ends(c, lc->server, lc->client, sizeof(lc->server));
+	client_host(lc->pg_client, sizeof(lc->pg_client), lc->client);
 	c->proto = lc;
 	if (kind == NX_KIND_REDIS && p->rs) {
 		redis_stats__connection(p->rs, lc->server, +1);
@@ -273,7 +299,7 @@ static struct l7_conn *l7_conn_of(struct pipeline *p, const struct nx_record *r,
 			/* A backend's parent is the postmaster: the server's identity across
 			 * connections (target_gone, target_restarted). */
 			postgres_stats__server_pid(p->ps, lc->server, r->proc->ppid);
-			pg_track(lc, PG_STATE_STARTUP);
+			pg_track(lc, PG_STATE_STARTUP, r->hdr->ts_ns);
 		}
 	}
 	return lc;
@@ -377,7 +403,7 @@ static void on_release(void *ctx, struct nx_conn *c)
 
 		if (slot->lc == lc)
 			slot->tgid = 0, slot->lc = NULL;
-		pg_track(lc, PG_STATE__COUNT);
+		pg_track(lc, PG_STATE__COUNT, 0);
 		pg_conn__free(lc->pg);
 	}
 	free(lc);

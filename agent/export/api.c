@@ -225,6 +225,33 @@ int api__render_slow_queries(FILE *f, const struct postgres_snapshot *s)
 	return dump(f, json_pack("{s:o}", "servers", servers));
 }
 
+static bool same_identity(const struct ps_conn_snap *k, const struct ps_opened_snap *o)
+{
+	return !strcmp(k->database, o->database) && !strcmp(k->user, o->user) &&
+	       !strcmp(k->application, o->application) && !strcmp(k->client, o->client);
+}
+
+static json_t *identity(const struct ps_server_snap *sv, const struct ps_opened_snap *o)
+{
+	json_t *states = json_object(), *e;
+	uint64_t count = 0;
+
+	for (int i = 0; states && i < sv->n_conns; i++) {
+		const struct ps_conn_snap *k = &sv->conns[i];
+
+		if (!k->n || !same_identity(k, o))
+			continue;
+		json_object_set_new(states, pg_state_names[k->state], json_integer((json_int_t)k->n));
+		count += k->n;
+	}
+	e = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:I, s:o}", "client", o->client, "database",
+		      o->database, "user", o->user, "application", o->application, "count",
+		      (json_int_t)count, "states", states ? states : json_object(), "opened_total",
+		      (json_int_t)o->opened, "opened_per_second",
+		      o->win_seconds > 0 ? json_real(o->win_opened / o->win_seconds) : json_null());
+	return e;
+}
+
 int api__render_db_connections(FILE *f, const struct postgres_snapshot *s)
 {
 	json_t *servers = json_array();
@@ -233,12 +260,10 @@ int api__render_db_connections(FILE *f, const struct postgres_snapshot *s)
 		const struct ps_server_snap *sv = &s->servers[i];
 		json_t *conns = json_array();
 
-		for (int j = 0; conns && j < sv->n_conns; j++)
-			json_array_append_new(conns,
-					      json_pack("{s:s, s:s, s:s, s:I}", "database",
-							sv->conns[j].database, "user", sv->conns[j].user,
-							"state", pg_state_names[sv->conns[j].state],
-							"count", (json_int_t)sv->conns[j].n));
+		/* One entry per identity (client, database, user, application): its connections by
+		 * state now, and how many it opened. */
+		for (int j = 0; conns && j < sv->n_opened; j++)
+			json_array_append_new(conns, identity(sv, &sv->opened[j]));
 		json_array_append_new(servers, json_pack("{s:s, s:I, s:o}", "server", sv->server,
 							 "opened_total",
 							 (json_int_t)sv->conns_opened,

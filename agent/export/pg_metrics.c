@@ -104,6 +104,12 @@ static void render_info(struct prom *p, const struct postgres_snapshot *s)
 	}
 }
 
+static bool same_conn_group(const struct ps_conn_snap *a, const struct ps_conn_snap *b)
+{
+	return a->state == b->state && !strcmp(a->database, b->database) &&
+	       !strcmp(a->user, b->user);
+}
+
 /* One counter per (server, database) from the USDT figures; field picks it from a ps_db_snap. */
 static void render_db_counter(struct prom *p, const struct postgres_snapshot *s, const char *name,
 			      const char *extra_name, const char *extra_value,
@@ -191,12 +197,24 @@ void pg_metrics__render(struct prom *p, const struct postgres_snapshot *s)
 		const struct ps_server_snap *sv = &s->servers[i];
 
 		for (int j = 0; j < sv->n_conns; j++) {
+			const struct ps_conn_snap *k = &sv->conns[j];
+			bool seen = false;
+			uint64_t n = 0;
+
+			/* Rows are per application and client too; the metric sums over them. */
+			for (int m = 0; m < j && !seen; m++)
+				seen = same_conn_group(&sv->conns[m], k);
+			if (seen)
+				continue;
+			for (int m = j; m < sv->n_conns; m++)
+				if (same_conn_group(&sv->conns[m], k))
+					n += sv->conns[m].n;
 			labels[0] = '\0';
 			prom__label(labels, LABELS, "server", sv->server);
-			prom__label(labels, LABELS, "database", sv->conns[j].database);
-			prom__label(labels, LABELS, "user", sv->conns[j].user);
-			prom__label(labels, LABELS, "state", pg_state_names[sv->conns[j].state]);
-			prom__sample(p, "nexus_postgres_connections", labels, sv->conns[j].n);
+			prom__label(labels, LABELS, "database", k->database);
+			prom__label(labels, LABELS, "user", k->user);
+			prom__label(labels, LABELS, "state", pg_state_names[k->state]);
+			prom__sample(p, "nexus_postgres_connections", labels, n);
 		}
 	}
 	prom__family(p, "nexus_postgres_connections_opened_total", "counter",

@@ -42,8 +42,19 @@ struct ps_db {
 struct ps_conn_key {
 	char database[PS_NAME_LEN];
 	char user[PS_NAME_LEN];
+	char application[PS_NAME_LEN];
+	char client[PS_CLIENT_LEN];
 	uint8_t state;
 	uint64_t n;
+};
+
+struct ps_opened {
+	char database[PS_NAME_LEN];
+	char user[PS_NAME_LEN];
+	char application[PS_NAME_LEN];
+	char client[PS_CLIENT_LEN];
+	uint64_t n, first_ns;
+	struct counter_window win;
 };
 
 struct ps_server {
@@ -57,6 +68,8 @@ struct ps_server {
 	struct ps_series *series[PS_MAX_SERIES + PS_MAX_SERVERS];
 	int n_conns;
 	struct ps_conn_key conns[PS_MAX_CONN_KEYS + 1]; /* the last: everything past the cap */
+	int n_opened;
+	struct ps_opened opened[PS_MAX_CONN_KEYS + 1];
 };
 
 struct postgres_stats {
@@ -303,43 +316,88 @@ bool postgres_stats__db_of_oid(struct postgres_stats *s, uint32_t oid, const cha
 	return false;
 }
 
-static struct ps_conn_key *conn_key(struct ps_server *sv, const char *db, const char *user,
+/* The identity fields of a conn key or opened row are laid out alike: compare and fill both. */
+#define ID_MATCHES(k, id)                                                                        \
+	(!strcmp((k)->database, (id)->database) && !strcmp((k)->user, (id)->user) &&               \
+	 !strcmp((k)->application, (id)->application) && !strcmp((k)->client, (id)->client))
+#define ID_FILL(k, id, other)                                                                    \
+	do {                                                                                     \
+		copy((k)->database, sizeof((k)->database), (other) ? LS_OTHER : (id)->database);   \
+		copy((k)->user, sizeof((k)->user), (other) ? LS_OTHER : (id)->user);               \
+		copy((k)->application, sizeof((k)->application),                                 \
+		     (other) ? LS_OTHER : (id)->application);                                    \
+		copy((k)->client, sizeof((k)->client), (other) ? LS_OTHER : (id)->client);         \
+	} while (0)
+
+static struct ps_conn_key *conn_key(struct ps_server *sv, const struct pg_conn_id *id,
 				    uint8_t state)
 {
 	struct ps_conn_key *k;
 
 	for (int i = 0; i < sv->n_conns; i++) {
 		k = &sv->conns[i];
-		if (k->state == state && !strcmp(k->database, db) && !strcmp(k->user, user))
+		if (k->state == state && ID_MATCHES(k, id))
 			return k;
 	}
 	if (sv->n_conns < PS_MAX_CONN_KEYS) {
 		k = &sv->conns[sv->n_conns++];
-		copy(k->database, sizeof(k->database), db);
-		copy(k->user, sizeof(k->user), user);
+		ID_FILL(k, id, false);
 	} else {
 		k = &sv->conns[PS_MAX_CONN_KEYS];
-		copy(k->database, sizeof(k->database), LS_OTHER);
-		copy(k->user, sizeof(k->user), LS_OTHER);
+		ID_FILL(k, id, true);
 	}
 	k->state = state;
 	return k;
 }
 
-void postgres_stats__conn_state(struct postgres_stats *s, const char *server, const char *database,
-			  const char *user, int from, int to)
+/* Strings of an id that may be NULL read as "". */
+static struct pg_conn_id id_or_empty(const struct pg_conn_id *id)
+{
+	return (struct pg_conn_id){
+		.database = id->database ? id->database : "",
+		.user = id->user ? id->user : "",
+		.application = id->application ? id->application : "",
+		.client = id->client ? id->client : "",
+	};
+}
+
+void postgres_stats__conn_state(struct postgres_stats *s, const char *server,
+				const struct pg_conn_id *idp, int from, int to)
 {
 	struct ps_server *sv = server_of(s, server);
+	struct pg_conn_id id = id_or_empty(idp);
 	struct ps_conn_key *k;
 
 	if (!sv || from == to)
 		return;
-	database = database ? database : "";
-	user = user ? user : "";
-	if (from != PG_STATE__COUNT && (k = conn_key(sv, database, user, from)) && k->n)
+	if (from != PG_STATE__COUNT && (k = conn_key(sv, &id, from)) && k->n)
 		k->n--;
-	if (to != PG_STATE__COUNT && (k = conn_key(sv, database, user, to)))
+	if (to != PG_STATE__COUNT && (k = conn_key(sv, &id, to)))
 		k->n++;
+}
+
+void postgres_stats__conn_ready(struct postgres_stats *s, const char *server,
+				const struct pg_conn_id *idp, uint64_t now_ns)
+{
+	struct ps_server *sv = server_of(s, server);
+	struct pg_conn_id id = id_or_empty(idp);
+	struct ps_opened *o = NULL;
+
+	if (!sv)
+		return;
+	for (int i = 0; i < sv->n_opened && !o; i++)
+		if (ID_MATCHES(&sv->opened[i], &id))
+			o = &sv->opened[i];
+	if (!o) {
+		o = &sv->opened[sv->n_opened < PS_MAX_CONN_KEYS ? sv->n_opened++ : PS_MAX_CONN_KEYS];
+		if (!o->first_ns) {
+			ID_FILL(o, &id, o == &sv->opened[PS_MAX_CONN_KEYS]);
+			counter_window__init(&o->win);
+			o->first_ns = now_ns ? now_ns : 1;
+		}
+	}
+	o->n++;
+	counter_window__add(&o->win, now_ns, 1);
 }
 
 void postgres_stats__conn_opened(struct postgres_stats *s, const char *server)
@@ -365,9 +423,26 @@ static int snap_server(const struct ps_server *sv, uint64_t now_ns, struct ps_se
 	out->usdt = sv->usdt;
 	out->series = calloc(sv->n_series ? sv->n_series : 1, sizeof(*out->series));
 	out->conns = calloc(PS_MAX_CONN_KEYS + 1, sizeof(*out->conns));
+	out->opened = calloc(PS_MAX_CONN_KEYS + 1, sizeof(*out->opened));
 	out->dbs = calloc(PS_MAX_DBS + 1, sizeof(*out->dbs));
-	if (!out->series || !out->conns || !out->dbs)
+	if (!out->series || !out->conns || !out->dbs || !out->opened)
 		return -ENOMEM;
+	for (int i = 0; i <= PS_MAX_CONN_KEYS; i++) {
+		const struct ps_opened *op = &sv->opened[i];
+		struct ps_opened_snap *o;
+
+		if (!op->first_ns)
+			continue;
+		o = &out->opened[out->n_opened++];
+		memcpy(o->database, op->database, sizeof(o->database));
+		memcpy(o->user, op->user, sizeof(o->user));
+		memcpy(o->application, op->application, sizeof(o->application));
+		memcpy(o->client, op->client, sizeof(o->client));
+		o->opened = op->n;
+		o->win_opened = counter_window__sum(&op->win, now_ns);
+		covered = now_ns > op->first_ns ? now_ns - op->first_ns : 0;
+		o->win_seconds = (covered < COUNTER_WINDOW_NS ? covered : COUNTER_WINDOW_NS) / 1e9;
+	}
 	for (int i = 0; i <= PS_MAX_DBS; i++) {
 		const struct ps_db *d = sv->dbs[i];
 		struct ps_db_snap *o;
@@ -421,6 +496,8 @@ static int snap_server(const struct ps_server *sv, uint64_t now_ns, struct ps_se
 
 			memcpy(o->database, k->database, sizeof(o->database));
 			memcpy(o->user, k->user, sizeof(o->user));
+			memcpy(o->application, k->application, sizeof(o->application));
+			memcpy(o->client, k->client, sizeof(o->client));
 			o->state = k->state;
 			o->n = k->n;
 		}
@@ -462,6 +539,7 @@ void postgres_snapshot__free(struct postgres_snapshot *snap)
 	for (int i = 0; i < snap->n_servers; i++) {
 		free(snap->servers[i].series);
 		free(snap->servers[i].conns);
+		free(snap->servers[i].opened);
 		free(snap->servers[i].dbs);
 	}
 	free(snap->servers);

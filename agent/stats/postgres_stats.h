@@ -68,11 +68,35 @@ struct ps_series_snap {
 	struct lat_snap lat; /* error words are SQLSTATE classes ("23", "42"...) */
 };
 
+/* Who a client connection is: what /api/v1/database/connections breaks connections down by. */
+struct pg_conn_id {
+	const char *database;
+	const char *user;
+	const char *application; /* application_name; "" when the client sets none */
+	const char *client;	 /* the client's host (no port); "local" for Unix sockets */
+};
+
+#define PS_CLIENT_LEN 64
+
+/* Connections of one identity in one state (an identity has a row per state it was seen in). */
 struct ps_conn_snap {
 	char database[PS_NAME_LEN];
 	char user[PS_NAME_LEN];
+	char application[PS_NAME_LEN];
+	char client[PS_CLIENT_LEN];
 	uint8_t state; /* enum pg_conn_state */
 	uint64_t n;
+};
+
+/* Connections an identity opened (completed startup, or first seen ready). */
+struct ps_opened_snap {
+	char database[PS_NAME_LEN];
+	char user[PS_NAME_LEN];
+	char application[PS_NAME_LEN];
+	char client[PS_CLIENT_LEN];
+	uint64_t opened;
+	uint64_t win_opened; /* in the last win_seconds */
+	double win_seconds;
 };
 
 /* Per database of a server: what /api/v1/database/stats shows and the alert rules watch. The
@@ -108,6 +132,8 @@ struct ps_server_snap {
 	struct ps_series_snap *series;
 	int n_conns;
 	struct ps_conn_snap *conns;
+	int n_opened;
+	struct ps_opened_snap *opened;
 };
 
 struct postgres_snapshot {
@@ -122,10 +148,13 @@ struct postgres_stats;
 struct postgres_stats *postgres_stats__new(void);
 void postgres_stats__free(struct postgres_stats *s);
 void postgres_stats__query(struct postgres_stats *s, const struct pg_query *q, uint64_t now_ns);
-/* A client connection of (server, database, user) moved from state `from` to `to`;
- * PG_STATE__COUNT as from: it appeared, as to: it went. */
-void postgres_stats__conn_state(struct postgres_stats *s, const char *server, const char *database,
-				const char *user, int from, int to);
+/* A client connection of (server, id) moved from state `from` to `to`; PG_STATE__COUNT as from:
+ * it appeared, as to: it went. */
+void postgres_stats__conn_state(struct postgres_stats *s, const char *server,
+				const struct pg_conn_id *id, int from, int to);
+/* A connection of id became ready (opened), at now_ns. */
+void postgres_stats__conn_ready(struct postgres_stats *s, const char *server,
+				const struct pg_conn_id *id, uint64_t now_ns);
 void postgres_stats__conn_opened(struct postgres_stats *s, const char *server);
 /* The server's process (postmaster or backend) last seen. */
 void postgres_stats__server_pid(struct postgres_stats *s, const char *server, uint32_t pid);

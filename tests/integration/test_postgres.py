@@ -390,7 +390,8 @@ EXPO_CHECKS = [
     "status labels are only ok, unknown or a 2-character SQLSTATE class (never cut short)",
     "/api/v1/database/slow-queries: top 10 by p95 and by total time, sorted, well formed, "
     "pgbench's hot select among them, no literal",
-    "/api/v1/database/connections: the server with opened_total > 0 and states by database/user",
+    "/api/v1/database/connections: per client host, database, user and application (psql as "
+    "nx-test and as nx-second): count by state, opened total and per second",
 ]
 
 
@@ -482,13 +483,23 @@ def group_expo(g, s, promtool_missing):
             ["servers %s" % [x.get("server") for x in doc.get("servers", [])],
              "by total time: %s" % [(q.get("query"), q.get("total_ms"))
                                     for q in (srv[0].get("by_total_time", []) if srv else [])]])
+    env = dict(pg_env(), PGAPPNAME="nx-second")
+    h.run([h.pg_tool("psql"), "-X", "-q", "-h", "127.0.0.1", "-p", str(s.pg.port), "-U",
+           "postgres", "-d", "postgres", "-c", "SELECT 1"], timeout=20, env=env)
+    s.sync()
     doc = json.loads(fetch(s.port, "/api/v1/database/connections"))
     srv = [x for x in doc.get("servers", []) if x.get("server") == s.tcp]
-    states = {c_.get("state") for c_ in srv[0].get("connections", [])} if srv else set()
-    g.check(c[8], srv and srv[0].get("opened_total", 0) > 0 and states
+    ids = srv[0].get("connections", []) if srv else []
+    states = {st for c_ in ids for st in c_.get("states", {})}
+    mine = [c_ for c_ in ids if c_.get("client") == "127.0.0.1" and c_.get("user") == "postgres"
+            and c_.get("database") == "postgres" and c_.get("application") == "nx-test"
+            and c_.get("opened_total", 0) >= 3 and c_.get("opened_per_second") is not None]
+    bench = [c_ for c_ in ids if c_.get("application") == "nx-second"
+             and c_.get("opened_total", 0) == 1]
+    g.check(c[8], srv and srv[0].get("opened_total", 0) > 0 and mine and bench
             and states <= {"startup", "idle", "idle in transaction",
                            "idle in transaction (aborted)"},
-            ["connections: %s" % srv])
+            ["connections: %s" % json.dumps(srv)[:1500]])
 
 
 # --------------------------------------------------------------------------------------- main
