@@ -221,6 +221,11 @@ curl -sf -m 5 "http://127.0.0.1:$METRICS_PORT/metrics" | grep '^nexus_' | grep -
 	die "could not read metrics from the agent"
 say "cache stats: curl -s http://127.0.0.1:$METRICS_PORT/api/v1/cache/stats"
 curl -sf -m 5 "http://127.0.0.1:$METRICS_PORT/api/v1/cache/stats" | python3 -m json.tool | head -40 || true
+say "database stats (USDT buffer hit ratio, commits): curl -s http://127.0.0.1:$METRICS_PORT/api/v1/database/stats"
+curl -sf -m 5 "http://127.0.0.1:$METRICS_PORT/api/v1/database/stats" | python3 -m json.tool | head -40 || true
+say "health score and alerts: curl -s http://127.0.0.1:$METRICS_PORT/api/v1/health (and /api/v1/alerts)"
+curl -sf -m 5 "http://127.0.0.1:$METRICS_PORT/api/v1/health" | python3 -m json.tool | head -30 || true
+curl -sf -m 5 "http://127.0.0.1:$METRICS_PORT/api/v1/alerts" | python3 -m json.tool | head -20 || true
 echo
 echo "In production, Prometheus scrapes this endpoint: see deploy/prometheus/prometheus.yml and"
 echo "deploy/kubernetes/daemonset.yaml."
