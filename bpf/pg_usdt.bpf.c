@@ -71,7 +71,7 @@ static __always_inline bool watched(__u32 tgid)
 }
 
 SEC("raw_tp/sched_process_fork")
-int BPF_PROG(pg_fork, struct task_struct *parent, struct task_struct *child)
+int BPF_PROG(nx_pg_fork, struct task_struct *parent, struct task_struct *child)
 {
 	__u32 ptgid = BPF_CORE_READ(parent, tgid);
 	__u32 ctgid = BPF_CORE_READ(child, tgid);
@@ -138,7 +138,7 @@ static __always_inline void flush(__u32 kind)
  * PostgreSQL 16 dropped isExtend, so `found` is whichever argument comes last.
  */
 SEC("usdt")
-int pg_buffer_read_done(struct pt_regs *ctx)
+int nx_pg_buf_read(struct pt_regs *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct nx_pg_backend *b;
@@ -179,7 +179,7 @@ int pg_buffer_read_done(struct pt_regs *ctx)
 }
 
 SEC("usdt")
-int pg_lock_wait_start(struct pt_regs *ctx)
+int nx_pg_lock_start(struct pt_regs *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct nx_pg_backend *b = watched(tgid) ? backend(tgid) : NULL;
@@ -190,7 +190,7 @@ int pg_lock_wait_start(struct pt_regs *ctx)
 }
 
 SEC("usdt")
-int pg_lock_wait_done(struct pt_regs *ctx)
+int nx_pg_lock_done(struct pt_regs *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct nx_pg_backend *b = watched(tgid) ? backend(tgid) : NULL;
@@ -204,28 +204,28 @@ int pg_lock_wait_done(struct pt_regs *ctx)
 }
 
 SEC("usdt")
-int pg_query_execute_done(struct pt_regs *ctx)
+int nx_pg_exec_done(struct pt_regs *ctx)
 {
 	flush(NX_PG_EXEC_DONE);
 	return 0;
 }
 
 SEC("usdt")
-int pg_transaction_commit(struct pt_regs *ctx)
+int nx_pg_commit(struct pt_regs *ctx)
 {
 	flush(NX_PG_COMMIT);
 	return 0;
 }
 
 SEC("usdt")
-int pg_transaction_abort(struct pt_regs *ctx)
+int nx_pg_abort(struct pt_regs *ctx)
 {
 	flush(NX_PG_ABORT);
 	return 0;
 }
 
 SEC("usdt")
-int pg_deadlock_found(struct pt_regs *ctx)
+int nx_pg_deadlock(struct pt_regs *ctx)
 {
 	flush(NX_PG_DEADLOCK);
 	return 0;

@@ -88,7 +88,7 @@ static __always_inline struct call_state *state(void)
 }
 
 SEC("uprobe")
-int BPF_KPROBE(redis_call_entry)
+int BPF_KPROBE(nx_rd_call)
 {
 	struct call_state *st = state();
 
@@ -102,7 +102,7 @@ int BPF_KPROBE(redis_call_entry)
 }
 
 SEC("uretprobe")
-int BPF_KRETPROBE(redis_call_return)
+int BPF_KRETPROBE(nx_rd_call_ret)
 {
 	struct call_state *st = state();
 	struct nx_redis_call_event *ev;
@@ -135,7 +135,7 @@ int BPF_KRETPROBE(redis_call_return)
 
 /* robj *lookupKey(redisDb *db, robj *key, int flags) */
 SEC("uprobe")
-int BPF_KPROBE(redis_lookup_entry, void *db, void *key, int flags)
+int BPF_KPROBE(nx_rd_lookup, void *db, void *key, int flags)
 {
 	struct call_state *st = state();
 
@@ -145,7 +145,7 @@ int BPF_KPROBE(redis_lookup_entry, void *db, void *key, int flags)
 }
 
 SEC("uretprobe")
-int BPF_KRETPROBE(redis_lookup_return, void *val)
+int BPF_KRETPROBE(nx_rd_lookup_ret, void *val)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct call_state *st = state();

@@ -45,10 +45,10 @@ struct pg_usdt {
 static struct bpf_program *prog_of(struct pg_usdt *u, int i)
 {
 	struct bpf_program *p[N_PROBES] = {
-		u->skel->progs.pg_buffer_read_done,  u->skel->progs.pg_lock_wait_start,
-		u->skel->progs.pg_lock_wait_done,    u->skel->progs.pg_query_execute_done,
-		u->skel->progs.pg_transaction_commit, u->skel->progs.pg_transaction_abort,
-		u->skel->progs.pg_deadlock_found,
+		u->skel->progs.nx_pg_buf_read,  u->skel->progs.nx_pg_lock_start,
+		u->skel->progs.nx_pg_lock_done,    u->skel->progs.nx_pg_exec_done,
+		u->skel->progs.nx_pg_commit, u->skel->progs.nx_pg_abort,
+		u->skel->progs.nx_pg_deadlock,
 	};
 	return p[i];
 }
@@ -76,7 +76,7 @@ struct pg_usdt *pg_usdt__open(struct capture *cap, char *err, size_t errlen)
 		snprintf(err, errlen, "loading the USDT programs failed: %s", strerror(-rc));
 		goto fail;
 	}
-	u->fork_link = bpf_program__attach(u->skel->progs.pg_fork);
+	u->fork_link = bpf_program__attach(u->skel->progs.nx_pg_fork);
 	if (!u->fork_link) {
 		rc = -errno;
 		snprintf(err, errlen, "attaching the fork tracepoint failed: %s", strerror(-rc));

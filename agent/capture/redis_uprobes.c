@@ -73,10 +73,10 @@ int redis_uprobes__attach_pid(struct redis_uprobes *u, uint32_t tgid, char *err,
 		const char *func;
 		bool ret;
 	} probes[N_LINKS] = {
-		{ u->skel->progs.redis_call_entry, "call", false },
-		{ u->skel->progs.redis_call_return, "call", true },
-		{ u->skel->progs.redis_lookup_entry, "lookupKey", false },
-		{ u->skel->progs.redis_lookup_return, "lookupKey", true },
+		{ u->skel->progs.nx_rd_call, "call", false },
+		{ u->skel->progs.nx_rd_call_ret, "call", true },
+		{ u->skel->progs.nx_rd_lookup, "lookupKey", false },
+		{ u->skel->progs.nx_rd_lookup_ret, "lookupKey", true },
 	};
 	struct redis_binary *b;
 	struct stat st;

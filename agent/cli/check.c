@@ -7,6 +7,7 @@
 #include "capture/capture.h"
 #include "capture/elf_syms.h"
 #include "capture/pg_usdt.h"
+#include "capture/redis_uprobes.h"
 #include "capture/features.h"
 #include "capture/proc_table.h"
 #include "capture/targets.h"
@@ -55,8 +56,27 @@ static void discard(void *ctx, const void *rec, size_t size)
 {
 }
 
+/* The optional probe objects load into the capture's maps: that they verify here is what
+ * `run` needs; attaching them waits for a postgres or redis-server binary. */
+static void try_optional(struct capture *c, char *out, size_t len)
+{
+	char msg[200] = "";
+	struct pg_usdt *u = pg_usdt__open(c, msg, sizeof(msg));
+	struct redis_uprobes *r;
+
+	int n = snprintf(out, len, "postgres USDT: %s%s\n", u ? "ok: programs loaded" : "FAILED: ",
+			 u ? "" : msg);
+
+	pg_usdt__close(u);
+	msg[0] = '\0';
+	r = redis_uprobes__open(c, msg, sizeof(msg));
+	snprintf(out + n, n < (int)len ? len - n : 0, "redis uprobes: %s%s\n",
+		 r ? "ok: programs loaded (used with --redis-uprobes)" : "FAILED: ", r ? "" : msg);
+	redis_uprobes__close(r);
+}
+
 /* The real thing: load and attach every program, then detach. */
-static int try_capture(char *msg, size_t len)
+static int try_capture(char *msg, size_t len, char *opt, size_t optlen)
 {
 	const char *names[] = { "redis-server" };
 	struct capture_opts o = {
@@ -70,6 +90,7 @@ static int try_capture(char *msg, size_t len)
 
 	if (!c)
 		return -errno;
+	try_optional(c, opt, optlen);
 	capture__close(c);
 	return 0;
 }
@@ -79,7 +100,7 @@ int cmd_check(int argc, char **argv)
 	struct feature f[FEAT__COUNT] = {};
 	struct utsname u;
 	struct nx_opts o;
-	char msg[256] = "";
+	char msg[256] = "", opt[512] = "";
 	bool missing = false;
 	int n = 0, err;
 
@@ -93,7 +114,7 @@ int cmd_check(int argc, char **argv)
 		missing |= f[i].required && !f[i].ok;
 	}
 
-	err = try_capture(msg, sizeof(msg));
+	err = try_capture(msg, sizeof(msg), opt, sizeof(opt));
 	printf("\nattach path: syscalls:sys_exit_{read,write,readv,writev,recvfrom,sendto,recvmsg,"
 	       "sendmsg,accept,accept4,connect,close,dup2,dup3},\n"
 	       "             sock:inet_sock_set_state, sched:sched_process_{exec,exit}, "
@@ -102,7 +123,7 @@ int cmd_check(int argc, char **argv)
 	if (err)
 		printf("capture:     FAILED: %s\n", msg[0] ? msg : strerror(-err));
 	else
-		printf("capture:     ok: every program loaded and attached, then detached\n");
+		printf("capture:     ok: every program loaded and attached, then detached\n%s", opt);
 
 	printf("\ntargets (by executable name:");
 	for (int i = 0; i < o.spec.n_names; i++)

@@ -299,22 +299,22 @@ agent_prog_ids() {
 
 # bpf_snapshot: prints "run_time_ns run_cnt nprogs usdt_run_time_ns usdt_run_cnt usdt_nprogs"
 # summed over the agent's programs: the capture programs (nx_*, syscall and sched tracepoints)
-# and the PostgreSQL USDT programs (pg_*, from bpf/pg_usdt.bpf.c), the latter also on their own.
+# and the PostgreSQL USDT programs (nx_pg_*, from bpf/pg_usdt.bpf.c), the latter also on their own.
 bpf_snapshot() {
 	local ids
 	ids=$(agent_prog_ids)
 	bpftool prog show -j 2>/dev/null | IDS="$ids" python3 -c '
 import json, os, sys
 ids = {int(x) for x in os.environ.get("IDS", "").split()}
-progs = [p for p in json.load(sys.stdin) if p.get("name", "").startswith(("nx_", "pg_"))]
+progs = [p for p in json.load(sys.stdin) if p.get("name", "").startswith("nx_")]
 mine = [p for p in progs if p["id"] in ids]
 if not progs:
-    print("bench-pg: WARNING: no BPF programs named nx_* or pg_* are loaded; BPF cost is n/a", file=sys.stderr)
+    print("bench-pg: WARNING: no BPF programs named nx_* are loaded; BPF cost is n/a", file=sys.stderr)
 elif ids and mine:
     progs = mine
 else:
-    print("bench-pg: WARNING: could not map BPF programs to the agent pid; summing all nx_/pg_ programs", file=sys.stderr)
-usdt = [p for p in progs if p["name"].startswith("pg_")]
+    print("bench-pg: WARNING: could not map BPF programs to the agent pid; summing all nx_ programs", file=sys.stderr)
+usdt = [p for p in progs if p["name"].startswith("nx_pg_")]
 print(sum(p.get("run_time_ns", 0) for p in progs), sum(p.get("run_cnt", 0) for p in progs), len(progs),
       sum(p.get("run_time_ns", 0) for p in usdt), sum(p.get("run_cnt", 0) for p in usdt), len(usdt))
 ' || echo "0 0 0 0 0 0"
