@@ -1535,10 +1535,10 @@ struct engine_snapshot *engine__tick(struct engine *e, const struct redis_snapsh
 			e->mono_to_unix_ms = off;
 	}
 	e->evaluations++;
-	for (int i = 0; i < ENG_MAX_ALERTS; i++) {
+	/* resolved_now is cleared after notify() below, not here: an alert that engine__configure
+	 * resolved between ticks (its rule switched off) must still be sent as resolved. */
+	for (int i = 0; i < ENG_MAX_ALERTS; i++)
 		e->inst[i].seen = false;
-		e->inst[i].resolved_now = false;
-	}
 	for (int i = 0; i < ENG_MAX_SERIES; i++)
 		e->series[i].present = false;
 	for (int i = 0; redis && i < redis->n_servers; i++)
@@ -1576,5 +1576,7 @@ struct engine_snapshot *engine__tick(struct engine *e, const struct redis_snapsh
 			step(e, in, false, true);
 	}
 	notify(e);
+	for (int i = 0; i < ENG_MAX_ALERTS; i++)
+		e->inst[i].resolved_now = false;
 	return snapshot(e);
 }
