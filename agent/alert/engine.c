@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include "alert/baseline.h"
 #include "alert/engine.h"
+#include "capture/server_conf.h"
 #include "alert/notify.h"
 #include "alert/rule_state.h"
 #include "export/metrics.h"
@@ -34,6 +35,12 @@
 /* Ratios need this many events in the window to mean anything (a 1-in-3 error is no ratio). */
 #define MIN_RATIO_EVENTS	20
 #define MIN_LATENCY_EVENTS	5
+/* p99 of fewer events is their maximum: too noisy to have a baseline of its own. */
+#define MIN_P99_EVENTS		100
+/* A stall that holds a few percent of the requests (CLIENT PAUSE, a short lock) leaves p95 alone
+ * and moves p99: latency_anomaly also fires on p99, at a higher bar. */
+#define P99_SCORE_EXTRA		2
+#define P99_MIN_ABS_S		0.1
 #define MIN_BUFFER_ACCESS_PER_S 100.0
 #define SLOW_STATEMENT_NS	(500 * 1000000ULL)
 /* a server missing from snapshots this long is forgotten */
@@ -54,6 +61,7 @@ enum sig {
 	S_OPENED,    /* connections opened/s */
 	S_LOCK_WAIT, /* PostgreSQL seconds of lock wait per second */
 	S_SLOW,	     /* statements slower than SLOW_STATEMENT_NS per second, over the window */
+	S_P99,	     /* latency p99 over the window, s (only with MIN_P99_EVENTS in it) */
 	S__COUNT
 };
 
@@ -61,6 +69,7 @@ enum sig {
 struct reading {
 	uint64_t t_ns;
 	uint64_t req, err, hits, misses, opened, buf_hits, buf_reads, lock_ns, deadlocks;
+	uint32_t lock_waiting; /* a gauge: backends in a lock wait at the reading */
 };
 
 struct series {
@@ -79,6 +88,7 @@ struct series {
 	struct hist *ring_h; /* ENG_WINDOW since-start histograms beside them */
 	/* this tick's signals */
 	double sig[S__COUNT], score[S__COUNT], p99, conns, limit, lock_share;
+	double conf_limit; /* postgres max_connections as the server's configuration says; 0 unknown */
 	uint64_t deadlocks_delta;
 	bool restarted_now;
 	struct baseline b[S__COUNT];
@@ -313,6 +323,8 @@ struct engine *engine__new(const struct alert_config *cfg, struct notifier *noti
 	e->bcfg[S_OPENED].min_abs_effect = 20;
 	e->bcfg[S_LOCK_WAIT].min_abs_effect = 0.05;
 	e->bcfg[S_SLOW].min_abs_effect = 0.5;
+	e->bcfg[S_P99].min_abs_effect = P99_MIN_ABS_S;
+	e->bcfg[S_P99].min_rel_effect = 4; /* 5x its usual value */
 	for (int i = 0; i < ENG_MAX_ALERTS; i++)
 		e->inst[i].series = -1;
 	engine__configure(e, cfg);
@@ -575,7 +587,10 @@ static void series_update(struct engine *e, struct series *se, const struct read
 			wacc = (r->buf_hits - o->buf_hits) + (r->buf_reads - o->buf_reads);
 			se->sig[S_HIT_RATIO] = nan_if(wacc < MIN_BUFFER_ACCESS_PER_S * wdt || !wacc,
 						      (double)(r->buf_hits - o->buf_hits) / wacc);
-			se->sig[S_LOCK_WAIT] = (r->lock_ns - p->lock_ns) / 1e9 / dt;
+			/* Finished waits count when they end; a backend still waiting adds one second
+			 * per second now, so a lock held for minutes shows while it is held. (When it
+			 * ends its whole wait lands in one tick: that spike only restarts clear_for.) */
+			se->sig[S_LOCK_WAIT] = (r->lock_ns - p->lock_ns) / 1e9 / dt + r->lock_waiting;
 		}
 		if (total) {
 			uint64_t n;
@@ -586,6 +601,8 @@ static void series_update(struct engine *e, struct series *se, const struct read
 				se->sig[S_P95] = hist__quantile(&e->window, 0.95) / 1e9;
 				se->p99 = hist__quantile(&e->window, 0.99) / 1e9;
 			}
+			if (n >= MIN_P99_EVENTS)
+				se->sig[S_P99] = se->p99;
 			if (se->kind == K_POSTGRES)
 				se->sig[S_SLOW] =
 					(n - hist__count_le(&e->window, SLOW_STATEMENT_NS)) / wdt;
@@ -663,6 +680,12 @@ static void series_pid(struct engine *e, struct series *se, uint32_t raw)
 		se->restarted_ns = e->now_ns;
 		se->restarted_now = true;
 	}
+	if (se->kind == K_POSTGRES && pid != se->pid) {
+		/* What "near the limit" means for this server: read again when it restarts. */
+		int max = server_conf__pg_max_connections(pid);
+
+		se->conf_limit = max > 0 ? max : PG_MAX_CONNECTIONS;
+	}
 	se->pid = pid;
 }
 
@@ -737,6 +760,7 @@ static void update_pg(struct engine *e, const struct ps_server_snap *sv)
 {
 	int i = series_find(e, K_POSTGRES, sv->server, "");
 	struct reading r = { .t_ns = e->now_ns };
+	double limit = PG_MAX_CONNECTIONS;
 	struct series *se;
 
 	if (i < 0) {
@@ -759,13 +783,14 @@ static void update_pg(struct engine *e, const struct ps_server_snap *sv)
 				r.buf_hits += db->buffer_hits;
 				r.buf_reads += db->buffer_reads;
 				r.lock_ns += db->lock_wait_ns;
+				r.lock_waiting += db->lock_waiting;
 			}
 		} else {
 			synth_hist(&e->scratch, sv);
 		}
 		se->conns = pg_conns(sv, NULL);
-		se->limit = PG_MAX_CONNECTIONS;
 		series_pid(e, se, sv->pid);
+		limit = se->limit = se->conf_limit > 0 ? se->conf_limit : PG_MAX_CONNECTIONS;
 		series_update(e, se, &r, &e->scratch);
 		se->lock_share = isnan(se->sig[S_LOCK_WAIT])
 					 ? NAN
@@ -788,8 +813,9 @@ static void update_pg(struct engine *e, const struct ps_server_snap *sv)
 		rd.buf_hits = db->buffer_hits;
 		rd.buf_reads = db->buffer_reads;
 		rd.lock_ns = db->lock_wait_ns;
+		rd.lock_waiting = db->lock_waiting;
 		se->conns = pg_conns(sv, db->database);
-		se->limit = PG_MAX_CONNECTIONS;
+		se->limit = limit; /* a database's connections count against the server's limit */
 		series_update(e, se, &rd, &db->total);
 	}
 }
@@ -848,16 +874,31 @@ static bool rule_eval(const struct engine *e, int r, const struct series *se, st
 
 		if (!lat_here)
 			return false;
+		const struct baseline *b99 = &se->b[S_P99];
+		bool p95_fire = !isnan(s[S_P95]) && baseline__warm(bl, &e->bcfg[S_P95]) &&
+				z[S_P95] >= thr &&
+				s[S_P95] - bl->centre >= e->bcfg[S_P95].min_abs_effect;
+		/* The baseline already zeroes scores under the p99 minimum effects. */
+		bool p99_fire = !isnan(s[S_P99]) && baseline__warm(b99, &e->bcfg[S_P99]) &&
+				z[S_P99] >= thr + P99_SCORE_EXTRA;
+
 		v->value = s[S_P95];
-		v->fire = !isnan(s[S_P95]) && baseline__warm(bl, &e->bcfg[S_P95]) &&
-			  z[S_P95] >= thr && s[S_P95] - bl->centre >= e->bcfg[S_P95].min_abs_effect;
-		v->clear = isnan(s[S_P95]) || z[S_P95] < clr;
-		snprintf(v->summary, sizeof(v->summary), "%s p95 latency %s (baseline %s)", w,
-			 fmt_secs(a, sizeof(a), s[S_P95]), fmt_secs(b, sizeof(b), bl->centre));
+		v->fire = p95_fire || p99_fire;
+		v->clear = (isnan(s[S_P95]) || z[S_P95] < clr) &&
+			   (isnan(s[S_P99]) || z[S_P99] < clr + P99_SCORE_EXTRA);
+		/* Name the quantile that is off: a stall of a few requests shows in p99 only. */
+		bool by99 = p99_fire && !p95_fire;
+		int q = by99 ? S_P99 : S_P95;
+
+		if (by99)
+			v->value = s[S_P99];
+		snprintf(v->summary, sizeof(v->summary), "%s p%d latency %s (baseline %s)", w,
+			 by99 ? 99 : 95, fmt_secs(a, sizeof(a), s[q]),
+			 fmt_secs(b, sizeof(b), se->b[q].centre));
 		snprintf(v->description, sizeof(v->description),
-			 "%s: p95 latency over the last %d s is %.1f robust deviations above "
+			 "%s: p%d latency over the last %d s is %.1f robust deviations above "
 			 "what is normal for it. %s",
-			 w, ENG_WINDOW, z[S_P95],
+			 w, by99 ? 99 : 95, ENG_WINDOW, z[q],
 			 redis ? "Check SLOWLOG, blocked clients (CLIENT LIST), big keys and the "
 				 "host's CPU and swap."
 			       : "Check pg_stat_activity for long-running statements and lock "
