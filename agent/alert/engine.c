@@ -41,6 +41,11 @@
  * and moves p99: latency_anomaly also fires on p99, at a higher bar. */
 #define P99_SCORE_EXTRA		2
 #define P99_MIN_ABS_S		0.1
+/* A blocked event loop (DEBUG SLEEP, a slow script) leaves latency alone: requests wait unread
+ * in the kernel. Replies stop instead. latency_anomaly fires on a silence this long, far above
+ * the usual one, on a server whose traffic was steady. */
+#define STALL_MIN_S		1.0
+#define STALL_MIN_RATE		10.0
 #define MIN_BUFFER_ACCESS_PER_S 100.0
 #define SLOW_STATEMENT_NS	(500 * 1000000ULL)
 /* a server missing from snapshots this long is forgotten */
@@ -62,6 +67,7 @@ enum sig {
 	S_LOCK_WAIT, /* PostgreSQL seconds of lock wait per second */
 	S_SLOW,	     /* statements slower than SLOW_STATEMENT_NS per second, over the window */
 	S_P99,	     /* latency p99 over the window, s (only with MIN_P99_EVENTS in it) */
+	S_GAP,	     /* longest silence between replies over the window, s (servers only) */
 	S__COUNT
 };
 
@@ -70,6 +76,7 @@ struct reading {
 	uint64_t t_ns;
 	uint64_t req, err, hits, misses, opened, buf_hits, buf_reads, lock_ns, deadlocks;
 	uint32_t lock_waiting; /* a gauge: backends in a lock wait at the reading */
+	uint64_t gap_ns;       /* a gauge: the server's longest recent silence between replies */
 };
 
 struct series {
@@ -325,6 +332,8 @@ struct engine *engine__new(const struct alert_config *cfg, struct notifier *noti
 	e->bcfg[S_SLOW].min_abs_effect = 0.5;
 	e->bcfg[S_P99].min_abs_effect = P99_MIN_ABS_S;
 	e->bcfg[S_P99].min_rel_effect = 4; /* 5x its usual value */
+	e->bcfg[S_GAP].min_abs_effect = STALL_MIN_S / 2;
+	e->bcfg[S_GAP].min_rel_effect = 9; /* 10x the usual silence */
 	for (int i = 0; i < ENG_MAX_ALERTS; i++)
 		e->inst[i].series = -1;
 	engine__configure(e, cfg);
@@ -573,6 +582,18 @@ static void series_update(struct engine *e, struct series *se, const struct read
 		uint64_t wreq = r->req - o->req, wacc;
 
 		se->sig[S_RATE] = (r->req - p->req) / dt;
+		if (r->gap_ns) {
+			/* over the window, like latency: a 2 s stall stays in view for 5 s */
+			uint64_t g = r->gap_ns;
+
+			for (int k = 1; k <= se->n_ring; k++) {
+				const struct reading *q = &se->ring[(se->head + ENG_WINDOW - k) % ENG_WINDOW];
+
+				if (q->gap_ns > g)
+					g = q->gap_ns;
+			}
+			se->sig[S_GAP] = g / 1e9;
+		}
 		se->sig[S_ERR_RATIO] =
 			nan_if(wreq < MIN_RATIO_EVENTS, (double)(r->err - o->err) / (double)wreq);
 		se->sig[S_OPENED] = (r->opened - p->opened) / dt;
@@ -708,6 +729,7 @@ static void update_redis(struct engine *e, const struct rs_server_snap *sv)
 	se = &e->series[i];
 	see(e, se);
 	r.req = sv->commands;
+	r.gap_ns = sv->reply_gap_ns;
 	r.err = sv->errors;
 	r.hits = sv->hits;
 	r.misses = sv->misses;
@@ -774,6 +796,7 @@ static void update_pg(struct engine *e, const struct ps_server_snap *sv)
 		r.err = sv->errors;
 		r.opened = sv->conns_opened;
 		r.deadlocks = sv->deadlocks;
+		r.gap_ns = sv->reply_gap_ns;
 		if (sv->n_dbs) {
 			hist__reset(&e->scratch);
 			for (int d = 0; d < sv->n_dbs; d++) {
@@ -881,15 +904,38 @@ static bool rule_eval(const struct engine *e, int r, const struct series *se, st
 		/* The baseline already zeroes scores under the p99 minimum effects. */
 		bool p99_fire = !isnan(s[S_P99]) && baseline__warm(b99, &e->bcfg[S_P99]) &&
 				z[S_P99] >= thr + P99_SCORE_EXTRA;
+		const struct baseline *brate = &se->b[S_RATE];
+		bool stall = !isnan(s[S_GAP]) && s[S_GAP] >= STALL_MIN_S &&
+			     baseline__warm(&se->b[S_GAP], &e->bcfg[S_GAP]) && z[S_GAP] >= thr &&
+			     baseline__warm(brate, &e->bcfg[S_RATE]) &&
+			     brate->centre >= STALL_MIN_RATE && se->conns > 0;
 
 		v->value = s[S_P95];
-		v->fire = p95_fire || p99_fire;
+		v->fire = p95_fire || p99_fire || stall;
 		v->clear = (isnan(s[S_P95]) || z[S_P95] < clr) &&
-			   (isnan(s[S_P99]) || z[S_P99] < clr + P99_SCORE_EXTRA);
+			   (isnan(s[S_P99]) || z[S_P99] < clr + P99_SCORE_EXTRA) &&
+			   (isnan(s[S_GAP]) || s[S_GAP] < STALL_MIN_S / 2);
 		/* Name the quantile that is off: a stall of a few requests shows in p99 only. */
 		bool by99 = p99_fire && !p95_fire;
 		int q = by99 ? S_P99 : S_P95;
 
+		if (stall && !p95_fire && !p99_fire) {
+			v->value = s[S_GAP];
+			snprintf(v->summary, sizeof(v->summary),
+				 "%s stalled: no reply for %s (usually %s)", w,
+				 fmt_secs(a, sizeof(a), s[S_GAP]),
+				 fmt_secs(b, sizeof(b), se->b[S_GAP].centre));
+			snprintf(v->description, sizeof(v->description),
+				 "%s answered nothing for %s while clients were connected and "
+				 "traffic was steady (%.0f/s): requests waited unread. %s",
+				 w, fmt_secs(a, sizeof(a), s[S_GAP]), brate->centre,
+				 redis ? "Something blocked the event loop: DEBUG SLEEP, a slow "
+					 "script or command (SLOWLOG), a big DEL or FLUSHALL, "
+					 "fork/swap on the host."
+				       : "Check for a server-wide stall: checkpoints and I/O, "
+					 "locks held on hot tables, the host's CPU and swap.");
+			return true;
+		}
 		if (by99)
 			v->value = s[S_P99];
 		snprintf(v->summary, sizeof(v->summary), "%s p%d latency %s (baseline %s)", w,

@@ -5,6 +5,7 @@
 #include <string.h>
 #include "stats/counter_window.h"
 #include "stats/postgres_stats.h"
+#include "stats/reply_gap.h"
 
 const char *const pg_state_names[PG_STATE__COUNT] = {
 	[PG_STATE_STARTUP] = "startup",
@@ -62,6 +63,7 @@ struct ps_server {
 	uint32_t pid;
 	uint64_t queries, errors, conns_opened, deadlocks;
 	bool usdt;
+	struct reply_gap gap;
 	int n_dbs;
 	struct ps_db *dbs[PS_MAX_DBS + 1]; /* [PS_MAX_DBS] is "(other)" */
 	int n_series;
@@ -208,6 +210,7 @@ void postgres_stats__query(struct postgres_stats *s, const struct pg_query *q, u
 	if (!sv)
 		return;
 	sv->queries++;
+	reply_gap__add(&sv->gap, q->t_response);
 	se = series_of(s, sv, q);
 	if (!se)
 		return;
@@ -420,6 +423,7 @@ static int snap_server(const struct ps_server *sv, uint64_t now_ns, struct ps_se
 	out->conns_opened = sv->conns_opened;
 	out->pid = sv->pid;
 	out->deadlocks = sv->deadlocks;
+	out->reply_gap_ns = reply_gap__max(&sv->gap, now_ns);
 	out->usdt = sv->usdt;
 	out->series = calloc(sv->n_series ? sv->n_series : 1, sizeof(*out->series));
 	out->conns = calloc(PS_MAX_CONN_KEYS + 1, sizeof(*out->conns));

@@ -125,6 +125,7 @@ struct ps_server_snap {
 	uint32_t pid;		/* the postmaster (or the backend last seen) */
 	uint64_t queries, errors, conns_opened;
 	uint64_t deadlocks;	/* USDT deadlock__found */
+	uint64_t reply_gap_ns;	/* longest silence between responses lately (reply_gap.h) */
 	bool usdt;		/* the USDT figures are live for this server */
 	int n_dbs;
 	struct ps_db_snap *dbs;

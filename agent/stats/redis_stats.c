@@ -7,6 +7,7 @@
 #include "stats/hist.h"
 #include "stats/lat_series.h"
 #include "stats/redis_stats.h"
+#include "stats/reply_gap.h"
 
 /* Overflow past a cap: a label no command, error word, prefix or socket path can have. */
 #define OTHER RESP_OTHER
@@ -38,6 +39,7 @@ struct rs_server {
 	struct rs_prefix prefixes[RS_MAX_PREFIXES + 1]; /* [RS_MAX_PREFIXES] is "(other)" */
 	uint64_t first_ns;
 	bool exact; /* lookupKey() counts replace the reply-based ones */
+	struct reply_gap gap;
 	uint64_t ks_hits, ks_misses;
 	struct hist total; /* every non-blocking command: the server's latency for alerting */
 };
@@ -196,6 +198,7 @@ void redis_stats__command(struct redis_stats *s, const char *server, uint32_t pi
 	sv->pid = pid;
 	sv->commands++;
 	counter_window__add(&sv->win[W_CMDS], now_ns, 1);
+	reply_gap__add(&sv->gap, r->t_reply);
 	if (r->status != RESP_OK) {
 		sv->errors++;
 		counter_window__add(&sv->win[W_ERRS], now_ns, 1);
@@ -300,6 +303,7 @@ static int snap_server(const struct rs_server *sv, uint64_t now_ns, struct rs_se
 	out->conns = sv->conns;
 	out->conns_opened = sv->conns_opened;
 	out->total = sv->total;
+	out->reply_gap_ns = reply_gap__max(&sv->gap, now_ns);
 	out->win_hits = counter_window__sum(&sv->win[W_HITS], now_ns);
 	out->win_misses = counter_window__sum(&sv->win[W_MISSES], now_ns);
 	out->win_commands = counter_window__sum(&sv->win[W_CMDS], now_ns);

@@ -45,6 +45,7 @@ struct rs_server_snap {
 	uint64_t commands, errors;
 	uint64_t conns, conns_opened;
 	struct hist total;	    /* latency of all its non-blocking commands, since start */
+	uint64_t reply_gap_ns;	    /* longest silence between replies lately (reply_gap.h) */
 	int n_cmds;
 	struct rs_cmd_snap *cmds;
 	int n_prefixes;

@@ -292,6 +292,48 @@ static void test_latency_p99_stall(void **st)
 	rig_free(r);
 }
 
+
+/* DEBUG SLEEP 2: requests wait unread, so latency stays low; replies stop for 2 s. */
+static void test_stall(void **st)
+{
+	struct rig *r = rig_new(1, NULL);
+	struct rs_server_snap *sv = &r->rs.servers[0];
+	const struct alert *a;
+	int fired_at = -1, resolved_at = -1;
+
+	for (uint32_t t = 0; t < warmup() + 30; t++) {
+		sv->reply_gap_ns = 5 * MS;
+		steady_tick(r);
+	}
+	/* one silence of 2 s, then steady again: fires within `for` of it, resolves after */
+	for (int t = 0; t < 30 && resolved_at < 0; t++) {
+		sv->reply_gap_ns = t == 0 ? 2 * SEC : 5 * MS;
+		steady_tick(r);
+		if (fired_at < 0 && state(r, "latency_anomaly") == ALERT_FIRING) {
+			fired_at = t;
+			a = find(r->snap, "latency_anomaly", sv->server);
+			assert_non_null(strstr(a->summary, "stalled: no reply for 2 s"));
+			assert_non_null(strstr(a->description, "DEBUG SLEEP"));
+		}
+		if (fired_at >= 0 && state(r, "latency_anomaly") == ALERT_RESOLVED)
+			resolved_at = t;
+	}
+	assert_int_equal(fired_at, 5);
+	assert_true(resolved_at > fired_at && resolved_at <= 15);
+	rig_free(r);
+
+	/* an idle server (1 request/s) is often silent for a second: never a stall */
+	r = rig_new(1, NULL);
+	sv = &r->rs.servers[0];
+	for (uint32_t t = 0; t < warmup() + 60; t++) {
+		sv->reply_gap_ns = (t % 7 == 0 ? 3 : 1) * SEC;
+		traffic(sv, 1, 1 * MS, 1, 0, 0);
+		tick(r);
+	}
+	assert_int_equal(state(r, "latency_anomaly"), ALERT_INACTIVE);
+	rig_free(r);
+}
+
 static void test_p95_bounds(void **st)
 {
 	struct rig *r = rig_new(1, NULL);
@@ -793,6 +835,7 @@ int main(void)
 		cmocka_unit_test(test_warmup_silence),
 		cmocka_unit_test(test_latency_anomaly),
 		cmocka_unit_test(test_latency_p99_stall),
+		cmocka_unit_test(test_stall),
 		cmocka_unit_test(test_p95_bounds),
 		cmocka_unit_test(test_hit_ratio_hysteresis),
 		cmocka_unit_test(test_error_ratio),
