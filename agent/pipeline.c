@@ -61,7 +61,7 @@ struct l7_conn {
 	char pg_db[PG_NAME_LEN], pg_user[PG_NAME_LEN], pg_app[PG_NAME_LEN];
 	char pg_client[NX_ENDPOINT_LEN]; /* the client's host: client without its port */
 	/* USDT figures since the last statement completed: they belong to the next one. */
-	uint64_t usdt_hits, usdt_reads, usdt_lock_ns;
+	uint64_t usdt_hits, usdt_reads, usdt_lock_ns, usdt_exec_ns;
 	/* redis: call() times of commands executed but not yet answered, oldest first */
 	uint32_t exec_head, exec_n;
 	uint64_t exec_q[EXEC_QUEUE];
@@ -229,10 +229,11 @@ static void on_statement(void *ctx, const struct pg_record *r)
 			.buf_hits = lc->usdt_hits,
 			.buf_reads = lc->usdt_reads,
 			.lock_wait_ns = lc->usdt_lock_ns,
+			.exec_ns = lc->usdt_exec_ns,
 		};
 
 		/* Pipelined statements answered together: the first takes what was flushed. */
-		lc->usdt_hits = lc->usdt_reads = lc->usdt_lock_ns = 0;
+		lc->usdt_hits = lc->usdt_reads = lc->usdt_lock_ns = lc->usdt_exec_ns = 0;
 		postgres_stats__query(lc->p->ps, &q, r->t_response);
 		pg_track(lc, pg_state_of(r->txn_status, lc->pg_state), r->t_response);
 	}
@@ -324,6 +325,7 @@ static void on_pg_usdt(struct pipeline *p, const struct nx_pg_usdt_event *ev)
 		lc->usdt_hits += f.buf_hits;
 		lc->usdt_reads += f.buf_reads;
 		lc->usdt_lock_ns += f.lock_wait_ns;
+		lc->usdt_exec_ns += ev->acc.exec_ns;
 		f.server = lc->server;
 		/* The startup message names the database before the first statement tracks it. */
 		f.database = *pg_conn__database(lc->pg) ? pg_conn__database(lc->pg) : "(unknown)";

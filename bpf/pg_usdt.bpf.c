@@ -105,7 +105,8 @@ static __always_inline void flush(__u32 kind)
 		return;
 	/* Nothing happened since the last record: an executor run that touched no buffer needs no
 	 * record of its own; transactions and deadlocks always get one. */
-	if (kind == NX_PG_EXEC_DONE && !b->buf_hits && !b->buf_reads && !b->lock_waits)
+	if (kind == NX_PG_EXEC_DONE && !b->buf_hits && !b->buf_reads && !b->lock_waits &&
+	    !b->exec_ns)
 		return;
 	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev) {
@@ -124,11 +125,12 @@ static __always_inline void flush(__u32 kind)
 	ev->kind = kind;
 	ev->pad = 0;
 	ev->acc = *b;
-	ev->acc.lock_start_ns = 0;
+	ev->acc.lock_start_ns = ev->acc.q_start_ns = ev->acc.x_start_ns = 0;
 	b->buf_hits = 0;
 	b->buf_reads = 0;
 	b->lock_wait_ns = 0;
 	b->lock_waits = 0;
+	b->exec_ns = 0;
 	/* Records are few and the ring is drained every 10 ms: no wakeup needed. */
 	bpf_ringbuf_submit(ev, BPF_RB_NO_WAKEUP);
 }
@@ -203,9 +205,55 @@ int nx_pg_lock_done(struct pt_regs *ctx)
 	return 0;
 }
 
+/* query__start(query string): a simple-protocol Query begins (parse, plan, execute). */
+SEC("usdt")
+int nx_pg_q_start(struct pt_regs *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct nx_pg_backend *b = watched(tgid) ? backend(tgid) : NULL;
+
+	if (b)
+		b->q_start_ns = bpf_ktime_get_ns();
+	return 0;
+}
+
+SEC("usdt")
+int nx_pg_q_done(struct pt_regs *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct nx_pg_backend *b = watched(tgid) ? backend(tgid) : NULL;
+
+	if (b && b->q_start_ns) {
+		b->exec_ns += bpf_ktime_get_ns() - b->q_start_ns;
+		b->q_start_ns = 0;
+	}
+	flush(NX_PG_QUERY_DONE);
+	return 0;
+}
+
+/* query__execute__start/done bracket a portal's execution; for the extended protocol they are
+ * the statement's execution time (inside a simple Query, query__start/done already count it). */
+SEC("usdt")
+int nx_pg_x_start(struct pt_regs *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct nx_pg_backend *b = watched(tgid) ? backend(tgid) : NULL;
+
+	if (b && !b->q_start_ns)
+		b->x_start_ns = bpf_ktime_get_ns();
+	return 0;
+}
+
 SEC("usdt")
 int nx_pg_exec_done(struct pt_regs *ctx)
 {
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct nx_pg_backend *b = watched(tgid) ? backend(tgid) : NULL;
+
+	if (b && b->x_start_ns) {
+		b->exec_ns += bpf_ktime_get_ns() - b->x_start_ns;
+		b->x_start_ns = 0;
+	}
 	flush(NX_PG_EXEC_DONE);
 	return 0;
 }

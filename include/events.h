@@ -135,6 +135,7 @@ enum nx_pg_usdt_kind {
 	NX_PG_COMMIT = 2,    /* transaction__commit */
 	NX_PG_ABORT = 3,     /* transaction__abort */
 	NX_PG_DEADLOCK = 4,  /* deadlock__found: this backend was chosen to break a deadlock */
+	NX_PG_QUERY_DONE = 5, /* query__done: a simple-protocol Query finished */
 };
 
 struct nx_pg_backend {
@@ -144,6 +145,10 @@ struct nx_pg_backend {
 	__u64 lock_start_ns; /* a wait in progress since then; 0: none */
 	__u32 lock_waits;
 	__u32 db_oid;	     /* database of the last non-shared buffer read (0: none yet) */
+	__u64 exec_ns;	     /* statement execution inside the server (query__start/done, or
+			      * query__execute__start/done for the extended protocol) */
+	__u64 q_start_ns;    /* a simple Query in progress since; 0: none */
+	__u64 x_start_ns;    /* an Execute in progress since; 0: none */
 };
 
 struct nx_pg_usdt_event {

@@ -180,6 +180,11 @@ static void learn(struct baseline *b, const struct baseline_cfg *cfg, double x)
 	*p += w * (sign - *p);
 }
 
+double baseline__score(const struct baseline *b, const struct baseline_cfg *cfg, double x)
+{
+	return isfinite(x) && b->n > 0 && baseline__warm(b, cfg) ? score_of(b, cfg, x) : 0;
+}
+
 double baseline__update(struct baseline *b, const struct baseline_cfg *cfg, double x)
 {
 	double score = 0;

@@ -35,6 +35,8 @@ bool baseline__warm(const struct baseline *b, const struct baseline_cfg *cfg);
  * whenever |x - centre| is under either minimum effect. NaN samples are ignored (score 0).
  */
 double baseline__update(struct baseline *b, const struct baseline_cfg *cfg, double x);
+/* The score alone, learning nothing: for samples the caller knows are never normal. */
+double baseline__score(const struct baseline *b, const struct baseline_cfg *cfg, double x);
 
 /* |score| never exceeds this: a series with no spread at all (constant, min_abs_effect 0 and a
  * centre of 0) scores ±BASELINE_SCORE_MAX instead of ±inf when it moves. */

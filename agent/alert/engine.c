@@ -332,8 +332,10 @@ struct engine *engine__new(const struct alert_config *cfg, struct notifier *noti
 	e->bcfg[S_SLOW].min_abs_effect = 0.5;
 	e->bcfg[S_P99].min_abs_effect = P99_MIN_ABS_S;
 	e->bcfg[S_P99].min_rel_effect = 4; /* 5x its usual value */
-	e->bcfg[S_GAP].min_abs_effect = STALL_MIN_S / 2;
-	e->bcfg[S_GAP].min_rel_effect = 9; /* 10x the usual silence */
+	/* Small on purpose: the minimum effect also floors the spread that samples are clipped
+	 * at, and silences of a busy server are milliseconds; the rule adds STALL_MIN_S. */
+	e->bcfg[S_GAP].min_abs_effect = 0.05;
+	e->bcfg[S_GAP].min_rel_effect = 4; /* 5x the usual silence */
 	for (int i = 0; i < ENG_MAX_ALERTS; i++)
 		e->inst[i].series = -1;
 	engine__configure(e, cfg);
@@ -582,7 +584,11 @@ static void series_update(struct engine *e, struct series *se, const struct read
 		uint64_t wreq = r->req - o->req, wacc;
 
 		se->sig[S_RATE] = (r->req - p->req) / dt;
-		if (r->gap_ns) {
+		/* Silences mean something only on a server that is normally busy: learned (and
+		 * judged) only once the rate's baseline is warm and high, so an idle start or an
+		 * idle server never teaches it that a second of silence is normal. */
+		if (r->gap_ns && baseline__warm(&se->b[S_RATE], &e->bcfg[S_RATE]) &&
+		    se->b[S_RATE].centre >= STALL_MIN_RATE) {
 			/* over the window, like latency: a 2 s stall stays in view for 5 s */
 			uint64_t g = r->gap_ns;
 
@@ -629,8 +635,14 @@ static void series_update(struct engine *e, struct series *se, const struct read
 					(n - hist__count_le(&e->window, SLOW_STATEMENT_NS)) / wdt;
 		}
 	}
-	for (int i = 0; i < S__COUNT; i++)
-		se->score[i] = baseline__update(&se->b[i], &e->bcfg[i], se->sig[i]);
+	for (int i = 0; i < S__COUNT; i++) {
+		/* A silence of STALL_MIN_S on a busy server is never normal: scored, not learned,
+		 * so a burst of stalls does not teach the baseline to expect the next one. */
+		if (i == S_GAP && se->sig[i] >= STALL_MIN_S)
+			se->score[i] = baseline__score(&se->b[i], &e->bcfg[i], se->sig[i]);
+		else
+			se->score[i] = baseline__update(&se->b[i], &e->bcfg[i], se->sig[i]);
+	}
 	se->ring[se->head] = *r;
 	if (total)
 		se->ring_h[se->head] = *total;

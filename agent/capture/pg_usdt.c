@@ -26,6 +26,9 @@ static const struct {
 	{ "transaction__commit", true },
 	{ "transaction__abort", true },
 	{ "deadlock__found", false },
+	{ "query__start", false }, /* execution time: without these, buffers and locks still work */
+	{ "query__done", false },
+	{ "query__execute__start", false },
 };
 #define N_PROBES (sizeof(probes) / sizeof(probes[0]))
 
@@ -48,7 +51,8 @@ static struct bpf_program *prog_of(struct pg_usdt *u, int i)
 		u->skel->progs.nx_pg_buf_read,  u->skel->progs.nx_pg_lock_start,
 		u->skel->progs.nx_pg_lock_done,    u->skel->progs.nx_pg_exec_done,
 		u->skel->progs.nx_pg_commit, u->skel->progs.nx_pg_abort,
-		u->skel->progs.nx_pg_deadlock,
+		u->skel->progs.nx_pg_deadlock, u->skel->progs.nx_pg_q_start,
+		u->skel->progs.nx_pg_q_done, u->skel->progs.nx_pg_x_start,
 	};
 	return p[i];
 }

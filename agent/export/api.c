@@ -160,6 +160,12 @@ static json_t *query(const struct ps_series_snap *q)
 		json_object_set_new(o, "buffer_reads", json_integer((json_int_t)q->buf_reads));
 		json_object_set_new(o, "buffer_hit_ratio", hit_ratio(q->buf_hits, q->buf_reads));
 		json_object_set_new(o, "lock_wait_ms", json_real(q->lock_wait_ns / 1e6));
+		/* inside the server (USDT) beside mean_ms on the wire: the rest is network and
+		 * the client's pace within the batch */
+		json_object_set_new(o, "exec_mean_ms",
+				    q->exec_ns && q->lat.count
+					    ? json_real(q->exec_ns / 1e6 / q->lat.count)
+					    : json_null());
 	}
 	return o;
 }

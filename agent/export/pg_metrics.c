@@ -141,10 +141,46 @@ static double db_commits(const struct ps_db_snap *d) { return d->commits; }
 static double db_rollbacks(const struct ps_db_snap *d) { return d->rollbacks; }
 static double db_waiting(const struct ps_db_snap *d) { return d->lock_waiting; }
 
+/* Execution inside the server per (server, database, fingerprint): users' series add up. */
+static void render_exec(struct prom *p, const struct postgres_snapshot *s)
+{
+	prom__family(p, "nexus_postgres_query_exec_seconds_total", "counter",
+		     "Time statements spent executing inside the server (USDT query__start/done, or "
+		     "query__execute__start/done for the extended protocol); divide by "
+		     "nexus_postgres_queries_total for the mean, compare with the wire duration.");
+	for (int i = 0; i < s->n_servers; i++) {
+		const struct ps_server_snap *sv = &s->servers[i];
+
+		if (!sv->usdt)
+			continue;
+		for (int j = 0; j < sv->n_series; j++) {
+			const struct ps_series_snap *se = &sv->series[j];
+			char fp[24], labels[LABELS];
+			uint64_t ns = 0;
+			bool seen = false;
+
+			for (int k = 0; k < j && !seen; k++)
+				seen = same_group(&sv->series[k], se);
+			if (seen)
+				continue;
+			for (int k = j; k < sv->n_series; k++)
+				if (same_group(&sv->series[k], se))
+					ns += sv->series[k].exec_ns;
+			fp_label(fp, sizeof(fp), se->fingerprint, se->text);
+			labels[0] = '\0';
+			prom__label(labels, LABELS, "server", sv->server);
+			prom__label(labels, LABELS, "database", se->database);
+			prom__label(labels, LABELS, "fingerprint", fp);
+			prom__sample(p, "nexus_postgres_query_exec_seconds_total", labels, ns / 1e9);
+		}
+	}
+}
+
 static void render_usdt(struct prom *p, const struct postgres_snapshot *s)
 {
 	char labels[LABELS];
 
+	render_exec(p, s);
 	prom__family(p, "nexus_postgres_buffer_hits_total", "counter",
 		     "Shared-buffer reads that found the page in PostgreSQL's cache (USDT "
 		     "buffer__read__done).");

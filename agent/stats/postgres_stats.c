@@ -22,7 +22,7 @@ struct ps_series {
 	char text[PS_TEXT_LEN];
 	char kind[12];
 	uint64_t rows;
-	uint64_t buf_hits, buf_reads, lock_wait_ns;
+	uint64_t buf_hits, buf_reads, lock_wait_ns, exec_ns;
 	struct lat_series lat;
 };
 
@@ -218,6 +218,7 @@ void postgres_stats__query(struct postgres_stats *s, const struct pg_query *q, u
 	se->buf_hits += q->buf_hits;
 	se->buf_reads += q->buf_reads;
 	se->lock_wait_ns += q->lock_wait_ns;
+	se->exec_ns += q->exec_ns;
 	if (q->sqlstate) {
 		sv->errors++;
 		/* A SQLSTATE counts by its class (first two characters: 23 integrity, 42 syntax or
@@ -490,6 +491,7 @@ static int snap_server(const struct ps_server *sv, uint64_t now_ns, struct ps_se
 		o->buf_hits = se->buf_hits;
 		o->buf_reads = se->buf_reads;
 		o->lock_wait_ns = se->lock_wait_ns;
+		o->exec_ns = se->exec_ns;
 		lat_series__snapshot(&se->lat, now_ns, &o->lat, scratch);
 	}
 	for (int i = 0; i <= PS_MAX_CONN_KEYS; i++) {

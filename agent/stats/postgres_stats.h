@@ -45,6 +45,7 @@ struct pg_query {
 	uint64_t t_request, t_response;
 	/* From USDT: what the backend did since its previous statement (0 without probes). */
 	uint64_t buf_hits, buf_reads, lock_wait_ns;
+	uint64_t exec_ns; /* execution inside the server (query__start/done) */
 };
 
 /* USDT figures of one backend flush (struct nx_pg_backend), for a (server, database). */
@@ -65,6 +66,7 @@ struct ps_series_snap {
 	char kind[12];
 	uint64_t rows;
 	uint64_t buf_hits, buf_reads, lock_wait_ns; /* USDT, attributed to the statement */
+	uint64_t exec_ns;			      /* USDT: time executing inside the server */
 	struct lat_snap lat; /* error words are SQLSTATE classes ("23", "42"...) */
 };
 

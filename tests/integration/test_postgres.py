@@ -519,6 +519,9 @@ USDT_CHECKS = [
     "and commits/s",
     "/api/v1/database/relations: the seq-scanned table (by relfilenode) is listed under database "
     "postgres with buffer reads; slow-queries gives its scan a buffer hit ratio < 1",
+    "USDT: execution time inside the server (nexus_postgres_query_exec_seconds_total): "
+    "pg_sleep(0.3) x 2 over the simple protocol and x 2 with -M extended add >= 0.6 s each, and "
+    "no more than their wire duration",
 ]
 
 
@@ -634,10 +637,39 @@ def group_usdt(g, s):
     slow = json.loads(fetch(s.port, "/api/v1/database/slow-queries"))
     scans = [q for sv in slow["servers"] for q in sv["by_p95"] + sv["by_total_time"]
              if q["query"] == "select count(*) from nx_big where pad <> $1"]
-    g.check(c[5], bool(mine) and bool(scans) and scans[0]["buffer_reads"] > 1000
-            and scans[0]["buffer_hit_ratio"] < 1,
-            ["relfilenode %s; relations %s" % (fnode, json.dumps(rels)[:400]),
-             "scan: %s" % (scans[:1],)])
+    c5 = (bool(mine) and bool(scans) and scans[0]["buffer_reads"] > 1000
+            and scans[0]["buffer_hit_ratio"] < 1)
+    g.check(c[5], c5, ["relfilenode %s; relations %s" % (fnode, json.dumps(rels)[:400]),
+                       "scan: %s" % (scans[:1],)])
+
+    # Execution time: the same sleep through the simple and the extended protocol.
+    def exec_and_wire(text_):
+        fams = h.parse_prometheus(fetch(s.port))
+        ex = sum(v for l, v in samples(fams, "nexus_postgres_query_exec_seconds_total")
+                 if l.get("fingerprint") in fps(fams, text_))
+        wire = sum(v for l, v in samples(fams, "nexus_postgres_query_duration_seconds_sum",
+                                         "nexus_postgres_query_duration_seconds")
+                   if l.get("fingerprint") in fps(fams, text_))
+        return ex, wire
+
+    def fps(fams, text_):
+        return {l.get("fingerprint") for l, _ in samples(fams, "nexus_postgres_query_info")
+                if l.get("query") == text_}
+    simple_t = "select pg_sleep($1)"
+    b_ex, b_wire = exec_and_wire(simple_t)
+    psql(pg, ["SELECT pg_sleep(0.3)", "SELECT pg_sleep(0.3)"])
+    s.sync()
+    ex1, wire1 = exec_and_wire(simple_t)
+    script = os.path.join(pg.dir, "nx_sleep.sql")
+    with open(script, "w") as f:
+        f.write("SELECT pg_sleep(0.3);\n")
+    pgbench(pg, "-n", "-M", "extended", "-t", "2", "-c", "1", "-f", script)
+    s.sync()
+    ex2, wire2 = exec_and_wire(simple_t)
+    d1, w1, d2, w2 = ex1 - b_ex, wire1 - b_wire, ex2 - ex1, wire2 - wire1
+    g.check(c[6], 0.6 <= d1 <= w1 + 0.001 and 0.6 <= d2 <= w2 + 0.001,
+            ["simple: exec +%.3f s, wire +%.3f s; extended: exec +%.3f s, wire +%.3f s"
+             % (d1, w1, d2, w2)])
 
 ALL = [(BENCH_CHECKS, 100), (MISC_CHECKS, 60), (EXPO_CHECKS, 60), (USDT_CHECKS, 120)]
 
