@@ -15,25 +15,9 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/usdt.bpf.h>
 #include "events.h"
+#include "probe.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-/* The capture object's maps; the agent makes these the same maps before load. */
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4096);
-} events SEC(".maps");
-
-struct nx_counters {
-	__u64 c[NX_CNT__COUNT];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct nx_counters);
-} counters SEC(".maps");
 
 /* Per backend (tgid). LRU: a backend whose exit we miss ages out. The agent reads it once a
  * second for waits still in progress (a lock held for minutes must show before it is released). */
@@ -110,11 +94,7 @@ static __always_inline void flush(__u32 kind)
 		return;
 	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev) {
-		__u32 zero = 0;
-		struct nx_counters *c = bpf_map_lookup_elem(&counters, &zero);
-
-		if (c)
-			c->c[NX_CNT_LOST]++;
+		probe_count_lost();
 		return;
 	}
 	ev->hdr.type = NX_EV_PG_USDT;

@@ -14,29 +14,13 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "events.h"
+#include "probe.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* lookupKey()'s flags in Redis 7.0 (db.c): these two keep a lookup out of keyspace_hits/misses. */
 #define LOOKUP_NOSTATS (1 << 2)
 #define LOOKUP_WRITE (1 << 3)
-
-/* The capture object's maps; the agent makes these the same maps before load. */
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4096);
-} events SEC(".maps");
-
-struct nx_counters {
-	__u64 c[NX_CNT__COUNT];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct nx_counters);
-} counters SEC(".maps");
 
 /* The redis-server processes this agent watches (the probes are on the executable, for every
  * process running it). The agent adds them; a BGSAVE child inherits but runs no commands. */
@@ -114,11 +98,7 @@ int BPF_KRETPROBE(nx_rd_call_ret)
 		return 0;
 	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev) {
-		__u32 zero = 0;
-		struct nx_counters *c = bpf_map_lookup_elem(&counters, &zero);
-
-		if (c)
-			c->c[NX_CNT_LOST]++;
+		probe_count_lost();
 		return 0;
 	}
 	ev->hdr.type = NX_EV_REDIS_CALL;
