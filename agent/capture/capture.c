@@ -242,14 +242,11 @@ int capture__counters(struct capture *c, uint64_t out[NX_CNT__COUNT])
 	return 0;
 }
 
-int capture__events_fd(const struct capture *c)
+int capture__share_maps(const struct capture *c, struct bpf_map *events, struct bpf_map *counters)
 {
-	return bpf_map__fd(c->skel->maps.events);
-}
+	int rc = bpf_map__reuse_fd(events, bpf_map__fd(c->skel->maps.events));
 
-int capture__counters_fd(const struct capture *c)
-{
-	return bpf_map__fd(c->skel->maps.counters);
+	return rc ? rc : bpf_map__reuse_fd(counters, bpf_map__fd(c->skel->maps.counters));
 }
 
 void capture__forget_fd(struct capture *c, uint32_t tgid, uint32_t fd)

@@ -43,9 +43,11 @@ uint32_t capture__count_targets(const struct capture *c);
 int capture__poll(struct capture *c, int timeout_ms);
 /* Sums the kernel side's per-CPU counters (enum nx_counter). */
 int capture__counters(struct capture *c, uint64_t out[NX_CNT__COUNT]);
-/* The ring buffer and counters maps, which optional probe objects (pg_usdt) write into too. */
-int capture__events_fd(const struct capture *c);
-int capture__counters_fd(const struct capture *c);
+struct bpf_map;
+/* Makes an optional probe object's (pg_usdt, redis_uprobes) ring buffer and counters the
+ * capture's, before that object is loaded: every record lands in one ring, in order. 0 or
+ * -errno. */
+int capture__share_maps(const struct capture *c, struct bpf_map *events, struct bpf_map *counters);
 /* Forgets the kernel's cached socket fd of a process that is gone. */
 void capture__forget_fd(struct capture *c, uint32_t tgid, uint32_t fd);
 

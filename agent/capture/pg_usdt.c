@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "events.h"
@@ -11,8 +10,7 @@
 #include "capture/capture.h"
 #include "capture/elf_syms.h"
 #include "capture/pg_usdt.h"
-
-#define PG_MAX_BINARIES 8 /* distinct postgres executables (versions, containers) */
+#include "capture/probe_exe.h"
 
 /* Program and probe, in the order of the skeleton's programs. */
 static const struct {
@@ -32,17 +30,11 @@ static const struct {
 };
 #define N_PROBES (sizeof(probes) / sizeof(probes[0]))
 
-struct pg_binary {
-	dev_t dev;
-	ino_t ino;
-	struct bpf_link *links[N_PROBES];
-};
-
 struct pg_usdt {
 	struct pg_usdt_bpf *skel;
 	struct bpf_link *fork_link; /* keeps pg_targets complete as the postmaster forks */
-	int n_bins;
-	struct pg_binary bins[PG_MAX_BINARIES];
+	struct probe_exes exes;
+	struct bpf_link *links[PROBE_MAX_EXES][N_PROBES]; /* per attached executable */
 };
 
 static struct bpf_program *prog_of(struct pg_usdt *u, int i)
@@ -70,10 +62,7 @@ struct pg_usdt *pg_usdt__open(struct capture *cap, char *err, size_t errlen)
 		snprintf(err, errlen, "opening the USDT object failed: %s", strerror(-rc));
 		goto fail;
 	}
-	/* One ring buffer and one set of counters for everything the kernel side reports. */
-	rc = bpf_map__reuse_fd(u->skel->maps.events, capture__events_fd(cap));
-	if (!rc)
-		rc = bpf_map__reuse_fd(u->skel->maps.counters, capture__counters_fd(cap));
+	rc = capture__share_maps(cap, u->skel->maps.events, u->skel->maps.counters);
 	if (!rc)
 		rc = pg_usdt_bpf__load(u->skel);
 	if (rc) {
@@ -97,9 +86,9 @@ void pg_usdt__close(struct pg_usdt *u)
 {
 	if (!u)
 		return;
-	for (int b = 0; b < u->n_bins; b++)
+	for (int b = 0; b < u->exes.n; b++)
 		for (size_t i = 0; i < N_PROBES; i++)
-			bpf_link__destroy(u->bins[b].links[i]);
+			bpf_link__destroy(u->links[b][i]);
 	bpf_link__destroy(u->fork_link);
 	pg_usdt_bpf__destroy(u->skel);
 	free(u);
@@ -107,55 +96,41 @@ void pg_usdt__close(struct pg_usdt *u)
 
 int pg_usdt__attach_pid(struct pg_usdt *u, uint32_t tgid, char *err, size_t errlen)
 {
-	char exe[64];
-	struct stat st;
-	struct pg_binary *b;
+	struct bpf_link **links = u->links[u->exes.n];
+	char exe[PROBE_EXE_LEN];
+	struct probe_exe id;
 	uint8_t one = 1;
+	int rc;
 
 	/* Watched from now on, whatever becomes of the attachment; its children by inheritance. */
 	bpf_map_update_elem(bpf_map__fd(u->skel->maps.pg_targets), &tgid, &one, BPF_ANY);
-
-	/* /proc/PID/exe reaches the file inside a container's mount namespace as well. */
-	snprintf(exe, sizeof(exe), "/proc/%u/exe", tgid);
-	if (stat(exe, &st)) {
-		snprintf(err, errlen, "%s: %s", exe, strerror(errno));
-		return -errno;
-	}
-	for (int i = 0; i < u->n_bins; i++)
-		if (u->bins[i].dev == st.st_dev && u->bins[i].ino == st.st_ino)
-			return 0;
-	if (u->n_bins == PG_MAX_BINARIES) {
-		snprintf(err, errlen, "more than %d postgres executables; not attaching to %s",
-			 PG_MAX_BINARIES, exe);
-		return -E2BIG;
-	}
-	b = &u->bins[u->n_bins];
-	memset(b, 0, sizeof(*b));
+	rc = probe_exes__find(&u->exes, tgid, "postgres", exe, &id, err, errlen);
+	if (rc <= 0)
+		return rc;
+	memset(u->links[u->exes.n], 0, sizeof(u->links[0]));
 	for (size_t i = 0; i < N_PROBES; i++) {
 		/* pid -1: every process running the file, backends forked later included. */
-		b->links[i] = bpf_program__attach_usdt(prog_of(u, i), -1, exe, "postgresql",
-						       probes[i].name, NULL);
-		if (!b->links[i] && probes[i].required) {
-			int rc = -errno;
+		links[i] = bpf_program__attach_usdt(prog_of(u, i), -1, exe, "postgresql",
+						    probes[i].name, NULL);
+		if (!links[i] && probes[i].required) {
+			rc = -errno;
 
 			snprintf(err, errlen,
 				 "%s has no usable USDT probe postgresql:%s (%s); built without "
 				 "--enable-dtrace? Buffer, lock and transaction figures are off for it",
 				 exe, probes[i].name, strerror(-rc));
 			for (size_t k = 0; k < i; k++)
-				bpf_link__destroy(b->links[k]);
+				bpf_link__destroy(links[k]);
 			return rc;
 		}
 	}
-	b->dev = st.st_dev;
-	b->ino = st.st_ino;
-	u->n_bins++;
+	probe_exes__add(&u->exes, &id);
 	return 1;
 }
 
 int pg_usdt__n_binaries(const struct pg_usdt *u)
 {
-	return u ? u->n_bins : 0;
+	return u ? u->exes.n : 0;
 }
 
 void pg_usdt__each_waiting(struct pg_usdt *u, void (*fn)(void *ctx, uint32_t tgid, uint64_t since),

@@ -3,27 +3,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "events.h"
 #include "redis_uprobes.skel.h"
 #include "capture/capture.h"
+#include "capture/probe_exe.h"
 #include "capture/redis_uprobes.h"
 
-#define REDIS_MAX_BINARIES 8
 #define N_LINKS 4 /* call entry and return, lookupKey entry and return */
-
-struct redis_binary {
-	dev_t dev;
-	ino_t ino;
-	struct bpf_link *links[N_LINKS];
-};
 
 struct redis_uprobes {
 	struct redis_uprobes_bpf *skel;
-	int n_bins;
-	struct redis_binary bins[REDIS_MAX_BINARIES];
+	struct probe_exes exes;
+	struct bpf_link *links[PROBE_MAX_EXES][N_LINKS]; /* per attached executable */
 };
 
 struct redis_uprobes *redis_uprobes__open(struct capture *cap, char *err, size_t errlen)
@@ -39,9 +32,7 @@ struct redis_uprobes *redis_uprobes__open(struct capture *cap, char *err, size_t
 		snprintf(err, errlen, "opening the uprobe object failed: %s", strerror(-rc));
 		goto fail;
 	}
-	rc = bpf_map__reuse_fd(u->skel->maps.events, capture__events_fd(cap));
-	if (!rc)
-		rc = bpf_map__reuse_fd(u->skel->maps.counters, capture__counters_fd(cap));
+	rc = capture__share_maps(cap, u->skel->maps.events, u->skel->maps.counters);
 	if (!rc)
 		rc = redis_uprobes_bpf__load(u->skel);
 	if (rc) {
@@ -59,9 +50,9 @@ void redis_uprobes__close(struct redis_uprobes *u)
 {
 	if (!u)
 		return;
-	for (int b = 0; b < u->n_bins; b++)
+	for (int b = 0; b < u->exes.n; b++)
 		for (int i = 0; i < N_LINKS; i++)
-			bpf_link__destroy(u->bins[b].links[i]);
+			bpf_link__destroy(u->links[b][i]);
 	redis_uprobes_bpf__destroy(u->skel);
 	free(u);
 }
@@ -78,48 +69,36 @@ int redis_uprobes__attach_pid(struct redis_uprobes *u, uint32_t tgid, char *err,
 		{ u->skel->progs.nx_rd_lookup, "lookupKey", false },
 		{ u->skel->progs.nx_rd_lookup_ret, "lookupKey", true },
 	};
-	struct redis_binary *b;
-	struct stat st;
-	char exe[64];
+	struct bpf_link **links = u->links[u->exes.n];
+	char exe[PROBE_EXE_LEN];
+	struct probe_exe id;
 	uint8_t one = 1;
+	int rc;
 
 	bpf_map_update_elem(bpf_map__fd(u->skel->maps.redis_targets), &tgid, &one, BPF_ANY);
-	snprintf(exe, sizeof(exe), "/proc/%u/exe", tgid);
-	if (stat(exe, &st)) {
-		snprintf(err, errlen, "%s: %s", exe, strerror(errno));
-		return -errno;
-	}
-	for (int i = 0; i < u->n_bins; i++)
-		if (u->bins[i].dev == st.st_dev && u->bins[i].ino == st.st_ino)
-			return 0;
-	if (u->n_bins == REDIS_MAX_BINARIES) {
-		snprintf(err, errlen, "more than %d redis-server executables; not attaching to %s",
-			 REDIS_MAX_BINARIES, exe);
-		return -E2BIG;
-	}
-	b = &u->bins[u->n_bins];
-	memset(b, 0, sizeof(*b));
+	rc = probe_exes__find(&u->exes, tgid, "redis-server", exe, &id, err, errlen);
+	if (rc <= 0)
+		return rc;
+	memset(u->links[u->exes.n], 0, sizeof(u->links[0]));
 	for (int i = 0; i < N_LINKS; i++) {
 		LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = probes[i].func,
 			    .retprobe = probes[i].ret);
 
 		/* pid -1: the file, for every process; the kernel side filters by redis_targets. */
-		b->links[i] = bpf_program__attach_uprobe_opts(probes[i].prog, -1, exe, 0, &o);
-		if (!b->links[i]) {
-			int rc = -errno;
+		links[i] = bpf_program__attach_uprobe_opts(probes[i].prog, -1, exe, 0, &o);
+		if (!links[i]) {
+			rc = -errno;
 
 			snprintf(err, errlen,
 				 "%s: cannot attach to %s() (%s): a stripped binary? "
 				 "`nexus-agent check` lists its symbols; the wire figures still work",
 				 exe, probes[i].func, strerror(-rc));
 			for (int k = 0; k < i; k++)
-				bpf_link__destroy(b->links[k]);
+				bpf_link__destroy(links[k]);
 			return rc;
 		}
 	}
-	b->dev = st.st_dev;
-	b->ino = st.st_ino;
-	u->n_bins++;
+	probe_exes__add(&u->exes, &id);
 	return 1;
 }
 
