@@ -85,7 +85,7 @@ struct series {
 	char server[ALERT_LABEL_VALUE_LEN];
 	char database[PS_NAME_LEN]; /* "" for a server's own series */
 	uint64_t last_seen_ns;
-	uint32_t pid, raw_pid; /* pid: the process judged (PostgreSQL: its postmaster) */
+	uint32_t pid; /* the process judged (PostgreSQL: its postmaster) */
 	uint32_t old_pid;
 	uint64_t restarted_ns; /* 0: never seen restarting */
 	int n_inst;	       /* alert instances that refer to it */
@@ -658,56 +658,13 @@ static bool pid_alive(uint32_t pid)
 	return pid && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
 }
 
-/* A PostgreSQL backend's postmaster: walks up while the parent is a postgres too. 0 when the
- * process is gone already. */
-static uint32_t postmaster_of(uint32_t pid)
+/* The server's process as its snapshot names it (PostgreSQL: the postmaster, the parent of the
+ * backends, which the pipeline takes from the backend's process record). */
+static void series_pid(struct engine *e, struct series *se, uint32_t pid)
 {
-	for (int depth = 0; depth < 4; depth++) {
-		char path[64], buf[512], comm[64];
-		uint32_t ppid = 0;
-		FILE *f;
-		char *rp;
-
-		snprintf(path, sizeof(path), "/proc/%u/stat", pid);
-		f = fopen(path, "r");
-		if (!f)
-			return depth ? pid : 0;
-		if (!fgets(buf, sizeof(buf), f))
-			buf[0] = '\0';
-		fclose(f);
-		rp = strrchr(buf, ')');
-		if (!rp || sscanf(rp + 1, " %*c %u", &ppid) != 1 || ppid <= 1)
-			return pid;
-		snprintf(path, sizeof(path), "/proc/%u/comm", ppid);
-		f = fopen(path, "r");
-		if (!f)
-			return pid;
-		if (!fgets(comm, sizeof(comm), f))
-			comm[0] = '\0';
-		fclose(f);
-		comm[strcspn(comm, "\n")] = '\0';
-		if (strcmp(comm, "postgres") && strcmp(comm, "postmaster"))
-			return pid;
-		pid = ppid;
-	}
-	return pid;
-}
-
-static void series_pid(struct engine *e, struct series *se, uint32_t raw)
-{
-	uint32_t pid = raw;
-
 	se->restarted_now = false;
-	if (!raw)
+	if (!pid)
 		return;
-	if (se->kind == K_POSTGRES) {
-		if (raw == se->raw_pid)
-			return;
-		pid = postmaster_of(raw);
-		if (!pid)
-			return; /* a backend that is gone already says nothing about its server */
-		se->raw_pid = raw;
-	}
 	if (se->pid && pid != se->pid) {
 		se->old_pid = se->pid;
 		se->restarted_ns = e->now_ns;

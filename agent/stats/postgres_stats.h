@@ -124,7 +124,7 @@ struct ps_db_snap {
 
 struct ps_server_snap {
 	char server[PS_SERVER_LEN];
-	uint32_t pid;		/* the postmaster (or the backend last seen) */
+	uint32_t pid;		/* the postmaster (the backends' parent) */
 	uint64_t queries, errors, conns_opened;
 	uint64_t deadlocks;	/* USDT deadlock__found */
 	uint64_t reply_gap_ns;	/* longest silence between responses lately (reply_gap.h) */
