@@ -14,8 +14,8 @@ PKGS=(
 	redis-server redis-tools postgresql postgresql-contrib python3 procps iproute2 curl
 	# alert tests and make eval: a real Alertmanager on loopback; promtool checks /metrics
 	prometheus-alertmanager prometheus
-	# completeness tests with real client libraries (Debian's Python ones; npm's come from npm)
-	python3-redis python3-asyncpg python3-psycopg nodejs npm
+	# completeness tests with real client libraries (Debian's Python ones; npm's come from npm, which ships with nodejs here)
+	python3-redis python3-asyncpg python3-psycopg nodejs
 	# make bench: the bare probe that is the floor every overhead is compared with
 	bpftrace
 )
