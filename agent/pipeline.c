@@ -65,6 +65,14 @@ struct l7_conn {
 	/* redis: call() times of commands executed but not yet answered, oldest first */
 	uint32_t exec_head, exec_n;
 	uint64_t exec_q[EXEC_QUEUE];
+	/* Per direction (enum nx_dir), where the syscall being fed chunk by chunk stands: the next
+	 * chunk's offset and the bytes still to come. A chunk the ring buffer lost shows as a jump,
+	 * which the parser is told as a gap. */
+	struct chunk_pos {
+		uint64_t ts; /* the syscall's */
+		uint32_t next;
+		uint32_t left;
+	} pos[2];
 };
 
 static struct reader_slot *reader_slot(struct pipeline *p, uint32_t tid)
@@ -306,6 +314,48 @@ static struct l7_conn *l7_conn_of(struct pipeline *p, const struct nx_record *r,
 	return lc;
 }
 
+/* Hands the parser `cap` bytes, followed by a gap up to `len` (len > cap: not captured). */
+static void feed(struct l7_conn *lc, bool in, const uint8_t *data, uint32_t cap, uint32_t len,
+		 uint64_t ts)
+{
+	if (lc->kind == NX_KIND_REDIS)
+		resp_conn__feed(lc->resp, in, data, cap, len, ts, on_command, lc);
+	else
+		pg_conn__feed(lc->pg, in, data, cap, len, ts, on_statement, lc);
+}
+
+/*
+ * A syscall's payload comes as one or more chunks (NX_DATA_F_MORE on all but the last), in order
+ * and with the syscall's timestamp. The parser gets them as one stream; what the kernel could not
+ * deliver (a chunk the full ring buffer dropped, the tail past --capture-bytes) is a gap of the
+ * right length. A syscall still missing chunks when any other syscall of the connection shows up
+ * has lost them: its gap is told first, so that bytes are never glued to the wrong place.
+ */
+static void feed_chunk(struct l7_conn *lc, const struct nx_data_event *d)
+{
+	static const uint8_t none[1];
+	struct chunk_pos *pos = &lc->pos[d->dir & 1];
+	bool in = d->dir == NX_DIR_IN;
+	bool more = d->flags & NX_DATA_F_MORE;
+	uint32_t from;
+
+	for (int k = 0; k < 2; k++) {
+		struct chunk_pos *o = &lc->pos[k];
+
+		if (o->left && o->ts != d->hdr.ts_ns) {
+			feed(lc, k == NX_DIR_IN, none, 0, o->left, d->hdr.ts_ns);
+			o->left = 0;
+		}
+	}
+	from = pos->left ? pos->next : 0; /* where this chunk should start */
+	if (d->off > from)
+		feed(lc, in, none, 0, d->off - from, d->hdr.ts_ns); /* chunks before it were lost */
+	feed(lc, in, d->data, d->cap_len, more ? d->cap_len : d->len - d->off, d->hdr.ts_ns);
+	pos->ts = d->hdr.ts_ns;
+	pos->next = d->off + d->cap_len;
+	pos->left = more ? d->len - pos->next : 0;
+}
+
 static void on_pg_usdt(struct pipeline *p, const struct nx_pg_usdt_event *ev)
 {
 	struct l7_conn *lc = pg_backend_of(p, ev->hdr.tgid);
@@ -373,12 +423,7 @@ static void on_record(void *ctx, const struct nx_record *r)
 		slot->tid = r->hdr->pid;
 		slot->lc = lc;
 	}
-	if (kind == NX_KIND_REDIS)
-		resp_conn__feed(lc->resp, r->data->dir == NX_DIR_IN, r->data->data, r->data->cap_len,
-				r->data->len, r->hdr->ts_ns, on_command, lc);
-	else
-		pg_conn__feed(lc->pg, r->data->dir == NX_DIR_IN, r->data->data, r->data->cap_len,
-			      r->data->len, r->hdr->ts_ns, on_statement, lc);
+	feed_chunk(lc, r->data);
 	return;
 other:
 	if (p->sink.on_other)

@@ -74,12 +74,44 @@ struct {
 	__type(value, struct nx_fd_key);
 } sock_owner SEC(".maps");
 
-/* DATA records are up to 16 KiB: built here, not on the 512-byte stack. Twice NX_MAX_CAPTURE of
- * room lets the verifier see that (offset < MAX) + (len <= MAX) stays inside. */
-/* buf is ev.data: the flexible array member is followed by its storage. */
+/* Where the payload of a data syscall is: its arguments after the fd. */
+enum buf_kind {
+	BUF_PLAIN = 0,	/* (fd, buf, len): read, write, recvfrom, sendto */
+	BUF_IOV = 1,	/* (fd, iov, iovcnt): readv, writev */
+	BUF_MSGHDR = 2, /* (fd, struct user_msghdr *): recvmsg, sendmsg */
+};
+
+struct user_iovec {
+	void *base;
+	__u64 len;
+};
+
+/*
+ * Walking a syscall's payload chunk by chunk (bpf_loop's steps). The payload is a list of user
+ * buffers (one, or up to NX_MAX_IOV iovecs); chunks are filled across buffer boundaries, so a
+ * writev of small pieces is still one record. It lives in the per-CPU scratch slot, not on the
+ * stack: the verifier tracks stack values exactly and would see a new state at every step.
+ */
+struct io_walk {
+	struct nx_data_event hdr;	 /* what every chunk's header repeats (ts, len, dir...) */
+	const struct user_iovec *uiov; /* NULL: one buffer, already in base/left */
+	__u64 iovcnt;
+	__u32 iov_next;			 /* the next iovec to read */
+	const __u8 *base;		 /* the current buffer's next byte... */
+	__u64 left;			 /* ...and what remains of it */
+	__u32 want;			 /* bytes to capture in all (<= len, <= capture_bytes) */
+	__u32 done;			 /* bytes captured so far */
+	__u32 fill;			 /* of which in the chunk being built */
+	bool open;			 /* the last record sent promised more (or none was sent) */
+};
+
+/* DATA records are up to NX_CHUNK_BYTES of payload: built here, not on the 512-byte stack. Twice
+ * the chunk of room lets the verifier see that (offset < CHUNK) + (len <= CHUNK) stays inside.
+ * buf is ev.data: the flexible array member is followed by its storage. */
 struct data_scratch {
+	struct io_walk w;
 	struct nx_data_event ev;
-	__u8 buf[2 * NX_MAX_CAPTURE];
+	__u8 buf[2 * NX_CHUNK_BYTES];
 };
 
 /* One slot per CPU, indexed by CPU id: a per-CPU array caps values at 32 KiB, this one does not.
@@ -96,11 +128,6 @@ struct syscall_exit_ctx {
 	__u64 common;
 	int nr;
 	long ret;
-};
-
-struct user_iovec {
-	void *base;
-	__u64 len;
 };
 
 static __always_inline bool is_target(__u32 tgid)
@@ -300,46 +327,6 @@ static __always_inline struct pt_regs *user_regs(void)
 #define NX_SYSCALL_ARG3(regs) PT_REGS_PARM3_CORE_SYSCALL(regs)
 #endif
 
-/* Copies up to `want` bytes from one user buffer; returns the bytes copied. */
-static __always_inline __u32 copy_buf(struct data_scratch *s, __u32 off, const void *ubuf,
-				      __u32 want)
-{
-	if (off >= NX_MAX_CAPTURE || !want)
-		return 0;
-	if (want > NX_MAX_CAPTURE)
-		want = NX_MAX_CAPTURE;
-	if (bpf_probe_read_user(&s->buf[off & (NX_MAX_CAPTURE - 1)], want, ubuf)) {
-		count(NX_CNT_READ_FAIL, 1);
-		return 0;
-	}
-	return want;
-}
-
-/* Concatenates the first `want` bytes spread over an iovec array, as the syscall moved them. */
-static __always_inline __u32 copy_iov(struct data_scratch *s, const struct user_iovec *uiov,
-				      __u64 iovcnt, __u32 want)
-{
-	__u32 off = 0;
-
-	for (int i = 0; i < NX_MAX_IOV; i++) {
-		struct user_iovec iov;
-		__u32 n;
-
-		if (i >= iovcnt || off >= want)
-			break;
-		if (bpf_probe_read_user(&iov, sizeof(iov), &uiov[i])) {
-			count(NX_CNT_READ_FAIL, 1);
-			break;
-		}
-		n = iov.len < want - off ? iov.len : want - off;
-		n = copy_buf(s, off, iov.base, n);
-		if (!n && iov.len)
-			break;
-		off += n;
-	}
-	return off;
-}
-
 static __always_inline void fill_data(struct nx_data_event *ev, __u64 pid_tgid, __u32 fd, __u64 sk,
 				      long ret, __u32 cap_len, __u8 dir, __u8 sys)
 {
@@ -349,6 +336,8 @@ static __always_inline void fill_data(struct nx_data_event *ev, __u64 pid_tgid, 
 	ev->cap_len = cap_len;
 	ev->dir = dir;
 	ev->syscall = sys;
+	ev->flags = 0;
+	ev->off = 0;
 }
 
 /* Small single-buffer I/O (most requests and replies) is read straight into a fixed-size ring
@@ -391,18 +380,95 @@ static __always_inline int small_io(long ret, __u8 sys, __u8 dir, __u64 pid_tgid
 	return 0;
 }
 
+/* Sends the chunk being built; its payload is the scratch's first w->fill bytes. */
+static __always_inline void io_emit(struct data_scratch *s, bool more)
+{
+	struct io_walk *w = &s->w;
+	__u32 fill = w->fill & (2 * NX_CHUNK_BYTES - 1);
+
+	s->ev = w->hdr;
+	s->ev.cap_len = fill;
+	s->ev.off = w->done - fill;
+	s->ev.flags = more ? NX_DATA_F_MORE : 0;
+	/* bpf_ringbuf_reserve needs a constant size; output copies a variable-length record. */
+	if (bpf_ringbuf_output(&events, &s->ev, sizeof(s->ev) + fill, nx_rb_flags()))
+		count(NX_CNT_LOST, 1);
+	w->fill = 0;
+	w->open = more;
+}
+
+/* One step: copy what fits of the current buffer into the chunk; send the chunk when it is full
+ * or the payload is done. 0: go on, 1: stop. */
+static long io_step(__u32 i, void *cpu)
+{
+	struct data_scratch *s = bpf_map_lookup_elem(&scratch, cpu);
+	struct io_walk *w;
+	__u32 n, room;
+
+	if (!s)
+		return 1;
+	w = &s->w;
+	if (!w->left) {
+		struct user_iovec iov;
+
+		if (!w->uiov || w->iov_next >= w->iovcnt || w->iov_next >= NX_MAX_IOV)
+			goto finish; /* iovecs past NX_MAX_IOV are counted in len, not copied */
+		if (bpf_probe_read_user(&iov, sizeof(iov), &w->uiov[w->iov_next & (NX_MAX_IOV - 1)])) {
+			count(NX_CNT_READ_FAIL, 1);
+			goto finish;
+		}
+		w->iov_next++;
+		w->base = iov.base;
+		w->left = iov.len;
+		return 0;
+	}
+	room = NX_CHUNK_BYTES - (w->fill & (NX_CHUNK_BYTES - 1));
+	n = w->want - w->done;
+	if (n > room)
+		n = room;
+	if (n > w->left)
+		n = w->left;
+	/* Said above, but the compiler drops a clamp it can prove: hide n so the verifier sees one. */
+	asm volatile("" : "+r"(n));
+	if (n > NX_CHUNK_BYTES)
+		n = NX_CHUNK_BYTES;
+	if (n && bpf_probe_read_user(&s->buf[w->fill & (NX_CHUNK_BYTES - 1)], n, w->base)) {
+		count(NX_CNT_READ_FAIL, 1);
+		goto finish;
+	}
+	w->fill += n;
+	w->done += n;
+	w->base += n;
+	w->left -= n;
+	if (w->done >= w->want) {
+		io_emit(s, false);
+		return 1;
+	}
+	if (w->fill >= NX_CHUNK_BYTES)
+		io_emit(s, true);
+	return 0;
+finish:
+	/* Ends the syscall's records: what was built, or an empty last chunk after a full one. */
+	if (w->fill || w->open)
+		io_emit(s, false);
+	return 1;
+}
+
+/* Enough steps for every chunk of the largest capture plus one per iovec read, and the finish. */
+#define IO_STEPS (NX_MAX_CAPTURE / NX_CHUNK_BYTES + NX_MAX_IOV + 2)
+
 /*
- * The data path: a target moved `ret` bytes through fd. buf_kind says where the bytes are:
- * 0 = (fd, buf) arguments, 1 = (fd, iov, iovcnt), 2 = (fd, struct user_msghdr *).
+ * The data path: a target moved `ret` bytes through fd; the first capture_bytes of them are
+ * copied, in chunks of NX_CHUNK_BYTES, so that a parser sees a whole pipeline of requests.
  */
-static __always_inline int on_io(long ret, __u8 sys, __u8 dir, int buf_kind)
+static __always_inline int on_io(long ret, __u8 sys, __u8 dir, enum buf_kind kind)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct data_scratch *s;
 	struct pt_regs *regs;
+	struct io_walk *w;
+	__u32 want, cpu;
 	__u64 sk;
-	__u32 cpu, want, got;
-	__u64 size;
 	__u32 fd;
 
 	if (!is_target(pid_tgid >> 32) || ret <= 0)
@@ -413,36 +479,32 @@ static __always_inline int on_io(long ret, __u8 sys, __u8 dir, int buf_kind)
 	if (!sk)
 		return 0;
 	want = ret < capture_bytes ? ret : capture_bytes;
-	if (buf_kind == 0 && want <= NX_SMALL_CAPTURE)
+	if (kind == BUF_PLAIN && want <= NX_SMALL_CAPTURE)
 		return small_io(ret, sys, dir, pid_tgid, fd, sk, (void *)NX_SYSCALL_ARG2(regs), want);
 
 	cpu = bpf_get_smp_processor_id();
 	s = bpf_map_lookup_elem(&scratch, &cpu);
 	if (!s)
 		return 0;
-	if (buf_kind == 0) {
-		got = copy_buf(s, 0, (void *)NX_SYSCALL_ARG2(regs), want);
-	} else if (buf_kind == 1) {
-		got = copy_iov(s, (void *)NX_SYSCALL_ARG2(regs),
-			       NX_SYSCALL_ARG3(regs), want);
+	w = &s->w;
+	__builtin_memset(w, 0, sizeof(*w));
+	fill_data(&w->hdr, pid_tgid, fd, sk, ret, 0, dir, sys);
+	w->want = want;
+	w->open = true;
+	if (kind == BUF_PLAIN) {
+		w->base = (const __u8 *)NX_SYSCALL_ARG2(regs);
+		w->left = want;
+	} else if (kind == BUF_IOV) {
+		w->uiov = (const struct user_iovec *)NX_SYSCALL_ARG2(regs);
+		w->iovcnt = NX_SYSCALL_ARG3(regs);
 	} else {
 		struct user_msghdr *msg = (void *)NX_SYSCALL_ARG2(regs);
-		struct user_iovec *iov = NULL;
-		__u64 iovcnt = 0;
 
-		bpf_probe_read_user(&iov, sizeof(iov), &msg->msg_iov);
-		bpf_probe_read_user(&iovcnt, sizeof(iovcnt), &msg->msg_iovlen);
-		got = copy_iov(s, iov, iovcnt, want);
+		bpf_probe_read_user(&w->uiov, sizeof(w->uiov), &msg->msg_iov);
+		bpf_probe_read_user(&w->iovcnt, sizeof(w->iovcnt), &msg->msg_iovlen);
 	}
-
-	fill_data(&s->ev, pid_tgid, fd, sk, ret, got, dir, sys);
-	size = sizeof(s->ev) + (got & (2 * NX_MAX_CAPTURE - 1));
-	/* bpf_ringbuf_reserve needs a constant size; output copies a variable-length record. */
-	if (bpf_ringbuf_output(&events, s, size, nx_rb_flags())) {
-		count(NX_CNT_LOST, 1);
-		return 0;
-	}
-	count_event(got);
+	bpf_loop(IO_STEPS, io_step, &cpu, 0);
+	count_event(w->done);
 	return 0;
 }
 
@@ -453,14 +515,14 @@ static __always_inline int on_io(long ret, __u8 sys, __u8 dir, int buf_kind)
 		return on_io(ctx->ret, sys, dir, kind);                                           \
 	}
 
-IO_PROG(read, NX_SYS_READ, NX_DIR_IN, 0)
-IO_PROG(recvfrom, NX_SYS_RECVFROM, NX_DIR_IN, 0)
-IO_PROG(readv, NX_SYS_READV, NX_DIR_IN, 1)
-IO_PROG(recvmsg, NX_SYS_RECVMSG, NX_DIR_IN, 2)
-IO_PROG(write, NX_SYS_WRITE, NX_DIR_OUT, 0)
-IO_PROG(sendto, NX_SYS_SENDTO, NX_DIR_OUT, 0)
-IO_PROG(writev, NX_SYS_WRITEV, NX_DIR_OUT, 1)
-IO_PROG(sendmsg, NX_SYS_SENDMSG, NX_DIR_OUT, 2)
+IO_PROG(read, NX_SYS_READ, NX_DIR_IN, BUF_PLAIN)
+IO_PROG(recvfrom, NX_SYS_RECVFROM, NX_DIR_IN, BUF_PLAIN)
+IO_PROG(readv, NX_SYS_READV, NX_DIR_IN, BUF_IOV)
+IO_PROG(recvmsg, NX_SYS_RECVMSG, NX_DIR_IN, BUF_MSGHDR)
+IO_PROG(write, NX_SYS_WRITE, NX_DIR_OUT, BUF_PLAIN)
+IO_PROG(sendto, NX_SYS_SENDTO, NX_DIR_OUT, BUF_PLAIN)
+IO_PROG(writev, NX_SYS_WRITEV, NX_DIR_OUT, BUF_IOV)
+IO_PROG(sendmsg, NX_SYS_SENDMSG, NX_DIR_OUT, BUF_MSGHDR)
 
 /* accept/accept4 return a new connection of which the target is the server. */
 static __always_inline int on_accept(long ret)

@@ -10,9 +10,19 @@
 #include <linux/types.h>
 #endif
 
-/* Upper bound of --capture-bytes; a power of two so the BPF side can clamp lengths with a mask. */
-#define NX_MAX_CAPTURE 16384
-#define NX_DEFAULT_CAPTURE 1024
+/*
+ * Payload bytes one DATA record carries at most; a power of two so the BPF side can clamp lengths
+ * with a mask. A syscall that moved more is captured as several records (chunks), in order.
+ */
+#define NX_CHUNK_BYTES 16384
+/*
+ * Bytes captured per read/write (--capture-bytes), at most and by default. The default holds a
+ * whole read or write of both servers (Redis reads 16 KiB and writes up to 64 KiB of replies at a
+ * time, PostgreSQL moves 8 KiB), so the parsers see every command of any pipeline; larger I/O
+ * is bulk values and rows, which the parsers skip by their framed lengths.
+ */
+#define NX_MAX_CAPTURE (1U << 20)
+#define NX_DEFAULT_CAPTURE 65536
 /* pid_max can be raised to 2^22 (PID_MAX_LIMIT): the target bitmap covers every possible tgid. */
 #define NX_PID_LIMIT (1U << 22)
 #define NX_COMM_LEN 16
@@ -90,12 +100,20 @@ struct nx_data_event {
 	struct nx_event_hdr hdr;
 	__u64 sock_id;	/* identity of the kernel socket behind the fd (keyed hash of struct sock *) */
 	__u32 len;	/* bytes the syscall moved (its return value) */
-	__u32 cap_len;	/* bytes of payload that follow, <= len and <= --capture-bytes */
+	__u32 cap_len;	/* bytes of payload that follow, <= NX_CHUNK_BYTES */
 	__u8 dir;	/* enum nx_dir */
 	__u8 syscall;	/* enum nx_syscall */
-	__u8 pad[6];
-	__u8 data[];	/* cap_len bytes, the first bytes of the I/O in order (iovecs concatenated) */
+	__u8 flags;	/* NX_DATA_F_* */
+	__u8 pad;
+	__u32 off;	/* where data starts in the syscall's payload (0 for its first chunk) */
+	__u8 data[];	/* cap_len bytes of the I/O from off on, in order (iovecs concatenated) */
 };
+
+/*
+ * Another chunk of the same syscall follows (same ts_ns, off + cap_len). The last chunk lacks it;
+ * what it leaves of len, len - (off + cap_len), was not captured (--capture-bytes, a failed copy).
+ */
+#define NX_DATA_F_MORE 0x1
 
 /* The Unix path in a CONN event is the socket's own address (it is the listening side). */
 #define NX_CONN_F_PATH_LOCAL 0x1

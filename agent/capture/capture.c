@@ -73,7 +73,7 @@ static int configure(struct capture *c, const struct capture_opts *o, char *errm
 	int err;
 
 	if (o->capture_bytes > NX_MAX_CAPTURE || o->n_exec_names > NX_MAX_EXEC_NAMES) {
-		snprintf(errmsg, errlen, "capture bytes above %d or more than %d executable names",
+		snprintf(errmsg, errlen, "capture bytes above %u or more than %d executable names",
 			 NX_MAX_CAPTURE, NX_MAX_EXEC_NAMES);
 		return -EINVAL;
 	}

@@ -14,7 +14,7 @@
 #include "events.h"
 
 struct capture_opts {
-	uint32_t capture_bytes;	 /* payload bytes per DATA record, <= NX_MAX_CAPTURE */
+	uint32_t capture_bytes;	 /* payload bytes per read/write, <= NX_MAX_CAPTURE */
 	uint32_t ring_bytes;	 /* ring buffer size, a power of two >= page size */
 	uint32_t max_fds;	 /* socket fds the kernel side remembers */
 	const char *const *exec_names; /* executables that become targets at exec */

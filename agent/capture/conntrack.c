@@ -218,13 +218,15 @@ static void on_data(struct conntrack *ct, const struct nx_data_event *ev)
 	}
 	c->last_ns = ev->hdr.ts_ns;
 	c->chunks++;
-	if (ev->dir == NX_DIR_IN)
-		c->bytes_in += ev->len;
-	else
-		c->bytes_out += ev->len;
 	ct->st.chunks++;
 	ct->st.bytes += ev->cap_len;
-	ct->st.syscall_bytes += ev->len;
+	if (ev->off == 0) { /* a syscall's first chunk: its byte count, once */
+		if (ev->dir == NX_DIR_IN)
+			c->bytes_in += ev->len;
+		else
+			c->bytes_out += ev->len;
+		ct->st.syscall_bytes += ev->len;
+	}
 	emit(ct, &ev->hdr, ev, c, p, 0);
 }
 
@@ -289,7 +291,8 @@ void conntrack__record(void *ctx, const void *rec, size_t size)
 	case NX_EV_DATA: {
 		const struct nx_data_event *ev = rec;
 
-		if (size < sizeof(*ev) || size < sizeof(*ev) + ev->cap_len || ev->cap_len > ev->len)
+		if (size < sizeof(*ev) || size < sizeof(*ev) + ev->cap_len ||
+		    ev->cap_len > NX_CHUNK_BYTES || (uint64_t)ev->off + ev->cap_len > ev->len)
 			goto bad;
 		on_data(ct, ev);
 		break;

@@ -81,7 +81,7 @@ void opts__usage(FILE *f)
 		"  --comm NAME             also watch processes running executable NAME (repeatable)\n"
 		"  --pid PID               also watch process PID and its children (repeatable)\n"
 		"  --no-default-targets    do not watch redis-server, valkey-server and postgres by name\n"
-		"  --capture-bytes N       payload bytes kept per read/write, 0..%d (default %d)\n"
+		"  --capture-bytes N       payload bytes kept per read/write, 0..%u (default %u)\n"
 		"  --ring-mb N             ring buffer size in MiB, a power of two (default 16)\n"
 		"  --max-conns N           connections tracked at once (default 65536)\n"
 		"  --duration SECONDS      stop after this long (default: at SIGINT/SIGTERM)\n"

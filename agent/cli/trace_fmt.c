@@ -133,11 +133,16 @@ void trace_fmt__text(FILE *f, const struct nx_record *r)
 	if (r->conn)
 		fmt_conn_ends(r->conn, server, peer, sizeof(server));
 	if (d) {
+		char at[16] = "";
+
+		/* A later chunk of a large read or write says where in it its bytes start. */
+		if (d->off)
+			snprintf(at, sizeof(at), " @%u", d->off);
 		fmt_preview(preview, sizeof(preview), d->data, d->cap_len);
-		fprintf(f, "%s %7u %-15s %s %s %s %-8s %6u \"%s\"%s\n", when + 11, r->hdr->tgid,
+		fprintf(f, "%s %7u %-15s %s %s %s %-8s %6u%s \"%s\"%s\n", when + 11, r->hdr->tgid,
 			comm_of(r), server[0] ? server : "?", d->dir == NX_DIR_IN ? "<-" : "->",
-			peer[0] ? peer : "-", fmt_syscall_name(d->syscall), d->len, preview,
-			d->cap_len < d->len ? "..." : "");
+			peer[0] ? peer : "-", fmt_syscall_name(d->syscall), d->len, at, preview,
+			d->off + d->cap_len < d->len ? "..." : "");
 	} else if (r->conn) {
 		fprintf(f, "%s %7u %-15s %s %s %s %s%s fd=%u\n", when + 11, r->hdr->tgid, comm_of(r),
 			server[0] ? server : "?", "--", peer[0] ? peer : "-",
@@ -206,6 +211,8 @@ int trace_fmt__json(FILE *f, const struct nx_record *r)
 		err |= set(o, "syscall", json_string(fmt_syscall_name(d->syscall)));
 		err |= set(o, "len", json_integer(d->len));
 		err |= set(o, "captured", json_integer(d->cap_len));
+		err |= set(o, "offset", json_integer(d->off));
+		err |= set(o, "more", json_boolean(d->flags & NX_DATA_F_MORE));
 		err |= set(o, "data_hex", hex ? json_string(hex) : NULL);
 		free(hex);
 		fmt_preview(buf, sizeof(buf), d->data, d->cap_len);

@@ -94,11 +94,12 @@ int api__render_cache_stats(FILE *f, const struct redis_snapshot *s)
 	for (int i = 0; s && i < s->n_servers; i++)
 		if (json_array_append_new(servers, server(&s->servers[i])))
 			err = -ENOMEM;
-	root = json_pack("{s:o, s:{s:I, s:I, s:I, s:I}}", "servers", servers, "parser",
+	root = json_pack("{s:o, s:{s:I, s:I, s:I, s:I, s:I}}", "servers", servers, "parser",
 			 "parse_errors", (json_int_t)(s ? s->parser.parse_errors : 0), "resyncs",
 			 (json_int_t)(s ? s->parser.resyncs : 0), "unpaired",
 			 (json_int_t)(s ? s->parser.unpaired : 0), "pushes",
-			 (json_int_t)(s ? s->parser.pushes : 0));
+			 (json_int_t)(s ? s->parser.pushes : 0), "folded",
+			 (json_int_t)(s ? s->parser.folded : 0));
 	if (!root || err || json_dumpf(root, f, JSON_COMPACT))
 		err = -ENOMEM;
 	else

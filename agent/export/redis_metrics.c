@@ -215,6 +215,10 @@ void redis_metrics__render(struct prom *p, const struct redis_snapshot *s)
 	    s->parser.unpaired);
 	one(p, "nexus_redis_pushes_total", "Pub/sub messages and RESP3 pushes (not replies).",
 	    s->parser.pushes);
+	one(p, "nexus_redis_folded_commands_total",
+	    "Commands of a pipeline deeper than the agent keeps one by one, folded into a like command "
+	    "waiting: counted and paired exactly, latency timed from the read of the first of them.",
+	    s->parser.folded);
 	one(p, "nexus_redis_dropped_series_total",
 	    "Commands counted under command=\"other\" because the series cap was reached.",
 	    s->dropped_series);

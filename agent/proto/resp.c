@@ -170,17 +170,14 @@ struct pending {
 	bool in_multi;
 	uint64_t t_request;
 	uint64_t bytes;
-	/* last, so that copies and resets stop at the keys in use */
-	char keys[RESP_MAX_KEYS][RESP_PREFIX_LEN];
+	/* Its n_keys key prefixes, from this position of the connection's key ring on. */
+	uint64_t key_at;
+	/* More commands just like it folded into this entry when the queue was full: each still
+	 * gets its own reply and record, with this entry's t_request (see RESP_MAX_PENDING). */
+	uint32_t repeat;
 };
 
-#define PENDING_HEAD offsetof(struct pending, keys)
-
-/* Copies a pending command: its head and only the keys it has (most have one or none). */
-static void pending_copy(struct pending *dst, const struct pending *src)
-{
-	memcpy(dst, src, PENDING_HEAD + src->n_keys * sizeof(src->keys[0]));
-}
+typedef char key_prefix_t[RESP_PREFIX_LEN];
 
 /* The request being parsed. */
 enum rq_state { RQ_START, RQ_ARRAY_LINE, RQ_BULK_TYPE, RQ_BULK_LINE, RQ_BULK_DATA, RQ_BULK_CR,
@@ -198,6 +195,7 @@ struct req_parser {
 	uint32_t inl_len;
 	bool xread_block;
 	struct pending cur;
+	key_prefix_t keys[RESP_MAX_KEYS]; /* cur's, until it is queued */
 };
 
 /* The reply being parsed: a stack of aggregates, and what the pairing needs of the value. */
@@ -240,6 +238,12 @@ struct resp_conn {
 	uint32_t q_cap, q_head, q_len;
 	struct pending *mq; /* commands QUEUED inside MULTI, answered by EXEC */
 	uint32_t mq_cap, mq_len;
+	/* The key prefixes of waiting commands, oldest first: a ring addressed by ever-growing
+	 * positions (slot = position % kr_cap). Commands are answered in order, so the keys of the
+	 * oldest one still waiting (in mq, else in q) mark where the used part begins. */
+	key_prefix_t *kr;
+	uint32_t kr_cap;
+	uint64_t kr_head, kr_tail;
 	uint8_t db;
 	bool multi;
 	bool subscribed; /* RESP2 subscribed mode: arrays may be messages */
@@ -250,6 +254,8 @@ struct resp_conn {
 	resp_emit_fn emit;
 	void *ctx;
 };
+
+static uint64_t q_count(const struct resp_conn *c);
 
 struct resp_conn *resp_conn__new(const struct resp_opts *opts, struct resp_stats *stats)
 {
@@ -266,9 +272,10 @@ void resp_conn__free(struct resp_conn *c)
 {
 	if (!c)
 		return;
-	c->st->unpaired += c->q_len + c->mq_len;
+	c->st->unpaired += q_count(c) + c->mq_len;
 	free(c->q);
 	free(c->mq);
+	free(c->kr);
 	free(c);
 }
 
@@ -317,25 +324,92 @@ void resp_key_prefix(const struct resp_opts *o, const char *key, size_t len, cha
 
 /* --- the queue of pending commands ------------------------------------------------------------ */
 
+/* Commands waiting, folded ones included. */
+static uint64_t q_count(const struct resp_conn *c)
+{
+	uint64_t n = c->q_len;
+
+	for (uint32_t i = 0; i < c->q_len; i++)
+		n += c->q[(c->q_head + i) % c->q_cap].repeat;
+	return n;
+}
+
 static struct pending *q_front(struct resp_conn *c)
 {
 	return c->q_len ? &c->q[c->q_head] : NULL;
+}
+
+static const char *key_of(const struct resp_conn *c, const struct pending *p, uint32_t i)
+{
+	return c->kr[(p->key_at + i) % c->kr_cap];
+}
+
+/* Frees the key slots of commands no longer waiting: everything before the oldest that is. */
+static void kr_trim(struct resp_conn *c)
+{
+	uint64_t keep = c->mq_len ? c->mq[0].key_at : c->q_len ? c->q[c->q_head].key_at : c->kr_tail;
+
+	if (keep > c->kr_head)
+		c->kr_head = keep;
+}
+
+/* Room for n more keys; false when the ring is at its bound (the keys are then not kept). */
+static bool kr_reserve(struct resp_conn *c, uint32_t n)
+{
+	uint32_t ncap = c->kr_cap ? c->kr_cap : 16;
+	key_prefix_t *nk;
+
+	if (c->kr_tail + n - c->kr_head <= c->kr_cap)
+		return true;
+	while (c->kr_tail + n - c->kr_head > ncap)
+		ncap *= 2;
+	if (ncap > 2 * RESP_MAX_PENDING || !(nk = malloc((size_t)ncap * sizeof(*nk))))
+		return false;
+	/* Positions stay what they were; only their slots move. */
+	for (uint64_t pos = c->kr_head; pos < c->kr_tail; pos++)
+		memcpy(nk[pos % ncap], c->kr[pos % c->kr_cap], sizeof(*nk));
+	free(c->kr);
+	c->kr = nk;
+	c->kr_cap = ncap;
+	return true;
 }
 
 static void q_pop(struct resp_conn *c)
 {
 	c->q_head = (c->q_head + 1) % c->q_cap;
 	c->q_len--;
+	kr_trim(c);
 }
 
-static void q_push(struct resp_conn *c, const struct pending *p)
+/*
+ * A full queue (RESP_MAX_PENDING) still takes a command just like the newest one waiting: it is
+ * folded into that entry, so a pipeline of any length of the same command stays counted exactly.
+ */
+static bool q_fold(struct resp_conn *c, const struct pending *p, const key_prefix_t *keys)
 {
+	struct pending *t = &c->q[(c->q_head + c->q_len - 1) % c->q_cap];
+
+	if (t->info != p->info || t->info->kind != K_NORMAL || strcmp(t->command, p->command) ||
+	    t->db != p->db || t->blocking != p->blocking || t->n_keys != p->n_keys ||
+	    t->total_keys != p->total_keys || p->n_keys > 1 ||
+	    (p->n_keys && strcmp(key_of(c, t, 0), keys[0])))
+		return false;
+	t->repeat++;
+	c->st->folded++;
+	return true;
+}
+
+static void q_push(struct resp_conn *c, const struct pending *p, const key_prefix_t *keys)
+{
+	struct pending *e;
+
 	if (c->q_len == c->q_cap) {
 		uint32_t ncap = c->q_cap ? c->q_cap * 2 : 2;
 		struct pending *nq;
 
 		if (c->q_cap >= RESP_MAX_PENDING) {
-			c->st->unpaired++; /* a pipeline deeper than we follow: the newest is dropped */
+			if (!q_fold(c, p, keys))
+				c->st->unpaired++; /* deeper than we follow, and unlike the last: dropped */
 			return;
 		}
 		nq = malloc(ncap * sizeof(*nq));
@@ -344,13 +418,20 @@ static void q_push(struct resp_conn *c, const struct pending *p)
 			return;
 		}
 		for (uint32_t i = 0; i < c->q_len; i++)
-			pending_copy(&nq[i], &c->q[(c->q_head + i) % c->q_cap]);
+			nq[i] = c->q[(c->q_head + i) % c->q_cap];
 		free(c->q);
 		c->q = nq;
 		c->q_cap = ncap;
 		c->q_head = 0;
 	}
-	pending_copy(&c->q[(c->q_head + c->q_len) % c->q_cap], p);
+	e = &c->q[(c->q_head + c->q_len) % c->q_cap];
+	*e = *p;
+	if (!kr_reserve(c, p->n_keys))
+		e->n_keys = 0; /* counted in the totals, not by prefix */
+	e->key_at = c->kr_tail;
+	for (uint32_t i = 0; i < e->n_keys; i++)
+		memcpy(c->kr[(c->kr_tail + i) % c->kr_cap], keys[i], sizeof(keys[i]));
+	c->kr_tail += e->n_keys;
 	c->q_len++;
 }
 
@@ -367,9 +448,30 @@ static void mq_push(struct resp_conn *c, const struct pending *p)
 		c->mq = n;
 		c->mq_cap = ncap;
 	}
-	pending_copy(&c->mq[c->mq_len], p);
+	c->mq[c->mq_len] = *p;
 	c->mq[c->mq_len].in_multi = true;
 	c->mq_len++;
+}
+
+/* EXEC, DISCARD or RESET ended the transaction: what it queued waits no more. */
+static void mq_clear(struct resp_conn *c)
+{
+	c->mq_len = 0;
+	kr_trim(c);
+}
+
+/* Nothing waits: give back what a deep pipeline made the queues grow to. */
+static void q_shrink(struct resp_conn *c)
+{
+	if (c->q_len || c->mq_len || c->q_cap <= 1024)
+		return;
+	free(c->q);
+	free(c->kr);
+	c->q = NULL;
+	c->kr = NULL;
+	c->q_cap = c->kr_cap = 0;
+	c->q_head = 0;
+	c->kr_head = c->kr_tail = 0;
 }
 
 static void rq_reset(struct req_parser *rq);
@@ -379,9 +481,10 @@ static void rp_reset(struct rep_parser *rp);
 static void lose(struct resp_conn *c)
 {
 	c->st->resyncs++;
-	c->st->unpaired += c->q_len + c->mq_len;
+	c->st->unpaired += q_count(c) + c->mq_len;
 	c->q_len = c->mq_len = 0;
 	c->q_head = 0;
+	kr_trim(c);
 	c->multi = false;
 	rq_reset(&c->rq);
 	rp_reset(&c->rp);
@@ -407,7 +510,7 @@ static void emit(struct resp_conn *c, struct pending *p, bool error, const char 
 	r.rejected = error && c->rp.rejected && !p->in_multi;
 	r.n_keys = p->n_keys;
 	for (int i = 0; i < p->n_keys; i++) {
-		copy_str(r.keys[i].prefix, sizeof(r.keys[i].prefix), p->keys[i]);
+		copy_str(r.keys[i].prefix, sizeof(r.keys[i].prefix), key_of(c, p, i));
 		r.keys[i].hit = p->key_hit[i];
 	}
 	r.hits = p->hits;
@@ -577,7 +680,10 @@ static void reply_done(struct resp_conn *c)
 	if (c->multi && p->info->kind != K_EXEC && p->info->kind != K_DISCARD &&
 	    p->info->kind != K_MULTI && rp->top_type == '+' && !strcmp(rp->line, "QUEUED")) {
 		mq_push(c, p);
-		q_pop(c);
+		if (p->repeat)
+			p->repeat--; /* the next folded one is queued by the next QUEUED */
+		else
+			q_pop(c);
 		goto reset;
 	}
 	switch (p->info->kind) {
@@ -593,11 +699,11 @@ static void reply_done(struct resp_conn *c)
 	case K_DISCARD:
 		/* EXEC's elements were emitted as they came; a null EXEC (WATCH) ran nothing. */
 		c->multi = false;
-		c->mq_len = 0;
+		mq_clear(c);
 		break;
 	case K_RESET:
 		c->multi = false;
-		c->mq_len = 0;
+		mq_clear(c);
 		c->db = 0;
 		c->subscribed = false;
 		break;
@@ -606,7 +712,16 @@ static void reply_done(struct resp_conn *c)
 	}
 	judge_reply(p, rp->top_type, rp->top_null, rp->top_empty, rp->top_int, rp->err);
 	emit(c, p, err, rp->err, rp->bytes);
-	q_pop(c);
+	if (p->repeat) {
+		/* the next of the folded commands: same command, its own reply */
+		p->repeat--;
+		p->hits = p->misses = p->found = 0;
+		for (int i = 0; i < p->n_keys; i++)
+			p->key_hit[i] = -1;
+	} else {
+		q_pop(c);
+		q_shrink(c);
+	}
 reset:
 	rp_reset(rp);
 }
@@ -984,7 +1099,7 @@ static void on_arg(struct resp_conn *c, int64_t i, const char *a, uint32_t alen)
 		p->blocking = true;
 	if (is_key_arg(p, i)) {
 		if (p->n_keys < RESP_MAX_KEYS) {
-			resp_key_prefix(c->opts, a, alen, p->keys[p->n_keys], RESP_PREFIX_LEN);
+			resp_key_prefix(c->opts, a, alen, c->rq.keys[p->n_keys], RESP_PREFIX_LEN);
 			p->key_hit[p->n_keys] = -1;
 			p->n_keys++;
 		}
@@ -1010,14 +1125,14 @@ static void request_done(struct resp_conn *c)
 	if (!p->info) /* an empty multibulk (*0): Redis ignores it */
 		goto reset;
 	p->db = c->db;
-	q_push(c, p);
+	q_push(c, p, c->rq.keys);
 reset:
 	rq_reset(&c->rq);
 }
 
 static void begin_request(struct resp_conn *c)
 {
-	memset(&c->rq.cur, 0, PENDING_HEAD);
+	memset(&c->rq.cur, 0, sizeof(c->rq.cur));
 	c->rq.cur.t_request = c->t_chunk;
 }
 
@@ -1236,9 +1351,37 @@ static void lose_requests(struct resp_conn *c)
 	c->tail_lost = true;
 }
 
+/*
+ * Where decoding may resume after lost framing: a chunk that starts a request. A read can begin
+ * anywhere in a client's stream (and a later chunk of a large read anywhere in a pipeline), so a
+ * chunk must show the shape of one: "*<count>\r\n$", or an inline command naming a command we
+ * know ("PING\r\n"), not just any letter (the middle of a key).
+ */
 static bool clean_request_start(const uint8_t *data, uint32_t cap)
 {
-	return cap && (data[0] == '*' || isalpha(data[0]));
+	char word[RESP_CMD_LEN];
+	uint32_t i = 1;
+
+	if (!cap)
+		return false;
+	if (data[0] == '*') {
+		/* What the chunk holds must fit the shape; where it ends, the next chunk goes on. */
+		while (i < cap && i < 12 && isdigit(data[i]))
+			i++;
+		if (i == cap)
+			return true;
+		if (i == 1 || data[i] != '\r')
+			return false;
+		if (i + 1 == cap)
+			return true;
+		return data[i + 1] == '\n' && (i + 2 == cap || data[i + 2] == '$');
+	}
+	for (i = 0; i < cap && i < sizeof(word) - 1 && isalpha(data[i]); i++)
+		word[i] = tolower(data[i]);
+	word[i] = '\0';
+	if (!i || i == cap || (data[i] != ' ' && data[i] != '\r'))
+		return false;
+	return lookup_cmd(word) != &default_cmd || !strcmp(word, "set");
 }
 
 void resp_conn__feed(struct resp_conn *c, bool in, const uint8_t *data, uint32_t cap,

@@ -20,8 +20,15 @@
 #define RESP_ERR_LEN 24
 /* Keys per command whose prefix and hit/miss are kept (MGET k1..kN); the rest count in totals. */
 #define RESP_MAX_KEYS 8
-/* Commands sent but not yet answered, per connection (a pipeline); more are dropped, counted. */
-#define RESP_MAX_PENDING 512
+/*
+ * Commands sent but not yet answered, per connection (a pipeline), each kept with its own key
+ * prefixes and the time of the read that brought it. Past this many, a command like the newest
+ * one waiting (same command, database and key prefix: a pipeline of GETs) is folded into it and
+ * still gets its own reply and record, timed from the read of the first of them (counted in
+ * resp_stats.folded); a different one is dropped (counted as unpaired). The queue grows on
+ * demand and is given back when a deep pipeline has been answered.
+ */
+#define RESP_MAX_PENDING 4096
 
 enum resp_status {
 	RESP_OK = 0,
@@ -64,6 +71,7 @@ struct resp_stats {
 	uint64_t resyncs;	/* times a connection lost and regained framing (gap or error) */
 	uint64_t unpaired;	/* commands dropped without a reply: framing lost, pipeline overflow, close */
 	uint64_t pushes;	/* pub/sub messages and RESP3 pushes: not replies */
+	uint64_t folded;	/* commands folded into a waiting one: timed from its read */
 };
 
 typedef void (*resp_emit_fn)(void *ctx, const struct resp_record *r);

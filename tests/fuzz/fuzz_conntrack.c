@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct conntrack_opts o = { .max_conns = 8, .max_procs = 4 };
 	struct conntrack *ct;
 	/* Records are 8-byte aligned in the ring buffer; give the parser the same. */
-	static uint64_t rec[(sizeof(struct nx_data_event) + NX_MAX_CAPTURE) / 8 + 1];
+	static uint64_t rec[(sizeof(struct nx_data_event) + NX_CHUNK_BYTES) / 8 + 1];
 
 	if (!devnull)
 		devnull = fopen("/dev/null", "w");

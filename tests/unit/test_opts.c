@@ -79,7 +79,7 @@ static void test_bad(void **state)
 	struct nx_opts o;
 	char *cases[][3] = {
 		{ "trace", "--bogus", NULL },		{ "run", "--capture-bytes", "abc" },
-		{ "run", "--capture-bytes", "99999" },	{ "run", "--capture-bytes", "-1" },
+		{ "run", "--capture-bytes", "1048577" },	{ "run", "--capture-bytes", "-1" },
 		{ "run", "--pid", "0" },		{ "run", "--listen", "9435" },
 		{ "run", "--ring-mb", "3" },		{ "run", "--duration", "-2" },
 		{ "run", "--json", NULL },		{ "check", "--listen", ":1" },

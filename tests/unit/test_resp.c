@@ -317,17 +317,42 @@ static void test_values_stay_inside(void **state)
 	assert_null(strstr(g.rec[0], "ab"));
 }
 
-/* Deep pipelines are bounded: past RESP_MAX_PENDING, commands are dropped and counted. */
+/*
+ * Deep pipelines are bounded: past RESP_MAX_PENDING, a command like the newest one waiting is
+ * folded into it and still answered one by one; an unlike one is dropped and counted.
+ */
 static void test_pipeline_bound(void **state)
 {
 	struct resp_opts o = { .delimiter = ':', .depth = 1 };
 	struct resp_stats st = {};
 	struct resp_conn *c = resp_conn__new(&o, &st);
-	const char *ping = "*1\r\n$4\r\nPING\r\n";
+	const char *get_a = "*2\r\n$3\r\nGET\r\n$3\r\na:1\r\n";
+	const char *get_b = "*2\r\n$3\r\nGET\r\n$3\r\nb:1\r\n";
+	struct got g = {};
+	int n = RESP_MAX_PENDING + 10;
 
-	for (int i = 0; i < RESP_MAX_PENDING + 10; i++)
-		resp_conn__feed(c, true, (const uint8_t *)ping, 14, 14, i, NULL, NULL);
-	assert_int_equal(st.unpaired, 10);
+	/* like commands: GET a:1 over and over, answered hit, miss, hit... */
+	for (int i = 0; i < n; i++)
+		resp_conn__feed(c, true, (const uint8_t *)get_a, 22, 22, i, NULL, NULL);
+	assert_int_equal(st.unpaired, 0);
+	assert_int_equal(st.folded, 10);
+	for (int i = 0; i < n; i++) {
+		const char *rep = i % 2 ? "$-1\r\n" : "$1\r\nx\r\n";
+
+		resp_conn__feed(c, false, (const uint8_t *)rep, strlen(rep), strlen(rep), n + i,
+				collect, &g);
+	}
+	assert_int_equal(st.commands, n);
+	assert_string_equal(g.rec[0], "get ok 1/0 [a]");
+	assert_string_equal(g.rec[1], "get ok 0/1 [a]");
+
+	/* the prefix alternates: past the bound, every other command is like the last one queued
+	 * (folded) and the others are dropped */
+	for (int i = 0; i < n; i++)
+		resp_conn__feed(c, true, (const uint8_t *)(i % 2 ? get_b : get_a), 22, 22, i, NULL,
+				NULL);
+	assert_int_equal(st.unpaired, 5);
+	assert_int_equal(st.folded, 15);
 	resp_conn__free(c);
 	assert_int_equal(st.unpaired, RESP_MAX_PENDING + 10);
 }
