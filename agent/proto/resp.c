@@ -196,6 +196,12 @@ struct req_parser {
 	bool xread_block;
 	struct pending cur;
 	key_prefix_t keys[RESP_MAX_KEYS]; /* cur's, until it is queued */
+	/* The last command name as the client wrote it, and what it became: a pipeline repeats
+	 * one command, whose name is then cleaned and looked up once. */
+	char last_raw[RESP_CMD_LEN];
+	uint32_t last_raw_len;
+	char last_name[RESP_CMD_LEN];
+	const struct cmd_info *last_info;
 };
 
 /* The reply being parsed: a stack of aggregates, and what the pairing needs of the value. */
@@ -919,6 +925,52 @@ static void bulk_done(struct resp_conn *c)
 	value_done(c);
 }
 
+/*
+ * A length line ("123\r\n") at d[*i], all of it in the buffer: plain digits only, as clients
+ * write them. false leaves anything else (and a line the chunk cuts) to the byte-wise parser.
+ */
+static inline bool fast_len(const uint8_t *d, uint32_t n, uint32_t *i, uint32_t *v)
+{
+	uint32_t k = *i;
+	uint64_t x = 0;
+
+	while (k < n && d[k] >= '0' && d[k] <= '9' && k - *i < 10)
+		x = x * 10 + (d[k++] - '0');
+	if (k == *i || k + 1 >= n || d[k] != '\r' || d[k + 1] != '\n' || x > UINT32_MAX)
+		return false;
+	*i = k + 2;
+	*v = (uint32_t)x;
+	return true;
+}
+
+/*
+ * The common reply: a whole top-level bulk string ("$3\r\nabc\r\n", or "$-1\r\n") inside the
+ * chunk, answered in one step. Returns the bytes it took, or 0 to leave it to the byte-wise path.
+ */
+static uint32_t fast_bulk_reply(struct resp_conn *c, const uint8_t *d, uint32_t n)
+{
+	struct rep_parser *rp = &c->rp;
+	uint32_t i = 1, len;
+
+	if (n >= 5 && !memcmp(d, "$-1\r\n", 5)) {
+		i = 5;
+		value_start(rp, '$');
+		rp->top_null = true;
+	} else {
+		if (!fast_len(d, n, &i, &len) || n - i < 2 || len > n - i - 2 || d[i + len] != '\r' ||
+		    d[i + len + 1] != '\n')
+			return 0;
+		i += len + 2;
+		value_start(rp, '$');
+	}
+	rp->bytes += i;
+	rp->line_len = 0;
+	rp->line[0] = '\0';
+	rp->state = RP_TYPE;
+	value_done(c);
+	return i;
+}
+
 /* Parses reply bytes; false on a protocol error. */
 static bool parse_replies(struct resp_conn *c, const uint8_t *d, uint32_t n)
 {
@@ -932,6 +984,15 @@ static bool parse_replies(struct resp_conn *c, const uint8_t *d, uint32_t n)
 			return true; /* the rest answers requests the capture lost */
 		switch (rp->state) {
 		case RP_TYPE:
+			if (rp->depth == 0 && d[i] == '$') {
+				uint32_t took = fast_bulk_reply(c, d + i, n - i);
+
+				if (took) {
+					i += took;
+					start = i;
+					break;
+				}
+			}
 			if (!d[i] || !strchr("+-:$*_,#!=(%~>|", d[i]))
 				return false;
 			value_start(rp, d[i]);
@@ -1060,8 +1121,21 @@ static void on_arg(struct resp_conn *c, int64_t i, const char *a, uint32_t alen)
 	struct pending *p = &c->rq.cur;
 
 	if (i == 0) {
-		set_name(p->command, sizeof(p->command), a, alen);
-		p->info = lookup_cmd(p->command);
+		struct req_parser *rq = &c->rq;
+
+		if (rq->last_info && alen == rq->last_raw_len && !memcmp(a, rq->last_raw, alen)) {
+			memcpy(p->command, rq->last_name, sizeof(p->command));
+			p->info = rq->last_info;
+		} else {
+			set_name(p->command, sizeof(p->command), a, alen);
+			p->info = lookup_cmd(p->command);
+			if (alen < sizeof(rq->last_raw)) {
+				memcpy(rq->last_raw, a, alen);
+				rq->last_raw_len = alen;
+				memcpy(rq->last_name, p->command, sizeof(rq->last_name));
+				rq->last_info = p->info;
+			}
+		}
 		p->blocking = p->info->blocking;
 		return;
 	}
@@ -1094,7 +1168,8 @@ static void on_arg(struct resp_conn *c, int64_t i, const char *a, uint32_t alen)
 		p->named = true;
 		return;
 	}
-	if ((!strcmp(p->command, "xread") || !strcmp(p->command, "xreadgroup")) && alen == 5 &&
+	if (alen == 5 && p->command[0] == 'x' &&
+	    (!strcmp(p->command, "xread") || !strcmp(p->command, "xreadgroup")) &&
 	    !strncasecmp(a, "block", 5))
 		p->blocking = true;
 	if (is_key_arg(p, i)) {
@@ -1173,6 +1248,40 @@ static void arg_done(struct resp_conn *c)
 		rq->state = RQ_BULK_TYPE;
 }
 
+/*
+ * The common case of a pipeline: a whole multibulk command inside the chunk. One pass checks that
+ * all of it is there and well formed, a second hands its arguments over, with no per-byte state.
+ * Returns the bytes it took, or 0 to leave the command to the byte-wise parser (which then sees
+ * it exactly as if this did not exist).
+ */
+static uint32_t fast_request(struct resp_conn *c, const uint8_t *d, uint32_t n)
+{
+	uint32_t i = 1, nargs, len, args;
+
+	if (!fast_len(d, n, &i, &nargs) || !nargs || nargs > 1024 * 1024)
+		return 0;
+	args = i;
+	for (uint32_t a = 0; a < nargs; a++) {
+		if (i >= n || d[i] != '$')
+			return 0;
+		i++;
+		if (!fast_len(d, n, &i, &len) || len > 512U * 1024 * 1024 || n - i < 2 ||
+		    len > n - i - 2 || d[i + len] != '\r' || d[i + len + 1] != '\n')
+			return 0;
+		i += len + 2;
+	}
+	begin_request(c);
+	c->rq.cur.bytes = i;
+	for (uint32_t a = 0; a < nargs; a++) {
+		args++; /* '$' */
+		fast_len(d, n, &args, &len);
+		on_arg(c, a, (const char *)d + args, len < ARG_CAP ? len : ARG_CAP);
+		args += len + 2;
+	}
+	request_done(c);
+	return i;
+}
+
 /* Parses request bytes; false on a protocol error. */
 static bool parse_requests(struct resp_conn *c, const uint8_t *d, uint32_t n)
 {
@@ -1182,6 +1291,14 @@ static bool parse_requests(struct resp_conn *c, const uint8_t *d, uint32_t n)
 	while (i < n) {
 		switch (rq->state) {
 		case RQ_START:
+			if (d[i] == '*') {
+				uint32_t took = fast_request(c, d + i, n - i);
+
+				if (took) {
+					i += took;
+					break;
+				}
+			}
 			begin_request(c);
 			if (d[i] == '*') {
 				rq->state = RQ_ARRAY_LINE;

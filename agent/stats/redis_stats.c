@@ -42,6 +42,7 @@ struct rs_server {
 	struct reply_gap gap;
 	uint64_t ks_hits, ks_misses;
 	struct hist total; /* every non-blocking command: the server's latency for alerting */
+	struct rs_series *last_se; /* most commands are the one before them (pipelines) */
 };
 
 struct redis_stats {
@@ -150,13 +151,16 @@ static struct rs_series *add_series(struct redis_stats *s, struct rs_server *sv,
 static struct rs_series *series_of(struct redis_stats *s, struct rs_server *sv, const char *cmd,
 				   bool blocking)
 {
-	uint32_t h = name_hash(cmd, blocking);
+	uint32_t h;
 
+	if (sv->last_se && sv->last_se->blocking == blocking && !strcmp(sv->last_se->command, cmd))
+		return sv->last_se;
+	h = name_hash(cmd, blocking);
 	for (int i = 0; i < sv->n_series; i++) {
 		struct rs_series *se = sv->series[i];
 
 		if (se->hash == h && se->blocking == blocking && !strcmp(se->command, cmd))
-			return se;
+			return sv->last_se = se;
 	}
 	if (s->n_regular < RS_MAX_SERIES) {
 		s->n_regular++;

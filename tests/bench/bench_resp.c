@@ -62,11 +62,24 @@ static double run(int pipeline, int rounds, bool with_stats)
 	return (double)t / ((double)rounds * pipeline);
 }
 
+/* The fastest of five runs: on a shared machine, the others measure the neighbours. */
+static double best(int pipeline, int rounds, bool with_stats)
+{
+	double m = run(pipeline, rounds, with_stats);
+
+	for (int i = 1; i < 5; i++) {
+		double t = run(pipeline, rounds, with_stats);
+
+		m = t < m ? t : m;
+	}
+	return m;
+}
+
 int main(void)
 {
-	printf("resp parse only,        -P 1 : %6.1f ns/command\n", run(1, 2000000, false));
-	printf("resp parse only,        -P 16: %6.1f ns/command\n", run(16, 200000, false));
-	printf("resp parse + statistics,-P 1 : %6.1f ns/command\n", run(1, 2000000, true));
-	printf("resp parse + statistics,-P 16: %6.1f ns/command\n", run(16, 200000, true));
+	printf("resp parse only,        -P 1 : %6.1f ns/command\n", best(1, 1000000, false));
+	printf("resp parse only,        -P 16: %6.1f ns/command\n", best(16, 100000, false));
+	printf("resp parse + statistics,-P 1 : %6.1f ns/command\n", best(1, 1000000, true));
+	printf("resp parse + statistics,-P 16: %6.1f ns/command\n", best(16, 100000, true));
 	return 0;
 }
