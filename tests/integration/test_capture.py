@@ -439,6 +439,74 @@ def group_exec(g):
     bpf_cleanup_checks(g, a, before, during, c[2], c[3], "SIGTERM")
 
 
+CHUNK_CHECKS = [
+    "default --capture-bytes: a 40000-byte SET read by redis-server arrives whole, in chunks "
+    "(offsets contiguous, 'more' on all but each syscall's last, one timestamp per syscall)",
+    "default --capture-bytes: the 40000-byte GET reply arrives whole, in chunks (iovecs joined), "
+    "bytes exact",
+]
+
+
+def syscalls_of(events):
+    """Data events grouped per syscall (one timestamp), in order; problems with their chunks."""
+    calls, problems = [], []
+    for e in events:
+        if calls and calls[-1][0]["ts_ns"] == e["ts_ns"]:
+            calls[-1].append(e)
+        else:
+            calls.append([e])
+    for c in calls:
+        off = 0
+        for i, e in enumerate(c):
+            last = i == len(c) - 1
+            if e.get("offset") != off or e.get("more") == last or e.get("len") != c[0]["len"]:
+                problems.append("chunk %d of a %d-byte %s: offset %r (want %d), more %r"
+                                % (i, c[0]["len"], e.get("syscall"), e.get("offset"), off,
+                                   e.get("more")))
+            off += e.get("captured", 0)
+        if off != c[0]["len"]:
+            problems.append("a %d-byte %s captured %d" % (c[0]["len"], c[0]["syscall"], off))
+    return calls, problems
+
+
+def group_chunks(g):
+    c = CHUNK_CHECKS
+    val = big_value(40000)
+    set_req, get_req = resp("SET", "k5", val), resp("GET", "k5")
+    reply = b"$%d\r\n%s\r\n" % (len(val), val)
+    with h.redis_server() as rd, h.agent() as a:
+        with socket.create_connection(("127.0.0.1", rd.port), timeout=10) as sk:
+            me = "127.0.0.1:%d" % sk.getsockname()[1]
+            sk.sendall(set_req)
+            if sk.recv(16) != b"+OK\r\n":
+                raise h.HarnessError("SET was not answered +OK")
+            sk.sendall(get_req)
+            got = b""
+            while len(got) < len(reply):
+                part = sk.recv(65536)
+                if not part:
+                    break
+                got += part
+            if got != reply:
+                raise h.HarnessError("GET answered %d bytes, not the value" % len(got))
+
+            def joined(direction):
+                return b"".join(h.payload(e) for e in h.data_events(
+                    a.snapshot(), pid=rd.pid, peer=me, dir=direction))
+
+            h.wait_until(lambda: joined("out") == b"+OK\r\n" + reply, 10)
+        ins = h.data_events(a.snapshot(), pid=rd.pid, peer=me, dir="in")
+        outs = h.data_events(a.snapshot(), pid=rd.pid, peer=me, dir="out")
+    for check, evs, want in ((c[0], ins, set_req + get_req), (c[1], outs, b"+OK\r\n" + reply)):
+        calls, problems = syscalls_of(evs)
+        data = b"".join(h.payload(e) for e in evs)
+        g.check(check, data == want and not problems and any(len(x) > 1 for x in calls),
+                ["%d bytes captured of %d, %s" % (len(data), len(want),
+                                                  "exact" if data == want else "differ"),
+                 "syscalls: %s" % [(x[0]["syscall"], x[0]["len"], len(x)) for x in calls]]
+                + problems[:5])
+
+
 TARGET_CHECKS = [
     "--no-default-targets --pid P: the process P is traced (echo request captured exactly)",
     "--no-default-targets: a running redis-server is not traced",
@@ -572,6 +640,7 @@ def main():
                 guarded(group_check, 60), priv)
     h.run_group(tap, MAIN_CHECKS, guarded(group_main, 120), server_skip)
     h.run_group(tap, EXEC_CHECKS, guarded(group_exec, 60), server_skip)
+    h.run_group(tap, CHUNK_CHECKS, guarded(group_chunks, 40), server_skip)
     h.run_group(tap, TARGET_CHECKS, guarded(group_targets, 40), server_skip)
     h.run_group(tap, METRICS_CHECKS, guarded(group_metrics, 50), server_skip)
     return tap.done()
