@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,13 @@ struct pipeline {
 		struct l7_conn *lc;
 	} readers[READER_SLOTS];
 	struct redis_exec_stats exec;
+	/* A run of like commands answered by one write (a pipeline of GETs), counted into the
+	 * statistics at once when the run ends: at the end of each chunk, or at an unlike command. */
+	struct redis_run {
+		struct l7_conn *lc; /* NULL: none */
+		struct resp_record r; /* the first, with hits and misses summed over the run */
+		uint32_t n;
+	} run;
 };
 
 /* What hangs on nx_conn.proto for a client connection of a server we decode. */
@@ -133,6 +141,67 @@ static struct l7_conn *pg_backend_of(struct pipeline *p, uint32_t tgid)
 	return slot->tgid == tgid ? slot->lc : NULL;
 }
 
+static void run_flush(struct pipeline *p)
+{
+	struct redis_run *run = &p->run;
+
+	if (!run->lc)
+		return;
+	redis_stats__commands_ok(p->rs, run->lc->server, run->lc->pid, &run->r, run->n,
+				 run->r.t_reply);
+	run->lc = NULL;
+}
+
+/* Whether r can join a run: a success with at most one key whose hit or miss is known. */
+static bool run_member(const struct resp_record *r)
+{
+	return r->status == RESP_OK && r->n_keys <= 1 &&
+	       !(r->counts_keyspace && r->n_keys && r->keys[0].hit < 0);
+}
+
+static bool run_continues(const struct redis_run *run, const struct l7_conn *lc,
+			  const struct resp_record *r)
+{
+	const struct resp_record *f = &run->r;
+
+	return run->lc == lc && f->t_reply == r->t_reply && f->t_request == r->t_request &&
+	       f->n_keys == r->n_keys && f->blocking == r->blocking &&
+	       f->counts_keyspace == r->counts_keyspace && !strcmp(f->command, r->command) &&
+	       (!r->n_keys || !strcmp(f->keys[0].prefix, r->keys[0].prefix));
+}
+
+static void run_start(struct redis_run *run, struct l7_conn *lc, const struct resp_record *r)
+{
+	/* The record without the keys it does not use: most of its size. */
+	memcpy(&run->r, r, offsetof(struct resp_record, keys));
+	if (r->n_keys)
+		run->r.keys[0] = r->keys[0];
+	run->r.hits = r->hits;
+	run->r.misses = r->misses;
+	run->r.t_request = r->t_request;
+	run->r.t_reply = r->t_reply;
+	run->lc = lc;
+	run->n = 1;
+}
+
+/* Statistics of one command, through the current run when it can be one. */
+static void count_command(struct l7_conn *lc, const struct resp_record *r)
+{
+	struct pipeline *p = lc->p;
+
+	if (!run_member(r)) {
+		run_flush(p);
+		redis_stats__command(p->rs, lc->server, lc->pid, r, r->t_reply);
+	} else if (run_continues(&p->run, lc, r)) {
+		p->run.r.hits += r->hits;
+		p->run.r.misses += r->misses;
+		p->run.n++;
+	} else {
+		run_flush(p);
+		run_start(&p->run, lc, r);
+	}
+}
+
 static void on_command(void *ctx, const struct resp_record *r)
 {
 	struct l7_conn *lc = ctx;
@@ -142,7 +211,7 @@ static void on_command(void *ctx, const struct resp_record *r)
 	};
 
 	if (lc->p->rs) {
-		redis_stats__command(lc->p->rs, lc->server, lc->pid, r, r->t_reply);
+		count_command(lc, r);
 		if (e.exec_ns)
 			redis_stats__exec(lc->p->rs, lc->server, r, e.exec_ns);
 	}
@@ -351,6 +420,8 @@ static void feed_chunk(struct l7_conn *lc, const struct nx_data_event *d)
 	if (d->off > from)
 		feed(lc, in, none, 0, d->off - from, d->hdr.ts_ns); /* chunks before it were lost */
 	feed(lc, in, d->data, d->cap_len, more ? d->cap_len : d->len - d->off, d->hdr.ts_ns);
+	if (lc->p->rs)
+		run_flush(lc->p);
 	pos->ts = d->hdr.ts_ns;
 	pos->next = d->off + d->cap_len;
 	pos->left = more ? d->len - pos->next : 0;
@@ -437,6 +508,8 @@ static void on_release(void *ctx, struct nx_conn *c)
 
 	if (!lc)
 		return;
+	if (p->run.lc == lc)
+		run_flush(p);
 	if (lc->kind == NX_KIND_REDIS) {
 		/* A thread's last reader must not outlive its connection. */
 		for (int i = 0; i < READER_SLOTS; i++)

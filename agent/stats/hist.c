@@ -280,6 +280,11 @@ static inline uint64_t window_slot_no(const struct hist_window *w, uint64_t now_
 
 void hist_window__record(struct hist_window *w, uint64_t now_ns, uint64_t value_ns)
 {
+	hist_window__record_n(w, now_ns, value_ns, 1);
+}
+
+void hist_window__record_n(struct hist_window *w, uint64_t now_ns, uint64_t value_ns, uint32_t n)
+{
 	uint64_t t = window_slot_no(w, now_ns);
 	uint32_t i = t % HIST_WINDOW_SLOTS;
 
@@ -289,7 +294,7 @@ void hist_window__record(struct hist_window *w, uint64_t now_ns, uint64_t value_
 		hist__reset(&w->slot[i]);
 		w->tag[i] = t;
 	}
-	hist__record(&w->slot[i], value_ns);
+	hist__record_n(&w->slot[i], value_ns, n);
 }
 
 void hist_window__snapshot(const struct hist_window *w, uint64_t now_ns, struct hist *out)

@@ -103,6 +103,8 @@ struct hist_window {
 
 void hist_window__init(struct hist_window *w);
 void hist_window__record(struct hist_window *w, uint64_t now_ns, uint64_t value_ns);
+/* n values of value_ns at once (a pipeline's commands answered together). */
+void hist_window__record_n(struct hist_window *w, uint64_t now_ns, uint64_t value_ns, uint32_t n);
 /* out = merge of the slots within the last window as of now_ns; out must not be inside w. */
 void hist_window__snapshot(const struct hist_window *w, uint64_t now_ns, struct hist *out);
 

@@ -46,6 +46,13 @@ void lat_series__record(struct lat_series *se, uint64_t now_ns, uint64_t lat_ns,
 	hist_window__record(&se->win, now_ns, lat_ns);
 }
 
+void lat_series__record_ok_n(struct lat_series *se, uint64_t now_ns, uint64_t lat_ns, uint32_t n)
+{
+	se->ok += n;
+	hist__record_n(&se->total, lat_ns, n);
+	hist_window__record_n(&se->win, now_ns, lat_ns, n);
+}
+
 void lat_series__snapshot(const struct lat_series *se, uint64_t now_ns, struct lat_snap *out,
 			  struct hist *scratch)
 {

@@ -49,6 +49,8 @@ struct lat_snap {
 void lat_series__init(struct lat_series *se);
 /* One call that took lat_ns, at now_ns; error NULL for success, else its word. */
 void lat_series__record(struct lat_series *se, uint64_t now_ns, uint64_t lat_ns, const char *error);
+/* n successful calls that each took lat_ns (a pipeline answered at once). */
+void lat_series__record_ok_n(struct lat_series *se, uint64_t now_ns, uint64_t lat_ns, uint32_t n);
 /* scratch: a struct hist the caller lends (too big for the stack of every caller). */
 void lat_series__snapshot(const struct lat_series *se, uint64_t now_ns, struct lat_snap *out,
 			  struct hist *scratch);

@@ -233,6 +233,48 @@ void redis_stats__command(struct redis_stats *s, const char *server, uint32_t pi
 		hist__record(&sv->total, lat);
 }
 
+void redis_stats__commands_ok(struct redis_stats *s, const char *server, uint32_t pid,
+			      const struct resp_record *r, uint32_t n, uint64_t now_ns)
+{
+	struct rs_server *sv;
+	struct rs_series *se;
+	uint64_t lat;
+
+	if (n == 1 || r->status != RESP_OK || r->n_keys > 1) {
+		for (uint32_t i = 0; i < n; i++)
+			redis_stats__command(s, server, pid, r, now_ns);
+		return;
+	}
+	sv = server_of(s, server);
+	if (!sv || !n)
+		return;
+	if (!sv->first_ns)
+		sv->first_ns = now_ns;
+	sv->pid = pid;
+	sv->commands += n;
+	counter_window__add(&sv->win[W_CMDS], now_ns, n);
+	reply_gap__add(&sv->gap, r->t_reply); /* one write answered them all: one gap */
+	if (r->counts_keyspace) {
+		sv->hits += r->hits;
+		sv->misses += r->misses;
+		counter_window__add(&sv->win[W_HITS], now_ns, r->hits);
+		counter_window__add(&sv->win[W_MISSES], now_ns, r->misses);
+		if (r->n_keys == 1) {
+			struct rs_prefix *p = prefix_of(sv, r->keys[0].prefix);
+
+			p->hits += r->hits;
+			p->misses += r->misses;
+		}
+	}
+	se = series_of(s, sv, r->command, r->blocking);
+	if (!se)
+		return;
+	lat = r->t_reply > r->t_request ? r->t_reply - r->t_request : 0;
+	lat_series__record_ok_n(&se->lat, now_ns, lat, n);
+	if (!r->blocking)
+		hist__record_n(&sv->total, lat, n);
+}
+
 void redis_stats__connection(struct redis_stats *s, const char *server, int delta)
 {
 	struct rs_server *sv = server_of(s, server);

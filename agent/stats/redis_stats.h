@@ -69,6 +69,13 @@ void redis_stats__free(struct redis_stats *s);
 /* One command of a server (its label) run by process pid, at now_ns (CLOCK_MONOTONIC). */
 void redis_stats__command(struct redis_stats *s, const char *server, uint32_t pid,
 			  const struct resp_record *r, uint64_t now_ns);
+/*
+ * n successful commands just like r (same command, key prefix, request and reply times: a
+ * pipeline's run answered by one write), at most one key each; r->hits and r->misses are their
+ * sums. Equal to n calls of redis_stats__command, for a fraction of the cost.
+ */
+void redis_stats__commands_ok(struct redis_stats *s, const char *server, uint32_t pid,
+			      const struct resp_record *r, uint32_t n, uint64_t now_ns);
 /* A client connection to the server opened (delta +1, counted as opened) or went (-1). */
 void redis_stats__connection(struct redis_stats *s, const char *server, int delta);
 /* --redis-uprobes: the command r of the server spent exec_ns inside call(). */

@@ -221,12 +221,102 @@ static void test_lost_tail_then_next_syscall(void **state)
 	free(rep2);
 }
 
+/* The reference: every record counted one by one, as without runs. */
+static void count_each(void *ctx, const struct redis_event *e)
+{
+	redis_stats__command(ctx, e->server, e->pid, e->r, e->r->t_reply);
+}
+
+static void same_server(const struct rs_server_snap *a, const struct rs_server_snap *b)
+{
+	assert_int_equal(a->commands, b->commands);
+	assert_int_equal(a->errors, b->errors);
+	assert_int_equal(a->hits, b->hits);
+	assert_int_equal(a->misses, b->misses);
+	assert_int_equal(a->win_commands, b->win_commands);
+	assert_int_equal(a->win_hits, b->win_hits);
+	assert_int_equal(a->win_misses, b->win_misses);
+	assert_int_equal(a->reply_gap_ns, b->reply_gap_ns);
+	assert_memory_equal(&a->total, &b->total, sizeof(a->total));
+	assert_int_equal(a->n_prefixes, b->n_prefixes);
+	for (int i = 0; i < a->n_prefixes; i++) {
+		assert_string_equal(a->prefixes[i].prefix, b->prefixes[i].prefix);
+		assert_int_equal(a->prefixes[i].hits, b->prefixes[i].hits);
+		assert_int_equal(a->prefixes[i].misses, b->prefixes[i].misses);
+	}
+	assert_int_equal(a->n_cmds, b->n_cmds);
+	for (int i = 0; i < a->n_cmds; i++) {
+		assert_string_equal(a->cmds[i].command, b->cmds[i].command);
+		assert_memory_equal(&a->cmds[i].lat, &b->cmds[i].lat, sizeof(a->cmds[i].lat));
+	}
+}
+
+/*
+ * A pipeline's like commands are counted as one run; the statistics must be exactly those of
+ * counting them one by one: mixed prefixes, a SET, an error and a MGET in the middle of GETs,
+ * over several reads and writes.
+ */
+static void test_runs_count_as_one_by_one(void **state)
+{
+	struct redis_stats *runs = redis_stats__new(), *each = redis_stats__new();
+	struct conntrack_opts co = { .max_conns = 16, .max_procs = 8 };
+	struct pipeline_opts o = { .decode = true, .resp = { .delimiter = ':', .depth = 1 } };
+	struct pipeline *p = pipeline__new(&o, runs, NULL,
+					   (struct pipeline_sink){ .on_redis = count_each,
+								   .ctx = each });
+	struct conntrack *ct = conntrack__new(&co, NULL, pipeline__conntrack_sink(p));
+	struct redis_snapshot *sa, *sb;
+	struct nx_conn_event ev = {};
+	uint32_t rl, pl;
+	char *req = gets(0, 2000, &rl), *rep = replies(0, 2000, &pl);
+	const char *mix_req = "*2\r\n$3\r\nGET\r\n$3\r\nu:1\r\n*3\r\n$3\r\nSET\r\n$3\r\nu:1\r\n"
+			      "$1\r\nx\r\n*2\r\n$3\r\nGET\r\n$3\r\nu:1\r\n*2\r\n$3\r\nGET\r\n"
+			      "$3\r\nh:1\r\n*3\r\n$4\r\nMGET\r\n$3\r\na:1\r\n$3\r\nb:1\r\n"
+			      "*2\r\n$3\r\nGET\r\n$3\r\nu:2\r\n*2\r\n$3\r\nGET\r\n$3\r\nu:3\r\n";
+	const char *mix_rep = "$-1\r\n+OK\r\n$1\r\nx\r\n-WRONGTYPE Operation\r\n*2\r\n$1\r\ny\r\n"
+			      "$-1\r\n$1\r\nz\r\n$-1\r\n";
+
+	assert_non_null(ct);
+	ev.hdr.type = NX_EV_CONN_OPEN;
+	ev.hdr.tgid = ev.hdr.pid = TGID;
+	ev.hdr.fd = FD;
+	ev.sock_id = SOCK;
+	ev.transport = NX_TRANSPORT_TCP4;
+	ev.how = NX_OPEN_ACCEPT;
+	ev.lport = 6379;
+	strcpy(ev.comm, "redis-server");
+	conntrack__record(ct, &ev, sizeof(ev));
+	for (int round = 0; round < 3; round++) {
+		uint64_t t = 1000000000ULL * (round + 1);
+
+		syscall_chunks(ct, NX_DIR_IN, req, rl, t, -1);
+		syscall_chunks(ct, NX_DIR_OUT, rep, pl, t + 1000 * (round + 1), -1);
+		syscall_chunks(ct, NX_DIR_IN, mix_req, strlen(mix_req), t + 5000, -1);
+		syscall_chunks(ct, NX_DIR_OUT, mix_rep, strlen(mix_rep), t + 9000, -1);
+	}
+	sa = redis_stats__snapshot(runs, 5000000000ULL);
+	sb = redis_stats__snapshot(each, 5000000000ULL);
+	assert_int_equal(sa->n_servers, 1);
+	assert_int_equal(sb->n_servers, 1);
+	assert_int_equal(sa->servers[0].commands, 3 * 2007);
+	same_server(&sa->servers[0], &sb->servers[0]);
+	redis_snapshot__free(sa);
+	redis_snapshot__free(sb);
+	conntrack__free(ct);
+	pipeline__free(p);
+	redis_stats__free(runs);
+	redis_stats__free(each);
+	free(req);
+	free(rep);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_chunks_make_one_stream, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lost_chunk_is_a_gap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lost_tail_then_next_syscall, setup, teardown),
+		cmocka_unit_test(test_runs_count_as_one_by_one),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
