@@ -46,12 +46,16 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/unit/%,$(UNIT_SRCS))
 .DELETE_ON_ERROR:
 # BPF objects and skeletons are intermediate files to make; keep them, or every build rebuilds all.
 .SECONDARY: $(BPF_OBJS) $(SKELS)
-.PHONY: all deps test unit demo bench eval fuzz vmlinux clean
+.PHONY: all deps run-deps test unit demo bench eval fuzz vmlinux clean
 
 all: deps $(OUTPUT)/nexus-agent
 
+# Building needs the build packages only; what runs servers installs the rest (run-deps).
 deps:
-	$(Q)bash deploy/install-deps.sh
+	$(Q)bash deploy/install-deps.sh build
+
+run-deps: deps
+	$(Q)bash deploy/install-deps.sh all
 
 $(OUTPUT)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.bpf.h) $(wildcard include/*.h) | $(OUTPUT)/bpf
 	$(call msg,BPF,$@)
@@ -81,10 +85,10 @@ $(OUTPUT)/bpf:
 
 unit: all $(UNIT_BINS)
 
-test: unit
+test: run-deps unit
 	$(Q)bash tests/run.sh
 
-demo: all
+demo: run-deps all
 	$(Q)bash deploy/demo.sh
 
 # Micro-benchmarks of user-space hot paths, built against the agent's objects.
@@ -96,14 +100,14 @@ $(OUTPUT)/bench/%: tests/bench/%.c $(LIB_OBJS)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) $(LDLIBS) -o $@
 
-bench: all $(BENCH_BINS)
+bench: run-deps all $(BENCH_BINS)
 	$(Q)for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
 	$(Q)bash tests/bench/bench.sh
 	$(Q)bash tests/bench/bench_pg.sh
 
 # Fault injection against real servers under load: detection and resolution times, false alerts
 # (EVAL_QUIET_SECONDS, default 600; about 15-20 minutes in all). See tests/bench/eval.py.
-eval: all
+eval: run-deps all
 	$(Q)python3 tests/bench/eval.py
 
 # libFuzzer + ASan/UBSan over everything that reads records; FUZZ_SECONDS per target.
@@ -118,7 +122,7 @@ $(OUTPUT)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(SKELS)
 	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 		-D_GNU_SOURCE -DNX_VERSION='"fuzz"' $(INCLUDES) $< $(FUZZ_LIB_SRCS) $(LDLIBS) -o $@
 
-fuzz: deps $(FUZZ_BINS)
+fuzz: run-deps $(FUZZ_BINS)
 	$(Q)cd $(OUTPUT)/fuzz && for f in $(notdir $(FUZZ_BINS)); do \
 		mkdir -p corpus-$$f; \
 		./$$f -max_total_time=$(FUZZ_SECONDS) -max_len=20000 corpus-$$f \

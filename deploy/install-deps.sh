@@ -1,24 +1,38 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-# Installs the Debian packages that building, testing, benchmarking and the demo need.
-# Idempotent and quiet when everything is already there; `make`, `make demo` and `make test` call it.
+# Installs the Debian packages the project needs: `install-deps.sh build` what building the agent
+# needs (`make` calls that), `install-deps.sh` (all) also the servers, clients and tools that the
+# tests, the demo and the benchmarks run (`make test`, `make demo`, `make bench`, CI).
+# Idempotent and quiet when everything is already there.
 set -euo pipefail
 
-PKGS=(
-	# build: BPF objects, skeletons, agent
+BUILD_PKGS=(
+	# BPF objects, skeletons, agent
 	make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
 	libmicrohttpd-dev libjansson-dev libcmocka-dev libyaml-dev libcurl4-openssl-dev
+)
+RUN_PKGS=(
 	# make fuzz: libFuzzer and the sanitizer runtimes
 	libclang-rt-14-dev
 	# tests, demo and benchmark: real servers and their clients
 	redis-server redis-tools postgresql postgresql-contrib python3 procps iproute2 curl
 	# alert tests and make eval: a real Alertmanager on loopback; promtool checks /metrics
 	prometheus-alertmanager prometheus
-	# completeness tests with real client libraries (Debian's Python ones; npm's come from npm, which ships with nodejs here)
+	# completeness tests with real client libraries (Debian's Python ones; npm's come from
+	# npm, which ships with nodejs here)
 	python3-redis python3-asyncpg python3-psycopg nodejs
 	# make bench: the bare probe that is the floor every overhead is compared with
 	bpftrace
 )
+
+case "${1:-all}" in
+build) PKGS=("${BUILD_PKGS[@]}") ;;
+all) PKGS=("${BUILD_PKGS[@]}" "${RUN_PKGS[@]}") ;;
+*)
+	echo "usage: install-deps.sh [build|all]" >&2
+	exit 2
+	;;
+esac
 
 missing=()
 for p in "${PKGS[@]}"; do
