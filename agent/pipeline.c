@@ -165,6 +165,7 @@ static bool run_continues(const struct redis_run *run, const struct l7_conn *lc,
 	const struct resp_record *f = &run->r;
 
 	return run->lc == lc && f->t_reply == r->t_reply && f->t_request == r->t_request &&
+	       f->t_arrival == r->t_arrival &&
 	       f->n_keys == r->n_keys && f->blocking == r->blocking &&
 	       f->counts_keyspace == r->counts_keyspace && !strcmp(f->command, r->command) &&
 	       (!r->n_keys || !strcmp(f->keys[0].prefix, r->keys[0].prefix));
@@ -178,6 +179,7 @@ static void run_start(struct redis_run *run, struct l7_conn *lc, const struct re
 		run->r.keys[0] = r->keys[0];
 	run->r.hits = r->hits;
 	run->r.misses = r->misses;
+	run->r.t_arrival = r->t_arrival;
 	run->r.t_request = r->t_request;
 	run->r.t_reply = r->t_reply;
 	run->lc = lc;
@@ -419,6 +421,8 @@ static void feed_chunk(struct l7_conn *lc, const struct nx_data_event *d)
 	from = pos->left ? pos->next : 0; /* where this chunk should start */
 	if (d->off > from)
 		feed(lc, in, none, 0, d->off - from, d->hdr.ts_ns); /* chunks before it were lost */
+	if (in && lc->kind == NX_KIND_REDIS)
+		resp_conn__set_arrival(lc->resp, d->arrived_ns);
 	feed(lc, in, d->data, d->cap_len, more ? d->cap_len : d->len - d->off, d->hdr.ts_ns);
 	if (lc->p->rs)
 		run_flush(lc->p);

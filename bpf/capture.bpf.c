@@ -66,6 +66,9 @@ struct {
 /* See struct nx_fast_slot: most reads and writes find their socket here and skip the hash map. */
 struct nx_fast_slot fast_fds[NX_FAST_SLOTS];
 
+/* See struct nx_arrival_slot: when the bytes a target's read takes reached its socket. */
+struct nx_arrival_slot arrivals[NX_ARRIVAL_SLOTS];
+
 /* struct sock * -> its owner, for TCP state changes that happen outside the owner's syscalls. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -240,6 +243,32 @@ static __always_inline void fast_drop(__u64 key)
 		NX_WRITE_ONCE(slot->key, 0);
 }
 
+static __always_inline void arrival_claim(struct nx_arrival_slot *slot, __u64 sk)
+{
+	NX_WRITE_ONCE(slot->ns, 0);
+	NX_WRITE_ONCE(slot->sk, sk);
+}
+
+/*
+ * A read of sk took bytes: when did the oldest of them arrive? The stamp is cleared for the next
+ * request unless the read filled its buffer (more may wait behind it, which arrived no earlier:
+ * the stamp stays for the next read). 0: not known (the slot was another socket's).
+ */
+static __always_inline __u64 arrival_take(__u64 sk, bool maybe_more)
+{
+	struct nx_arrival_slot *slot = &arrivals[nx_arrival_index(sk)];
+	__u64 ns;
+
+	if (NX_READ_ONCE(slot->sk) != sk) {
+		arrival_claim(slot, sk);
+		return 0;
+	}
+	ns = NX_READ_ONCE(slot->ns);
+	if (!maybe_more)
+		NX_WRITE_ONCE(slot->ns, 0);
+	return ns;
+}
+
 /* Walks fd -> sock, remembers a socket of ours and tells the agent about it; returns the sock. */
 static __always_inline __u64 learn_fd(__u64 pid_tgid, __u32 fd, __u8 how)
 {
@@ -259,6 +288,7 @@ static __always_inline __u64 learn_fd(__u64 pid_tgid, __u32 fd, __u8 how)
 		return 0;
 	}
 	fast_put(nx_fast_key(key.tgid, fd), info.sk);
+	arrival_claim(&arrivals[nx_arrival_index(info.sk)], info.sk);
 	if (info.transport != NX_TRANSPORT_UNIX)
 		bpf_map_update_elem(&sock_owner, &info.sk, &key, BPF_ANY);
 	emit_conn(NX_EV_CONN_OPEN, pid_tgid, fd, sk, info.transport, how);
@@ -338,6 +368,7 @@ static __always_inline void fill_data(struct nx_data_event *ev, __u64 pid_tgid, 
 	ev->syscall = sys;
 	ev->flags = 0;
 	ev->off = 0;
+	ev->arrived_ns = 0;
 }
 
 /* Small single-buffer I/O (most requests and replies) is read straight into a fixed-size ring
@@ -360,7 +391,7 @@ static __always_inline void count_event(__u32 got)
 }
 
 static __always_inline int small_io(long ret, __u8 sys, __u8 dir, __u64 pid_tgid, __u32 fd, __u64 sk,
-				    const void *ubuf, __u32 want)
+				    const void *ubuf, __u32 want, __u64 arrived)
 {
 	struct small_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 
@@ -375,6 +406,7 @@ static __always_inline int small_io(long ret, __u8 sys, __u8 dir, __u64 pid_tgid
 		want = 0;
 	}
 	fill_data(&r->ev, pid_tgid, fd, sk, ret, want, dir, sys);
+	r->ev.arrived_ns = arrived;
 	bpf_ringbuf_submit(r, nx_rb_flags());
 	count_event(want);
 	return 0;
@@ -468,7 +500,7 @@ static __always_inline int on_io(long ret, __u8 sys, __u8 dir, enum buf_kind kin
 	struct pt_regs *regs;
 	struct io_walk *w;
 	__u32 want, cpu;
-	__u64 sk;
+	__u64 sk, arrived = 0;
 	__u32 fd;
 
 	if (!is_target(pid_tgid >> 32) || ret <= 0)
@@ -478,9 +510,13 @@ static __always_inline int on_io(long ret, __u8 sys, __u8 dir, enum buf_kind kin
 	sk = lookup_fd(pid_tgid, fd);
 	if (!sk)
 		return 0;
+	/* A read that filled its buffer may have left bytes behind: their wait is the next read's. */
+	if (dir == NX_DIR_IN)
+		arrived = arrival_take(sk, kind == BUF_PLAIN && ret == NX_SYSCALL_ARG3(regs));
 	want = ret < capture_bytes ? ret : capture_bytes;
 	if (kind == BUF_PLAIN && want <= NX_SMALL_CAPTURE)
-		return small_io(ret, sys, dir, pid_tgid, fd, sk, (void *)NX_SYSCALL_ARG2(regs), want);
+		return small_io(ret, sys, dir, pid_tgid, fd, sk, (void *)NX_SYSCALL_ARG2(regs), want,
+				arrived);
 
 	cpu = bpf_get_smp_processor_id();
 	s = bpf_map_lookup_elem(&scratch, &cpu);
@@ -489,6 +525,7 @@ static __always_inline int on_io(long ret, __u8 sys, __u8 dir, enum buf_kind kin
 	w = &s->w;
 	__builtin_memset(w, 0, sizeof(*w));
 	fill_data(&w->hdr, pid_tgid, fd, sk, ret, 0, dir, sys);
+	w->hdr.arrived_ns = arrived;
 	w->want = want;
 	w->open = true;
 	if (kind == BUF_PLAIN) {
@@ -628,6 +665,24 @@ int nx_sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	ev->old_state = ctx->oldstate;
 	ev->new_state = ctx->newstate;
 	bpf_ringbuf_submit(ev, nx_rb_flags());
+	return 0;
+}
+
+/*
+ * Bytes reached a socket, any socket on the node (TCP and Unix alike call sock_def_readable): one
+ * load and compare keeps ours. The first arrival since the owner's last read is the one a request
+ * waited from; later ones only add to what is already waiting. (Kernels before 6.6 lack this
+ * tracepoint: the agent then leaves the program out and waits are not known.)
+ */
+SEC("tracepoint/sock/sk_data_ready")
+int nx_data_ready(struct trace_event_raw_sk_data_ready *ctx)
+{
+	__u64 sk = (__u64)ctx->skaddr;
+	struct nx_arrival_slot *slot = &arrivals[nx_arrival_index(sk)];
+
+	if (NX_READ_ONCE(slot->sk) != sk || NX_READ_ONCE(slot->ns))
+		return 0;
+	NX_WRITE_ONCE(slot->ns, bpf_ktime_get_ns());
 	return 0;
 }
 

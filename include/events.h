@@ -106,6 +106,8 @@ struct nx_data_event {
 	__u8 flags;	/* NX_DATA_F_* */
 	__u8 pad;
 	__u32 off;	/* where data starts in the syscall's payload (0 for its first chunk) */
+	__u64 arrived_ns; /* IN: when the oldest bytes this read took reached the socket (its
+			   * sk_data_ready); 0: not known. ts_ns - arrived_ns is the request's wait. */
 	__u8 data[];	/* cap_len bytes of the I/O from off on, in order (iovecs concatenated) */
 };
 
@@ -227,6 +229,24 @@ struct nx_fast_slot {
 	__u64 key; /* (tgid << 32) | fd; 0: empty (tgid 0 is never a target) */
 	__u64 sk;
 };
+
+/*
+ * When unread bytes reached each target socket, direct-mapped by the socket's address in the
+ * kernel's .bss: sk_data_ready fires for every socket on the node, and one load and compare tells
+ * ours from the rest. A slot belongs to the socket that last claimed it (learn or read).
+ */
+#define NX_ARRIVAL_SLOTS (1U << 16)
+
+struct nx_arrival_slot {
+	__u64 sk; /* struct sock *; 0: free */
+	__u64 ns; /* first sk_data_ready since the owner's last read; 0: nothing waits */
+};
+
+static inline __u32 nx_arrival_index(__u64 sk)
+{
+	/* sock structs are cache-line aligned: the low bits carry nothing */
+	return (__u32)(((sk >> 6) * 0x9E3779B97F4A7C15ULL) >> 48) & (NX_ARRIVAL_SLOTS - 1);
+}
 
 static inline __u64 nx_fast_key(__u32 tgid, __u32 fd)
 {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 /* events.h first: the skeleton names its types (struct nx_fast_slot). */
@@ -52,7 +53,11 @@ static int attach_all(struct capture *c, char *errmsg, size_t errlen)
 	if (!c->links)
 		return -ENOMEM;
 	bpf_object__for_each_program(prog, c->skel->obj) {
-		struct bpf_link *link = bpf_program__attach(prog);
+		struct bpf_link *link;
+
+		if (!bpf_program__autoload(prog))
+			continue;
+		link = bpf_program__attach(prog);
 
 		if (!link) {
 			int err = -errno;
@@ -67,6 +72,11 @@ static int attach_all(struct capture *c, char *errmsg, size_t errlen)
 	return 0;
 }
 
+bool capture__has_data_ready(void)
+{
+	return access(NX_TRACEFS "/events/sock/sk_data_ready", F_OK) == 0;
+}
+
 static int configure(struct capture *c, const struct capture_opts *o, char *errmsg, size_t errlen)
 {
 	struct capture_bpf__rodata *ro = c->skel->rodata;
@@ -78,6 +88,9 @@ static int configure(struct capture *c, const struct capture_opts *o, char *errm
 		return -EINVAL;
 	}
 	ro->capture_bytes = o->capture_bytes;
+	/* Without the tracepoint reads carry no arrival time: waits are not known, not zero. */
+	if (!capture__has_data_ready())
+		bpf_program__set_autoload(c->skel->progs.nx_data_ready, false);
 	/* Wake the consumer only when it is an eighth of the ring behind; it polls anyway. */
 	ro->wakeup_bytes = o->ring_bytes / 8;
 	if (getrandom((void *)&ro->sock_id_key, sizeof(ro->sock_id_key), 0) !=

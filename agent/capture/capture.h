@@ -35,6 +35,9 @@ void capture__set_record_ctx(struct capture *c, void *ctx);
 /* Detaches every program and frees everything; accepts NULL. */
 void capture__close(struct capture *c);
 
+/* Whether this kernel has sock:sk_data_ready (6.6+), which request waits are measured by. */
+bool capture__has_data_ready(void);
+
 void capture__set_target(struct capture *c, pid_t tgid, bool on);
 uint32_t capture__count_targets(const struct capture *c);
 

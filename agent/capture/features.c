@@ -11,6 +11,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include "capture/capture.h"
 #include "capture/features.h"
 #include "capture/tracefs.h"
 
@@ -165,6 +166,10 @@ void features__probe(struct feature out[FEAT__COUNT])
 	set(&out[FEAT_USDT], "USDT", uprobe >= 0 && cookie, false,
 	    uprobe >= 0 && cookie ? "uprobes with BPF cookies (libbpf USDT)"
 				  : "needs uprobes and bpf_get_attach_cookie (5.15+)");
+	set(&out[FEAT_DATA_READY], "sk_data_ready", capture__has_data_ready(), false,
+	    capture__has_data_ready()
+		    ? "sock:sk_data_ready: request wait (arrival to the server's read) measured"
+		    : "no sock:sk_data_ready (6.6+): request wait not measured");
 	probe_fentry(&out[FEAT_FENTRY]);
 	probe_kprobes(&out[FEAT_KPROBES]);
 }

@@ -119,6 +119,9 @@ int cmd_check(int argc, char **argv)
 	       "sendmsg,accept,accept4,connect,close,dup2,dup3},\n"
 	       "             sock:inet_sock_set_state, sched:sched_process_{exec,exit}, "
 	       "raw_tp:sched_process_fork\n");
+	printf("request wait: %s\n", capture__has_data_ready()
+					  ? "sock:sk_data_ready (arrival at the socket to the server's read)"
+					  : "not measured (no sock:sk_data_ready on this kernel)");
 	printf("             (tracepoints only: neither fentry/fexit nor kprobes are needed)\n");
 	if (err)
 		printf("capture:     FAILED: %s\n", msg[0] ? msg : strerror(-err));

@@ -236,20 +236,23 @@ static const char *hit_word(int8_t hit)
 void trace_fmt__redis_text(FILE *f, const struct redis_event *e)
 {
 	const struct resp_record *r = e->r;
-	char when[40], keys[160] = "", exec[32] = "";
+	char when[40], keys[160] = "", exec[32] = "", wait[16] = "-";
 	size_t o = 0;
 
 	fmt_time(when, sizeof(when), r->t_reply);
+	/* How long the request sat unread in the socket before the server took it. */
+	if (r->t_arrival)
+		snprintf(wait, sizeof(wait), "%.3f", (r->t_request - r->t_arrival) / 1e6);
 	if (e->exec_ns)
 		snprintf(exec, sizeof(exec), " (exec %.3f ms)", e->exec_ns / 1e6);
 	for (int i = 0; i < r->n_keys && o < sizeof(keys); i++)
 		o += snprintf(keys + o, sizeof(keys) - o, "%s%s%s%s", o ? " " : "",
 			      r->keys[i].prefix,
 			      r->keys[i].hit >= 0 ? ":" : "", hit_word(r->keys[i].hit));
-	fprintf(f, "%s %7u %-15s %s <- %s db%u %-12s %-9s %9.3f ms%s%s%s %s\n", when + 11, e->pid,
-		e->comm, e->server, e->client[0] ? e->client : "-", r->db, r->command,
+	fprintf(f, "%s %7u %-15s %s <- %s db%u %-12s %-9s %9.3f ms wait %7s%s%s%s %s\n", when + 11,
+		e->pid, e->comm, e->server, e->client[0] ? e->client : "-", r->db, r->command,
 		r->status == RESP_OK ? "ok" : r->error,
-		(r->t_reply > r->t_request ? r->t_reply - r->t_request : 0) / 1e6, exec,
+		(r->t_reply > r->t_request ? r->t_reply - r->t_request : 0) / 1e6, wait, exec,
 		r->blocking ? " blocking" : "", r->in_multi ? " multi" : "", keys);
 }
 
@@ -283,6 +286,8 @@ int trace_fmt__redis_json(FILE *f, const struct redis_event *e)
 		      (json_int_t)r->reply_bytes);
 	if (o && e->exec_ns)
 		json_object_set_new(o, "exec_us", json_real(e->exec_ns / 1e3));
+	if (o && r->t_arrival)
+		json_object_set_new(o, "wait_us", json_real((r->t_request - r->t_arrival) / 1e3));
 	if (o && r->counts_keyspace) {
 		json_object_set_new(o, "hits", json_integer(r->hits));
 		json_object_set_new(o, "misses", json_integer(r->misses));

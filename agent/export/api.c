@@ -22,20 +22,26 @@ static json_t *latency(const uint64_t q[LS_N_QUANTILES], uint64_t count)
 
 	if (!o)
 		return NULL;
-	/* ls_quantiles: p50 p90 p95 p99 p99.9 */
-	json_object_set_new(o, "p50", count ? json_real(q[0] / 1e6) : json_null());
-	json_object_set_new(o, "p95", count ? json_real(q[2] / 1e6) : json_null());
-	json_object_set_new(o, "p99", count ? json_real(q[3] / 1e6) : json_null());
+	json_object_set_new(o, "p50", count ? json_real(q[LS_P50] / 1e6) : json_null());
+	json_object_set_new(o, "p95", count ? json_real(q[LS_P95] / 1e6) : json_null());
+	json_object_set_new(o, "p99", count ? json_real(q[LS_P99] / 1e6) : json_null());
 	return o;
 }
 
+/*
+ * A command's latency as the server saw it (its read to its reply) and as its clients felt it
+ * (arrival at the socket to the reply: the wait behind a busy event loop included); felt is null
+ * where arrivals are not known.
+ */
 static json_t *command(const struct rs_cmd_snap *c)
 {
-	return json_pack("{s:s, s:b, s:I, s:I, s:I, s:o, s:o}", "command", c->command, "blocking",
-			 c->blocking, "count", (json_int_t)c->lat.count, "errors", (json_int_t)c->lat.errors,
-			 "count_window", (json_int_t)c->lat.win_count, "latency_ms_window",
-			 latency(c->lat.q_win, c->lat.win_count), "latency_ms_since_start",
-			 latency(c->lat.q_total, c->lat.count));
+	return json_pack("{s:s, s:b, s:I, s:I, s:I, s:o, s:o, s:o, s:o}", "command", c->command,
+			 "blocking", c->blocking, "count", (json_int_t)c->lat.count, "errors",
+			 (json_int_t)c->lat.errors, "count_window", (json_int_t)c->lat.win_count,
+			 "latency_ms_window", latency(c->lat.q_win, c->lat.win_count),
+			 "latency_ms_since_start", latency(c->lat.q_total, c->lat.count),
+			 "felt_ms_window", latency(c->felt.q_win, c->felt.win_count),
+			 "felt_ms_since_start", latency(c->felt.q_total, c->felt.count));
 }
 
 static int by_misses(const void *a, const void *b)
@@ -68,7 +74,8 @@ static json_t *server(const struct rs_server_snap *sv)
 						(json_int_t)sorted[i].misses, "hit_ratio",
 						ratio(sorted[i].hits, sorted[i].misses)));
 	free(sorted);
-	return json_pack("{s:s, s:i, s:f, s:f, s:{s:o, s:o}, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
+	return json_pack("{s:s, s:i, s:f, s:f, s:{s:o, s:o}, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, "
+			 "s:{s:I, s:o, s:o}}",
 			 "server", sv->server, "pid", (int)sv->pid, "window_seconds", sv->win_seconds,
 			 "ops_per_second", sv->win_commands / secs, "hit_ratio", "window",
 			 ratio(sv->win_hits, sv->win_misses), "since_start",
@@ -76,7 +83,9 @@ static json_t *server(const struct rs_server_snap *sv)
 			 (json_int_t)sv->misses, "commands", (json_int_t)sv->commands, "errors",
 			 (json_int_t)sv->errors, "errors_window", (json_int_t)sv->win_errors,
 			 "connections", (json_int_t)sv->conns, "commands_by_name", cmds,
-			 "top_prefixes_by_misses", prefixes);
+			 "top_prefixes_by_misses", prefixes, "request_wait", "count",
+			 (json_int_t)sv->wait.count, "ms_window", latency(sv->wait.q_win, sv->wait.win_count),
+			 "ms_since_start", latency(sv->wait.q_total, sv->wait.count));
 fail:
 	json_decref(cmds);
 	json_decref(prefixes);
@@ -152,8 +161,8 @@ static json_t *query(const struct ps_series_snap *q)
 			 q->database, "user", q->user, "calls", (json_int_t)q->lat.count, "errors",
 			 (json_int_t)q->lat.errors, "rows", (json_int_t)q->rows, "mean_ms",
 			 q->lat.count ? q->lat.sum_ns / 1e6 / q->lat.count : 0.0, "p95_ms",
-			 q->lat.count ? json_real(q->lat.q_total[2] / 1e6) : json_null(), "p99_ms",
-			 q->lat.count ? json_real(q->lat.q_total[3] / 1e6) : json_null(),
+			 q->lat.count ? json_real(q->lat.q_total[LS_P95] / 1e6) : json_null(), "p99_ms",
+			 q->lat.count ? json_real(q->lat.q_total[LS_P99] / 1e6) : json_null(),
 			 "total_ms", q->lat.sum_ns / 1e6);
 	if (o) {
 		/* USDT figures: buffers and lock waits of the statement's own backend. */
@@ -176,7 +185,9 @@ static int by_p95(const void *a, const void *b)
 	const struct ps_series_snap *x = *(const struct ps_series_snap *const *)a;
 	const struct ps_series_snap *y = *(const struct ps_series_snap *const *)b;
 
-	return x->lat.q_total[2] < y->lat.q_total[2] ? 1 : x->lat.q_total[2] > y->lat.q_total[2] ? -1 : 0;
+	return x->lat.q_total[LS_P95] < y->lat.q_total[LS_P95]	 ? 1
+	       : x->lat.q_total[LS_P95] > y->lat.q_total[LS_P95] ? -1
+								   : 0;
 }
 
 static int by_total(const void *a, const void *b)

@@ -49,7 +49,8 @@ static void render_commands(struct prom *p, const struct rs_server_snap *sv)
 	}
 }
 
-/* One histogram series: cumulative counts at ls_le_seconds, then +Inf, _sum and _count. */
+/* One histogram series: cumulative counts at ls_le_seconds, then +Inf, _sum and _count; command
+ * NULL for a per-server family. */
 static void render_hist(struct prom *p, const char *family, const struct rs_server_snap *sv,
 			const char *command, const uint64_t le_counts[LS_N_LE], uint64_t count,
 			uint64_t sum_ns)
@@ -57,7 +58,8 @@ static void render_hist(struct prom *p, const char *family, const struct rs_serv
 	char base[LABELS], labels[LABELS], name[128], le[32];
 
 	server_label(base, sv);
-	prom__label(base, LABELS, "command", command);
+	if (command)
+		prom__label(base, LABELS, "command", command);
 	snprintf(name, sizeof(name), "%s_bucket", family);
 	for (int i = 0; i < LS_N_LE; i++) {
 		snprintf(labels, sizeof(labels), "%s", base);
@@ -123,6 +125,22 @@ static void render_exec(struct prom *p, const struct redis_snapshot *s)
 		}
 }
 
+/* Time requests waited unread in the server's socket: what a busy event loop makes clients feel
+ * and the command duration cannot show. */
+static void render_wait(struct prom *p, const struct redis_snapshot *s)
+{
+	const char *family = "nexus_redis_request_wait_seconds";
+
+	prom__family(p, family, "histogram",
+		     "Time from a request's arrival at the server's socket (sk_data_ready) to the "
+		     "server's read of it.");
+	for (int i = 0; i < s->n_servers; i++) {
+		const struct lat_snap *w = &s->servers[i].wait;
+
+		render_hist(p, family, &s->servers[i], NULL, w->le, w->count, w->sum_ns);
+	}
+}
+
 static void per_server(struct prom *p, const struct redis_snapshot *s, const char *name,
 		       const char *type, const char *help, size_t offset)
 {
@@ -172,6 +190,7 @@ void redis_metrics__render(struct prom *p, const struct redis_snapshot *s)
 	render_hists(p, s, false);
 	render_hists(p, s, true);
 	render_exec(p, s);
+	render_wait(p, s);
 	if (s->exec_calls) {
 		char labels[LABELS];
 

@@ -168,6 +168,7 @@ struct pending {
 	uint32_t hits, misses;
 	uint8_t db;
 	bool in_multi;
+	uint64_t t_arrival;
 	uint64_t t_request;
 	uint64_t bytes;
 	/* Its n_keys key prefixes, from this position of the connection's key ring on. */
@@ -257,6 +258,7 @@ struct resp_conn {
 	bool in_lost;	 /* requests lost to a gap: ignore requests until one starts cleanly... */
 	bool tail_lost;	 /* ...and the replies after the queue drains, which answer the lost ones */
 	uint64_t t_chunk;
+	uint64_t t_arrival; /* of the requests being read (resp_conn__set_arrival) */
 	resp_emit_fn emit;
 	void *ctx;
 };
@@ -521,6 +523,7 @@ static void emit(struct resp_conn *c, struct pending *p, bool error, const char 
 	}
 	r.hits = p->hits;
 	r.misses = p->misses;
+	r.t_arrival = p->t_arrival;
 	r.t_request = p->t_request;
 	r.t_reply = c->t_chunk;
 	r.request_bytes = p->bytes;
@@ -1209,6 +1212,7 @@ static void begin_request(struct resp_conn *c)
 {
 	memset(&c->rq.cur, 0, sizeof(c->rq.cur));
 	c->rq.cur.t_request = c->t_chunk;
+	c->rq.cur.t_arrival = c->t_arrival && c->t_arrival <= c->t_chunk ? c->t_arrival : 0;
 }
 
 /* Inline command: space-separated words on one line ("PING", "GET key"). */
@@ -1499,6 +1503,11 @@ static bool clean_request_start(const uint8_t *data, uint32_t cap)
 	if (!i || i == cap || (data[i] != ' ' && data[i] != '\r'))
 		return false;
 	return lookup_cmd(word) != &default_cmd || !strcmp(word, "set");
+}
+
+void resp_conn__set_arrival(struct resp_conn *c, uint64_t ns)
+{
+	c->t_arrival = ns;
 }
 
 void resp_conn__feed(struct resp_conn *c, bool in, const uint8_t *data, uint32_t cap,

@@ -53,6 +53,8 @@ struct resp_record {
 	uint8_t n_keys;
 	struct resp_key keys[RESP_MAX_KEYS];
 	uint32_t hits, misses;	    /* over all keys of the command, keys[] or not */
+	uint64_t t_arrival;	    /* ns: when that read's bytes reached the socket; 0 unknown.
+				     * t_request - t_arrival is the time the request waited unread */
 	uint64_t t_request;	    /* ns: the read that brought the command's first byte */
 	uint64_t t_reply;	    /* ns: the write that completed its reply */
 	uint64_t request_bytes, reply_bytes;
@@ -89,6 +91,9 @@ void resp_conn__free(struct resp_conn *c);
  */
 void resp_conn__feed(struct resp_conn *c, bool in, const uint8_t *data, uint32_t cap,
 		     uint32_t len, uint64_t ts_ns, resp_emit_fn emit, void *ctx);
+/* When the bytes of the requests fed next reached the socket (0: not known); it holds until the
+ * next call. */
+void resp_conn__set_arrival(struct resp_conn *c, uint64_t ns);
 
 /* Labels in parentheses are the agent's own: no key prefix, and the overflow past a cap. A real
  * prefix never starts with '(' (it is shown as '?'). */

@@ -16,6 +16,9 @@
 #define LS_N_LE 19	 /* Prometheus buckets, 10 us .. 10 s */
 #define LS_OTHER "(other)"
 
+/* Indices of the quantiles in lat_snap.q_total and q_win. */
+enum ls_quantile { LS_P50 = 0, LS_P90, LS_P95, LS_P99, LS_P999 };
+
 extern const double ls_quantiles[LS_N_QUANTILES];
 extern const double ls_le_seconds[LS_N_LE];
 

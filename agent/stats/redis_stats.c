@@ -18,6 +18,9 @@ struct rs_series {
 	bool blocking;
 	struct lat_series lat;
 	struct hist *exec; /* allocated at the first call() time (--redis-uprobes) */
+	/* What clients felt: from the request's arrival at the socket to the reply; allocated at
+	 * the first command whose arrival is known (sk_data_ready). */
+	struct lat_series *felt;
 };
 
 struct rs_prefix {
@@ -43,6 +46,7 @@ struct rs_server {
 	uint64_t ks_hits, ks_misses;
 	struct hist total; /* every non-blocking command: the server's latency for alerting */
 	struct rs_series *last_se; /* most commands are the one before them (pipelines) */
+	struct lat_series wait; /* requests' time unread in the socket (arrival to read) */
 };
 
 struct redis_stats {
@@ -78,6 +82,7 @@ void redis_stats__free(struct redis_stats *s)
 		free(s->servers[i]);
 	for (int i = 0; i < s->n_pool; i++) {
 		free(s->pool[i]->exec);
+		free(s->pool[i]->felt);
 		free(s->pool[i]);
 	}
 	free(s);
@@ -97,6 +102,7 @@ static struct rs_server *new_server(const char *name)
 	snprintf(sv->server, sizeof(sv->server), "%s", name);
 	for (int i = 0; i < W__N; i++)
 		counter_window__init(&sv->win[i]);
+	lat_series__init(&sv->wait);
 	return sv;
 }
 
@@ -188,6 +194,23 @@ static struct rs_prefix *prefix_of(struct rs_server *sv, const char *prefix)
 	return &sv->prefixes[RS_MAX_PREFIXES];
 }
 
+/* Request wait and felt latency of n commands like r, when their arrival is known. */
+static void record_felt(struct rs_server *sv, struct rs_series *se, const struct resp_record *r,
+			uint32_t n, uint64_t now_ns)
+{
+	if (!r->t_arrival || r->t_arrival > r->t_request)
+		return;
+	if (!se->felt) {
+		se->felt = malloc(sizeof(*se->felt));
+		if (!se->felt)
+			return;
+		lat_series__init(se->felt);
+	}
+	lat_series__record_ok_n(&sv->wait, now_ns, r->t_request - r->t_arrival, n);
+	lat_series__record_ok_n(se->felt, now_ns,
+				r->t_reply > r->t_arrival ? r->t_reply - r->t_arrival : 0, n);
+}
+
 void redis_stats__command(struct redis_stats *s, const char *server, uint32_t pid,
 			  const struct resp_record *r, uint64_t now_ns)
 {
@@ -231,6 +254,7 @@ void redis_stats__command(struct redis_stats *s, const char *server, uint32_t pi
 	lat_series__record(&se->lat, now_ns, lat, r->status == RESP_OK ? NULL : r->error);
 	if (!r->blocking)
 		hist__record(&sv->total, lat);
+	record_felt(sv, se, r, 1, now_ns);
 }
 
 void redis_stats__commands_ok(struct redis_stats *s, const char *server, uint32_t pid,
@@ -273,6 +297,7 @@ void redis_stats__commands_ok(struct redis_stats *s, const char *server, uint32_
 	lat_series__record_ok_n(&se->lat, now_ns, lat, n);
 	if (!r->blocking)
 		hist__record_n(&sv->total, lat, n);
+	record_felt(sv, se, r, n, now_ns);
 }
 
 void redis_stats__connection(struct redis_stats *s, const char *server, int delta)
@@ -295,6 +320,8 @@ static void snap_series(const struct rs_series *se, uint64_t now_ns, struct rs_c
 	memcpy(out->command, se->command, sizeof(out->command));
 	out->blocking = se->blocking;
 	lat_series__snapshot(&se->lat, now_ns, &out->lat, scratch);
+	if (se->felt)
+		lat_series__snapshot(se->felt, now_ns, &out->felt, scratch);
 	if (se->exec) {
 		out->exec_count = hist__count(se->exec);
 		out->exec_sum_ns = hist__sum(se->exec);
@@ -350,6 +377,7 @@ static int snap_server(const struct rs_server *sv, uint64_t now_ns, struct rs_se
 	out->conns_opened = sv->conns_opened;
 	out->total = sv->total;
 	out->reply_gap_ns = reply_gap__max(&sv->gap, now_ns);
+	lat_series__snapshot(&sv->wait, now_ns, &out->wait, scratch);
 	out->win_hits = counter_window__sum(&sv->win[W_HITS], now_ns);
 	out->win_misses = counter_window__sum(&sv->win[W_MISSES], now_ns);
 	out->win_commands = counter_window__sum(&sv->win[W_CMDS], now_ns);

@@ -24,6 +24,7 @@ struct rs_cmd_snap {
 	char command[RESP_CMD_LEN];
 	bool blocking; /* its latency is waiting: kept out of the duration histogram */
 	struct lat_snap lat;
+	struct lat_snap felt; /* arrival at the socket to reply (count 0: arrivals not known) */
 	/* --redis-uprobes: time inside the server (call()), 0 counts without */
 	uint64_t exec_count, exec_sum_ns;
 	uint64_t exec_le[LS_N_LE]; /* cumulative at ls_le_seconds */
@@ -46,6 +47,7 @@ struct rs_server_snap {
 	uint64_t conns, conns_opened;
 	struct hist total;	    /* latency of all its non-blocking commands, since start */
 	uint64_t reply_gap_ns;	    /* longest silence between replies lately (reply_gap.h) */
+	struct lat_snap wait;	    /* requests' time unread in the socket (arrival to read) */
 	int n_cmds;
 	struct rs_cmd_snap *cmds;
 	int n_prefixes;

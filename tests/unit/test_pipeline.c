@@ -102,6 +102,7 @@ static void syscall_chunks(struct conntrack *ct, uint8_t dir, const char *bytes,
 		ev->cap_len = n;
 		ev->off = off;
 		ev->flags = off + n < len ? NX_DATA_F_MORE : 0;
+		ev->arrived_ns = dir == NX_DIR_IN ? ts - 700 : 0; /* the bytes waited 700 ns */
 		memcpy(ev->data, bytes + off, n);
 		if (i != skip_chunk)
 			conntrack__record(ct, rec, sizeof(*ev) + n);
@@ -237,6 +238,8 @@ static void same_server(const struct rs_server_snap *a, const struct rs_server_s
 	assert_int_equal(a->win_hits, b->win_hits);
 	assert_int_equal(a->win_misses, b->win_misses);
 	assert_int_equal(a->reply_gap_ns, b->reply_gap_ns);
+	assert_memory_equal(&a->wait, &b->wait, sizeof(a->wait));
+	assert_int_equal(a->wait.count, a->commands);
 	assert_memory_equal(&a->total, &b->total, sizeof(a->total));
 	assert_int_equal(a->n_prefixes, b->n_prefixes);
 	for (int i = 0; i < a->n_prefixes; i++) {
@@ -248,6 +251,7 @@ static void same_server(const struct rs_server_snap *a, const struct rs_server_s
 	for (int i = 0; i < a->n_cmds; i++) {
 		assert_string_equal(a->cmds[i].command, b->cmds[i].command);
 		assert_memory_equal(&a->cmds[i].lat, &b->cmds[i].lat, sizeof(a->cmds[i].lat));
+		assert_memory_equal(&a->cmds[i].felt, &b->cmds[i].felt, sizeof(a->cmds[i].felt));
 	}
 }
 
