@@ -275,6 +275,14 @@ void pg_metrics__render(struct prom *p, const struct postgres_snapshot *s)
 	prom__family(p, "nexus_postgres_unpaired_statements_total", "counter",
 		     "Statements dropped without their response.");
 	prom__sample(p, "nexus_postgres_unpaired_statements_total", NULL, s->wire.unpaired);
+	prom__family(p, "nexus_postgres_folded_statements_total", "counter",
+		     "Statements of batches longer than the parser's queue, counted one by one "
+		     "from a folded run of repeated messages.");
+	prom__sample(p, "nexus_postgres_folded_statements_total", NULL, s->wire.folded);
+	prom__family(p, "nexus_postgres_batch_timed_statements_total", "counter",
+		     "Folded statements whose duration starts at an earlier read of their batch "
+		     "than their own.");
+	prom__sample(p, "nexus_postgres_batch_timed_statements_total", NULL, s->wire.batch_timed);
 	prom__family(p, "nexus_postgres_encrypted_connections_total", "counter",
 		     "Connections that switched to SSL/GSS encryption: counted, not decoded.");
 	prom__sample(p, "nexus_postgres_encrypted_connections_total", NULL, s->wire.encrypted_conns);

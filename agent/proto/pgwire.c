@@ -6,11 +6,14 @@
  * answers the oldest one still waiting. The server answers in the order it read, so a response
  * that does not fit the message it would answer means our view is wrong: everything pending is
  * dropped (counted) and pairing resumes only where it provably starts clean (see lose()).
+ * Past PG_FOLD_AT entries, a block of messages that repeats the one before it folds into a run
+ * that counts its repetitions instead of queueing them (see q_fold() and run_rewind()).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include "proto/pgwire.h"
+#include "proto/sql_fingerprint.h"
 
 #define SSL_REQUEST 80877103
 #define GSSENC_REQUEST 80877104
@@ -82,6 +85,8 @@ struct pg_sql {
 	uint32_t len;  /* bytes of SQL held */
 	uint32_t cap;  /* room for SQL, NUL not included */
 	bool truncated;
+	bool has_fp;
+	uint64_t fp; /* sql_fingerprint id, computed when a fold compares it (sql_fp()) */
 	char text[];
 };
 
@@ -98,6 +103,10 @@ enum ent_state { E_WAIT = 0, E_DONE, E_SKIPPED };
 #define F_PARAMDESC 1 /* Describe statement: ParameterDescription came */
 #define F_COPY_IN 2   /* inside COPY FROM STDIN: the client sends CopyData */
 #define F_COPY_OUT 4  /* inside COPY TO STDOUT: the server sends CopyData */
+/* How a repetition of a run was folded (pending.fold). */
+#define FOLD_REP 1	    /* a repetition after the first: counted in pg_stats.folded */
+#define FOLD_BATCH_TIMED 2 /* t_request is an earlier read than its own */
+#define FOLD_ANON 4	    /* matched by message types only: its SQL and names are not known */
 
 /* A client message waiting for (or, until ReadyForQuery, holding) its response. */
 struct pending {
@@ -115,7 +124,10 @@ struct pending {
 	uint8_t status;
 	uint8_t copy;
 	uint8_t severity;   /* index into severities[] */
-	bool emits;	    /* becomes a record: Query, Execute, FunctionCall, a rejected P/B/D */
+	uint8_t run;	    /* 0, or 1 + the slot of the run it belongs to */
+	uint8_t fold;	    /* FOLD_* */
+	bool emits;	    /* becomes a record: Query, Execute, FunctionCall, a rejected P/B/D;
+			     * cleared once emitted */
 	bool named;	    /* Parse, Close: not the unnamed statement/portal */
 	bool name_cut;	    /* the name was past the capture: unknown */
 	bool suspended;
@@ -125,6 +137,33 @@ struct pending {
 };
 
 static const char *const severities[] = { "", "ERROR", "FATAL", "PANIC" };
+
+#define RUN_SEGS 6
+
+/* Repetitions of a run that came in one read. */
+struct run_seg {
+	uint64_t ts; /* the read */
+	uint32_t n;  /* repetitions */
+	uint32_t exact; /* the first exact of them came in it; the others later (merged) */
+};
+
+/*
+ * A block of consecutive queue entries that the client sent again and again: the entries hold
+ * the repetition being answered, the run counts the repetitions still to come (which were never
+ * queued) and what they brought. When the block's last entry is answered, the next repetition
+ * starts in the same entries (run_rewind()).
+ */
+struct run {
+	uint32_t first;	    /* sequence number of the block's first entry */
+	uint8_t len;	    /* entries in the block; 0: slot free */
+	uint8_t seg0, n_seg;
+	bool shape_only;    /* a repetition matched by types only: every later one is anonymous */
+	bool skip_next;	    /* an error before the next repetition: it skips to its Sync */
+	uint32_t more;	    /* repetitions still to come after the one in the entries */
+	uint32_t anon;	    /* the last anon of them are anonymous (FOLD_ANON) */
+	uint64_t req[PG_MAX_UNIT]; /* request bytes the repetitions to come brought, per entry */
+	struct run_seg seg[RUN_SEGS]; /* when the repetitions to come came, oldest first */
+};
 
 enum phase { PH_STARTUP = 0, PH_SSL_WAIT, PH_AUTH, PH_READY, PH_ENCRYPTED, PH_DONE };
 enum fr_state { FR_HDR = 0, FR_BODY };
@@ -172,7 +211,10 @@ struct pg_conn {
 	struct pending *q; /* ring, power-of-two capacity */
 	uint32_t q_cap, q_head, q_len;
 	uint32_t q_cur; /* index (from the head) of the first entry still waiting */
+	uint32_t q_seq; /* sequence number of the head entry (runs name entries by it) */
 	uint32_t n_pending_parse;
+	struct run *runs; /* PG_MAX_RUNS, allocated at the first fold */
+	uint32_t n_runs;
 	struct named *stmts;
 	uint32_t n_stmts, stmts_cap;
 	struct named *portals; /* PG_MAX_PORTALS, allocated at the first named portal */
@@ -272,6 +314,7 @@ init:
 	s->len = 0;
 	s->cap = cap;
 	s->truncated = false;
+	s->has_fp = false;
 	s->text[0] = '\0';
 	return s;
 }
@@ -431,18 +474,94 @@ static struct pending *q_at(struct pg_conn *c, uint32_t i)
 	return &c->q[(c->q_head + i) & (c->q_cap - 1)];
 }
 
+static bool is_record_type(char t)
+{
+	return t == 'Q' || t == 'E' || t == 'F';
+}
+
+/* --- runs ------------------------------------------------------------------------------------- */
+
+static struct run *run_of(struct pg_conn *c, const struct pending *e)
+{
+	return e->run ? &c->runs[e->run - 1] : NULL;
+}
+
+/* Index (from the head) of the run's first entry. */
+static uint32_t run_start(const struct pg_conn *c, const struct run *r)
+{
+	return r->first - c->q_seq;
+}
+
+/* Queries/Executes/FunctionCalls in one repetition, in all of it or before its first Sync. */
+static uint32_t run_records(struct pg_conn *c, const struct run *r, bool before_sync)
+{
+	uint32_t s = run_start(c, r), n = 0;
+
+	for (uint32_t i = 0; i < r->len; i++) {
+		char t = q_at(c, s + i)->type;
+
+		if (before_sync && t == 'S')
+			break;
+		n += is_record_type(t);
+	}
+	return n;
+}
+
+static bool run_has(struct pg_conn *c, const struct run *r, char type)
+{
+	for (uint32_t i = 0; i < r->len; i++)
+		if (q_at(c, run_start(c, r) + i)->type == type)
+			return true;
+	return false;
+}
+
+/* The repetitions that never came are unpaired (those an error skipped were counted then). */
+static uint64_t run_unanswered(struct pg_conn *c, const struct run *r)
+{
+	uint64_t n = (uint64_t)run_records(c, r, false) * r->more;
+
+	return r->skip_next ? n - run_records(c, r, true) : n;
+}
+
+static void run_free(struct pg_conn *c, struct run *r)
+{
+	uint32_t s = run_start(c, r);
+
+	for (uint32_t i = 0; i < r->len; i++)
+		q_at(c, s + i)->run = 0;
+	r->len = 0;
+	c->n_runs--;
+}
+
+/* Every run goes (the queue is being emptied); the repetitions still to come are counted. */
+static void runs_drop(struct pg_conn *c)
+{
+	for (uint32_t i = 0; c->n_runs && i < PG_MAX_RUNS; i++) {
+		struct run *r = &c->runs[i];
+
+		if (!r->len)
+			continue;
+		c->st->unpaired += run_unanswered(c, r);
+		run_free(c, r);
+	}
+}
+
+/* --- the queue of waiting messages ------------------------------------------------------------ */
+
 /* The statement a Bind or Describe names, as the server will see it: a Parse still waiting for
- * its ParseComplete comes first (if it fails, the server skips the Bind too), then the map. */
+ * its ParseComplete comes first (if it fails, the server skips the Bind too), then the map. The
+ * Parse of a run with repetitions to come is still waiting, whatever its entry says. */
 static struct pg_sql *stmt_get(struct pg_conn *c, bool named, uint64_t hash)
 {
 	struct named *e;
 
-	for (uint32_t i = c->q_len; c->n_pending_parse && i-- > c->q_cur;) {
+	for (uint32_t i = c->q_len; (c->n_pending_parse || c->n_runs) && i-- > 0;) {
 		struct pending *p = q_at(c, i);
+		struct run *r = run_of(c, p);
 
-		if (p->type != 'P' || p->state != E_WAIT)
+		if (p->type != 'P' || (p->state != E_WAIT && !(r && r->more)))
 			continue;
-		if (p->name_cut) /* it may define this name: not known */
+		if (p->name_cut || (r && r->anon)) /* it may define this name: not known */
 			return NULL;
 		if (p->named == named && (!named || p->hash == hash))
 			return p->sql;
@@ -456,8 +575,6 @@ static struct pg_sql *stmt_get(struct pg_conn *c, bool named, uint64_t hash)
 	return e->sql;
 }
 
-/* --- the queue of waiting messages ------------------------------------------------------------ */
-
 static void q_pop(struct pg_conn *c)
 {
 	struct pending *e = q_at(c, 0);
@@ -466,26 +583,124 @@ static void q_pop(struct pg_conn *c)
 		c->n_pending_parse--;
 	sql_put(c, e->sql);
 	c->q_head = (c->q_head + 1) & (c->q_cap - 1);
+	c->q_seq++;
 	c->q_len--;
 	if (c->q_cur)
 		c->q_cur--;
 }
 
-static void q_advance(struct pg_conn *c)
+/* The newest entry goes (it folded into a run). */
+static void q_unpush(struct pg_conn *c)
 {
-	while (c->q_cur < c->q_len && q_at(c, c->q_cur)->state != E_WAIT)
-		c->q_cur++;
+	struct pending *e = q_at(c, c->q_len - 1);
+
+	if (e->type == 'P' && e->state == E_WAIT)
+		c->n_pending_parse--;
+	sql_put(c, e->sql);
+	c->q_len--;
 }
 
-/* Answered entries at the head go, except records held for the ReadyForQuery's status. */
+/* Answered entries at the head go, except records held for the ReadyForQuery's status and the
+ * entries of a run, which its next repetitions reuse. */
 static void q_trim(struct pg_conn *c)
 {
 	while (c->q_len && c->q_cur) {
 		struct pending *e = q_at(c, 0);
 
-		if (e->state == E_DONE && e->emits)
+		if ((e->state == E_DONE && e->emits) || e->run)
 			break;
 		q_pop(c);
+	}
+}
+
+static void emit(struct pg_conn *c, struct pending *e, char txn);
+
+/* Records answered before index upto go now, without their ReadyForQuery (txn_status 0), in
+ * order: the queue needs their entries. After a resync nothing unconfirmed is emitted. */
+static void flush_held(struct pg_conn *c, uint32_t upto)
+{
+	for (uint32_t i = 0; i < upto; i++) {
+		struct pending *e = q_at(c, i);
+
+		if (e->state != E_DONE || !e->emits)
+			continue;
+		if (c->provisional)
+			c->st->unpaired++;
+		else
+			emit(c, e, 0);
+		e->emits = false;
+	}
+}
+
+/* The run's block has been answered: its next repetition starts in the same entries. */
+static void run_rewind(struct pg_conn *c, struct run *r)
+{
+	uint32_t s = run_start(c, r);
+	bool anon = r->anon >= r->more;
+	bool exact, skip = r->skip_next;
+	uint64_t ts;
+
+	flush_held(c, s + r->len);
+	for (; s; s--) /* what came before is answered (and no longer held) */
+		q_pop(c);
+	ts = r->seg[r->seg0].ts;
+	exact = r->seg[r->seg0].exact > 0;
+	if (r->seg[r->seg0].exact)
+		r->seg[r->seg0].exact--;
+	if (!--r->seg[r->seg0].n) {
+		r->seg0 = (r->seg0 + 1) % RUN_SEGS;
+		r->n_seg--;
+	}
+	for (uint32_t i = 0; i < r->len; i++) {
+		struct pending *e = q_at(c, i);
+		uint64_t req = r->req[i] / r->more;
+
+		r->req[i] -= req;
+		e->state = skip ? E_SKIPPED : E_WAIT;
+		if (e->type == 'S')
+			e->state = E_WAIT, skip = false;
+		e->flags = e->status = e->copy = e->severity = 0;
+		e->suspended = false;
+		e->rows = e->t_response = e->resp_bytes = 0;
+		e->data_rows = e->statements = 0;
+		e->sqlstate[0] = e->tag[0] = '\0';
+		e->emits = is_record_type(e->type);
+		e->t_request = ts;
+		e->req_bytes = req;
+		e->fold = FOLD_REP | (exact ? 0 : FOLD_BATCH_TIMED) | (anon ? FOLD_ANON : 0);
+		if (anon) { /* from here on the block's SQL and names are not the client's */
+			sql_put(c, e->sql);
+			e->sql = NULL;
+			e->name_cut = true;
+		}
+		if (e->type == 'P' && e->state == E_WAIT)
+			c->n_pending_parse++;
+	}
+	r->skip_next = false;
+	r->more--;
+	if (r->anon > r->more)
+		r->anon = r->more;
+	c->q_cur = 0;
+}
+
+/* q_cur moves to the first entry still waiting; passing the end of a run's block starts the
+ * run's next repetition, or ends the run after its last. */
+static void q_advance(struct pg_conn *c)
+{
+	while (c->q_cur < c->q_len) {
+		struct pending *e = q_at(c, c->q_cur);
+		struct run *r = run_of(c, e);
+
+		if (e->state == E_WAIT)
+			return;
+		if (r && c->q_cur == run_start(c, r) + r->len - 1) {
+			if (r->more) {
+				run_rewind(c, r);
+				continue;
+			}
+			run_free(c, r);
+		}
+		c->q_cur++;
 	}
 }
 
@@ -499,6 +714,147 @@ static bool has_wait(struct pg_conn *c)
 	return c->q_cur < c->q_len;
 }
 
+/* --- folding ---------------------------------------------------------------------------------- */
+
+enum same { SAME_TEXT = 0, SAME_FP, SAME_SHAPE };
+
+static uint64_t sql_fp(struct pg_sql *s)
+{
+	struct sql_fingerprint fp;
+
+	if (!s->has_fp) {
+		sql_fingerprint__compute(s->text, s->len, &fp);
+		s->fp = fp.id;
+		s->has_fp = true;
+	}
+	return s->fp;
+}
+
+static bool same_sql(struct pg_sql *a, struct pg_sql *b, enum same how)
+{
+	if (a == b)
+		return true;
+	if (!a || !b)
+		return false;
+	if (a->len == b->len && a->truncated == b->truncated && !memcmp(a->text, b->text, a->len))
+		return true;
+	return how >= SAME_FP && sql_fp(a) == sql_fp(b);
+}
+
+/* Would the server answer b as it answers a (how == SAME_SHAPE), and for the same statement? */
+static bool same_msg(const struct pending *a, const struct pending *b, enum same how)
+{
+	if (a->type != b->type || a->target != b->target)
+		return false;
+	if (how == SAME_SHAPE)
+		return true;
+	return a->named == b->named && a->name_cut == b->name_cut && a->hash == b->hash &&
+	       same_sql(a->sql, b->sql, how);
+}
+
+static bool same_block(struct pg_conn *c, uint32_t a, uint32_t b, uint32_t len, enum same how)
+{
+	for (uint32_t i = 0; i < len; i++)
+		if (!same_msg(q_at(c, a + i), q_at(c, b + i), how))
+			return false;
+	return true;
+}
+
+/* A repetition joins the run: when it came, what it brought; its entries go. */
+static void run_add(struct pg_conn *c, struct run *r, uint32_t s, bool anon)
+{
+	uint64_t ts = q_at(c, s)->t_request;
+	bool exact = true;
+	struct run_seg *g = r->n_seg ? &r->seg[(r->seg0 + r->n_seg - 1) % RUN_SEGS] : NULL;
+
+	for (uint32_t i = 0; i < r->len; i++) {
+		const struct pending *e = q_at(c, s + i);
+
+		r->req[i] += e->req_bytes;
+		if (e->type != 'S' && e->type != 'C' && e->t_request != ts)
+			exact = false; /* a repetition that came over two reads */
+	}
+	if (g && g->ts == ts) {
+		exact = exact && g->exact == g->n;
+	} else if (r->n_seg < RUN_SEGS) {
+		g = &r->seg[(r->seg0 + r->n_seg++) % RUN_SEGS];
+		g->ts = ts;
+		g->n = g->exact = 0;
+	} else { /* more reads waiting than kept: it takes the latest kept one, earlier */
+		exact = false;
+	}
+	g->n++;
+	g->exact += exact;
+	r->more++;
+	if (anon)
+		r->shape_only = true;
+	if (r->shape_only)
+		r->anon++;
+	for (uint32_t i = 0; i < r->len; i++)
+		q_unpush(c);
+}
+
+/* The newest len entries become a run's block (of one repetition so far). */
+static bool run_new(struct pg_conn *c, uint32_t s, uint32_t len)
+{
+	struct run *r = NULL;
+
+	if (c->n_runs == PG_MAX_RUNS)
+		return false;
+	if (!c->runs && !(c->runs = calloc(PG_MAX_RUNS, sizeof(*c->runs))))
+		return false;
+	for (uint32_t i = 0; !r; i++)
+		if (!c->runs[i].len)
+			r = &c->runs[i];
+	memset(r, 0, sizeof(*r));
+	r->first = c->q_seq + s;
+	r->len = (uint8_t)len;
+	for (uint32_t i = 0; i < len; i++)
+		q_at(c, s + i)->run = (uint8_t)(r - c->runs + 1);
+	c->n_runs++;
+	return true;
+}
+
+/*
+ * Past PG_FOLD_AT entries: do the newest len entries (none answered yet) repeat the len before
+ * them? Then they fold into the run those form, or become a run's block for the next ones to
+ * fold into. Tried when a unit ends, so that blocks end where the client's units do: at a Sync,
+ * or at an Execute, Query or FunctionCall for blocks without a Sync (a block with one ends at
+ * it, so that its records keep their own ReadyForQuery). Shortest blocks first, same text
+ * before same fingerprint. When the queue is nearly full: at any message, and by message types
+ * alone (those repetitions lose their SQL).
+ */
+static void q_fold(struct pg_conn *c)
+{
+	bool full = c->q_len + 2 * PG_MAX_UNIT > PG_MAX_PENDING;
+	enum same top = full ? SAME_SHAPE : SAME_FP;
+	char t = c->q_len ? q_at(c, c->q_len - 1)->type : 0;
+
+	if (c->q_len <= PG_FOLD_AT || (!full && !is_record_type(t) && t != 'S'))
+		return;
+	for (enum same how = SAME_TEXT; how <= top; how++) {
+		for (uint32_t len = 1; len <= PG_MAX_UNIT && 2 * len <= c->q_len; len++) {
+			uint32_t s = c->q_len - len;
+			struct pending *prev = q_at(c, s - 1);
+			struct run *r = run_of(c, prev);
+
+			if (s < c->q_cur || q_at(c, s)->run || q_at(c, s)->state != E_WAIT)
+				break; /* being answered, skipped, or a run's: so are longer ones */
+			if (!full && t != 'S' && q_at(c, s)->type == 'S')
+				break;
+			if (r && r->len == len && s - 1 == run_start(c, r) + len - 1) {
+				enum same h = r->shape_only ? SAME_SHAPE : how;
+
+				if (same_block(c, run_start(c, r), s, len, h)) {
+					run_add(c, r, s, h == SAME_SHAPE);
+					return;
+				}
+			} else if (same_block(c, s - len, s, len, how) && run_new(c, s, len)) {
+				return;
+			}
+		}
+	}
+}
 /* --- records ---------------------------------------------------------------------------------- */
 
 static void emit(struct pg_conn *c, struct pending *e, char txn)
@@ -535,17 +891,19 @@ static void emit(struct pg_conn *c, struct pending *e, char txn)
 	r.t_response = e->t_response;
 	r.request_bytes = e->req_bytes;
 	r.response_bytes = e->resp_bytes;
+	r.batch_timed = e->fold & FOLD_BATCH_TIMED;
+	if (e->fold & FOLD_REP)
+		c->st->folded++;
+	if (e->fold & FOLD_BATCH_TIMED)
+		c->st->batch_timed++;
+	if (e->fold & FOLD_ANON)
+		c->st->folded_unknown++;
 	memcpy(r.user, c->user, sizeof(r.user));
 	memcpy(r.database, c->database, sizeof(r.database));
 	memcpy(r.application, c->application, sizeof(r.application));
 	c->st->commands++;
 	if (c->emit)
 		c->emit(c->ctx, &r);
-}
-
-static bool is_record_type(char t)
-{
-	return t == 'Q' || t == 'E' || t == 'F';
 }
 
 static void framer_reset(struct pg_conn *c, struct framer *f)
@@ -564,6 +922,7 @@ static void framer_reset(struct pg_conn *c, struct framer *f)
  */
 static void drop_queue(struct pg_conn *c)
 {
+	runs_drop(c);
 	while (c->q_len) {
 		struct pending *e = q_at(c, 0);
 
@@ -647,7 +1006,13 @@ static bool tail_unit(struct pg_conn *c)
 
 	for (uint32_t i = c->q_cur; i < c->q_len; i++) {
 		struct pending *e = q_at(c, i);
+		struct run *r = run_of(c, e);
 
+		/* a block that comes again with a record or a Sync in it: more than one unit */
+		if (r && r->more &&
+		    (run_has(c, r, 'S') || run_has(c, r, 'Q') || run_has(c, r, 'F') ||
+		     run_has(c, r, 'E')))
+			return false;
 		if (e->state != E_WAIT)
 			continue;
 		if (e->flags & F_COPY_IN) /* the server reads CopyData while answering */
@@ -672,6 +1037,7 @@ static bool tail_unit(struct pg_conn *c)
  */
 static void finish_tail(struct pg_conn *c)
 {
+	runs_drop(c); /* (only blocks without records: see tail_unit()) */
 	while (c->q_len) {
 		struct pending *e = q_at(c, 0);
 
@@ -771,7 +1137,8 @@ static void complete(struct pg_conn *c, struct pending *e)
 		lose(c, false);
 }
 
-/* ErrorResponse to an extended-protocol message: the server skips what follows until Sync. */
+/* ErrorResponse to an extended-protocol message: the server skips what follows until Sync,
+ * the repetitions of a run to come included. */
 static void ext_error(struct pg_conn *c, struct pending *e)
 {
 	bool sync = false;
@@ -780,7 +1147,20 @@ static void ext_error(struct pg_conn *c, struct pending *e)
 	e->emits = e->type != 'C'; /* a rejected Parse/Bind/Describe is a failed query too */
 	for (uint32_t i = c->q_cur + 1; i < c->q_len; i++) {
 		struct pending *s = q_at(c, i);
+		struct run *r = run_of(c, q_at(c, i - 1));
 
+		if (r && r->more && i - 1 == run_start(c, r) + r->len - 1) {
+			/* past the block's end: its next repetitions come first */
+			if (run_has(c, r, 'S')) {
+				r->skip_next = true;
+				c->st->skipped += run_records(c, r, true);
+				sync = true;
+				break;
+			}
+			c->st->skipped += (uint64_t)run_records(c, r, false) * r->more;
+			r->more = r->anon = 0;
+			r->n_seg = 0;
+		}
 		if (s->type == 'S') {
 			sync = true;
 			break;
@@ -793,6 +1173,19 @@ static void ext_error(struct pg_conn *c, struct pending *e)
 			c->st->skipped++;
 		s->state = E_SKIPPED;
 	}
+	if (!sync) { /* the walk ended at the newest entry, which may end a run's block */
+		struct run *r = c->q_len ? run_of(c, q_at(c, c->q_len - 1)) : NULL;
+
+		if (r && r->more && run_has(c, r, 'S')) {
+			r->skip_next = true;
+			c->st->skipped += run_records(c, r, true);
+			sync = true;
+		} else if (r && r->more) {
+			c->st->skipped += (uint64_t)run_records(c, r, false) * r->more;
+			r->more = r->anon = 0;
+			r->n_seg = 0;
+		}
+	}
 	c->skip_pushes = !sync;
 	complete(c, e);
 }
@@ -802,10 +1195,8 @@ static void ext_error(struct pg_conn *c, struct pending *e)
 static void ready(struct pg_conn *c, struct pending *z, char txn)
 {
 	struct pending *last = NULL;
-	uint32_t n = c->q_cur + 1;
 
 	if (z->type == 'Q' || z->type == 'F') {
-		z->state = E_DONE;
 		z->t_response = c->t_chunk;
 		z->resp_bytes += c->resp_acc;
 		c->resp_acc = 0;
@@ -826,16 +1217,18 @@ static void ready(struct pg_conn *c, struct pending *z, char txn)
 			c->st->async_errors++;
 		}
 	}
-	for (uint32_t i = 0; i < n; i++) {
-		struct pending *e = q_at(c, 0);
+	z->state = E_DONE;
+	for (uint32_t i = 0; i <= c->q_cur; i++) {
+		struct pending *e = q_at(c, i);
 
-		if (e->state == E_DONE && e->emits)
+		if (e->state == E_DONE && e->emits) {
 			emit(c, e, txn);
-		q_pop(c);
+			e->emits = false;
+		}
 	}
-	c->q_cur = 0;
 	c->provisional = false;
 	q_advance(c);
+	q_trim(c);
 	if (c->c_lost && !has_wait(c))
 		lose(c, false);
 }
@@ -1060,12 +1453,10 @@ static struct pending *q_push(struct pg_conn *c)
 		struct pending *nq;
 
 		if (c->q_cap >= PG_MAX_PENDING) {
-			/* A client that never syncs: give up the held records' statuses first. */
-			while (c->q_len && c->q_cur && !c->provisional &&
-			       q_at(c, 0)->state != E_WAIT) {
-				if (q_at(c, 0)->emits && q_at(c, 0)->state == E_DONE)
-					emit(c, q_at(c, 0), 0);
-				q_pop(c);
+			/* Nothing folds: the held records give up their ReadyForQuery's status. */
+			if (!c->provisional) {
+				flush_held(c, c->q_cur);
+				q_trim(c);
 			}
 			if (c->q_len == c->q_cap)
 				return NULL;
@@ -1199,6 +1590,7 @@ static void client_msg(struct pg_conn *c)
 		c->batch_ts = 0;
 		break;
 	}
+	q_fold(c);
 }
 
 /* --- framing ---------------------------------------------------------------------------------- */
@@ -1820,6 +2212,7 @@ void pg_conn__free(struct pg_conn *c)
 {
 	if (!c)
 		return;
+	runs_drop(c);
 	while (c->q_len) {
 		struct pending *e = q_at(c, 0);
 
@@ -1839,6 +2232,7 @@ void pg_conn__free(struct pg_conn *c)
 	free(c->q);
 	free(c->stmts);
 	free(c->portals);
+	free(c->runs);
 	free(c);
 }
 
@@ -1866,5 +2260,6 @@ size_t pg_conn__memory(const struct pg_conn *c)
 {
 	return sizeof(*c) + c->q_cap * sizeof(struct pending) +
 	       c->stmts_cap * sizeof(struct named) +
-	       (c->portals ? PG_MAX_PORTALS * sizeof(struct named) : 0) + c->sql_bytes;
+	       (c->portals ? PG_MAX_PORTALS * sizeof(struct named) : 0) +
+	       (c->runs ? PG_MAX_RUNS * sizeof(struct run) : 0) + c->sql_bytes;
 }

@@ -10,10 +10,11 @@
  * counts them, rows sums their counts, tag is the last one's; an error ends the Query), emitted at
  * its ReadyForQuery. An Execute is one record with the SQL of the statement its portal was bound
  * to (named statements are remembered per connection; a Parse counts once the server confirmed
- * it); it is held until the Sync's ReadyForQuery (for txn_status) and emitted then. After an
- * extended-protocol error the server skips everything up to Sync: those Executes never ran and
- * are counted in pg_stats.skipped, not emitted. COPY is part of the record of the Query/Execute
- * that started it. Notices, notifications and ParameterStatus are never responses.
+ * it); it is held until the Sync's ReadyForQuery (for txn_status) and emitted then (for batches
+ * past PG_FOLD_AT see below). After an extended-protocol error the server skips everything up
+ * to Sync: those Executes never ran and are counted in pg_stats.skipped, not emitted. COPY is
+ * part of the record of the Query/Execute that started it. Notices, notifications and
+ * ParameterStatus are never responses.
  *
  * Gaps. A gap inside a message body is skipped by the message's length (a big DataRow, a long
  * Query, CopyData). A gap across a header loses framing in that direction, with three exact
@@ -24,10 +25,32 @@
  * gap still lets the messages parsed before it pair. Anything else drops what is pending
  * (unpaired, resyncs) and waits for a clean start: see lose() in pgwire.c for the rule.
  *
- * Memory per connection: the struct (about 0.8 KiB), the queue of waiting messages (128 B each,
- * grown by doubling from 4 to PG_MAX_PENDING: 32 KiB at most), the statement map (24 B each, 6
- * KiB at most), named portals (0.4 KiB if any) and SQL text (PG_SQL_BUDGET, 64 KiB): about 104
- * KiB at worst, 1.4 to 2 KiB for pgbench (see pg_conn__memory()).
+ * Batches of any length. Up to PG_FOLD_AT waiting messages are queued one by one. Past it, a
+ * block of up to PG_MAX_UNIT messages that repeats the block before it (Bind/Execute pairs of an
+ * executemany, Bind/Execute/Sync units of a pipelining driver, pipelined Queries) folds into a
+ * run: the queue keeps one repetition and a count of those still to come, and each repetition is
+ * answered, counted and emitted one by one as its responses arrive, so counts, statuses and
+ * errors stay exact however long the batch (an error skips the rest of the run up to its Sync,
+ * as the server does). Blocks match when their messages have the same SQL text, else the same
+ * fingerprint (the record then carries the first one's text, which normalises the same), else,
+ * when the queue is nearly full, the same message types only: those repetitions' records have no
+ * SQL (sql_unknown, counted in pg_stats.folded_unknown). Only a pipeline that repeats nothing for
+ * more than PG_MAX_PENDING messages is still given up (resyncs, unpaired).
+ *
+ * Timing past the bound. t_response is always the write that completed the record's own
+ * response. t_request of a folded repetition is the read that brought it, kept per run as up to
+ * 6 (read, count) segments; when more distinct reads are waiting than that, later repetitions
+ * take the latest kept read, which is earlier than their own: they are flagged batch_timed and
+ * counted in pg_stats.batch_timed (their latency includes the wait behind their batch). Records
+ * of a repetition are emitted when the next repetition starts, before their Sync's
+ * ReadyForQuery: their txn_status is 0 (the run's last repetition still gets it); request_bytes
+ * of folded repetitions are the run's average (their sum is exact).
+ *
+ * Memory per connection: the struct (about 0.8 KiB), the queue (128 B an entry, grown by
+ * doubling from 4 to PG_MAX_PENDING: 32 KiB at most), runs (1.8 KiB, allocated at the first
+ * fold), the statement map (24 B each, 6 KiB at most), named portals (0.4 KiB if any) and SQL
+ * text (PG_SQL_BUDGET, 64 KiB, shared by statements and waiting messages): about 106 KiB at
+ * worst whatever the batch length, 1.4 to 2 KiB for pgbench (see pg_conn__memory()).
  *
  * Privacy: pg_record.sql is the statement as the client sent it, literals included: the caller must
  * normalise (fingerprint) it before it leaves the process. Bind parameter values, passwords and
@@ -44,8 +67,15 @@
 #define PG_SQL_MAX 4096	  /* bytes of a statement's SQL kept, NUL included (4095 of text) */
 #define PG_NAME_LEN 64	  /* user, database, application_name (PostgreSQL's NAMEDATALEN) */
 #define PG_TAG_LEN 40	  /* command tag without its counts: "SELECT", "CREATE TABLE"... */
-/* Client messages waiting for their responses (a pipeline); past it framing is given up. */
+/* Queue entries per connection: client messages waiting for their responses, and answered
+ * Executes held for their Sync's ReadyForQuery. When it is full and nothing folds, answered
+ * records are emitted early (no txn_status); if that frees nothing, framing is given up. */
 #define PG_MAX_PENDING 256
+/* Past this many entries, repeated blocks fold into runs (and only then: below it every message
+ * has its own entry, its own timing and its ReadyForQuery's status). */
+#define PG_FOLD_AT 192
+#define PG_MAX_UNIT 8 /* messages in a block that folds (P B D E S: 5) */
+#define PG_MAX_RUNS 8 /* runs per connection */
 /* Named prepared statements remembered per connection (least recently used forgotten, counted). */
 #define PG_MAX_STATEMENTS 256
 #define PG_MAX_PORTALS 16 /* named portals (cursors); the unnamed one is always kept */
@@ -92,6 +122,7 @@ struct pg_record {
 				 * (Execute), or its ReadyForQuery (Query, FunctionCall) */
 	uint64_t request_bytes;	/* client messages since the previous record, this one's too */
 	uint64_t response_bytes; /* server messages since the previous record, this one's too */
+	bool batch_timed;	/* t_request is an earlier read of its run, not its own (see above) */
 	char user[PG_NAME_LEN], database[PG_NAME_LEN], application[PG_NAME_LEN];
 };
 
@@ -114,6 +145,9 @@ struct pg_stats {
 	uint64_t async_errors;	      /* ErrorResponse with nothing waiting (FATAL: shutdown) */
 	uint64_t midstream;	      /* connections joined after their startup */
 	uint64_t unsupported;	      /* startup of a protocol we do not follow (2.0) */
+	uint64_t folded;	      /* records of repetitions that were folded into a run */
+	uint64_t batch_timed;	      /* ...whose t_request is an earlier read (record.batch_timed) */
+	uint64_t folded_unknown;      /* ...folded by message types alone: no SQL (sql_unknown) */
 };
 
 typedef void (*pg_emit_fn)(void *ctx, const struct pg_record *r);

@@ -5,7 +5,8 @@
  * and a length byte, then the chunk. A raw chunk is fed as is; a structured one is a cut byte (the
  * capture keeps cut * 4 bytes when non-zero) then token pairs (template, argument) that expand to
  * well-formed messages, so that pipelines, errors and gaps reach the pairing logic and not only
- * the framer. If the first byte is odd the connection starts with a canned startup and AuthOk.
+ * the framer. Template 0xff repeats the last (argument & 7) + 1 messages (argument >> 3) * 8 + 1
+ * more times: batches longer than the queue, which fold into runs. If the first byte is odd the connection starts with a canned startup and AuthOk.
  * Any bytes, any split, any gaps: the parser must count and go on, every record must be well
  * formed, and the connection's memory must stay within its bounds.
  */
@@ -16,9 +17,36 @@
 #include "proto/pgwire.h"
 
 struct out {
-	uint8_t d[24 * 1024];
+	uint8_t d[96 * 1024];
 	uint32_t n;
+	uint32_t at[512]; /* where the last messages start, for repeats */
+	uint32_t n_at;
 };
+
+static void mark(struct out *o)
+{
+	if (o->n_at == sizeof(o->at) / sizeof(o->at[0])) {
+		memmove(o->at, o->at + 8, sizeof(o->at) - 8 * sizeof(o->at[0]));
+		o->n_at -= 8;
+	}
+	o->at[o->n_at++] = o->n;
+}
+
+/* The last g messages, r more times (as many as fit). */
+static void repeat(struct out *o, uint8_t a)
+{
+	uint32_t g = (a & 7u) + 1, r = (a >> 3) * 8u + 1;
+	uint32_t from, len;
+
+	if (g > o->n_at)
+		return;
+	from = o->at[o->n_at - g];
+	len = o->n - from;
+	while (r-- && o->n + len <= sizeof(o->d)) {
+		memcpy(o->d + o->n, o->d + from, len);
+		o->n += len;
+	}
+}
 
 static void put(struct out *o, const void *p, uint32_t n)
 {
@@ -263,6 +291,7 @@ static bool printable(const char *s, size_t size)
 struct ctx {
 	uint64_t emitted;
 	uint64_t last_ts;
+	uint64_t last_response;
 };
 
 static void check_record(void *p, const struct pg_record *r)
@@ -288,6 +317,8 @@ static void check_record(void *p, const struct pg_record *r)
 	assert(!r->txn_status || r->txn_status == 'I' || r->txn_status == 'T' ||
 	       r->txn_status == 'E');
 	assert(r->t_request <= r->t_response && r->t_response <= x->last_ts);
+	assert(r->t_response >= x->last_response); /* emitted in order */
+	x->last_response = r->t_response;
 	assert(printable(r->user, sizeof(r->user)) && printable(r->database, sizeof(r->database)) &&
 	       printable(r->application, sizeof(r->application)));
 	/* nothing secret the inputs carry: Bind values, passwords, options, message texts */
@@ -328,9 +359,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			n = size;
 		x.last_ts++;
 		if (hdr & 2 && n) {
-			o.n = 0;
-			for (size_t i = 1; i + 1 < n; i += 2)
+			o.n = o.n_at = 0;
+			for (size_t i = 1; i + 1 < n; i += 2) {
+				if (data[i] == 0xff) {
+					repeat(&o, data[i + 1]);
+					continue;
+				}
+				mark(&o);
 				(in ? client_msg : server_msg)(&o, data[i], data[i + 1]);
+			}
 			cap = data[0] && data[0] * 4u < o.n ? data[0] * 4u : o.n;
 			pg_conn__feed(c, in, o.d, cap, o.n + gap, x.last_ts, check_record, &x);
 		} else {
@@ -344,6 +381,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	pg_conn__free(c);
 	assert(x.emitted == st.commands);
+	assert(st.batch_timed <= st.folded && st.folded_unknown <= st.folded &&
+	       st.folded <= st.commands);
 	assert(st.truncated_responses <= st.commands && st.unknown_statements <= st.commands);
 	return 0;
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include "proto/pgwire.h"
+#include "proto/sql_fingerprint.h"
 
 /* Fixtures leave unused trailing fields (stats, options) zero. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -868,30 +869,499 @@ static void test_statement_bound(void **state)
 	script_free(s);
 }
 
-/* A pipeline deeper than PG_MAX_PENDING is given up, counted, and decoding resumes cleanly. */
+/* --- batches longer than the queue ----------------------------------------------------------- */
+
+/* A stream of any length (the fixtures above fit in 64 KiB). */
+struct stream {
+	uint8_t *d;
+	uint32_t n, cap;
+};
+
+static void stream_put(struct stream *s, const uint8_t *p, uint32_t n)
+{
+	if (s->n + n > s->cap) {
+		s->cap = (s->n + n) * 2;
+		s->d = realloc(s->d, s->cap);
+		assert_non_null(s->d);
+	}
+	memcpy(s->d + s->n, p, n);
+	s->n += n;
+}
+
+/* "N*a;b;c": the messages a, b and c (build() specs), N times; "%d" in them is the repetition's
+ * number (from 0). No repeat count: once. */
+static void build_group(struct stream *s, char dir, const char *spec)
+{
+	static struct buf b;
+	char *end;
+	long rep = strtol(spec, &end, 10);
+
+	if (end != spec && *end == '*')
+		spec = end + 1;
+	else
+		rep = 1;
+	for (long k = 0; k < rep; k++) {
+		for (const char *q = spec; *q;) {
+			const char *e = strchr(q, ';');
+			size_t l = e ? (size_t)(e - q) : strlen(q);
+			char part[512];
+			size_t n = 0;
+
+			for (size_t i = 0; i < l; i++) {
+				if (q[i] == '%' && i + 1 < l && q[i + 1] == 'd') {
+					n += snprintf(part + n, sizeof(part) - n, "%ld", k);
+					i++;
+				} else {
+					part[n++] = q[i];
+				}
+				assert_true(n < sizeof(part) - 24);
+			}
+			part[n] = '\0';
+			b.n = 0;
+			build(&b, dir, part);
+			stream_put(s, b.d, b.n);
+			q = e ? e + 1 : q + l;
+		}
+	}
+}
+
+#define MAXLINE 12
+
+/* Records tallied: consecutive records with the same line are counted together. The line is
+ * collect()'s with the statement's fingerprint for its SQL: what the statistics see. */
+struct tally {
+	int n;
+	char line[MAXLINE][300];
+	uint64_t count[MAXLINE];
+	uint64_t records, batch_timed, req_bytes, last_response;
+	uint64_t lines_dropped; /* the oldest lines, when there were more than MAXLINE */
+};
+
+static void tally_rec(void *ctx, const struct pg_record *r)
+{
+	struct tally *t = ctx;
+	struct got g = { 0 };
+	static struct sql_fingerprint fp;
+	char line[300];
+
+	collect(&g, r); /* its checks, and its line up to the SQL */
+	*strstr(g.rec[0], ": ") = '\0';
+	sql_fingerprint__compute(r->sql, r->sql_len, &fp);
+	snprintf(line, sizeof(line), "%s: %.60s", g.rec[0], r->sql_unknown ? "" : fp.text);
+	assert_true(r->t_request <= r->t_response);
+	assert_true(r->t_response >= t->last_response); /* emitted in order */
+	t->last_response = r->t_response;
+	t->records++;
+	t->batch_timed += r->batch_timed;
+	t->req_bytes += r->request_bytes;
+	if (t->n && !strcmp(t->line[t->n - 1], line)) {
+		t->count[t->n - 1]++;
+		return;
+	}
+	if (t->n == MAXLINE) {
+		memmove(t->line, t->line + 1, sizeof(t->line) - sizeof(t->line[0]));
+		memmove(t->count, t->count + 1, sizeof(t->count) - sizeof(t->count[0]));
+		t->n--;
+		t->lines_dropped++;
+	}
+	strcpy(t->line[t->n], line);
+	t->count[t->n++] = 1;
+}
+
+/* Heap bytes a connection may hold whatever it is sent (pgwire.h: about 106 KiB). */
+#define CONN_MEMORY_BOUND (112 * 1024)
+
+/* Feeds a stream in pieces of piece bytes (0: at once), each piece a syscall of its own. */
+static void feed_stream(struct pg_conn *c, bool in, const struct stream *s, uint32_t piece,
+			uint64_t *ts, struct tally *t)
+{
+	for (uint32_t at = 0; at < s->n;) {
+		uint32_t k = piece && piece < s->n - at ? piece : s->n - at;
+
+		pg_conn__feed(c, in, s->d + at, k, k, ++*ts, tally_rec, t);
+		assert_true(pg_conn__memory(c) <= CONN_MEMORY_BOUND);
+		at += k;
+	}
+}
+
+struct batch_fixture {
+	const char *name;
+	struct {
+		char dir;
+		const char *m[6]; /* build_group() specs */
+	} ex[6];
+	const char *want[MAXLINE]; /* "N x line" */
+	struct pg_stats want_stats; /* skipped, folded, folded_unknown, unpaired, resyncs: exact */
+};
+
+#define BX_IN(...) { 'i', { __VA_ARGS__ } }
+#define BX_OUT(...) { 'o', { __VA_ARGS__ } }
+#define INS "INSERT INTO t (id, v) VALUES ($1, $2)"
+#define INS_FP "insert into t (id, v) values ($1, $2)"
+/* asyncpg prepares its statement once: Parse, Describe statement, Sync */
+#define PREPARE BX_IN("P|ins|" INS, "D|S|ins", "S"), BX_OUT("1", "t|2", "n", "Z|I")
+
+/*
+ * Queue entries for the first repetitions: with 3 (B E S) or 2 (B E) entries a repetition, the
+ * 64th/96th is the last before PG_FOLD_AT; the next one becomes the run's block and those after
+ * it fold. A record's txn_status is '-' when it was emitted before its ReadyForQuery.
+ */
+static const struct batch_fixture batch_fixtures[] = {
+	{ "executemany: Bind/Execute x300 then Sync",
+	  { PREPARE, BX_IN("300*B||ins|%d|v-%d;E|", "S"), BX_OUT("300*2;C|INSERT 0 1", "Z|I") },
+	  { "299 x E ok INSERT r1 n1 -: " INS_FP, "1 x E ok INSERT r1 n1 I: " INS_FP },
+	  { .folded = 300 - 97 } },
+	{ "executemany: Bind/Execute x10000 then Sync",
+	  { PREPARE, BX_IN("10000*B||ins|%d|v-%d;E|", "S"),
+	    BX_OUT("10000*2;C|INSERT 0 1", "Z|I") },
+	  { "9999 x E ok INSERT r1 n1 -: " INS_FP, "1 x E ok INSERT r1 n1 I: " INS_FP },
+	  { .folded = 10000 - 97 } },
+	{ "executemany x10000, an Execute fails mid-batch: the server skips the rest until Sync",
+	  { PREPARE, BX_IN("10000*B||ins|%d|v-%d;E|", "S"),
+	    BX_OUT("4999*2;C|INSERT 0 1", "2", "E|ERROR|23505|duplicate key leakme", "Z|I") },
+	  { "4999 x E ok INSERT r1 n1 -: " INS_FP, "1 x E 23505/ERROR - r0 n0 I: " INS_FP },
+	  { .folded = 5000 - 97, .skipped = 5000 } },
+	{ "executemany x10000, a Bind fails mid-batch (bad parameter): a failed query, rest skipped",
+	  { PREPARE, BX_IN("10000*B||ins|%d|v-%d;E|", "S"),
+	    BX_OUT("4999*2;C|INSERT 0 1", "E|ERROR|22P02|invalid input syntax s3cr3t", "Z|I") },
+	  { "4999 x E ok INSERT r1 n1 -: " INS_FP, "1 x E 22P02/ERROR - r0 n0 I: " INS_FP },
+	  { .folded = 5000 - 97, .skipped = 5001 } },
+	{ "executemany x10000 twice on one connection, the first fails early; then a Query",
+	  { PREPARE, BX_IN("10000*B||ins|%d|v-%d;E|", "S", "10000*B||ins|%d|v-%d;E|", "S"),
+	    BX_OUT("2;C|INSERT 0 1", "2", "E|ERROR|23505|dup", "Z|E",
+		   "10000*2;C|INSERT 0 1", "Z|I"),
+	    BX_IN("Q|SELECT 1"), BX_OUT("T|1", "D|1", "C|SELECT 1", "Z|I") },
+	  { "1 x E ok INSERT r1 n1 E: " INS_FP, "1 x E 23505/ERROR - r0 n0 E: " INS_FP,
+	    "9999 x E ok INSERT r1 n1 -: " INS_FP, "1 x E ok INSERT r1 n1 I: " INS_FP,
+	    "1 x Q ok SELECT r1 n1 I: select $1" },
+	  /* the first batch's folded repetitions were skipped; the second one starts past the
+	   * bound: its second Bind/Execute is the run's block */
+	  { .folded = 9998, .skipped = 9998 } },
+	{ "an error answered before the client's Sync: later pushes skipped, the next batch folds",
+	  { PREPARE, BX_IN("300*B||ins|%d|v-%d;E|"), BX_OUT("2;C|INSERT 0 1", "2", "E|ERROR|23505|dup"),
+	    BX_IN("300*B||ins|%d|v-%d;E|", "S", "300*B||ins|%d|v-%d;E|", "S"),
+	    BX_OUT("Z|E", "300*2;C|INSERT 0 1", "Z|I") },
+	  { "1 x E ok INSERT r1 n1 E: " INS_FP, "1 x E 23505/ERROR - r0 n0 E: " INS_FP,
+	    "299 x E ok INSERT r1 n1 -: " INS_FP, "1 x E ok INSERT r1 n1 I: " INS_FP },
+	  { .folded = 298, .skipped = 298 + 300 } },
+	{ "a pipelining driver: Bind/Execute/Sync x10000, each its own ReadyForQuery",
+	  { PREPARE, BX_IN("10000*B||ins|%d|v-%d;E|;S"), BX_OUT("10000*2;C|INSERT 0 1;Z|I") },
+	  { "10000 x E ok INSERT r1 n1 I: " INS_FP }, { .folded = 10000 - 65 } },
+	{ "Bind/Execute/Sync x10000, one Bind fails: only its unit is skipped",
+	  { PREPARE, BX_IN("10000*B||ins|%d|v-%d;E|;S"),
+	    BX_OUT("4999*2;C|INSERT 0 1;Z|I", "E|ERROR|22P02|bad s3cr3t;Z|I",
+		   "5000*2;C|INSERT 0 1;Z|I") },
+	  { "4999 x E ok INSERT r1 n1 I: " INS_FP, "1 x E 22P02/ERROR - r0 n0 I: " INS_FP,
+	    "5000 x E ok INSERT r1 n1 I: " INS_FP },
+	  { .folded = 10000 - 65, .skipped = 1 } },
+	{ "unnamed Parse/Bind/Describe/Execute/Sync x10000 (psycopg, node-postgres)",
+	  { BX_IN("10000*P||" INS ";B|||%d|v-%d;D|P|;E|;S"),
+	    BX_OUT("10000*1;2;n;C|INSERT 0 1;Z|T") },
+	  { "10000 x E ok INSERT r1 n1 T: " INS_FP }, { .folded = 10000 - 39 } },
+	{ "10000 pipelined Queries, literals differ: folded by fingerprint, one fails",
+	  { BX_IN("10000*Q|INSERT INTO t (id, v) VALUES (%d, 'v-%d')"),
+	    BX_OUT("4999*C|INSERT 0 1;Z|I", "E|ERROR|23505|dup leakme;Z|I",
+		   "5000*C|INSERT 0 1;Z|I") },
+	  { "4999 x Q ok INSERT r1 n1 I: " INS_FP, "1 x Q 23505/ERROR - r0 n0 I: " INS_FP,
+	    "5000 x Q ok INSERT r1 n1 I: " INS_FP },
+	  { .folded = 10000 - 193 } },
+	{ "10000 pipelined SELECTs with rows, COPY-free",
+	  { BX_IN("10000*Q|SELECT * FROM t WHERE id = %d"),
+	    BX_OUT("10000*T|1;D|%d;D|x;C|SELECT 2;Z|T") },
+	  { "10000 x Q ok SELECT r2 n1 T: select * from t where id = $1" },
+	  { .folded = 10000 - 193 } },
+	{ "a batch with no Sync yet when the connection closes: what came back counts",
+	  { PREPARE, BX_IN("1000*B||ins|%d|v-%d;E|"), BX_OUT("600*2;C|INSERT 0 1") },
+	  { "600 x E ok INSERT r1 n1 -: " INS_FP }, { .folded = 600 - 97, .unpaired = 400 } },
+};
+
+static const uint32_t pieces[] = { 0, 7, 1000, 65536 };
+
+static void test_batch_fixtures(void **state)
+{
+	for (size_t i = 0; i < sizeof(batch_fixtures) / sizeof(batch_fixtures[0]); i++) {
+		const struct batch_fixture *f = &batch_fixtures[i];
+
+		for (size_t p = 0; p < sizeof(pieces) / sizeof(pieces[0]); p++) {
+			struct pg_stats st = {};
+			struct pg_conn *c = pg_conn__new(&st);
+			struct tally *t = calloc(1, sizeof(*t));
+			struct stream s = { 0 };
+			uint64_t ts = 0;
+			int nwant = 0;
+
+			assert_non_null(c);
+			assert_non_null(t);
+			build_group(&s, 'i', "startup|user|u|database|d");
+			feed_stream(c, true, &s, pieces[p], &ts, t);
+			s.n = 0;
+			build_group(&s, 'o', "R|0;Z|I");
+			feed_stream(c, false, &s, pieces[p], &ts, t);
+			for (int k = 0; k < 6 && f->ex[k].dir; k++) {
+				s.n = 0;
+				for (int m = 0; m < 6 && f->ex[k].m[m]; m++)
+					build_group(&s, f->ex[k].dir, f->ex[k].m[m]);
+				feed_stream(c, f->ex[k].dir == 'i', &s, pieces[p], &ts, t);
+			}
+			pg_conn__free(c);
+			free(s.d);
+			while (nwant < MAXLINE && f->want[nwant])
+				nwant++;
+			for (int k = 0; k < t->n || k < nwant; k++) {
+				char got[340];
+
+				if (k < t->n)
+					snprintf(got, sizeof(got), "%llu x %s",
+						 (unsigned long long)t->count[k], t->line[k]);
+				else
+					strcpy(got, "(none)");
+				if (strcmp(k < nwant ? f->want[k] : "(none)", got)) {
+					for (int j = 0; j < t->n; j++)
+						print_message("  got %llu x %s\n",
+							      (unsigned long long)t->count[j],
+							      t->line[j]);
+					fail_msg("%s (pieces of %u): line %d: want '%s', got '%s'",
+						 f->name, pieces[p], k,
+						 k < nwant ? f->want[k] : "(none)", got);
+				}
+			}
+#define BCHECK(field, want)                                                                       \
+	if (st.field != (want))                                                                   \
+		fail_msg("%s (pieces of %u): " #field " %llu, want %llu", f->name, pieces[p],    \
+			 (unsigned long long)st.field, (unsigned long long)(want));
+			BCHECK(commands, t->records);
+			BCHECK(skipped, f->want_stats.skipped);
+			BCHECK(folded, f->want_stats.folded);
+			BCHECK(folded_unknown, f->want_stats.folded_unknown);
+			BCHECK(unpaired, f->want_stats.unpaired);
+			BCHECK(resyncs, f->want_stats.resyncs);
+			BCHECK(parse_errors, 0);
+			BCHECK(batch_timed, t->batch_timed);
+			assert_int_equal(t->lines_dropped, 0);
+#undef BCHECK
+			assert_true(st.batch_timed <= st.folded);
+			free(t);
+		}
+	}
+}
+
+/* A connection fed like the backend reads and writes: the client sends the whole batch, the
+ * server reads 8 KiB at a time (PostgreSQL's receive buffer) and answers what it read, its
+ * output flushed 8 KiB at a time, so reads run ahead of the responses by a read or two. Every
+ * record is timed from the read that brought its own Bind, none from the batch. */
+static void test_batch_like_postgres(void **state)
+{
+	struct pg_stats st = {};
+	struct pg_conn *c = pg_conn__new(&st);
+	struct tally *t = calloc(1, sizeof(*t));
+	struct stream in = { 0 }, out = { 0 }, s = { 0 };
+	uint32_t *in_end = calloc(10001, sizeof(*in_end)), *out_end = calloc(10001, 4);
+	uint64_t ts = 0, req = 0;
+	uint32_t at_in = 0, at_out = 0, reps_read = 0, reps_out = 0;
+	char spec[64];
+
+	assert_non_null(c);
+	build_group(&s, 'i', "startup|user|u|database|d");
+	feed_stream(c, true, &s, 0, &ts, t);
+	s.n = 0;
+	build_group(&s, 'o', "R|0;Z|I");
+	feed_stream(c, false, &s, 0, &ts, t);
+	s.n = 0;
+	build_group(&s, 'i', "P|ins|" INS ";S");
+	feed_stream(c, true, &s, 0, &ts, t);
+	req = s.n; /* the Parse and its Sync count for the first Execute */
+	s.n = 0;
+	build_group(&s, 'o', "1;Z|I");
+	feed_stream(c, false, &s, 0, &ts, t);
+	for (int k = 0; k < 10000; k++) {
+		snprintf(spec, sizeof(spec), "B||ins|%d|v-%d;E|", k, k);
+		build_group(&in, 'i', spec);
+		build_group(&out, 'o', k == 9999 ? "2;C|INSERT 0 1;Z|I" : "2;C|INSERT 0 1");
+		in_end[k] = in.n;
+		out_end[k] = out.n;
+	}
+	build_group(&in, 'i', "S");
+	in_end[9999] = in.n;
+	req += in.n - 5; /* the last Sync's bytes go to the next record */
+	while (at_out < out.n) {
+		if (at_in < in.n) { /* a read */
+			uint32_t k = in.n - at_in < 8192 ? in.n - at_in : 8192;
+
+			pg_conn__feed(c, true, in.d + at_in, k, k, ++ts, tally_rec, t);
+			at_in += k;
+			while (reps_read < 10000 && in_end[reps_read] <= at_in)
+				reps_read++;
+		}
+		/* its output, 8 KiB writes, up to what was read (all of it after the Sync) */
+		while (reps_out < reps_read) {
+			uint32_t end = out_end[reps_out];
+
+			if (end - at_out >= 8192 || reps_out + 1 == reps_read) {
+				uint32_t k = end - at_out < 8192 ? end - at_out : 8192;
+
+				if (at_in < in.n && end - at_out < 8192)
+					break; /* not a full buffer yet: the backend reads on */
+				pg_conn__feed(c, false, out.d + at_out, k, k, ++ts, tally_rec, t);
+				at_out += k;
+				while (reps_out < 10000 && out_end[reps_out] <= at_out)
+					reps_out++;
+				continue;
+			}
+			reps_out++;
+		}
+		if (at_in == in.n && at_out < out.n) {
+			uint32_t k = out.n - at_out < 8192 ? out.n - at_out : 8192;
+
+			pg_conn__feed(c, false, out.d + at_out, k, k, ++ts, tally_rec, t);
+			at_out += k;
+		}
+		assert_true(pg_conn__memory(c) <= CONN_MEMORY_BOUND);
+	}
+	assert_int_equal(t->records, 10000);
+	assert_int_equal(st.commands, 10000);
+	assert_int_equal(st.batch_timed, 0);
+	assert_int_equal(st.resyncs + st.unpaired + st.parse_errors, 0);
+	assert_int_equal(t->req_bytes, req);
+	assert_int_equal(t->n, 2);
+	assert_string_equal(t->line[1], "E ok INSERT r1 n1 I: " INS_FP);
+	pg_conn__free(c);
+	free(in.d), free(out.d), free(s.d), free(t), free(in_end), free(out_end);
+}
+
+struct stamps {
+	uint64_t n, batch_timed;
+	uint64_t t_request[2000];
+	bool flagged[2000];
+};
+
+static void stamp_rec(void *ctx, const struct pg_record *r)
+{
+	struct stamps *s = ctx;
+
+	assert_true(s->n < 2000);
+	s->flagged[s->n] = r->batch_timed;
+	s->t_request[s->n++] = r->t_request;
+	s->batch_timed += r->batch_timed;
+}
+
+/* Timing past the bound: a folded repetition keeps the read that brought it while its run holds
+ * no more than 6 waiting reads; past that, later ones take an earlier read and say so. */
+static void test_run_timing(void **state)
+{
+	for (int reads = 5; reads <= 20; reads += 15) {
+		struct pg_stats st = {};
+		struct pg_conn *c = pg_conn__new(&st);
+		struct stamps *sp = calloc(1, sizeof(*sp));
+		struct stream s = { 0 };
+		uint64_t own[2000], ts = 1000;
+		int per = 1000 / reads, k = 0;
+
+		assert_non_null(c);
+		build_group(&s, 'i', "startup|user|u");
+		pg_conn__feed(c, true, s.d, s.n, s.n, 1, stamp_rec, sp);
+		s.n = 0;
+		build_group(&s, 'o', "R|0;Z|I");
+		pg_conn__feed(c, false, s.d, s.n, s.n, 2, stamp_rec, sp);
+		for (int r = 0; r < reads; r++, ts += 1000) {
+			s.n = 0;
+			for (int i = 0; i < per; i++, k++) {
+				build_group(&s, 'i', "Q|SELECT 1");
+				own[k] = ts;
+			}
+			pg_conn__feed(c, true, s.d, s.n, s.n, ts, stamp_rec, sp);
+		}
+		s.n = 0;
+		build_group(&s, 'o', "1000*C|SELECT 1;Z|I");
+		pg_conn__feed(c, false, s.d, s.n, s.n, ts, stamp_rec, sp);
+		assert_int_equal(sp->n, 1000);
+		assert_int_equal(st.batch_timed, sp->batch_timed);
+		for (int i = 0; i < 1000; i++) {
+			if (sp->flagged[i])
+				assert_true(sp->t_request[i] < own[i]);
+			else
+				assert_int_equal(sp->t_request[i], own[i]);
+		}
+		if (reads <= 6)
+			assert_int_equal(st.batch_timed, 0);
+		else /* the reads past the 6th (193 queued one by one: reads 0 and 1) */
+			assert_true(st.batch_timed > 0 && st.batch_timed < 1000 - 193);
+		assert_int_equal(st.folded, 1000 - 193);
+		pg_conn__free(c);
+		free(s.d);
+		free(sp);
+	}
+}
+
+/* Pipelined statements that differ in everything but their message types: past the point where
+ * the queue is nearly full they fold by type alone, still counted one by one with their
+ * statuses, without SQL. */
+static void test_fold_by_shape(void **state)
+{
+	struct pg_stats st = {};
+	struct pg_conn *c = pg_conn__new(&st);
+	struct tally *t = calloc(1, sizeof(*t));
+	struct stream s = { 0 };
+	uint64_t ts = 0;
+
+	assert_non_null(c);
+	build_group(&s, 'i', "startup|user|u");
+	feed_stream(c, true, &s, 0, &ts, t);
+	s.n = 0;
+	build_group(&s, 'o', "R|0;Z|I");
+	feed_stream(c, false, &s, 0, &ts, t);
+	s.n = 0;
+	build_group(&s, 'i', "5000*Q|SELECT %d AS c%d");
+	feed_stream(c, true, &s, 4096, &ts, t);
+	s.n = 0;
+	build_group(&s, 'o', "2000*T|1;D|1;C|SELECT 1;Z|I");
+	build_group(&s, 'o', "E|ERROR|42703|nope;Z|I");
+	build_group(&s, 'o', "2999*T|1;D|1;C|SELECT 1;Z|I");
+	feed_stream(c, false, &s, 4096, &ts, t);
+	assert_int_equal(t->records, 5000);
+	/* 240 queued one by one (and the run's block) keep their SQL */
+	assert_int_equal(st.folded_unknown, 5000 - 241);
+	assert_int_equal(st.unknown_statements, 5000 - 241);
+	assert_int_equal(st.folded, 5000 - 241);
+	assert_string_equal(t->line[t->n - 3], "Q ok SELECT r1 n1 I unknown: ");
+	assert_int_equal(t->count[t->n - 3], 2000 - 241);
+	assert_string_equal(t->line[t->n - 2], "Q 42703/ERROR - r0 n0 I unknown: ");
+	assert_int_equal(t->count[t->n - 1], 2999);
+	assert_int_equal(st.resyncs + st.unpaired, 0);
+	pg_conn__free(c);
+	free(s.d);
+	free(t);
+}
+
+/* What repeats nothing cannot fold: a pipeline of Query, FunctionCall and Sync in a square-free
+ * order (no block is ever followed by itself) is given up at PG_MAX_PENDING, counted, and
+ * decoding resumes cleanly. */
 static void test_pending_bound(void **state)
 {
 	struct script *s = script_new();
 	static struct buf b;
+	uint8_t tm[1024];
+	int n = 0;
 
+	/* Thue-Morse; the 1s between its consecutive 0s (0, 1 or 2) are square-free. */
+	for (int i = 0; i < 1024; i++)
+		tm[i] = __builtin_popcount(i) & 1;
 	FEED(s, 'i', 1, "startup|user|u");
 	FEED(s, 'o', 2, "R|0", "Z|I");
 	b.n = 0;
-	for (int i = 0; i < 200; i++) {
-		build(&b, 'i', "B|||");
-		build(&b, 'i', "E|");
+	for (int i = 0, ones = 0; i < 1024 && n < 400; i++) {
+		if (tm[i]) {
+			ones++;
+			continue;
+		}
+		if (i)
+			build(&b, 'i', ones == 0 ? "S" : ones == 1 ? "Q|SELECT 1" : "F"), n++;
+		ones = 0;
 	}
-	build(&b, 'i', "S");
 	pg_conn__feed(s->c, true, b.d, b.n, b.n, 3, collect, &s->g);
 	assert_int_equal(s->st.resyncs, 1);
-	assert_int_equal(s->st.unpaired, 128); /* the Executes queued when the queue filled */
-	b.n = 0;
-	for (int i = 0; i < 200; i++) {
-		build(&b, 'o', "2");
-		build(&b, 'o', "C|SELECT 1");
-	}
-	build(&b, 'o', "Z|I");
-	pg_conn__feed(s->c, false, b.d, b.n, b.n, 4, collect, &s->g);
+	assert_int_equal(s->st.folded, 0);
+	assert_true(s->st.unpaired > 50);
+	FEED(s, 'o', 4, "Z|I", "C|SELECT 1", "Z|I");
 	assert_int_equal(s->g.n, 0);
 	FEED(s, 'i', 5, "Q|SELECT 1");
 	FEED(s, 'o', 6, "T|1", "D|1", "C|SELECT 1", "Z|I");
@@ -906,6 +1376,8 @@ int main(void)
 		cmocka_unit_test(test_startup_params),	cmocka_unit_test(test_encrypted_accessor),
 		cmocka_unit_test(test_timing_and_bytes), cmocka_unit_test(test_gap_then_tail),
 		cmocka_unit_test(test_statement_bound), cmocka_unit_test(test_pending_bound),
+		cmocka_unit_test(test_batch_fixtures),	cmocka_unit_test(test_batch_like_postgres),
+		cmocka_unit_test(test_run_timing),	cmocka_unit_test(test_fold_by_shape),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
