@@ -49,6 +49,7 @@ struct pipeline_sink {
 struct pipeline_opts {
 	bool decode;		 /* false: every record goes to on_other (trace --raw) */
 	bool redis_exec;	 /* --redis-uprobes: pair call() records with commands */
+	uint64_t slow_ns;	 /* Redis commands felt this long go to the slow-command log (0: none) */
 	struct resp_opts resp;
 };
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli/opts.h"
+#include "stats/redis_stats.h"
 
 /* Executables that are targets unless --no-default-targets. */
 static const char *const default_names[] = { "redis-server", "valkey-server", "postgres" };
@@ -32,6 +33,8 @@ enum {
 	OPT_NO_ALERTS,
 	OPT_NO_USDT,
 	OPT_REDIS_UPROBES,
+	OPT_SLOW_MS,
+	OPT_SLOW_LOG,
 };
 
 static const struct {
@@ -52,6 +55,8 @@ static const struct {
 	{ { "full-keys", no_argument, NULL, OPT_FULL_KEYS }, NX_CMD_RUN | NX_CMD_TRACE },
 	{ { "no-usdt", no_argument, NULL, OPT_NO_USDT }, NX_CMD_RUN | NX_CMD_TRACE },
 	{ { "redis-uprobes", no_argument, NULL, OPT_REDIS_UPROBES }, NX_CMD_RUN | NX_CMD_TRACE },
+	{ { "slow-command-ms", required_argument, NULL, OPT_SLOW_MS }, NX_CMD_RUN },
+	{ { "slow-log-size", required_argument, NULL, OPT_SLOW_LOG }, NX_CMD_RUN },
 	{ { "alerts", required_argument, NULL, OPT_ALERTS }, NX_CMD_RUN },
 	{ { "alertmanager", required_argument, NULL, OPT_ALERTMANAGER }, NX_CMD_RUN },
 	{ { "webhook", required_argument, NULL, OPT_WEBHOOK }, NX_CMD_RUN },
@@ -93,6 +98,9 @@ void opts__usage(FILE *f)
 		"  --redis-uprobes         uprobes on redis-server's call() and lookupKey(): execution\n"
 		"                          time per command and exact keyspace hits/misses (costs a few\n"
 		"                          hundred ns to ~2 us per command)\n"
+		"  --slow-command-ms N     (run) Redis commands whose clients waited N ms or more (arrival\n"
+		"                          to reply) go to /api/v1/cache/slow-commands; 0: none (default 10)\n"
+		"  --slow-log-size N       (run) slow commands kept, 1..%u (default %u)\n"
 		"  --alerts FILE           (run) alert rules and receivers, YAML; SIGHUP reloads it\n"
 		"  --alertmanager URL      (run) send alerts to this Alertmanager (overrides FILE)\n"
 		"  --webhook URL           (run) POST alerts as JSON to this URL (overrides FILE)\n"
@@ -100,7 +108,7 @@ void opts__usage(FILE *f)
 		"  --json                  (trace) one JSON object per line\n"
 		"  --raw                   (trace) raw captured chunks instead of decoded commands\n"
 		"  -v, --verbose           libbpf's debug output\n",
-		NX_MAX_CAPTURE, NX_DEFAULT_CAPTURE);
+		NX_MAX_CAPTURE, NX_DEFAULT_CAPTURE, RS_SLOW_LOG_MAX, RS_SLOW_LOG_DEFAULT);
 }
 
 static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
@@ -181,6 +189,10 @@ static int set_option(struct nx_opts *o, int c, const char *arg)
 	case OPT_REDIS_UPROBES:
 		o->redis_uprobes = true;
 		return 0;
+	case OPT_SLOW_MS:
+		return parse_u32(arg, 0, 3600 * 1000, &o->slow_ms) ? bad("--slow-command-ms", arg) : 0;
+	case OPT_SLOW_LOG:
+		return parse_u32(arg, 1, RS_SLOW_LOG_MAX, &o->slow_log) ? bad("--slow-log-size", arg) : 0;
 	case OPT_ALERTS:
 		if (!*arg)
 			return bad("--alerts (want a file)", arg);
@@ -224,6 +236,8 @@ int opts__parse(unsigned int cmd, int argc, char **argv, struct nx_opts *o)
 	o->max_conns = 65536;
 	o->resp.delimiter = ':';
 	o->resp.depth = 1;
+	o->slow_ms = 10;
+	o->slow_log = RS_SLOW_LOG_DEFAULT;
 	for (size_t i = 0; i < N_OPTIONS; i++)
 		if (options[i].cmds & cmd)
 			longopts[n++] = options[i].opt;

@@ -27,6 +27,8 @@ struct nx_opts {
 	struct resp_opts resp;	  /* key prefixes: --key-delimiter, --key-depth, --full-keys */
 	bool no_usdt;		  /* --no-usdt: PostgreSQL figures from the wire only */
 	bool redis_uprobes;	  /* --redis-uprobes: call() exec time, lookupKey() hits/misses */
+	uint32_t slow_ms;	  /* run: --slow-command-ms (0: no slow-command log) */
+	uint32_t slow_log;	  /* run: --slow-log-size */
 	const char *alerts_file;      /* run: --alerts YAML (NULL: built-in rules) */
 	const char *alertmanager_url; /* run: overrides the file's notify.alertmanager */
 	const char *webhook_url;      /* run: overrides the file's notify.webhook */

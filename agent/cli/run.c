@@ -270,8 +270,12 @@ int cmd_run(int argc, char **argv)
 		sources.engine = &r.engine_box;
 	}
 	popts = (struct pipeline_opts){ .decode = true, .redis_exec = o.redis_uprobes,
-					.resp = o.resp };
+					.slow_ns = (uint64_t)o.slow_ms * 1000000, .resp = o.resp };
 	r.redis = redis_stats__new();
+	if (r.redis && redis_stats__slow_log_size(r.redis, o.slow_log)) {
+		redis_stats__free(r.redis);
+		r.redis = NULL;
+	}
 	r.postgres = postgres_stats__new();
 	r.pipe = r.redis && r.postgres
 			 ? pipeline__new(&popts, r.redis, r.postgres, (struct pipeline_sink){})
@@ -290,6 +294,7 @@ int cmd_run(int argc, char **argv)
 	const struct http_route routes[] = {
 		{ "/metrics", metrics__handle, &sources },
 		{ "/api/v1/cache/stats", api__cache_stats, &r.redis_box },
+		{ "/api/v1/cache/slow-commands", api__slow_commands, &r.redis_box },
 		{ "/api/v1/database/slow-queries", api__slow_queries, &r.postgres_box },
 		{ "/api/v1/database/connections", api__db_connections, &r.postgres_box },
 		{ "/api/v1/database/stats", api__db_stats, &r.postgres_box },

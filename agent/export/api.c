@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <jansson.h>
 #include "capture/pg_usdt.h"
 #include "export/api.h"
@@ -132,6 +133,59 @@ static int finish(struct http_response *resp, struct snap_ref *ref, int err)
 int api__finish(struct http_response *resp, struct snap_ref *ref, int err)
 {
 	return finish(resp, ref, err);
+}
+
+/* ISO 8601 UTC with milliseconds. */
+static void iso_ms(char *out, size_t len, int64_t unix_ms)
+{
+	time_t secs = unix_ms / 1000;
+	struct tm tm;
+
+	char date[32];
+
+	gmtime_r(&secs, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, len, "%s.%03dZ", date, (int)(unix_ms % 1000));
+}
+
+static json_t *slow_entry(const struct rs_slow_entry *e)
+{
+	char when[40];
+
+	iso_ms(when, sizeof(when), e->unix_ms);
+	return json_pack("{s:s, s:s, s:s, s:i, s:s, s:s?, s:s, s:f, s:o, s:o}", "time", when,
+			 "server", e->server, "client", e->client[0] ? e->client : "local", "db",
+			 e->db, "command", e->command, "key_prefix", e->prefix[0] ? e->prefix : NULL,
+			 "status", e->status, "server_ms", e->server_ns / 1e6, "wait_ms",
+			 e->wait_known ? json_real(e->wait_ns / 1e6) : json_null(), "felt_ms",
+			 e->wait_known ? json_real((e->wait_ns + e->server_ns) / 1e6) : json_null());
+}
+
+int api__render_slow_commands(FILE *f, const struct redis_snapshot *s)
+{
+	json_t *list = json_array(), *root;
+	int err = 0;
+
+	if (!list)
+		return -ENOMEM;
+	for (int i = 0; s && i < s->n_slow; i++)
+		if (json_array_append_new(list, slow_entry(&s->slow[i])))
+			err = -ENOMEM;
+	root = json_pack("{s:o}", "slow_commands", list);
+	if (!root || err || json_dumpf(root, f, JSON_COMPACT))
+		err = -ENOMEM;
+	else
+		fputc('\n', f);
+	json_decref(root);
+	return err;
+}
+
+int api__slow_commands(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	struct snap_ref *ref;
+	const struct redis_snapshot *s = snap_box__get(ctx, &ref);
+
+	return finish(resp, ref, api__render_slow_commands(resp->body, s));
 }
 
 int api__cache_stats(void *ctx, const struct http_request *req, struct http_response *resp)

@@ -16,6 +16,9 @@ int api__finish(struct http_response *resp, struct snap_ref *ref, int err);
 int api__cache_stats(void *ctx, const struct http_request *req, struct http_response *resp);
 /* The same body from a snapshot (NULL: none yet); 0 or -ENOMEM. */
 int api__render_cache_stats(FILE *f, const struct redis_snapshot *s);
+/* GET /api/v1/cache/slow-commands: the slow-command log, newest first. ctx: the Redis box. */
+int api__slow_commands(void *ctx, const struct http_request *req, struct http_response *resp);
+int api__render_slow_commands(FILE *f, const struct redis_snapshot *s);
 
 /* GET /api/v1/database/slow-queries and /api/v1/database/connections; ctx is the struct snap_box
  * holding PostgreSQL snapshots. */

@@ -141,6 +141,31 @@ static void render_wait(struct prom *p, const struct redis_snapshot *s)
 	}
 }
 
+static void render_slow(struct prom *p, const struct redis_snapshot *s)
+{
+	const char *family = "nexus_redis_slow_commands_total";
+
+	prom__family(p, family, "counter",
+		     "Commands whose clients waited at least --slow-command-ms (arrival to reply): "
+		     "the entries of /api/v1/cache/slow-commands.");
+	for (int i = 0; i < s->n_servers; i++)
+		for (int j = 0; j < s->servers[i].n_cmds; j++) {
+			const struct rs_cmd_snap *c = &s->servers[i].cmds[j];
+			char labels[LABELS];
+			bool dup = false;
+
+			/* one label set per command (XREAD with and without BLOCK are two series) */
+			for (int k = 0; k < j; k++)
+				dup |= s->servers[i].cmds[k].slow &&
+				       !strcmp(s->servers[i].cmds[k].command, c->command);
+			if (!c->slow || dup)
+				continue;
+			server_label(labels, &s->servers[i]);
+			prom__label(labels, LABELS, "command", c->command);
+			prom__sample(p, family, labels, c->slow);
+		}
+}
+
 static void per_server(struct prom *p, const struct redis_snapshot *s, const char *name,
 		       const char *type, const char *help, size_t offset)
 {
@@ -191,6 +216,7 @@ void redis_metrics__render(struct prom *p, const struct redis_snapshot *s)
 	render_hists(p, s, true);
 	render_exec(p, s);
 	render_wait(p, s);
+	render_slow(p, s);
 	if (s->exec_calls) {
 		char labels[LABELS];
 

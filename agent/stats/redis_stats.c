@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "stats/counter_window.h"
 #include "stats/hist.h"
 #include "stats/lat_series.h"
@@ -21,6 +22,7 @@ struct rs_series {
 	/* What clients felt: from the request's arrival at the socket to the reply; allocated at
 	 * the first command whose arrival is known (sk_data_ready). */
 	struct lat_series *felt;
+	uint64_t slow;
 };
 
 struct rs_prefix {
@@ -58,6 +60,9 @@ struct redis_stats {
 	uint64_t dropped_servers, dropped_series;
 	struct resp_stats parser;
 	struct rs_server *last; /* most commands come from the server of the one before */
+	/* The slow-command log: a ring of the newest slow_cap entries. */
+	struct rs_slow_entry *slow;
+	uint32_t slow_cap, slow_n, slow_next;
 };
 
 static uint32_t name_hash(const char *name, bool blocking)
@@ -71,7 +76,29 @@ static uint32_t name_hash(const char *name, bool blocking)
 
 struct redis_stats *redis_stats__new(void)
 {
-	return calloc(1, sizeof(struct redis_stats));
+	struct redis_stats *s = calloc(1, sizeof(struct redis_stats));
+
+	if (s && redis_stats__slow_log_size(s, RS_SLOW_LOG_DEFAULT)) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+int redis_stats__slow_log_size(struct redis_stats *s, uint32_t size)
+{
+	struct rs_slow_entry *n;
+
+	if (!size || size > RS_SLOW_LOG_MAX)
+		return -EINVAL;
+	n = calloc(size, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	free(s->slow);
+	s->slow = n;
+	s->slow_cap = size;
+	s->slow_n = s->slow_next = 0;
+	return 0;
 }
 
 void redis_stats__free(struct redis_stats *s)
@@ -80,6 +107,7 @@ void redis_stats__free(struct redis_stats *s)
 		return;
 	for (int i = 0; i <= RS_MAX_SERVERS; i++)
 		free(s->servers[i]);
+	free(s->slow);
 	for (int i = 0; i < s->n_pool; i++) {
 		free(s->pool[i]->exec);
 		free(s->pool[i]->felt);
@@ -300,6 +328,45 @@ void redis_stats__commands_ok(struct redis_stats *s, const char *server, uint32_
 	record_felt(sv, se, r, n, now_ns);
 }
 
+/* Wall-clock milliseconds of a CLOCK_MONOTONIC time: slow commands are few, two clock reads
+ * each are nothing. */
+static int64_t unix_ms_of(uint64_t mono_ns)
+{
+	struct timespec rt, mt;
+
+	clock_gettime(CLOCK_REALTIME, &rt);
+	clock_gettime(CLOCK_MONOTONIC, &mt);
+	return ((int64_t)rt.tv_sec * 1000000000LL + rt.tv_nsec -
+		((int64_t)mt.tv_sec * 1000000000LL + mt.tv_nsec) + (int64_t)mono_ns) /
+	       1000000;
+}
+
+void redis_stats__slow(struct redis_stats *s, const char *server, const char *client,
+		       const struct resp_record *r)
+{
+	struct rs_slow_entry *e = &s->slow[s->slow_next];
+	struct rs_server *sv = server_of(s, server);
+	struct rs_series *se = sv ? series_of(s, sv, r->command, r->blocking) : NULL;
+
+	if (se)
+		se->slow++;
+	memset(e, 0, sizeof(*e));
+	e->unix_ms = unix_ms_of(r->t_reply);
+	snprintf(e->server, sizeof(e->server), "%s", server);
+	snprintf(e->client, sizeof(e->client), "%s", client);
+	e->db = r->db;
+	snprintf(e->command, sizeof(e->command), "%s", r->command);
+	snprintf(e->prefix, sizeof(e->prefix), "%s", r->n_keys ? r->keys[0].prefix : "");
+	snprintf(e->status, sizeof(e->status), "%s", r->status == RESP_OK ? "ok" : r->error);
+	e->server_ns = r->t_reply > r->t_request ? r->t_reply - r->t_request : 0;
+	e->wait_known = r->t_arrival && r->t_arrival <= r->t_request;
+	e->wait_ns = e->wait_known ? r->t_request - r->t_arrival : 0;
+	e->blocking = r->blocking;
+	s->slow_next = (s->slow_next + 1) % s->slow_cap;
+	if (s->slow_n < s->slow_cap)
+		s->slow_n++;
+}
+
 void redis_stats__connection(struct redis_stats *s, const char *server, int delta)
 {
 	struct rs_server *sv = server_of(s, server);
@@ -319,6 +386,7 @@ static void snap_series(const struct rs_series *se, uint64_t now_ns, struct rs_c
 {
 	memcpy(out->command, se->command, sizeof(out->command));
 	out->blocking = se->blocking;
+	out->slow = se->slow;
 	lat_series__snapshot(&se->lat, now_ns, &out->lat, scratch);
 	if (se->felt)
 		lat_series__snapshot(se->felt, now_ns, &out->felt, scratch);
@@ -421,6 +489,11 @@ struct redis_snapshot *redis_stats__snapshot(struct redis_stats *s, uint64_t now
 		if (snap_server(sv, now_ns, &snap->servers[i], scratch))
 			goto fail;
 	}
+	snap->slow = calloc(s->slow_n ? s->slow_n : 1, sizeof(*snap->slow));
+	if (!snap->slow)
+		goto fail;
+	for (uint32_t i = 0; i < s->slow_n; i++) /* newest first */
+		snap->slow[snap->n_slow++] = s->slow[(s->slow_next + s->slow_cap - 1 - i) % s->slow_cap];
 	snap->dropped_servers = s->dropped_servers;
 	snap->dropped_series = s->dropped_series;
 	snap->parser = s->parser;
@@ -442,5 +515,6 @@ void redis_snapshot__free(struct redis_snapshot *snap)
 		free(snap->servers[i].prefixes);
 	}
 	free(snap->servers);
+	free(snap->slow);
 	free(snap);
 }

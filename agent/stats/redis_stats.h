@@ -19,12 +19,15 @@
 #define RS_MAX_SERIES 512   /* (server, command) series in all; each holds ~56 KiB of histograms */
 #define RS_MAX_PREFIXES 64  /* key prefixes per server, first come; the rest count as "(other)" */
 #define RS_SERVER_LEN 128
+#define RS_SLOW_LOG_MAX 4096 /* bound of --slow-log-size */
+#define RS_SLOW_LOG_DEFAULT 128
 
 struct rs_cmd_snap {
 	char command[RESP_CMD_LEN];
 	bool blocking; /* its latency is waiting: kept out of the duration histogram */
 	struct lat_snap lat;
 	struct lat_snap felt; /* arrival at the socket to reply (count 0: arrivals not known) */
+	uint64_t slow; /* commands that went to the slow-command log */
 	/* --redis-uprobes: time inside the server (call()), 0 counts without */
 	uint64_t exec_count, exec_sum_ns;
 	uint64_t exec_le[LS_N_LE]; /* cumulative at ls_le_seconds */
@@ -54,9 +57,26 @@ struct rs_server_snap {
 	struct rs_prefix_snap *prefixes; /* "(other)" last when used */
 };
 
+/* A command slower than the threshold, as the slow-command log keeps it (no values, no keys). */
+struct rs_slow_entry {
+	int64_t unix_ms;	    /* when its reply was written, wall clock */
+	char server[RS_SERVER_LEN];
+	char client[RS_SERVER_LEN]; /* peer address:port, "" for a Unix socket */
+	uint8_t db;
+	char command[RESP_CMD_LEN];
+	char prefix[RESP_PREFIX_LEN]; /* its first key's prefix, "" without a key */
+	char status[RESP_ERR_LEN];    /* "ok" or the error's first word */
+	uint64_t server_ns;	    /* read of the request to the write of its reply */
+	uint64_t wait_ns;	    /* unread in the socket before that (wait_known) */
+	bool wait_known;
+	bool blocking;
+};
+
 struct redis_snapshot {
 	int n_servers;
 	struct rs_server_snap *servers;
+	int n_slow;		    /* newest first */
+	struct rs_slow_entry *slow;
 	uint64_t dropped_servers, dropped_series; /* traffic folded into "(other)" past the caps */
 	struct resp_stats parser;		  /* parse errors, resyncs, unpaired, pushes */
 	/* --redis-uprobes: call() records, and those that found no command (set by the taker) */
@@ -78,6 +98,15 @@ void redis_stats__command(struct redis_stats *s, const char *server, uint32_t pi
  */
 void redis_stats__commands_ok(struct redis_stats *s, const char *server, uint32_t pid,
 			      const struct resp_record *r, uint32_t n, uint64_t now_ns);
+/*
+ * A command its clients waited for at least the slow-command threshold (the caller's to judge):
+ * into the log of the last `size` such commands (redis_stats__slow_log_size, default
+ * RS_SLOW_LOG_DEFAULT) and counted per command.
+ */
+void redis_stats__slow(struct redis_stats *s, const char *server, const char *client,
+		       const struct resp_record *r);
+/* Resizes the slow-command log (1..RS_SLOW_LOG_MAX), dropping what it held. 0 or -errno. */
+int redis_stats__slow_log_size(struct redis_stats *s, uint32_t size);
 /* A client connection to the server opened (delta +1, counted as opened) or went (-1). */
 void redis_stats__connection(struct redis_stats *s, const char *server, int delta);
 /* --redis-uprobes: the command r of the server spent exec_ns inside call(). */
