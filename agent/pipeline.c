@@ -223,6 +223,8 @@ static void on_command(void *ctx, const struct resp_record *r)
 
 	if (lc->p->rs) {
 		count_command(lc, r);
+		if (!r->blocking && r->t_reply >= r->t_request + RS_STALL_FLOOR_NS)
+			redis_stats__stall(lc->p->rs, lc->server, lc->client, r);
 		if (lc->p->opts.slow_ns && !r->blocking && felt_ns(r) >= lc->p->opts.slow_ns)
 			redis_stats__slow(lc->p->rs, lc->server, lc->client, r);
 		if (e.exec_ns)

@@ -31,7 +31,7 @@ struct rs_prefix {
 };
 
 /* Per-server totals in the last window: hits, misses, commands, errors. */
-enum { W_HITS, W_MISSES, W_CMDS, W_ERRS, W__N };
+enum { W_HITS, W_MISSES, W_CMDS, W_ERRS, W_BLOCKED_NS, W__N };
 
 struct rs_server {
 	char server[RS_SERVER_LEN];
@@ -49,6 +49,8 @@ struct rs_server {
 	struct hist total; /* every non-blocking command: the server's latency for alerting */
 	struct rs_series *last_se; /* most commands are the one before them (pipelines) */
 	struct lat_series wait; /* requests' time unread in the socket (arrival to read) */
+	struct rs_stall stalls[RS_STALLS]; /* a ring; stall_n used, stall_next the next to write */
+	uint32_t stall_n, stall_next;
 };
 
 struct redis_stats {
@@ -222,6 +224,18 @@ static struct rs_prefix *prefix_of(struct rs_server *sv, const char *prefix)
 	return &sv->prefixes[RS_MAX_PREFIXES];
 }
 
+/* Requests that arrived while the newest stall held the server and were read after it. */
+static void count_waiters(struct rs_server *sv, const struct resp_record *r, uint32_t n)
+{
+	struct rs_stall *st;
+
+	if (!sv->stall_n || !r->t_arrival)
+		return;
+	st = &sv->stalls[(sv->stall_next + RS_STALLS - 1) % RS_STALLS];
+	if (r->t_arrival < st->t_end && r->t_request >= st->t_end)
+		st->waiters += n;
+}
+
 /* Request wait and felt latency of n commands like r, when their arrival is known. */
 static void record_felt(struct rs_server *sv, struct rs_series *se, const struct resp_record *r,
 			uint32_t n, uint64_t now_ns)
@@ -234,6 +248,7 @@ static void record_felt(struct rs_server *sv, struct rs_series *se, const struct
 			return;
 		lat_series__init(se->felt);
 	}
+	count_waiters(sv, r, n);
 	lat_series__record_ok_n(&sv->wait, now_ns, r->t_request - r->t_arrival, n);
 	lat_series__record_ok_n(se->felt, now_ns,
 				r->t_reply > r->t_arrival ? r->t_reply - r->t_arrival : 0, n);
@@ -339,6 +354,26 @@ static int64_t unix_ms_of(uint64_t mono_ns)
 	return ((int64_t)rt.tv_sec * 1000000000LL + rt.tv_nsec -
 		((int64_t)mt.tv_sec * 1000000000LL + mt.tv_nsec) + (int64_t)mono_ns) /
 	       1000000;
+}
+
+void redis_stats__stall(struct redis_stats *s, const char *server, const char *client,
+			const struct resp_record *r)
+{
+	struct rs_server *sv = server_of(s, server);
+	struct rs_stall *st;
+
+	if (!sv)
+		return;
+	st = &sv->stalls[sv->stall_next];
+	memset(st, 0, sizeof(*st));
+	st->t_end = r->t_reply;
+	st->dur_ns = r->t_reply > r->t_request ? r->t_reply - r->t_request : 0;
+	snprintf(st->command, sizeof(st->command), "%s", r->command);
+	snprintf(st->client, sizeof(st->client), "%s", client);
+	sv->stall_next = (sv->stall_next + 1) % RS_STALLS;
+	if (sv->stall_n < RS_STALLS)
+		sv->stall_n++;
+	counter_window__add(&sv->win[W_BLOCKED_NS], r->t_reply, st->dur_ns);
 }
 
 void redis_stats__slow(struct redis_stats *s, const char *server, const char *client,
@@ -450,6 +485,10 @@ static int snap_server(const struct rs_server *sv, uint64_t now_ns, struct rs_se
 	out->win_misses = counter_window__sum(&sv->win[W_MISSES], now_ns);
 	out->win_commands = counter_window__sum(&sv->win[W_CMDS], now_ns);
 	out->win_errors = counter_window__sum(&sv->win[W_ERRS], now_ns);
+	out->win_blocked_ns = counter_window__sum(&sv->win[W_BLOCKED_NS], now_ns);
+	for (uint32_t i = 0; i < sv->stall_n; i++) /* newest first */
+		out->stalls[out->n_stalls++] =
+			sv->stalls[(sv->stall_next + RS_STALLS - 1 - i) % RS_STALLS];
 	covered = sv->first_ns && now_ns > sv->first_ns ? now_ns - sv->first_ns : 0;
 	out->win_seconds = covered < COUNTER_WINDOW_NS ? covered / 1e9 : COUNTER_WINDOW_NS / 1e9;
 	out->cmds = calloc(sv->n_series ? sv->n_series : 1, sizeof(*out->cmds));

@@ -21,6 +21,18 @@
 #define RS_SERVER_LEN 128
 #define RS_SLOW_LOG_MAX 4096 /* bound of --slow-log-size */
 #define RS_SLOW_LOG_DEFAULT 128
+/* A command that held the server's event loop this long is a stall (redis_stats__stall). */
+#define RS_STALL_FLOOR_NS (10 * 1000000ULL)
+#define RS_STALLS 16 /* the newest stalls kept per server */
+
+/* One command that held a single-threaded server: every other client waited meanwhile. */
+struct rs_stall {
+	uint64_t t_end;		    /* CLOCK_MONOTONIC: its reply was written */
+	uint64_t dur_ns;	    /* the server's time on it: read to reply */
+	char command[RESP_CMD_LEN];
+	char client[RS_SERVER_LEN]; /* who sent it ("" for a Unix socket) */
+	uint32_t waiters;	    /* requests of others that arrived during it and waited for it */
+};
 
 struct rs_cmd_snap {
 	char command[RESP_CMD_LEN];
@@ -51,6 +63,9 @@ struct rs_server_snap {
 	struct hist total;	    /* latency of all its non-blocking commands, since start */
 	uint64_t reply_gap_ns;	    /* longest silence between replies lately (reply_gap.h) */
 	struct lat_snap wait;	    /* requests' time unread in the socket (arrival to read) */
+	uint64_t win_blocked_ns;    /* last window: time its stalls held the server */
+	int n_stalls;		    /* newest first */
+	struct rs_stall stalls[RS_STALLS];
 	int n_cmds;
 	struct rs_cmd_snap *cmds;
 	int n_prefixes;
@@ -105,6 +120,11 @@ void redis_stats__commands_ok(struct redis_stats *s, const char *server, uint32_
  */
 void redis_stats__slow(struct redis_stats *s, const char *server, const char *client,
 		       const struct resp_record *r);
+/* A non-blocking command that held the server RS_STALL_FLOOR_NS or more (the caller judges):
+ * remembered with its client; requests read after it that arrived during it count as its
+ * waiters. */
+void redis_stats__stall(struct redis_stats *s, const char *server, const char *client,
+			const struct resp_record *r);
 /* Resizes the slow-command log (1..RS_SLOW_LOG_MAX), dropping what it held. 0 or -errno. */
 int redis_stats__slow_log_size(struct redis_stats *s, uint32_t size);
 /* A client connection to the server opened (delta +1, counted as opened) or went (-1). */

@@ -878,6 +878,48 @@ static void test_snapshot_independent(void **state)
 	redis_stats__free(s);
 }
 
+/*
+ * A 300 ms command held the server: it is a stall with its client, the requests that arrived
+ * during it and were read after it are its waiters, and the time it held the server is in the
+ * window; their wait and felt latency go to the server's wait histogram and the command's felt.
+ */
+static void test_stalls_and_waits(void **state)
+{
+	struct redis_stats *s = redis_stats__new();
+	struct resp_record stall = rec("eval", NULL, T0 + 400 * MS, 300 * MS);
+	struct resp_record waited = rec("get", NULL, T0 + 400 * MS + 50 * US, 40 * US);
+	struct resp_record later = rec("get", NULL, T0 + 500 * MS, 40 * US);
+	struct redis_snapshot *snap;
+	const struct rs_server_snap *sv;
+	const struct rs_cmd_snap *get;
+
+	waited.t_arrival = T0 + 200 * MS; /* sent while the eval ran */
+	later.t_arrival = later.t_request - 5 * US;
+	redis_stats__command(s, SRV, 1, &stall, stall.t_reply);
+	redis_stats__stall(s, SRV, "127.0.0.1:5000", &stall);
+	redis_stats__command(s, SRV, 1, &waited, waited.t_reply);
+	redis_stats__command(s, SRV, 1, &later, later.t_reply);
+	snap = snap_of(s, T0 + 1 * SEC);
+	sv = find_server(snap, SRV);
+	assert_non_null(sv);
+	assert_int_equal(sv->n_stalls, 1);
+	assert_string_equal(sv->stalls[0].command, "eval");
+	assert_string_equal(sv->stalls[0].client, "127.0.0.1:5000");
+	assert_int_equal(sv->stalls[0].dur_ns, 300 * MS);
+	assert_int_equal(sv->stalls[0].waiters, 1);
+	assert_int_equal(sv->win_blocked_ns, 300 * MS);
+	assert_int_equal(sv->wait.count, 2);
+	assert_within_1pct(sv->wait.sum_ns, 200 * MS - 40 * US + 5 * US);
+	get = find_cmd(sv, "get");
+	assert_non_null(get);
+	assert_int_equal(get->felt.count, 2);
+	assert_int_equal(get->lat.count, 2);
+	assert_true(get->felt.q_total[LS_P99] >= 190 * MS);
+	assert_true(get->lat.q_total[LS_P99] < 1 * MS);
+	redis_snapshot__free(snap);
+	redis_stats__free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -897,6 +939,7 @@ int main(void)
 		cmocka_unit_test(test_blocking_series),
 		cmocka_unit_test(test_parser_counters),
 		cmocka_unit_test(test_snapshot_independent),
+		cmocka_unit_test(test_stalls_and_waits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
