@@ -2,9 +2,10 @@
 /*
  * The alert engine: once per tick (1 s) it turns the latest Redis, PostgreSQL and agent figures
  * into signals per server (p95/p99, throughput, error ratio, hit ratios, connections, lock wait,
- * lost events), scores each against its baseline, evaluates the built-in and configured rules,
- * steps every alert's state machine, computes the health scores, and publishes the result for
- * the API and /metrics. Runs on the agent's stats thread; readers use the published snapshot.
+ * lost events; series.h), scores each against its baseline, evaluates the built-in rules
+ * (rules.h) and the configured ones (custom_rules.h), steps every alert's state machine,
+ * computes the health scores, and publishes the result for the API and /metrics. Runs on the
+ * agent's stats thread; readers use the published snapshot.
  * Memory is bounded: a fixed number of signal series and alert instances.
  */
 #ifndef NEXUS_ENGINE_H
@@ -62,8 +63,8 @@ const char *const *engine__rule_names(void);
 /* One evaluation. Any snapshot may be NULL. now_ns is CLOCK_MONOTONIC; returns a new snapshot
  * (free with engine_snapshot__free) or NULL + errno. */
 struct engine_snapshot *engine__tick(struct engine *e, const struct redis_snapshot *redis,
-				     const struct postgres_snapshot *pg, const struct self_stats *self,
-				     uint64_t now_ns);
+				     const struct postgres_snapshot *pg,
+				     const struct self_stats *self, uint64_t now_ns);
 void engine_snapshot__free(struct engine_snapshot *s);
 
 #endif /* NEXUS_ENGINE_H */
