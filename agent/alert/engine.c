@@ -322,7 +322,7 @@ static void judge(struct engine *e, int rule, int series, const struct alert *ke
 	in->rule = rule;
 	in->t = r->t;
 	in->seen = true;
-	in->a.severity = r->severity;
+	in->a.severity = v->escalate ? SEV_CRITICAL : r->severity;
 	in->a.value = v->value;
 	in->a.threshold = v->threshold;
 	if (v->fire || !in->a.summary[0]) {

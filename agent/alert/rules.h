@@ -105,6 +105,10 @@ struct rule_subject {
 	const struct baseline_cfg *bcfg; /* [S__COUNT] */
 	double conns, limit;		 /* open connections and the server's limit */
 	uint64_t deadlocks;		 /* deadlocks found since the last tick */
+	/* Redis: the longest stall (a command that held the event loop) that ended since the last
+	 * tick, NULL for none; and the share of the last minute stalls held the server. */
+	const struct rs_stall *stall;
+	double blocked_share;
 	double lost;			 /* the agent: events lost since the last tick */
 };
 
@@ -138,6 +142,7 @@ struct verdict {
 	double value;	  /* what the alert shows as its value */
 	double threshold; /* what it was compared with (NAN: an anomaly score, nothing to show) */
 	int why;	  /* which of the rule's conditions fired, for its advice; the rule's own */
+	bool escalate;	  /* this time it is critical, whatever the configured severity */
 };
 
 /* The words of an alert. */

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 #include "alert/rules.h"
+#include "stats/redis_stats.h" /* struct rs_stall */
 
 /* redis_miss_storm: how far above its baseline misses/s must be, and the hit ratios that make
  * the storm an emptied cache (fire below the first, clear at or above the second). */
@@ -93,6 +94,51 @@ static void miss_storm_advice(const struct rule_subject *s, const struct rule_bo
 		 w, s->sig[S_MISSES], subject__centre(s, S_MISSES));
 }
 
+/*
+ * redis_event_loop_blocked: a command held the single-threaded server for `threshold` seconds
+ * or more while others waited; critical when stalls held it for more than this share of the
+ * last minute.
+ */
+#define LOOP_BLOCKED_CRITICAL_SHARE 0.25
+
+static void loop_blocked_eval(const struct rule_subject *s, const struct rule_bounds *b,
+			      struct verdict *v)
+{
+	double d = s->stall ? s->stall->dur_ns / 1e9 : 0;
+
+	v->value = d;
+	v->fire = s->stall && d >= b->threshold && s->stall->waiters > 0;
+	v->clear = !v->fire && d < b->clear;
+	v->escalate = s->blocked_share > LOOP_BLOCKED_CRITICAL_SHARE;
+}
+
+static void loop_blocked_advice(const struct rule_subject *s, const struct rule_bounds *b,
+				const struct verdict *v, struct rule_text *t)
+{
+	char w[RULE_WHO_LEN], d[32];
+	const struct rs_stall *st = s->stall;
+
+	rule__who(s, w, sizeof(w));
+	if (!st) {
+		snprintf(t->summary, sizeof(t->summary), "%s event loop blocked", w);
+		snprintf(t->description, sizeof(t->description),
+			 "%s: a command held the server for %s or more while other clients "
+			 "waited.",
+			 w, rule__fmt_secs(d, sizeof(d), b->threshold));
+		return;
+	}
+	snprintf(t->summary, sizeof(t->summary),
+		 "%.100s event loop blocked %s by %.32s from %.60s; %u requests waited", w,
+		 rule__fmt_secs(d, sizeof(d), st->dur_ns / 1e9), st->command,
+		 st->client[0] ? st->client : "a local client", st->waiters);
+	snprintf(t->description, sizeof(t->description),
+		 "%s: one command held the single-threaded server while %u requests of other "
+		 "clients waited unread; stalls held it %.0f%% of the last minute. Look for KEYS, "
+		 "big DEL/HGETALL/SMEMBERS, long Lua scripts (use SCAN and UNLINK) in "
+		 "/api/v1/cache/slow-commands.",
+		 w, st->waiters, 100 * s->blocked_share);
+}
+
 static const struct rule rules[] = {
 	{
 		.name = "redis_hit_ratio_low",
@@ -117,6 +163,14 @@ static const struct rule rules[] = {
 		.applies = { .scopes = SC_REDIS },
 		.eval = miss_storm_eval,
 		.advice = miss_storm_advice,
+	},
+	{
+		.name = "redis_event_loop_blocked",
+		.defaults = { .severity = SEV_WARNING, .for_s = 0, .clear_for_s = 15,
+			      .threshold = 0.1, .clear = 0.1 },
+		.applies = { .scopes = SC_REDIS },
+		.eval = loop_blocked_eval,
+		.advice = loop_blocked_advice,
 	},
 };
 

@@ -234,6 +234,33 @@ static void see(struct series *se, uint64_t now_ns)
 	se->last_seen_ns = now_ns;
 }
 
+/*
+ * The longest stall that ended since the last reading. One that ended in the last STALL_SETTLE_NS
+ * waits for the next reading: the requests it held up are counted as they are answered, just
+ * after it.
+ */
+#define STALL_SETTLE_NS (200 * 1000000ULL)
+
+static void take_stalls(struct series *se, const struct rs_server_snap *sv, uint64_t now_ns)
+{
+	uint64_t newest = se->stall_seen_end;
+
+	se->has_stall = false;
+	for (int i = 0; i < sv->n_stalls; i++) {
+		const struct rs_stall *st = &sv->stalls[i];
+
+		if (st->t_end <= se->stall_seen_end || st->t_end + STALL_SETTLE_NS > now_ns)
+			continue;
+		if (st->t_end > newest)
+			newest = st->t_end;
+		if (!se->has_stall || st->dur_ns > se->stall.dur_ns)
+			se->stall = *st;
+		se->has_stall = true;
+	}
+	se->stall_seen_end = newest;
+	se->blocked_share = sv->win_seconds > 0 ? sv->win_blocked_ns / 1e9 / sv->win_seconds : 0;
+}
+
 void series_set__update_redis(struct series_set *ss, const struct rs_server_snap *sv,
 			      uint64_t now_ns)
 {
@@ -255,6 +282,7 @@ void series_set__update_redis(struct series_set *ss, const struct rs_server_snap
 	r.opened = sv->conns_opened;
 	se->conns = (double)sv->conns;
 	se->limit = REDIS_MAXCLIENTS;
+	take_stalls(se, sv, now_ns);
 	series_pid(se, sv->pid, now_ns);
 	series_update(ss, se, &r, &sv->total);
 }
@@ -369,6 +397,7 @@ void series__absent(struct series *se)
 		se->sig[s] = se->score[s] = NAN;
 	se->lock_share = NAN;
 	se->restarted_now = false;
+	se->has_stall = false;
 }
 
 void series__forget(struct series *se)
@@ -398,6 +427,8 @@ void series__subject(const struct series_set *ss, const struct series *se,
 		.conns = se->conns,
 		.limit = se->limit,
 		.deadlocks = se->deadlocks_delta,
+		.stall = se->has_stall ? &se->stall : NULL,
+		.blocked_share = se->blocked_share,
 	};
 	if (se->kind == SK_REDIS)
 		out->scope = SC_REDIS;

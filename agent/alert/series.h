@@ -45,6 +45,12 @@ struct series {
 	double conf_limit; /* max_connections as the server's configuration says; 0: unknown */
 	uint64_t deadlocks_delta;
 	bool restarted_now;
+	/* Redis: the longest stall that ended since the last reading (has_stall), the end of the
+	 * newest stall taken, and the share of the window stalls held the server. */
+	struct rs_stall stall;
+	bool has_stall;
+	uint64_t stall_seen_end;
+	double blocked_share;
 	struct baseline b[S__COUNT];
 };
 

@@ -13,6 +13,9 @@ quiet gaps between them, polling GET /api/v1/alerts every 0.5 s:
   pg     pg_sleep(1.5) in queries  8 more clients looping SELECT pg_sleep(1.5) for 20 s (~10% of queries)
   pg     table lock                one session holds ACCESS EXCLUSIVE on pgbench_accounts for 20 s
   pg     200 connections           200 new connections (startup handshake, SELECT 1) held 15 s
+  redis  Lua spins 100-500 ms      a Lua script spinning 100-500 ms, about once a second, for 20 s
+  redis  DEBUG SLEEP 0.2 loop      DEBUG SLEEP 0.2 every 0.1-0.4 s for 20 s
+  redis  KEYS over 1M keys         DEBUG POPULATE 1000000 in db 1, then KEYS scanning them every 1-2 s
 
 Load: Redis 40 connections (a pool, as an application has) issuing ~300 ops/s in all, 95% GET over
 1000 keys of which 900 exist (~90% hit ratio) and 5% SET of keys nobody reads; PostgreSQL `pgbench
@@ -38,7 +41,8 @@ the default 600 s. Environment:
   EVAL_GAP_SECONDS     calm time before each fault once nothing fires (default 20)
   EVAL_RESOLVE_WAIT    longest wait for a fault's alerts to resolve after its end (default 90)
   EVAL_FAULTS          comma-separated subset of fault ids (debug_sleep, client_pause, flushall,
-                       wrongtype, pg_sleep, table_lock, conn_storm); default all
+                       wrongtype, pg_sleep, table_lock, conn_storm, lua_stalls, sleep_loop,
+                       keys_scan); default all
   EVAL_REDIS_CONNS     Redis client connections, one request in flight each (default 40)
   EVAL_REDIS_RATE      Redis ops/s over all of them (default 300)
   EVAL_ALERTS          an alert config file for the agent (--alerts); default none (built-ins)
@@ -602,6 +606,79 @@ def f_conn_storm(env):
     return note
 
 
+# A Lua script that spins for ms milliseconds inside the server: nothing else runs meanwhile.
+SPIN = ("local s = redis.call('TIME') local t0 = s[1] * 1000000 + s[2] "
+        "while true do local n = redis.call('TIME') "
+        "if n[1] * 1000000 + n[2] - t0 >= tonumber(ARGV[1]) * 1000 then break end end return 1")
+STALL_SECONDS = 20.0
+
+
+def repeat_stalls(env, one, gap=(0.6, 1.4)):
+    """one(conn) -> ms stalled, again and again for STALL_SECONDS with random gaps."""
+    rnd = random.Random(7)
+    c = Resp(env.redis.port, timeout=30)
+    n, held = 0, 0.0
+    try:
+        end = time.monotonic() + STALL_SECONDS
+        while time.monotonic() < end:
+            held += one(c, rnd)
+            n += 1
+            time.sleep(rnd.uniform(*gap))
+    finally:
+        c.close()
+    return n, held
+
+
+def f_lua_stalls(env):
+    def one(c, rnd):
+        ms = rnd.randrange(100, 501)
+        rep = c.call("EVAL", SPIN, "0", str(ms))
+        if isinstance(rep, RespError):
+            raise h.HarnessError("EVAL refused: %s" % rep)
+        return ms
+    n, held = repeat_stalls(env, one)
+    return "%d Lua spins of 100-500 ms (%.1f s held) in %.0f s" % (n, held / 1000, STALL_SECONDS)
+
+
+def f_debug_sleep_loop(env):
+    def one(c, rnd):
+        rep = c.call("DEBUG", "SLEEP", "0.2")
+        if isinstance(rep, RespError):
+            raise h.HarnessError("DEBUG SLEEP refused: %s" % rep)
+        return 200
+    n, _ = repeat_stalls(env, one, gap=(0.1, 0.4))
+    return "%d x DEBUG SLEEP 0.2 in %.0f s" % (n, STALL_SECONDS)
+
+
+def f_keys_scan(env):
+    """KEYS over a million keys in db 1 (the load uses db 0): each call holds the server while
+    it scans them all. Populating them (DEBUG POPULATE) is part of the fault."""
+    c = Resp(env.redis.port, timeout=60)
+    try:
+        c.call("SELECT", "1")
+        rep = c.call("DEBUG", "POPULATE", "1000000", "big")
+        if isinstance(rep, RespError):
+            raise h.HarnessError("DEBUG POPULATE refused: %s" % rep)
+    finally:
+        c.close()
+
+    def one(conn, rnd):
+        t = time.monotonic()
+        conn.call("SELECT", "1")
+        conn.call("KEYS", "nomatch:*")  # scans every key, answers nothing: the scan is the stall
+        return (time.monotonic() - t) * 1000
+    n, held = repeat_stalls(env, one, gap=(1.0, 2.0))
+    c = Resp(env.redis.port, timeout=60)
+    try:
+        c.call("SELECT", "1")
+        c.call("FLUSHDB", "ASYNC")
+    finally:
+        c.close()
+    return "%d x KEYS over 1M keys (~%.0f ms each)" % (n, held / max(n, 1))
+
+
+STALLS = {"redis_event_loop_blocked"} | LATENCY
+
 FAULTS = [
     Fault("debug_sleep", "redis DEBUG SLEEP 2 bursts", "redis", LATENCY, f_debug_sleep),
     Fault("client_pause", "redis CLIENT PAUSE 3000", "redis", LATENCY, f_client_pause),
@@ -615,6 +692,9 @@ FAULTS = [
           f_table_lock),
     Fault("conn_storm", "pg 200 connections", "postgres",
           {"connection_storm", "connections_near_limit"}, f_conn_storm),
+    Fault("lua_stalls", "redis Lua spins 100-500 ms", "redis", STALLS, f_lua_stalls),
+    Fault("sleep_loop", "redis DEBUG SLEEP 0.2 loop", "redis", STALLS, f_debug_sleep_loop),
+    Fault("keys_scan", "redis KEYS over 1M keys", "redis", STALLS, f_keys_scan),
 ]
 
 

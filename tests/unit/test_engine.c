@@ -346,6 +346,70 @@ static void test_stall(void **st)
 	rig_free(r);
 }
 
+/* Adds a stall that ended `ago_ns` before the rig's next tick. */
+static void add_stall(struct rig *r, struct rs_server_snap *sv, uint64_t dur_ns, uint64_t ago_ns,
+		      uint32_t waiters)
+{
+	struct rs_stall st = { .t_end = r->now + SEC - ago_ns, .dur_ns = dur_ns, .waiters = waiters };
+
+	snprintf(st.command, sizeof(st.command), "keys");
+	snprintf(st.client, sizeof(st.client), "10.1.2.3:5000");
+	memmove(&sv->stalls[1], &sv->stalls[0], sizeof(sv->stalls[0]) * (RS_STALLS - 1));
+	sv->stalls[0] = st; /* newest first */
+	if (sv->n_stalls < RS_STALLS)
+		sv->n_stalls++;
+	sv->win_blocked_ns += dur_ns;
+}
+
+/*
+ * redis_event_loop_blocked: a 300 ms KEYS that 12 requests waited for fires at once, naming
+ * the command, the client and the waiters; it resolves 15 s after the last stall. A stall that
+ * nobody waited for, or one under 100 ms, does not fire; stalls holding the server more than a
+ * quarter of the minute make it critical.
+ */
+static void test_event_loop_blocked(void **st)
+{
+	struct rig *r = rig_new(1, NULL);
+	struct rs_server_snap *sv = &r->rs.servers[0];
+	const struct alert *a;
+	int resolved_at = -1;
+
+	sv->win_seconds = 60;
+	for (uint32_t t = 0; t < warmup() + 5; t++)
+		steady_tick(r);
+	add_stall(r, sv, 50 * MS, 500 * MS, 9);	  /* short */
+	steady_tick(r);
+	add_stall(r, sv, 400 * MS, 500 * MS, 0);  /* nobody waited */
+	steady_tick(r);
+	assert_int_equal(state(r, "redis_event_loop_blocked"), ALERT_INACTIVE);
+	add_stall(r, sv, 300 * MS, 50 * MS, 12); /* ended just now: judged at the next tick */
+	steady_tick(r);
+	assert_int_equal(state(r, "redis_event_loop_blocked"), ALERT_INACTIVE);
+	steady_tick(r);
+	a = find(r->snap, "redis_event_loop_blocked", sv->server);
+	assert_non_null(a);
+	assert_int_equal(a->state, ALERT_FIRING);
+	assert_int_equal(a->severity, SEV_WARNING);
+	assert_non_null(strstr(a->summary, "keys"));
+	assert_non_null(strstr(a->summary, "10.1.2.3:5000"));
+	assert_non_null(strstr(a->summary, "12 requests waited"));
+	for (int t = 0; t < 30 && resolved_at < 0; t++) {
+		steady_tick(r);
+		if (state(r, "redis_event_loop_blocked") == ALERT_RESOLVED)
+			resolved_at = t;
+	}
+	assert_true(resolved_at >= 13 && resolved_at <= 16);
+	/* a minute of stalls: critical */
+	sv->win_blocked_ns = 20 * SEC;
+	add_stall(r, sv, 500 * MS, 500 * MS, 30);
+	steady_tick(r);
+	a = find(r->snap, "redis_event_loop_blocked", sv->server);
+	assert_non_null(a);
+	assert_int_equal(a->state, ALERT_FIRING);
+	assert_int_equal(a->severity, SEV_CRITICAL);
+	rig_free(r);
+}
+
 static void test_p95_bounds(void **st)
 {
 	struct rig *r = rig_new(1, NULL);
@@ -848,6 +912,7 @@ int main(void)
 		cmocka_unit_test(test_latency_anomaly),
 		cmocka_unit_test(test_latency_p99_stall),
 		cmocka_unit_test(test_stall),
+		cmocka_unit_test(test_event_loop_blocked),
 		cmocka_unit_test(test_p95_bounds),
 		cmocka_unit_test(test_hit_ratio_hysteresis),
 		cmocka_unit_test(test_error_ratio),
