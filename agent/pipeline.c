@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "capture/endpoint.h"
+#include "capture/pg_title.h"
 #include "pipeline.h"
 #include "proto/sql_fingerprint.h"
 
@@ -398,6 +399,25 @@ static struct l7_conn *l7_conn_of(struct pipeline *p, const struct nx_record *r,
 	return lc;
 }
 
+/*
+ * A postgres connection whose startup the parser never saw (its backend was there before the
+ * agent) is named by the backend's process title, read once: after the chunk that showed it. That
+ * chunk cannot have completed a statement (the parser dropped all that was pending), so every
+ * record of the connection carries the name. A title that says nothing leaves it "(unknown)".
+ * (lc->pid is a live process of this host: a replay of recorded events must not do this.)
+ */
+static void pg_feed(struct l7_conn *lc, bool in, const uint8_t *data, uint32_t cap, uint32_t len,
+		    uint64_t ts)
+{
+	char user[PG_NAME_LEN], db[PG_NAME_LEN];
+	bool was = pg_conn__anonymous(lc->pg);
+
+	pg_conn__feed(lc->pg, in, data, cap, len, ts, on_statement, lc);
+	if (!was && pg_conn__anonymous(lc->pg) &&
+	    !pg_title__read(lc->pid, user, sizeof(user), db, sizeof(db)))
+		pg_conn__identify(lc->pg, user, db);
+}
+
 /* Hands the parser `cap` bytes, followed by a gap up to `len` (len > cap: not captured). */
 static void feed(struct l7_conn *lc, bool in, const uint8_t *data, uint32_t cap, uint32_t len,
 		 uint64_t ts)
@@ -405,7 +425,7 @@ static void feed(struct l7_conn *lc, bool in, const uint8_t *data, uint32_t cap,
 	if (lc->kind == NX_KIND_REDIS)
 		resp_conn__feed(lc->resp, in, data, cap, len, ts, on_command, lc);
 	else
-		pg_conn__feed(lc->pg, in, data, cap, len, ts, on_statement, lc);
+		pg_feed(lc, in, data, cap, len, ts);
 }
 
 /*

@@ -98,7 +98,10 @@ int targets__scan(const struct target_spec *spec,
 			continue;
 		if (targets__describe((pid_t)pid, &ti))
 			continue; /* exited while we looked */
-		if (!pid_listed(spec, ti.tgid) && !targets__name_matches(spec, ti.comm, ti.exe))
+		/* --pid's children that exist already (a postmaster's backends); the kernel's fork
+		 * tracepoint adds those forked later. */
+		if (!pid_listed(spec, ti.tgid) && !pid_listed(spec, ti.ppid) &&
+		    !targets__name_matches(spec, ti.comm, ti.exe))
 			continue;
 		fn(ctx, &ti);
 		n++;

@@ -34,7 +34,8 @@ struct target_info {
 int targets__describe(pid_t tgid, struct target_info *ti);
 /* Whether a process with this executable basename or comm is a target by name. */
 bool targets__name_matches(const struct target_spec *spec, const char *comm, const char *exe);
-/* Calls fn for each running process the spec selects; returns how many, or -errno. */
+/* Calls fn for each running process the spec selects (by name, by pid, or as the child of a
+ * listed pid); returns how many, or -errno. */
 int targets__scan(const struct target_spec *spec,
 		  void (*fn)(void *ctx, const struct target_info *ti), void *ctx);
 /* TCP ports in LISTEN state in the network namespace of a process (/proc/PID/net/tcp{,6}).

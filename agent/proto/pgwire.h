@@ -176,4 +176,13 @@ bool pg_conn__encrypted(const struct pg_conn *c);
 /* Heap bytes the parser holds for this connection (struct, queue, statements, SQL). */
 size_t pg_conn__memory(const struct pg_conn *c);
 
+/*
+ * Identity from elsewhere. A connection past its startup without having seen it (joined late, or
+ * its startup was lost) is anonymous: its user and database are "" until pg_conn__identify() names
+ * it (the pipeline reads them from the backend's process title). Records emitted from then on
+ * carry them; a connection its startup named is never renamed.
+ */
+bool pg_conn__anonymous(const struct pg_conn *c);
+void pg_conn__identify(struct pg_conn *c, const char *user, const char *database);
+
 #endif /* NEXUS_PGWIRE_H */

@@ -45,7 +45,10 @@ def norm(sql):
 def postgres_with_pgss(timeout=60):
     """harness.postgres_server() with pg_stat_statements preloaded (track=all)."""
     return h.postgres_server(timeout, settings=("shared_preload_libraries=pg_stat_statements",
-                                                "pg_stat_statements.track=all"))
+                                                "pg_stat_statements.track=all",
+                                                # as Debian sets it ("15/main"): backends' titles
+                                                # start with it (group_early reads them)
+                                                "cluster_name=nx/itest"))
 
 
 def pg_env():
@@ -671,7 +674,126 @@ def group_usdt(g, s):
             ["simple: exec +%.3f s, wire +%.3f s; extended: exec +%.3f s, wire +%.3f s"
              % (d1, w1, d2, w2)])
 
-ALL = [(BENCH_CHECKS, 100), (MISC_CHECKS, 60), (EXPO_CHECKS, 60), (USDT_CHECKS, 120)]
+# ------------------------------------------------------------------- connections joined late
+
+EARLY_CHECKS = [
+    "joined late: a pgbench load (user nx_early, database nx_early_db) running before a second "
+    "agent started is counted by it under nx_early_db / nx_early (from the backends' titles)",
+    "joined late: a psql session over TCP opened before that agent: its statement is counted "
+    "under nx_early_db / nx_early",
+    "joined late: a psql session over the unix socket ([local] in its title): the same",
+    "joined late: nexus_postgres_connections and /api/v1/database/connections show them under "
+    "nx_early_db / nx_early; USDT commits of them go to database nx_early_db",
+    "joined late: nothing is counted under (unknown) by that agent",
+]
+EARLY_USER, EARLY_DB = "nx_early", "nx_early_db"
+
+
+def early_session(pg, unix):
+    """psql as nx_early on nx_early_db, kept open and idle: statements go to its stdin."""
+    return subprocess.Popen([h.pg_tool("psql"), "-X", "-q", "-h",
+                             pg.sockdir if unix else "127.0.0.1", "-p", str(pg.port),
+                             "-U", EARLY_USER, "-d", EARLY_DB],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=pg_env())
+
+
+def group_early(g, s):
+    """Connections whose startup an agent never saw: a second agent starts while a pgbench load
+    and two psql sessions are already connected, as nx_early on nx_early_db; it must name them
+    by their backends' process titles (postgres: nx/itest: nx_early nx_early_db HOST(PORT) ...),
+    not (unknown). The main agent saw their startups and is not asked."""
+    c = EARLY_CHECKS
+    pg = s.pg
+    psql(pg, ["CREATE ROLE %s LOGIN" % EARLY_USER,
+              "CREATE DATABASE %s OWNER %s" % (EARLY_DB, EARLY_USER)])
+    script = os.path.join(pg.dir, "nx_early.sql")
+    with open(script, "w") as f:
+        f.write("SELECT 1 AS nx_early_bench;\n")
+    procs = []
+    try:
+        # Rate-limited: a load, not a benchmark. It outlives the second agent's start.
+        bench = subprocess.Popen([h.pg_tool("pgbench"), "-h", "127.0.0.1", "-p", str(pg.port),
+                                  "-U", EARLY_USER, "-n", "-f", script, "-c", "2", "-R", "100",
+                                  "-T", "25", EARLY_DB], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=pg_env())
+        procs.append(bench)
+        tcp, unix = early_session(pg, False), early_session(pg, True)
+        procs += [tcp, unix]
+        q = "SELECT pid FROM pg_stat_activity WHERE usename = '%s'" % EARLY_USER
+        if not h.wait_until(lambda: len(psql(pg, q)[1].split()) >= 4, 15, 0.2):
+            raise h.HarnessError("the nx_early sessions never connected: %s" % psql(pg, q)[1])
+        titles = []
+        for pid in psql(pg, q)[1].split():
+            with contextlib.suppress(OSError):
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    titles.append(f.read().split(b"\0")[0].decode(errors="replace"))
+        port = h.free_port()
+        with h.agent("--no-default-targets", "--pid", str(pg.pid), "--listen",
+                     "127.0.0.1:%d" % port, mode="run", raw=False) as a2:
+            for p, name in ((tcp, "nx_early_tcp"), (unix, "nx_early_unix")):
+                p.stdin.write(b"SELECT 1 AS %s;\n" % name.encode())
+                p.stdin.flush()
+            t_bench = "select $1 as nx_early_bench"
+            t_tcp, t_unix = "select $1 as nx_early_tcp", "select $1 as nx_early_unix"
+            v, ok = wait_view(port, lambda v: v.count(s.tcp, t_bench) >= 20
+                              and v.count(s.tcp, t_tcp) >= 1 and v.count(s.unix, t_unix) >= 1,
+                              20)
+            time.sleep(PUBLISH_WAIT)
+            v = wait_view(port, lambda v: True, 5)[0]
+            conns = json.loads(fetch(port, "/api/v1/database/connections"))
+            alive = bench.poll() is None
+            a2_tail = a2.stderr_tail(6)
+        if not alive:
+            a2_tail.append("pgbench: %s" % bench.stderr.read().decode(errors="replace")[-400:])
+
+        def labels(server, text_):
+            return sorted({(l.get("database"), l.get("user")) for l, n in v.rows
+                           if n > 0 and l.get("server") == server
+                           and v.info.get(l.get("fingerprint")) == text_})
+        want = [(EARLY_DB, EARLY_USER)]
+        info = ["titles: %s" % titles, "counted: bench %d tcp %d unix %d (within 20 s: %s)"
+                % (v.count(s.tcp, t_bench), v.count(s.tcp, t_tcp), v.count(s.unix, t_unix), ok)]
+        g.check(c[0], alive and v.count(s.tcp, t_bench) >= 20
+                and labels(s.tcp, t_bench) == want,
+                info + ["pgbench still running when checked: %s" % alive,
+                        "bench labels: %s" % labels(s.tcp, t_bench)] + a2_tail)
+        g.check(c[1], v.count(s.tcp, t_tcp) == 1 and labels(s.tcp, t_tcp) == want,
+                info + ["tcp labels: %s" % labels(s.tcp, t_tcp)])
+        g.check(c[2], v.count(s.unix, t_unix) == 1 and labels(s.unix, t_unix) == want,
+                info + ["unix labels: %s" % labels(s.unix, t_unix)])
+        gauge = {(l.get("server"), l.get("database"), l.get("user"), l.get("state")): n
+                 for l, n in samples(v.fams, "nexus_postgres_connections") if n > 0}
+        api = [(sv.get("server"), x.get("client"), x.get("database"), x.get("user"))
+               for sv in conns.get("servers", []) for x in sv.get("connections", [])
+               if sum((x.get("states") or {}).values()) > 0]
+        commits = sum(n for l, n in samples(v.fams, "nexus_postgres_transactions_total")
+                      if l.get("database") == EARLY_DB and l.get("outcome") == "commit")
+        g.check(c[3], gauge.get((s.tcp, EARLY_DB, EARLY_USER, "idle"), 0) >= 1
+                and gauge.get((s.unix, EARLY_DB, EARLY_USER, "idle"), 0) >= 1
+                and (s.tcp, "127.0.0.1", EARLY_DB, EARLY_USER) in api
+                and (s.unix, "local", EARLY_DB, EARLY_USER) in api and commits >= 20,
+                ["gauge: %s" % sorted(gauge.items()), "api: %s" % api,
+                 "commits under %s: %s" % (EARLY_DB, commits)])
+        unknown = sorted({(name, tuple(sorted(l.items()))) for fam in v.fams.values()
+                          for name, l, n in fam["samples"]
+                          if n > 0 and "(unknown)" in l.values()})
+        g.check(c[4], not unknown, ["series under (unknown): %s" % unknown[:6]])
+    finally:
+        for p in procs[1:]:
+            with contextlib.suppress(OSError):
+                p.stdin.write(b"\\q\n")
+                p.stdin.close()
+        for p in procs:  # pgbench ends by itself (-T): its connections close cleanly
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=5)
+
+
+ALL = [(BENCH_CHECKS, 100), (MISC_CHECKS, 60), (EXPO_CHECKS, 60), (USDT_CHECKS, 120),
+       (EARLY_CHECKS, 100)]
 
 
 def main():
@@ -692,7 +814,8 @@ def main():
             h.run_group(tap, names, None, skip)
         return tap.done()
     promtool_missing = bool(h.missing_tools("promtool"))
-    fns = [group_bench, group_misc, lambda g, s: group_expo(g, s, promtool_missing), group_usdt]
+    fns = [group_bench, group_misc, lambda g, s: group_expo(g, s, promtool_missing), group_usdt,
+           group_early]
     try:
         with contextlib.ExitStack() as stack:
             with h.time_limit(90):
