@@ -26,6 +26,7 @@ struct nx_opts {
 	double duration;	  /* seconds; 0: until SIGINT/SIGTERM */
 	struct resp_opts resp;	  /* key prefixes: --key-delimiter, --key-depth, --full-keys */
 	bool no_usdt;		  /* --no-usdt: PostgreSQL figures from the wire only */
+	bool pg_exec_time;	  /* --pg-exec-time: USDT execution time per statement */
 	bool redis_uprobes;	  /* --redis-uprobes: call() exec time, lookupKey() hits/misses */
 	const char *alerts_file;      /* run: --alerts YAML (NULL: built-in rules) */
 	const char *alertmanager_url; /* run: overrides the file's notify.alertmanager */

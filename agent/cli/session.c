@@ -127,7 +127,7 @@ int session__open(struct session *s, const struct nx_opts *o, struct conntrack_s
 	}
 	capture__set_record_ctx(s->cap, s->ct);
 	if (!o->no_usdt) {
-		s->pg = pg_usdt__open(s->cap, msg, sizeof(msg));
+		s->pg = pg_usdt__open(s->cap, o->pg_exec_time, msg, sizeof(msg));
 		if (!s->pg)
 			fprintf(stderr, "nexus-agent: postgres USDT off: %s\n", msg);
 	}
