@@ -222,6 +222,7 @@ static uint64_t tick(void *ctx, int n_records)
 			snap = NULL; /* freed by the failed publish */
 		if (pg) {
 			pg->wire = *pipeline__pg_stats(r->pipe);
+			pg->exec_time = r->s->pg && r->o->pg_exec_time;
 			if (snap_box__publish(&r->postgres_box, pg, free_postgres_snapshot))
 				pg = NULL;
 		}
