@@ -178,6 +178,17 @@ struct nx_pg_usdt_event {
 	struct nx_pg_backend acc;  /* the figures since the previous record (lock_start_ns unused) */
 };
 
+/* Value of the kernel's pg_tasks map (task storage), which the agent fills for the processes it
+ * finds: a watched postgres process's figures since its last record. Inside a simple Query
+ * (--pg-exec-time attaches query__start/done) the end of a statement or a commit writes no record
+ * of its own: query__done writes one for the whole Query, of the kind kept here. */
+struct nx_pg_task {
+	struct nx_pg_backend acc;
+	__u32 pending; /* kind of query__done's record: QUERY_DONE from query__start, COMMIT after a
+			* commit; 0 outside a Query or after an abort (every end writes at once) */
+	__u32 pad;
+};
+
 /*
  * redis-server's own functions (bpf/redis_uprobes.bpf.c, --redis-uprobes). call() is the one
  * function every command runs through; its outermost return (EXEC and scripts call it again

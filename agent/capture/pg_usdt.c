@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "events.h"
@@ -15,24 +17,27 @@
 /* Program and probe, in the order of the skeleton's programs. */
 static const struct {
 	const char *name;
-	bool required; /* the figures are wrong without it; lock and deadlock probes are extras */
+	bool required;	/* the figures are wrong without it; lock and deadlock probes are extras */
+	bool exec_time; /* only for execution time (--pg-exec-time): three traps per statement */
 } probes[] = {
-	{ "buffer__read__done", true },
-	{ "lock__wait__start", false },
-	{ "lock__wait__done", false },
-	{ "query__execute__done", true },
-	{ "transaction__commit", true },
-	{ "transaction__abort", true },
-	{ "deadlock__found", false },
-	{ "query__start", false }, /* execution time: without these, buffers and locks still work */
-	{ "query__done", false },
-	{ "query__execute__start", false },
+	{ "buffer__read__done", true, false },
+	{ "lock__wait__start", false, false },
+	{ "lock__wait__done", false, false },
+	{ "query__execute__done", true, false },
+	{ "transaction__commit", true, false },
+	{ "transaction__abort", true, false },
+	{ "deadlock__found", false, false },
+	{ "query__start", false, true }, /* without these, buffers and locks still work */
+	{ "query__done", false, true },
+	{ "query__execute__start", false, true },
 };
 #define N_PROBES (sizeof(probes) / sizeof(probes[0]))
 
 struct pg_usdt {
 	struct pg_usdt_bpf *skel;
-	struct bpf_link *fork_link; /* keeps pg_targets complete as the postmaster forks */
+	struct bpf_link *fork_link; /* gives a watched process's children their pg_tasks entry */
+	bool exec_time;
+	int ncpus;		    /* pg_relations is per CPU */
 	struct probe_exes exes;
 	struct bpf_link *links[PROBE_MAX_EXES][N_PROBES]; /* per attached executable */
 };
@@ -49,13 +54,20 @@ static struct bpf_program *prog_of(struct pg_usdt *u, int i)
 	return p[i];
 }
 
-struct pg_usdt *pg_usdt__open(struct capture *cap, char *err, size_t errlen)
+struct pg_usdt *pg_usdt__open(struct capture *cap, bool exec_time, char *err, size_t errlen)
 {
 	struct pg_usdt *u = calloc(1, sizeof(*u));
 	int rc;
 
 	if (!u)
 		return NULL;
+	u->exec_time = exec_time;
+	u->ncpus = libbpf_num_possible_cpus();
+	if (u->ncpus <= 0) {
+		rc = u->ncpus ? u->ncpus : -EINVAL;
+		snprintf(err, errlen, "cannot count CPUs: %s", strerror(-rc));
+		goto fail;
+	}
 	u->skel = pg_usdt_bpf__open();
 	if (!u->skel) {
 		rc = -errno;
@@ -94,21 +106,35 @@ void pg_usdt__close(struct pg_usdt *u)
 	free(u);
 }
 
+/* Watched from now on: the process gets its pg_tasks entry (task storage is keyed by a pidfd).
+ * One made at fork already holds figures and stays. A process that is gone needs none. */
+static void watch(struct pg_usdt *u, uint32_t tgid)
+{
+	struct nx_pg_task zero = {};
+	int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)tgid, 0);
+
+	if (pidfd < 0)
+		return;
+	bpf_map_update_elem(bpf_map__fd(u->skel->maps.pg_tasks), &pidfd, &zero, BPF_NOEXIST);
+	close(pidfd);
+}
+
 int pg_usdt__attach_pid(struct pg_usdt *u, uint32_t tgid, char *err, size_t errlen)
 {
 	struct bpf_link **links = u->links[u->exes.n];
 	char exe[PROBE_EXE_LEN];
 	struct probe_exe id;
-	uint8_t one = 1;
 	int rc;
 
 	/* Watched from now on, whatever becomes of the attachment; its children by inheritance. */
-	bpf_map_update_elem(bpf_map__fd(u->skel->maps.pg_targets), &tgid, &one, BPF_ANY);
+	watch(u, tgid);
 	rc = probe_exes__find(&u->exes, tgid, "postgres", exe, &id, err, errlen);
 	if (rc <= 0)
 		return rc;
 	memset(u->links[u->exes.n], 0, sizeof(u->links[0]));
 	for (size_t i = 0; i < N_PROBES; i++) {
+		if (probes[i].exec_time && !u->exec_time)
+			continue;
 		/* pid -1: every process running the file, backends forked later included. */
 		links[i] = bpf_program__attach_usdt(prog_of(u, i), -1, exe, "postgresql",
 						    probes[i].name, NULL);
@@ -136,15 +162,15 @@ int pg_usdt__n_binaries(const struct pg_usdt *u)
 void pg_usdt__each_waiting(struct pg_usdt *u, void (*fn)(void *ctx, uint32_t tgid, uint64_t since),
 			   void *ctx)
 {
-	int fd = bpf_map__fd(u->skel->maps.pg_backends);
+	int fd = bpf_map__fd(u->skel->maps.pg_waiting);
 	uint32_t key, next, *prev = NULL;
-	struct nx_pg_backend v;
+	uint64_t since;
 
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		key = next;
 		prev = &key;
-		if (!bpf_map_lookup_elem(fd, &key, &v) && v.lock_start_ns)
-			fn(ctx, key, v.lock_start_ns);
+		if (!bpf_map_lookup_elem(fd, &key, &since) && since)
+			fn(ctx, key, since);
 	}
 }
 
@@ -155,22 +181,32 @@ void pg_usdt__each_relation(struct pg_usdt *u,
 {
 	int fd = bpf_map__fd(u->skel->maps.pg_relations);
 	struct nx_pg_rel_key key, next, *prev = NULL;
-	struct nx_pg_rel_val v;
+	struct nx_pg_rel_val *percpu = calloc(u->ncpus, sizeof(*percpu));
 
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
+	/* A per-CPU map gives one value per possible CPU, each rounded up to 8 bytes. */
+	_Static_assert(sizeof(struct nx_pg_rel_val) % 8 == 0, "no padding between CPUs' values");
+	while (percpu && !bpf_map_get_next_key(fd, prev, &next)) {
+		struct nx_pg_rel_val v = {};
+
 		key = next;
 		prev = &key;
-		if (!bpf_map_lookup_elem(fd, &key, &v))
-			fn(ctx, &key, &v);
+		if (bpf_map_lookup_elem(fd, &key, percpu))
+			continue;
+		for (int c = 0; c < u->ncpus; c++) {
+			v.hits += percpu[c].hits;
+			v.reads += percpu[c].reads;
+		}
+		fn(ctx, &key, &v);
 	}
+	free(percpu);
 }
 
 void pg_usdt__forget(struct pg_usdt *u, uint32_t tgid)
 {
 	if (!u)
 		return;
-	bpf_map_delete_elem(bpf_map__fd(u->skel->maps.pg_backends), &tgid);
-	bpf_map_delete_elem(bpf_map__fd(u->skel->maps.pg_targets), &tgid);
+	/* Its pg_tasks entry went with the task; a wait it never finished did not. */
+	bpf_map_delete_elem(bpf_map__fd(u->skel->maps.pg_waiting), &tgid);
 }
 
 bool pg_usdt__binary_has_probes(const char *path, char *missing, size_t len)

@@ -13,8 +13,10 @@
 struct capture;
 struct pg_usdt;
 
-/* Loads the programs into the capture's maps; NULL + errno, err says why. */
-struct pg_usdt *pg_usdt__open(struct capture *cap, char *err, size_t errlen);
+/* Loads the programs into the capture's maps; NULL + errno, err says why. exec_time: also attach
+ * query__start/done and query__execute__start (execution time inside the server, three more
+ * uprobe traps per statement). */
+struct pg_usdt *pg_usdt__open(struct capture *cap, bool exec_time, char *err, size_t errlen);
 void pg_usdt__close(struct pg_usdt *u);
 /*
  * Watches process tgid (and the children it forks from now on) and attaches to its executable
@@ -31,7 +33,7 @@ void pg_usdt__each_relation(struct pg_usdt *u,
 			    void (*fn)(void *ctx, const struct nx_pg_rel_key *k,
 				       const struct nx_pg_rel_val *v),
 			    void *ctx);
-/* A backend exited: drop its kernel entry now rather than when the LRU gets to it. */
+/* A backend exited: drop a lock wait it left behind now rather than when the LRU gets to it. */
 void pg_usdt__forget(struct pg_usdt *u, uint32_t tgid);
 
 /* What `check` reports: does this executable carry the probes the figures need? */

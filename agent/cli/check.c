@@ -61,7 +61,7 @@ static void discard(void *ctx, const void *rec, size_t size)
 static void try_optional(struct capture *c, char *out, size_t len)
 {
 	char msg[200] = "";
-	struct pg_usdt *u = pg_usdt__open(c, msg, sizeof(msg));
+	struct pg_usdt *u = pg_usdt__open(c, true, msg, sizeof(msg));
 	struct redis_uprobes *r;
 
 	int n = snprintf(out, len, "postgres USDT: %s%s\n", u ? "ok: programs loaded" : "FAILED: ",

@@ -32,6 +32,7 @@ enum {
 	OPT_WEBHOOK,
 	OPT_NO_ALERTS,
 	OPT_NO_USDT,
+	OPT_PG_EXEC_TIME,
 	OPT_REDIS_UPROBES,
 	OPT_SLOW_MS,
 	OPT_SLOW_LOG,
@@ -54,6 +55,7 @@ static const struct {
 	{ { "key-depth", required_argument, NULL, OPT_KEY_DEPTH }, NX_CMD_RUN | NX_CMD_TRACE },
 	{ { "full-keys", no_argument, NULL, OPT_FULL_KEYS }, NX_CMD_RUN | NX_CMD_TRACE },
 	{ { "no-usdt", no_argument, NULL, OPT_NO_USDT }, NX_CMD_RUN | NX_CMD_TRACE },
+	{ { "pg-exec-time", no_argument, NULL, OPT_PG_EXEC_TIME }, NX_CMD_RUN | NX_CMD_TRACE },
 	{ { "redis-uprobes", no_argument, NULL, OPT_REDIS_UPROBES }, NX_CMD_RUN | NX_CMD_TRACE },
 	{ { "slow-command-ms", required_argument, NULL, OPT_SLOW_MS }, NX_CMD_RUN },
 	{ { "slow-log-size", required_argument, NULL, OPT_SLOW_LOG }, NX_CMD_RUN },
@@ -95,6 +97,9 @@ void opts__usage(FILE *f)
 		"  --full-keys             export whole Redis keys, not prefixes (privacy: off)\n"
 		"  --no-usdt               do not attach PostgreSQL's USDT probes (no buffer, lock\n"
 		"                          and transaction figures; saves ~1 us per probe hit)\n"
+		"  --pg-exec-time          also time statements inside PostgreSQL (USDT query__start/\n"
+		"                          done, query__execute__start: three more probe hits per\n"
+		"                          statement)\n"
 		"  --redis-uprobes         uprobes on redis-server's call() and lookupKey(): execution\n"
 		"                          time per command and exact keyspace hits/misses (costs a few\n"
 		"                          hundred ns to ~2 us per command)\n"
@@ -186,6 +191,9 @@ static int set_option(struct nx_opts *o, int c, const char *arg)
 	case OPT_NO_USDT:
 		o->no_usdt = true;
 		return 0;
+	case OPT_PG_EXEC_TIME:
+		o->pg_exec_time = true;
+		return 0;
 	case OPT_REDIS_UPROBES:
 		o->redis_uprobes = true;
 		return 0;
@@ -269,6 +277,10 @@ int opts__parse(unsigned int cmd, int argc, char **argv, struct nx_opts *o)
 	if (o->no_alerts && (o->alerts_file || o->alertmanager_url || o->webhook_url)) {
 		fprintf(stderr,
 			"nexus-agent: --no-alerts with --alerts, --alertmanager or --webhook\n");
+		goto usage;
+	}
+	if (o->no_usdt && o->pg_exec_time) {
+		fprintf(stderr, "nexus-agent: --pg-exec-time needs the USDT probes --no-usdt turns off\n");
 		goto usage;
 	}
 	if (defaults) {

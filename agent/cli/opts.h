@@ -26,6 +26,7 @@ struct nx_opts {
 	double duration;	  /* seconds; 0: until SIGINT/SIGTERM */
 	struct resp_opts resp;	  /* key prefixes: --key-delimiter, --key-depth, --full-keys */
 	bool no_usdt;		  /* --no-usdt: PostgreSQL figures from the wire only */
+	bool pg_exec_time;	  /* --pg-exec-time: USDT execution time per statement */
 	bool redis_uprobes;	  /* --redis-uprobes: call() exec time, lookupKey() hits/misses */
 	uint32_t slow_ms;	  /* run: --slow-command-ms (0: no slow-command log) */
 	uint32_t slow_log;	  /* run: --slow-log-size */

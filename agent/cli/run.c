@@ -23,7 +23,9 @@
 #include "stats/self_stats.h"
 #include "stats/snap_box.h"
 
-/* How often the capture thread publishes its own figures, and the (costlier) Redis snapshot. */
+/* How often the capture thread publishes its own figures (while records arrive: without them
+ * nothing in them moves), and the (costlier) Redis and PostgreSQL snapshots and the alert tick
+ * (always: their windows move with time). */
 #define SELF_PUBLISH_NS (100 * 1000000ULL)
 #define STATS_PUBLISH_NS (1000 * 1000000ULL)
 
@@ -41,6 +43,7 @@ struct runner {
 	const struct nx_opts *o;
 	double start_time;
 	uint64_t last_self, last_stats;
+	bool self_stale;		/* records arrived since the last publish_self() */
 };
 
 static void free_redis_snapshot(void *p)
@@ -177,17 +180,23 @@ static void alerts_tick(struct runner *r, const struct redis_snapshot *redis,
 		snap_box__publish(&r->engine_box, es, free_engine_snapshot);
 }
 
-/* Runs on the capture thread after every drained batch: publication, never per record. */
-static void tick(void *ctx)
+/* Runs on the capture thread after every drained batch: publication, never per record. Returns
+ * when it must run next. */
+static uint64_t tick(void *ctx, int n_records)
 {
 	struct runner *r = ctx;
 	uint64_t now = nx_now_ns();
+	bool stats_due = now - r->last_stats >= STATS_PUBLISH_NS;
 
-	if (now - r->last_self >= SELF_PUBLISH_NS) {
+	r->self_stale |= n_records > 0;
+	/* The kernel's counters and the target count are read here: the once-a-second publish
+	 * also catches any that moved without a record. */
+	if ((r->self_stale && now - r->last_self >= SELF_PUBLISH_NS) || stats_due) {
 		r->last_self = now;
+		r->self_stale = false;
 		publish_self(r);
 	}
-	if (now - r->last_stats >= STATS_PUBLISH_NS) {
+	if (stats_due) {
 		struct redis_snapshot *snap;
 		struct postgres_snapshot *pg;
 
@@ -213,12 +222,16 @@ static void tick(void *ctx)
 			snap = NULL; /* freed by the failed publish */
 		if (pg) {
 			pg->wire = *pipeline__pg_stats(r->pipe);
+			pg->exec_time = r->s->pg && r->o->pg_exec_time;
 			if (snap_box__publish(&r->postgres_box, pg, free_postgres_snapshot))
 				pg = NULL;
 		}
 		/* The boxes hold both snapshots until this thread publishes the next ones. */
 		alerts_tick(r, snap, pg, now);
 	}
+	if (r->self_stale && r->last_self + SELF_PUBLISH_NS < r->last_stats + STATS_PUBLISH_NS)
+		return r->last_self + SELF_PUBLISH_NS;
+	return r->last_stats + STATS_PUBLISH_NS;
 }
 
 int cmd_run(int argc, char **argv)
@@ -288,7 +301,7 @@ int cmd_run(int argc, char **argv)
 	err = session__open(&s, &o, pipeline__conntrack_sink(r.pipe));
 	if (err)
 		goto cleanup;
-	tick(&r);
+	tick(&r, 0);
 
 	struct api_relations_ctx relations = { .postgres = &r.postgres_box, .usdt = s.pg };
 	const struct http_route routes[] = {

@@ -8,8 +8,14 @@
 #include "capture/redis_uprobes.h"
 #include "cli/session.h"
 
-/* Poll timeout: records are submitted without wakeups, so this is how stale they can get. */
+/*
+ * Poll timeout: records are submitted without wakeups, so this is how stale they can get while
+ * they flow. A drain that finds nothing doubles it, up to NX_POLL_IDLE_MS, and the first record
+ * brings it back: an idle agent wakes a few times a second instead of a hundred. A burst never
+ * waits for the long timeout: the kernel side wakes the loop when the ring is an eighth full.
+ */
 #define NX_POLL_MS 10
+#define NX_POLL_IDLE_MS 250
 
 static volatile sig_atomic_t stop_requested;
 
@@ -127,7 +133,7 @@ int session__open(struct session *s, const struct nx_opts *o, struct conntrack_s
 	}
 	capture__set_record_ctx(s->cap, s->ct);
 	if (!o->no_usdt) {
-		s->pg = pg_usdt__open(s->cap, msg, sizeof(msg));
+		s->pg = pg_usdt__open(s->cap, o->pg_exec_time, msg, sizeof(msg));
 		if (!s->pg)
 			fprintf(stderr, "nexus-agent: postgres USDT off: %s\n", msg);
 	}
@@ -151,24 +157,45 @@ int session__open(struct session *s, const struct nx_opts *o, struct conntrack_s
 	return 0;
 }
 
-int session__loop(struct session *s, const struct nx_opts *o, void (*tick)(void *ctx), void *ctx)
+/* The poll timeout: the backoff, but no later than the next deadline (0: none). */
+static int poll_timeout(int backoff_ms, uint64_t deadline)
+{
+	uint64_t now = nx_now_ns(), ms;
+
+	if (!deadline)
+		return backoff_ms;
+	if (deadline <= now)
+		return 0;
+	/* Rounded up: waking a little early would only mean a second wakeup. */
+	ms = (deadline - now + 999999) / 1000000;
+	return ms < (uint64_t)backoff_ms ? (int)ms : backoff_ms;
+}
+
+int session__loop(struct session *s, const struct nx_opts *o, session_tick_fn tick, void *ctx)
 {
 	uint64_t end = o->duration > 0 ? nx_now_ns() + (uint64_t)(o->duration * 1e9) : 0;
+	uint64_t deadline = end;
+	int backoff = NX_POLL_MS;
 
 	while (!stop_requested && (!end || nx_now_ns() < end)) {
-		int n = capture__poll(s->cap, NX_POLL_MS);
+		int n = capture__poll(s->cap, poll_timeout(backoff, deadline));
 
 		if (n < 0) {
 			fprintf(stderr, "nexus-agent: reading the ring buffer: %s\n", strerror(-n));
 			return n;
 		}
-		if (tick)
-			tick(ctx);
+		if (n > 0)
+			backoff = NX_POLL_MS;
+		else if (backoff < NX_POLL_IDLE_MS)
+			backoff = backoff * 2 < NX_POLL_IDLE_MS ? backoff * 2 : NX_POLL_IDLE_MS;
+		deadline = tick ? tick(ctx, n) : 0;
+		if (end && (!deadline || end < deadline))
+			deadline = end;
 	}
 	/* Whatever is still in the ring buffer belongs to the run. */
 	capture__poll(s->cap, 0);
 	if (tick)
-		tick(ctx);
+		tick(ctx, 0);
 	return 0;
 }
 

@@ -22,10 +22,17 @@ struct session {
 	int n_found;		      /* targets found running at start */
 };
 
+/*
+ * Runs after every drained batch (n_records handled, 0 when the poll timed out) and returns the
+ * CLOCK_MONOTONIC ns by which it must run again (0: no deadline). The loop polls on a short
+ * timeout while records flow and backs off while they do not, but never past that deadline.
+ */
+typedef uint64_t (*session_tick_fn)(void *ctx, int n_records);
+
 /* 0, or -errno after printing why. */
 int session__open(struct session *s, const struct nx_opts *o, struct conntrack_sink sink);
 /* Runs until SIGINT/SIGTERM or o->duration; tick (if set) runs after every drained batch. */
-int session__loop(struct session *s, const struct nx_opts *o, void (*tick)(void *ctx), void *ctx);
+int session__loop(struct session *s, const struct nx_opts *o, session_tick_fn tick, void *ctx);
 void session__close(struct session *s);
 
 /* CLOCK_MONOTONIC nanoseconds, the clock of the kernel's timestamps. */

@@ -141,9 +141,12 @@ static double db_commits(const struct ps_db_snap *d) { return d->commits; }
 static double db_rollbacks(const struct ps_db_snap *d) { return d->rollbacks; }
 static double db_waiting(const struct ps_db_snap *d) { return d->lock_waiting; }
 
-/* Execution inside the server per (server, database, fingerprint): users' series add up. */
+/* Execution inside the server per (server, database, fingerprint): users' series add up. Only
+ * when measured (--pg-exec-time): zeros would read as statements that took no time. */
 static void render_exec(struct prom *p, const struct postgres_snapshot *s)
 {
+	if (!s->exec_time)
+		return;
 	prom__family(p, "nexus_postgres_query_exec_seconds_total", "counter",
 		     "Time statements spent executing inside the server (USDT query__start/done, or "
 		     "query__execute__start/done for the extended protocol); divide by "

@@ -144,6 +144,7 @@ struct postgres_snapshot {
 	struct ps_server_snap *servers;
 	uint64_t dropped_series;
 	struct pg_stats wire; /* the parsers' counters, set by whoever takes the snapshot */
+	bool exec_time;	      /* execution time is measured (--pg-exec-time); set likewise */
 };
 
 struct postgres_stats;

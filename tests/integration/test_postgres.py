@@ -522,9 +522,12 @@ USDT_CHECKS = [
     "and commits/s",
     "/api/v1/database/relations: the seq-scanned table (by relfilenode) is listed under database "
     "postgres with buffer reads; slow-queries gives its scan a buffer hit ratio < 1",
-    "USDT: execution time inside the server (nexus_postgres_query_exec_seconds_total): "
-    "pg_sleep(0.3) x 2 over the simple protocol and x 2 with -M extended add >= 0.6 s each, and "
-    "no more than their wire duration",
+    "USDT: execution time inside the server (nexus_postgres_query_exec_seconds_total, a second "
+    "agent with --pg-exec-time): pg_sleep(0.3) x 2 over the simple protocol and x 2 with "
+    "-M extended add >= 0.6 s each, and no more than their wire duration",
+    "USDT with --pg-exec-time (the second agent, whose Queries write one record each): buffer hit "
+    "ratio within 0.5 pp, commits within 1%, rollbacks (errors and a Query of two transactions "
+    "included) and the deadlock exact, the lock wait >= 1.5 s",
 ]
 
 
@@ -554,22 +557,50 @@ def ratio(hit, read):
     return hit / (hit + read) if hit + read else float("nan")
 
 
+def sync_also(s, other, timeout=20):
+    """After s.sync(): waits until the other agent has counted the same marker, then one
+    publication more."""
+    text_ = "select $1 as nx_mark_%d" % s.marks
+    _, ok = wait_view(other.port, lambda v: v.count(other.tcp, text_) >= 1, timeout)
+    if not ok:
+        e = h.HarnessError("the second agent never counted the marker %r" % text_)
+        e.detail = other.agent.stderr_tail(8)
+        raise e
+    time.sleep(PUBLISH_WAIT)
+
+
 def group_usdt(g, s):
+    """The checks on the session's agent (default probes), and beside it a second agent with
+    --pg-exec-time, which attaches three more probes and writes its records differently."""
+    port = h.free_port()
+    with h.agent("--no-default-targets", "--pid", str(s.pg.pid), "--listen",
+                 "127.0.0.1:%d" % port, "--pg-exec-time", mode="run", raw=False) as a:
+        usdt_checks(g, s, Session(s.pg, a, port))
+
+
+def usdt_checks(g, s, x):
     c = USDT_CHECKS
     pg = s.pg
     # Bigger than a quarter of shared_buffers (128MB): seq scans go through a small ring and read.
     psql(pg, "CREATE TABLE nx_big AS SELECT g AS id, repeat('x', 300) AS pad "
              "FROM generate_series(1, 120000) g", timeout=60)
     s.sync()
-    pg0, ag0 = pg_db_stats(pg), usdt_view(s.port)
+    sync_also(s, x)
+    pg0, ag0, ax0 = pg_db_stats(pg), usdt_view(s.port), usdt_view(x.port)
     pgbench(pg, "-T", str(BENCH_SECONDS), "-c", "4")
     for _ in range(2):
         psql(pg, "SELECT count(*) FROM nx_big WHERE pad <> 'y'", timeout=60)
     psql(pg, ["BEGIN", "SELECT 1", "ROLLBACK"] * 5)
+    # One Query message holding two transactions, and Queries that fail (an abort each).
+    psql(pg, "BEGIN; SELECT count(*) FROM nx_big WHERE id < 10; COMMIT; "
+             "BEGIN; SELECT 2; COMMIT")
+    psql(pg, ["SELECT 1; SELECT 1/0", "SELECT * FROM nx_no_such_table"], check=False)
     s.sync()
-    pg1, ag1 = pg_db_stats(pg), usdt_view(s.port)
+    sync_also(s, x)
+    pg1, ag1, ax1 = pg_db_stats(pg), usdt_view(s.port), usdt_view(x.port)
     d_pg = {k: pg1[k] - pg0[k] for k in pg0}
     d_ag = {k: ag1.get(k, 0) - ag0.get(k, 0) for k in ag1}
+    d_ax = {k: ax1.get(k, 0) - ax0.get(k, 0) for k in ax1}
     r_pg = ratio(d_pg["hit"], d_pg["read"])
     r_ag = ratio(d_ag["nexus_postgres_buffer_hits_total"], d_ag["nexus_postgres_buffer_reads_total"])
     info = ["pg_stat_database deltas %s ratio %.4f; agent deltas %s ratio %.4f"
@@ -578,10 +609,16 @@ def group_usdt(g, s):
     commits = d_ag.get("commit", 0)
     g.check(c[1], d_pg["commit"] > 100 and abs(commits - d_pg["commit"]) <= 0.01 * d_pg["commit"]
             and d_ag.get("rollback", 0) >= 5 and d_ag.get("rollback", 0) == d_pg["rollback"], info)
+    r_ax = ratio(d_ax["nexus_postgres_buffer_hits_total"], d_ax["nexus_postgres_buffer_reads_total"])
+    x_ok = (abs(r_pg - r_ax) <= 0.005
+            and abs(d_ax.get("commit", 0) - d_pg["commit"]) <= 0.01 * d_pg["commit"]
+            and d_ax.get("rollback", 0) == d_pg["rollback"])
+    x_info = ["--pg-exec-time agent deltas %s ratio %.4f"
+              % ({k: round(v, 3) for k, v in d_ax.items()}, r_ax)]
 
     # A lock wait: one session holds an exclusive lock for 2 s while another reads the table.
     psql(pg, "CREATE TABLE nx_lock (id int)")
-    base = usdt_view(s.port)
+    base, xbase = usdt_view(s.port), usdt_view(x.port)
     holder = subprocess.Popen(
         [h.pg_tool("psql"), "-X", "-q", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres",
          "-d", "postgres", "-c", "BEGIN", "-c", "LOCK TABLE nx_lock IN ACCESS EXCLUSIVE MODE",
@@ -597,16 +634,21 @@ def group_usdt(g, s):
     holder.wait(15)
     waiter.wait(15)
     s.sync()
-    after = usdt_view(s.port)
+    sync_also(s, x)
+    after, xafter = usdt_view(s.port), usdt_view(x.port)
     waited = after["nexus_postgres_lock_wait_seconds_total"] - \
         base["nexus_postgres_lock_wait_seconds_total"]
+    x_waited = xafter["nexus_postgres_lock_wait_seconds_total"] - \
+        xbase["nexus_postgres_lock_wait_seconds_total"]
+    x_ok = x_ok and x_waited >= 1.5
+    x_info.append("--pg-exec-time agent lock wait delta %.3f s" % x_waited)
     g.check(c[2], bool(seen_waiting) and waited >= 1.5,
             ["seen waiting: %s; lock wait delta %.3f s" % (bool(seen_waiting), waited)])
 
     # A deadlock: each session updates the row the other holds (deadlock_timeout 1 s).
     psql(pg, ["CREATE TABLE nx_dl (id int PRIMARY KEY, v int)",
               "INSERT INTO nx_dl VALUES (1, 0), (2, 0)"])
-    base, pg_base = usdt_view(s.port), pg_db_stats(pg)
+    base, pg_base, xbase = usdt_view(s.port), pg_db_stats(pg), usdt_view(x.port)
 
     def session(first, second):
         return subprocess.Popen(
@@ -619,10 +661,17 @@ def group_usdt(g, s):
     a.wait(20)
     b.wait(20)
     s.sync()
-    after, pg_after = usdt_view(s.port), pg_db_stats(pg)
+    sync_also(s, x)
+    after, pg_after, xafter = usdt_view(s.port), pg_db_stats(pg), usdt_view(x.port)
     d_dl, pg_dl = after["deadlocks"] - base["deadlocks"], pg_after["deadlocks"] - pg_base["deadlocks"]
     g.check(c[3], pg_dl == 1 and d_dl == 1, ["agent deadlocks +%d, pg_stat_database +%d"
                                              % (d_dl, pg_dl)])
+    x_dl = xafter["deadlocks"] - xbase["deadlocks"]
+    x_rb = xafter.get("rollback", 0) - xbase.get("rollback", 0)
+    pg_rb = pg_after["rollback"] - pg_base["rollback"]
+    x_ok = x_ok and x_dl == pg_dl == 1 and x_rb == pg_rb
+    x_info.append("--pg-exec-time agent deadlocks +%d, rollbacks +%d; pg_stat_database +%d, +%d"
+                  % (x_dl, x_rb, pg_dl, pg_rb))
 
     st = json.loads(fetch(s.port, "/api/v1/database/stats"))
     dbs = [d for sv in st["servers"] if sv["server"] == s.tcp for d in sv["databases"]
@@ -647,7 +696,7 @@ def group_usdt(g, s):
 
     # Execution time: the same sleep through the simple and the extended protocol.
     def exec_and_wire(text_):
-        fams = h.parse_prometheus(fetch(s.port))
+        fams = h.parse_prometheus(fetch(x.port))
         ex = sum(v for l, v in samples(fams, "nexus_postgres_query_exec_seconds_total")
                  if l.get("fingerprint") in fps(fams, text_))
         wire = sum(v for l, v in samples(fams, "nexus_postgres_query_duration_seconds_sum",
@@ -662,17 +711,20 @@ def group_usdt(g, s):
     b_ex, b_wire = exec_and_wire(simple_t)
     psql(pg, ["SELECT pg_sleep(0.3)", "SELECT pg_sleep(0.3)"])
     s.sync()
+    sync_also(s, x)
     ex1, wire1 = exec_and_wire(simple_t)
     script = os.path.join(pg.dir, "nx_sleep.sql")
     with open(script, "w") as f:
         f.write("SELECT pg_sleep(0.3);\n")
     pgbench(pg, "-n", "-M", "extended", "-t", "2", "-c", "1", "-f", script)
     s.sync()
+    sync_also(s, x)
     ex2, wire2 = exec_and_wire(simple_t)
     d1, w1, d2, w2 = ex1 - b_ex, wire1 - b_wire, ex2 - ex1, wire2 - wire1
     g.check(c[6], 0.6 <= d1 <= w1 + 0.001 and 0.6 <= d2 <= w2 + 0.001,
             ["simple: exec +%.3f s, wire +%.3f s; extended: exec +%.3f s, wire +%.3f s"
              % (d1, w1, d2, w2)])
+    g.check(c[7], x_ok, info + x_info + x.agent.stderr_tail(4))
 
 # ------------------------------------------------------------------- connections joined late
 

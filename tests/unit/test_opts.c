@@ -74,6 +74,24 @@ static void test_alerts(void **state)
 	}
 }
 
+static void test_usdt(void **state)
+{
+	char *argv[] = { "run", "--pg-exec-time", NULL };
+	char *trace[] = { "trace", "--pg-exec-time", NULL };
+	char *both[] = { "run", "--no-usdt", "--pg-exec-time", NULL };
+	struct nx_opts o;
+
+	/* Execution time costs three probe hits per statement: off unless asked for. */
+	assert_int_equal(parse(NX_CMD_RUN, &o, 1, argv), 0);
+	assert_false(o.pg_exec_time);
+	assert_false(o.no_usdt);
+	assert_int_equal(parse(NX_CMD_RUN, &o, 2, argv), 0);
+	assert_true(o.pg_exec_time);
+	assert_int_equal(parse(NX_CMD_TRACE, &o, 2, trace), 0);
+	assert_true(o.pg_exec_time);
+	assert_int_equal(parse(NX_CMD_RUN, &o, 3, both), -22);
+}
+
 static void test_bad(void **state)
 {
 	struct nx_opts o;
@@ -87,6 +105,7 @@ static void test_bad(void **state)
 		{ "run", "--alerts", "" },		{ "run", "--alertmanager", "localhost:9093" },
 		{ "run", "--webhook", "ftp://x" },	{ "trace", "--alerts", "a.yaml" },
 		{ "check", "--no-alerts", NULL },	{ "run", "--alerts", NULL },
+		{ "check", "--pg-exec-time", NULL },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -107,6 +126,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_targets),
 		cmocka_unit_test(test_alerts),
+		cmocka_unit_test(test_usdt),
 		cmocka_unit_test(test_bad),
 	};
 
