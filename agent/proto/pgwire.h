@@ -23,7 +23,7 @@
  * usual case of a result longer than the capture -- the backend flushes and reads again only when
  * done, so the unit ends at the next read (status PG_UNKNOWN, rows seen so far); and a client-side
  * gap still lets the messages parsed before it pair. Anything else drops what is pending
- * (unpaired, resyncs) and waits for a clean start: see lose() in pgwire.c for the rule.
+ * (unpaired, resyncs) and waits for a clean start: see pg_frame__lose() (pgwire_frame.c).
  *
  * Batches of any length. Up to PG_FOLD_AT waiting messages are queued one by one. Past it, a
  * block of up to PG_MAX_UNIT messages that repeats the block before it (Bind/Execute pairs of an
@@ -41,16 +41,19 @@
  * response. t_request of a folded repetition is the read that brought it, kept per run as up to
  * 6 (read, count) segments; when more distinct reads are waiting than that, later repetitions
  * take the latest kept read, which is earlier than their own: they are flagged batch_timed and
- * counted in pg_stats.batch_timed (their latency includes the wait behind their batch). Records
- * of a repetition are emitted when the next repetition starts, before their Sync's
- * ReadyForQuery: their txn_status is 0 (the run's last repetition still gets it); request_bytes
- * of folded repetitions are the run's average (their sum is exact).
+ * counted in pg_stats.batch_timed (their latency includes the wait behind their batch). When
+ * the block holds no Sync (Bind/Execute pairs before one Sync), a repetition's records are
+ * emitted when the next repetition starts, before the Sync's ReadyForQuery, and so are those
+ * queued before the run: their txn_status is 0 (the run's last repetition keeps it; a block
+ * with its own Sync always does). Right after a blind resync (before a ReadyForQuery confirmed
+ * the pairing) such records are counted unpaired instead. request_bytes of folded repetitions
+ * are the run's average (their sum is exact).
  *
- * Memory per connection: the struct (about 0.8 KiB), the queue (128 B an entry, grown by
- * doubling from 4 to PG_MAX_PENDING: 32 KiB at most), runs (1.8 KiB, allocated at the first
- * fold), the statement map (24 B each, 6 KiB at most), named portals (0.4 KiB if any) and SQL
- * text (PG_SQL_BUDGET, 64 KiB, shared by statements and waiting messages): about 106 KiB at
- * worst whatever the batch length, 1.4 to 2 KiB for pgbench (see pg_conn__memory()).
+ * Memory per connection: the struct (0.75 KiB), the queue (128 B an entry, grown by doubling
+ * from 4 to PG_MAX_PENDING: 32 KiB at most), runs (1.4 KiB, allocated at the first fold), the
+ * statement map (24 B each, 6 KiB at most), named portals (0.4 KiB if any) and SQL text
+ * (PG_SQL_BUDGET, 64 KiB, shared by statements and waiting messages): about 105 KiB at worst
+ * whatever the batch length, 1.4 to 2 KiB for pgbench (see pg_conn__memory()).
  *
  * Privacy: pg_record.sql is the statement as the client sent it, literals included: the caller must
  * normalise (fingerprint) it before it leaves the process. Bind parameter values, passwords and

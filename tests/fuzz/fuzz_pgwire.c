@@ -6,7 +6,8 @@
  * capture keeps cut * 4 bytes when non-zero) then token pairs (template, argument) that expand to
  * well-formed messages, so that pipelines, errors and gaps reach the pairing logic and not only
  * the framer. Template 0xff repeats the last (argument & 7) + 1 messages (argument >> 3) * 8 + 1
- * more times: batches longer than the queue, which fold into runs. If the first byte is odd the connection starts with a canned startup and AuthOk.
+ * more times: batches longer than the queue, which fold into runs. If the first byte is odd the
+ * connection starts with a canned startup and AuthOk.
  * Any bytes, any split, any gaps: the parser must count and go on, every record must be well
  * formed, and the connection's memory must stay within its bounds.
  */

@@ -4,7 +4,9 @@
  * responses, captures shorter than the syscall), records out. Messages are written as short specs
  * ("Q|SELECT 1", "C|SELECT 1", "Z|I") that build() turns into protocol bytes. Each fixture is also
  * fed one byte at a time, which must give the same records and counters. No record may ever hold
- * a secret the fixtures send (passwords, Bind values, startup options, error texts).
+ * a secret the fixtures send (passwords, Bind values, startup options, error texts). Batch
+ * fixtures (batches longer than the queue, up to 10,000 statements) are built by build_group(),
+ * fed at once and in pieces of 7, 1000 and 65536 bytes, and their records tallied by line.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -1021,7 +1023,7 @@ static const struct batch_fixture batch_fixtures[] = {
 	    BX_OUT("4999*2;C|INSERT 0 1", "2", "E|ERROR|23505|duplicate key leakme", "Z|I") },
 	  { "4999 x E ok INSERT r1 n1 -: " INS_FP, "1 x E 23505/ERROR - r0 n0 I: " INS_FP },
 	  { .folded = 5000 - 97, .skipped = 5000 } },
-	{ "executemany x10000, a Bind fails mid-batch (bad parameter): a failed query, rest skipped",
+	{ "executemany x10000, a Bind fails mid-batch: a failed query, the rest skipped",
 	  { PREPARE, BX_IN("10000*B||ins|%d|v-%d;E|", "S"),
 	    BX_OUT("4999*2;C|INSERT 0 1", "E|ERROR|22P02|invalid input syntax s3cr3t", "Z|I") },
 	  { "4999 x E ok INSERT r1 n1 -: " INS_FP, "1 x E 22P02/ERROR - r0 n0 I: " INS_FP },
@@ -1038,7 +1040,8 @@ static const struct batch_fixture batch_fixtures[] = {
 	   * bound: its second Bind/Execute is the run's block */
 	  { .folded = 9998, .skipped = 9998 } },
 	{ "an error answered before the client's Sync: later pushes skipped, the next batch folds",
-	  { PREPARE, BX_IN("300*B||ins|%d|v-%d;E|"), BX_OUT("2;C|INSERT 0 1", "2", "E|ERROR|23505|dup"),
+	  { PREPARE, BX_IN("300*B||ins|%d|v-%d;E|"),
+	    BX_OUT("2;C|INSERT 0 1", "2", "E|ERROR|23505|dup"),
 	    BX_IN("300*B||ins|%d|v-%d;E|", "S", "300*B||ins|%d|v-%d;E|", "S"),
 	    BX_OUT("Z|E", "300*2;C|INSERT 0 1", "Z|I") },
 	  { "1 x E ok INSERT r1 n1 E: " INS_FP, "1 x E 23505/ERROR - r0 n0 E: " INS_FP,
@@ -1372,12 +1375,18 @@ static void test_pending_bound(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fixtures),	cmocka_unit_test(test_fixtures_bytewise),
-		cmocka_unit_test(test_startup_params),	cmocka_unit_test(test_encrypted_accessor),
-		cmocka_unit_test(test_timing_and_bytes), cmocka_unit_test(test_gap_then_tail),
-		cmocka_unit_test(test_statement_bound), cmocka_unit_test(test_pending_bound),
-		cmocka_unit_test(test_batch_fixtures),	cmocka_unit_test(test_batch_like_postgres),
-		cmocka_unit_test(test_run_timing),	cmocka_unit_test(test_fold_by_shape),
+		cmocka_unit_test(test_fixtures),
+		cmocka_unit_test(test_fixtures_bytewise),
+		cmocka_unit_test(test_startup_params),
+		cmocka_unit_test(test_encrypted_accessor),
+		cmocka_unit_test(test_timing_and_bytes),
+		cmocka_unit_test(test_gap_then_tail),
+		cmocka_unit_test(test_statement_bound),
+		cmocka_unit_test(test_pending_bound),
+		cmocka_unit_test(test_batch_fixtures),
+		cmocka_unit_test(test_batch_like_postgres),
+		cmocka_unit_test(test_run_timing),
+		cmocka_unit_test(test_fold_by_shape),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
