@@ -834,18 +834,3 @@ size_t pg_conn__memory(const struct pg_conn *c)
 	       (c->portals ? PG_MAX_PORTALS * sizeof(struct named) : 0) +
 	       (c->runs ? PG_MAX_RUNS * sizeof(struct run) : 0) + c->sql_bytes;
 }
-
-/* --- identity from elsewhere ------------------------------------------------------------------ */
-
-bool pg_conn__anonymous(const struct pg_conn *c)
-{
-	return c->phase == PH_READY && !c->user[0];
-}
-
-void pg_conn__identify(struct pg_conn *c, const char *user, const char *database)
-{
-	if (c->user[0])
-		return;
-	copy_label(c->user, sizeof(c->user), user);
-	copy_label(c->database, sizeof(c->database), database);
-}

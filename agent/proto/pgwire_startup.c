@@ -269,3 +269,18 @@ bool pg_conn__encrypted(const struct pg_conn *c)
 {
 	return c->phase == PH_ENCRYPTED;
 }
+
+/* --- identity from elsewhere ------------------------------------------------------------------ */
+
+bool pg_conn__anonymous(const struct pg_conn *c)
+{
+	return c->phase == PH_READY && !c->user[0];
+}
+
+void pg_conn__identify(struct pg_conn *c, const char *user, const char *database)
+{
+	if (c->user[0])
+		return;
+	copy_label(c->user, sizeof(c->user), user);
+	copy_label(c->database, sizeof(c->database), database);
+}
