@@ -13,6 +13,7 @@
 #define PG_BACKEND_SLOTS 4096 /* direct-mapped tgid -> connection of postgres backends */
 #define READER_SLOTS 256      /* direct-mapped thread -> Redis connection it last read from */
 #define EXEC_QUEUE 64	      /* call() times waiting for their command's reply, per connection */
+#define PG_ARRIVALS 64	      /* reads of a postgres connection whose arrival is remembered */
 
 struct pipeline {
 	struct pipeline_opts opts;
@@ -82,6 +83,12 @@ struct l7_conn {
 		uint32_t next;
 		uint32_t left;
 	} pos[2];
+	/* postgres: when the bytes of the connection's last reads reached its socket, by the read's
+	 * time: a statement's t_request is the time of a read, which finds its arrival here. */
+	struct read_arrival {
+		uint64_t ts, arrived;
+	} arrivals[PG_ARRIVALS];
+	uint32_t arrivals_next;
 };
 
 static struct reader_slot *reader_slot(struct pipeline *p, uint32_t tid)
@@ -296,6 +303,21 @@ static const struct sql_fingerprint *fingerprint_of(struct pipeline *p, const st
 	return &slot->fp;
 }
 
+/* When the bytes of the read at ts reached the socket; 0 when not known (or forgotten). */
+static uint64_t arrival_of(const struct l7_conn *lc, uint64_t ts)
+{
+	for (uint32_t i = 1; i <= PG_ARRIVALS; i++) {
+		const struct read_arrival *a =
+			&lc->arrivals[(lc->arrivals_next + PG_ARRIVALS - i) % PG_ARRIVALS];
+
+		if (a->ts == ts)
+			return a->arrived;
+		if (!a->ts || a->ts < ts)
+			return 0; /* older still: it is not there */
+	}
+	return 0;
+}
+
 static void on_statement(void *ctx, const struct pg_record *r)
 {
 	struct l7_conn *lc = ctx;
@@ -303,7 +325,7 @@ static void on_statement(void *ctx, const struct pg_record *r)
 	const struct sql_fingerprint *fp = fingerprint_of(lc->p, r);
 	struct postgres_event e = {
 		.r = r, .fp = fp, .server = lc->server, .client = lc->client, .pid = lc->pid,
-		.comm = lc->comm
+		.comm = lc->comm, .t_arrival = arrival_of(lc, r->t_request),
 	};
 
 	if (lc->p->ps) {
@@ -319,6 +341,7 @@ static void on_statement(void *ctx, const struct pg_record *r)
 			.rows = r->rows,
 			.t_request = r->t_request,
 			.t_response = r->t_response,
+			.t_arrival = e.t_arrival,
 			.buf_hits = lc->usdt_hits,
 			.buf_reads = lc->usdt_reads,
 			.lock_wait_ns = lc->usdt_lock_ns,
@@ -454,8 +477,12 @@ static void feed_chunk(struct l7_conn *lc, const struct nx_data_event *d)
 	from = pos->left ? pos->next : 0; /* where this chunk should start */
 	if (d->off > from)
 		feed(lc, in, none, 0, d->off - from, d->hdr.ts_ns); /* chunks before it were lost */
-	if (in && lc->kind == NX_KIND_REDIS)
+	if (in && lc->kind == NX_KIND_REDIS) {
 		resp_conn__set_arrival(lc->resp, d->arrived_ns);
+	} else if (in && !d->off && d->arrived_ns) {
+		lc->arrivals[lc->arrivals_next] = (struct read_arrival){ d->hdr.ts_ns, d->arrived_ns };
+		lc->arrivals_next = (lc->arrivals_next + 1) % PG_ARRIVALS;
+	}
 	feed(lc, in, d->data, d->cap_len, more ? d->cap_len : d->len - d->off, d->hdr.ts_ns);
 	if (lc->p->rs)
 		run_flush(lc->p);

@@ -29,6 +29,7 @@ struct redis_event {
 /* One PostgreSQL Query or Execute with where it ran and its fingerprint. */
 struct postgres_event {
 	const struct pg_record *r;
+	uint64_t t_arrival; /* its request reached the socket (0: not known) */
 	const struct sql_fingerprint *fp;
 	const char *server;
 	const char *client;

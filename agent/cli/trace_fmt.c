@@ -308,13 +308,16 @@ static const char *pg_status(const struct pg_record *r)
 void trace_fmt__postgres_text(FILE *f, const struct postgres_event *e)
 {
 	const struct pg_record *r = e->r;
-	char when[40];
+	char when[40], wait[16] = "-";
 
 	fmt_time(when, sizeof(when), r->t_response);
-	fprintf(f, "%s %7u %-15s %s <- %s %s/%s %-6s %6llu rows %9.3f ms %s\n", when + 11, e->pid,
-		e->comm, e->server, e->client[0] ? e->client : "-", r->database[0] ? r->database : "?",
-		r->user[0] ? r->user : "?", pg_status(r), (unsigned long long)r->rows,
-		(r->t_response > r->t_request ? r->t_response - r->t_request : 0) / 1e6,
+	if (e->t_arrival && e->t_arrival <= r->t_request)
+		snprintf(wait, sizeof(wait), "%.3f", (r->t_request - e->t_arrival) / 1e6);
+	fprintf(f, "%s %7u %-15s %s <- %s %s/%s %-6s %6llu rows %9.3f ms wait %7s %s\n", when + 11,
+		e->pid, e->comm, e->server, e->client[0] ? e->client : "-",
+		r->database[0] ? r->database : "?", r->user[0] ? r->user : "?", pg_status(r),
+		(unsigned long long)r->rows,
+		(r->t_response > r->t_request ? r->t_response - r->t_request : 0) / 1e6, wait,
 		r->sql_unknown ? "(unknown statement)" : e->fp->text);
 }
 
@@ -338,6 +341,8 @@ int trace_fmt__postgres_json(FILE *f, const struct postgres_event *e)
 		      (r->t_response > r->t_request ? r->t_response - r->t_request : 0) / 1e3,
 		      "request_bytes", (json_int_t)r->request_bytes, "response_bytes",
 		      (json_int_t)r->response_bytes);
+	if (o && e->t_arrival && e->t_arrival <= r->t_request)
+		json_object_set_new(o, "wait_us", json_real((r->t_request - e->t_arrival) / 1e3));
 	if (!o || json_dumpf(o, f, JSON_COMPACT))
 		err = -ENOMEM;
 	else

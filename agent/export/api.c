@@ -362,6 +362,9 @@ static json_t *db_stats(const struct ps_server_snap *sv, const struct ps_db_snap
 					   : json_null());
 	json_object_set_new(o, "latency_ms", latency(d->lat.q_win, d->lat.win_count));
 	json_object_set_new(o, "latency_ms_since_start", latency(d->lat.q_total, d->lat.count));
+	/* as clients felt it: from the request's arrival at the socket (null: not known) */
+	json_object_set_new(o, "felt_ms", latency(d->felt.q_win, d->felt.win_count));
+	json_object_set_new(o, "felt_ms_since_start", latency(d->felt.q_total, d->felt.count));
 	json_object_set_new(o, "queries_total", json_integer((json_int_t)d->queries));
 	json_object_set_new(o, "errors_total", json_integer((json_int_t)d->errors));
 	if (sv->usdt) {
@@ -388,10 +391,14 @@ int api__render_db_stats(FILE *f, const struct postgres_snapshot *s)
 
 		for (int j = 0; dbs && j < sv->n_dbs; j++)
 			json_array_append_new(dbs, db_stats(sv, &sv->dbs[j]));
-		json_array_append_new(servers, json_pack("{s:s, s:b, s:I, s:o}", "server", sv->server,
-							 "usdt", sv->usdt, "deadlocks_total",
-							 (json_int_t)sv->deadlocks, "databases",
-							 dbs));
+		json_array_append_new(
+			servers,
+			json_pack("{s:s, s:b, s:I, s:o, s:{s:I, s:o, s:o}}", "server", sv->server,
+				  "usdt", sv->usdt, "deadlocks_total", (json_int_t)sv->deadlocks,
+				  "databases", dbs, "request_wait", "count",
+				  (json_int_t)sv->wait.count, "ms_window",
+				  latency(sv->wait.q_win, sv->wait.win_count), "ms_since_start",
+				  latency(sv->wait.q_total, sv->wait.count)));
 	}
 	return dump(f, json_pack("{s:o}", "servers", servers));
 }

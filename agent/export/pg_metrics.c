@@ -43,6 +43,33 @@ static bool same_group(const struct ps_series_snap *a, const struct ps_series_sn
 	       !strcmp(a->text, b->text);
 }
 
+/* Time requests waited unread in the backends' sockets (sk_data_ready to the read). */
+static void render_wait(struct prom *p, const struct postgres_snapshot *s)
+{
+	const char *family = "nexus_postgres_request_wait_seconds";
+
+	prom__family(p, family, "histogram",
+		     "Time from a request's arrival at the server's socket (sk_data_ready) to the "
+		     "server's read of it.");
+	for (int i = 0; i < s->n_servers; i++) {
+		const struct lat_snap *w = &s->servers[i].wait;
+		char base[LABELS], labels[LABELS], v[32];
+
+		base[0] = '\0';
+		prom__label(base, LABELS, "server", s->servers[i].server);
+		for (int k = 0; k <= LS_N_LE; k++) {
+			snprintf(labels, sizeof(labels), "%s", base);
+			if (k < LS_N_LE)
+				snprintf(v, sizeof(v), "%g", ls_le_seconds[k]);
+			prom__label(labels, LABELS, "le", k < LS_N_LE ? v : "+Inf");
+			prom__sample(p, "nexus_postgres_request_wait_seconds_bucket", labels,
+				     k < LS_N_LE ? w->le[k] : w->count);
+		}
+		prom__sample(p, "nexus_postgres_request_wait_seconds_sum", base, w->sum_ns / 1e9);
+		prom__sample(p, "nexus_postgres_request_wait_seconds_count", base, w->count);
+	}
+}
+
 /* The histogram is per (server, database, fingerprint): users' series add up bucket by bucket. */
 static void render_hist(struct prom *p, const struct ps_server_snap *sv)
 {
@@ -227,6 +254,7 @@ void pg_metrics__render(struct prom *p, const struct postgres_snapshot *s)
 		     "Time from a statement's arrival to the server's reply being complete.");
 	for (int i = 0; i < s->n_servers; i++)
 		render_hist(p, &s->servers[i]);
+	render_wait(p, s);
 	prom__family(p, "nexus_postgres_query_info", "gauge",
 		     "The normalised text (no literals) of each fingerprint.");
 	render_info(p, s);

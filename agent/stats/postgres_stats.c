@@ -38,6 +38,7 @@ struct ps_db {
 	uint32_t waiting;
 	uint64_t first_ns;
 	struct counter_window win[DW__N];
+	struct lat_series *felt; /* arrival to response; allocated at the first known arrival */
 };
 
 struct ps_conn_key {
@@ -64,6 +65,7 @@ struct ps_server {
 	uint64_t queries, errors, conns_opened, deadlocks;
 	bool usdt;
 	struct reply_gap gap;
+	struct lat_series *wait; /* arrival to read; allocated at the first known arrival */
 	int n_dbs;
 	struct ps_db *dbs[PS_MAX_DBS + 1]; /* [PS_MAX_DBS] is "(other)" */
 	int n_series;
@@ -96,7 +98,12 @@ void postgres_stats__free(struct postgres_stats *s)
 		for (int j = 0; sv && j < sv->n_series; j++)
 			free(sv->series[j]);
 		for (int j = 0; sv && j <= PS_MAX_DBS; j++)
-			free(sv->dbs[j]);
+			if (sv->dbs[j]) {
+				free(sv->dbs[j]->felt);
+				free(sv->dbs[j]);
+			}
+		if (sv)
+			free(sv->wait);
 		free(sv);
 	}
 	free(s);
@@ -198,6 +205,30 @@ static struct ps_db *db_of(struct ps_server *sv, const char *name)
 	return sv->dbs[PS_MAX_DBS];
 }
 
+/* A lat_series allocated when first needed (most servers' arrivals are known, some never). */
+static struct lat_series *lazy_series(struct lat_series **ls)
+{
+	if (!*ls && (*ls = malloc(sizeof(**ls))))
+		lat_series__init(*ls);
+	return *ls;
+}
+
+/* The request's wait in the socket (per server) and its felt latency (per database). */
+static void record_felt(struct ps_server *sv, struct ps_db *db, const struct pg_query *q,
+			uint64_t now_ns)
+{
+	struct lat_series *w;
+
+	if (!q->t_arrival || q->t_arrival > q->t_request)
+		return;
+	if ((w = lazy_series(&sv->wait)))
+		lat_series__record(w, now_ns, q->t_request - q->t_arrival, NULL);
+	if (db && (w = lazy_series(&db->felt)))
+		lat_series__record(w, now_ns,
+				   q->t_response > q->t_arrival ? q->t_response - q->t_arrival : 0,
+				   NULL);
+}
+
 void postgres_stats__query(struct postgres_stats *s, const struct pg_query *q, uint64_t now_ns)
 {
 	struct ps_server *sv = server_of(s, q->server);
@@ -243,6 +274,7 @@ void postgres_stats__query(struct postgres_stats *s, const struct pg_query *q, u
 		if (err)
 			counter_window__add(&db->win[DW_ERRORS], now_ns, 1);
 	}
+	record_felt(sv, db, q, now_ns);
 }
 
 void postgres_stats__server_pid(struct postgres_stats *s, const char *server, uint32_t pid)
@@ -426,6 +458,8 @@ static int snap_server(const struct ps_server *sv, uint64_t now_ns, struct ps_se
 	out->deadlocks = sv->deadlocks;
 	out->reply_gap_ns = reply_gap__max(&sv->gap, now_ns);
 	out->usdt = sv->usdt;
+	if (sv->wait)
+		lat_series__snapshot(sv->wait, now_ns, &out->wait, scratch);
 	out->series = calloc(sv->n_series ? sv->n_series : 1, sizeof(*out->series));
 	out->conns = calloc(PS_MAX_CONN_KEYS + 1, sizeof(*out->conns));
 	out->opened = calloc(PS_MAX_CONN_KEYS + 1, sizeof(*out->opened));
@@ -461,6 +495,8 @@ static int snap_server(const struct ps_server *sv, uint64_t now_ns, struct ps_se
 		o->errors = d->errors;
 		lat_series__snapshot(&d->lat, now_ns, &o->lat, scratch);
 		o->total = d->lat.total;
+		if (d->felt)
+			lat_series__snapshot(d->felt, now_ns, &o->felt, scratch);
 		o->buffer_hits = d->buf_hits;
 		o->buffer_reads = d->buf_reads;
 		o->lock_wait_ns = d->lock_wait_ns;

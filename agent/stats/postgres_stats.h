@@ -43,6 +43,7 @@ struct pg_query {
 	const char *sqlstate;	/* NULL when it succeeded, else its 5-character SQLSTATE */
 	uint64_t rows;
 	uint64_t t_request, t_response;
+	uint64_t t_arrival; /* the request's bytes reached the socket (0: not known) */
 	/* From USDT: what the backend did since its previous statement (0 without probes). */
 	uint64_t buf_hits, buf_reads, lock_wait_ns;
 	uint64_t exec_ns; /* execution inside the server (query__start/done) */
@@ -109,6 +110,8 @@ struct ps_db_snap {
 	uint64_t queries, errors;
 	struct lat_snap lat;		   /* all its statements */
 	struct hist total;		   /* the same, as a histogram since start (alerting) */
+	struct lat_snap felt;		   /* arrival at the socket to the response (count 0: not
+					    * known) */
 	uint64_t buffer_hits, buffer_reads; /* shared buffers: found / not found */
 	uint64_t lock_wait_ns;		   /* time backends waited for heavyweight locks */
 	uint64_t lock_waits;		   /* how many waits (finished) */
@@ -129,6 +132,7 @@ struct ps_server_snap {
 	uint64_t deadlocks;	/* USDT deadlock__found */
 	uint64_t reply_gap_ns;	/* longest silence between responses lately (reply_gap.h) */
 	bool usdt;		/* the USDT figures are live for this server */
+	struct lat_snap wait;	/* requests' time unread in the socket (arrival to read) */
 	int n_dbs;
 	struct ps_db_snap *dbs;
 	int n_series;

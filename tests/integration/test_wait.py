@@ -4,11 +4,16 @@
 200 ms), while another client sends a GET. The client timestamps its own send and the end of
 its reply; the agent's request wait (arrival at the socket to the server's read) and felt
 latency (arrival to reply) must match what the client saw, within 1 ms, over TCP and the Unix
-socket. The stall and the waiting GET land in the slow-command log and its counter."""
+socket. The stall and the waiting GET land in the slow-command log and its counter.
+
+PostgreSQL likewise: a client pipelines a second Query 50 ms after a pg_sleep(0.2) on the same
+connection; the second waits unread in the backend's socket until the sleep ends. Its wait and
+felt latency in `trace --json` match the client's own timing within 1 ms."""
 import json
 import os
 import socket
 import statistics
+import struct
 import sys
 import time
 
@@ -79,6 +84,14 @@ for tr in ("tcp", "unix"):
         "%s: the stall itself is in the slow-command log (eval, server time >= %d ms)"
         % (tr, STALL_MS),
     ]
+PG_CHECKS = []
+for tr in ("tcp", "unix"):
+    PG_CHECKS += [
+        "postgres %s: a Query pipelined behind pg_sleep(0.2): wait + server time == what the "
+        "client saw, within 1 ms (median of %d), wait > 100 ms" % (tr, ROUNDS),
+    ]
+PG_CHECKS += ["nexus_postgres_request_wait_seconds{server} histogram and felt_ms in "
+              "/api/v1/database/stats hold the waits"]
 CHECKS += [
     "nexus_redis_request_wait_seconds{server} histogram: count and sum hold the queued GETs; "
     "nexus_redis_slow_commands_total counts get and eval",
@@ -169,6 +182,101 @@ def group(g):
             ["get: felt p99 %s ms, server p99 %s ms" % (felt99, lat99)])
 
 
+def pg_connect(pg, unix):
+    if unix:
+        sk = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sk.connect(pg.sock_path)
+    else:
+        sk = socket.create_connection(("127.0.0.1", pg.port))
+        sk.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sk.settimeout(10)
+    params = b"user\0postgres\0database\0postgres\0\0"
+    sk.sendall(struct.pack("!ii", 8 + len(params), 196608) + params)
+    pg_until_ready(sk, 1)
+    return sk
+
+
+def pg_until_ready(sk, n):
+    """Reads messages until the n-th ReadyForQuery; returns the time it ended."""
+    buf = b""
+    while n:
+        while len(buf) < 5 or len(buf) < 1 + struct.unpack("!i", buf[1:5])[0]:
+            part = sk.recv(65536)
+            if not part:
+                raise h.HarnessError("postgres closed the connection")
+            buf += part
+        t, ln = buf[:1], struct.unpack("!i", buf[1:5])[0]
+        body, buf = buf[5:1 + ln], buf[1 + ln:]
+        if t == b"E":
+            raise h.HarnessError("postgres error: %r" % body[:120])
+        if t == b"R" and struct.unpack("!i", body[:4])[0] != 0:
+            raise h.HarnessError("postgres wants authentication")
+        if t == b"Z":
+            n -= 1
+    return time.monotonic()
+
+
+def pg_query(sql):
+    q = sql.encode() + b"\0"
+    return b"Q" + struct.pack("!i", 4 + len(q)) + q
+
+
+def group_pg(g):
+    with h.postgres_server() as pg:
+        port = h.free_port()
+        with h.agent("--no-default-targets", "--pid", str(pg.pid), mode="trace", raw=False) as tr, \
+                h.agent("--no-default-targets", "--pid", str(pg.pid), "--listen",
+                        "127.0.0.1:%d" % port, mode="run", raw=False):
+            seen = {}
+            for unix in (False, True):
+                sk = pg_connect(pg, unix)
+                sk.sendall(pg_query("SELECT 1"))
+                pg_until_ready(sk, 1)
+                seen[unix] = []
+                for i in range(ROUNDS):
+                    tag = "nx_wait_%s_%d" % ("u" if unix else "t", i)
+                    sk.sendall(pg_query("SELECT pg_sleep(0.2)"))
+                    time.sleep(0.05)
+                    t1 = time.monotonic()
+                    sk.sendall(pg_query("SELECT 1 AS %s" % tag))
+                    t2 = pg_until_ready(sk, 2)
+                    seen[unix].append((tag, (t2 - t1) * 1000))
+                sk.sendall(b"X\0\0\0\4")
+                sk.close()
+            time.sleep(1.5)
+            events = tr.snapshot()
+            metrics = h.parse_prometheus(fetch(port, "/metrics"))
+            stats = json.loads(fetch(port, "/api/v1/database/stats"))
+    for n, unix in enumerate((False, True)):
+        agent = {}
+        for e in events:
+            if e.get("event") != "postgres":
+                continue
+            for tag, _ in seen[unix]:
+                if tag in (e.get("query") or ""):
+                    agent[tag] = e
+        client = [c for _, c in seen[unix]]
+        got = [agent.get(tag) for tag, _ in seen[unix]]
+        ok = all(e is not None and e.get("wait_us") is not None for e in got)
+        diag = ["client saw (ms): %s" % ["%.3f" % c for c in client],
+                "agent wait+server (ms): %s" % [
+                    "%.3f" % ((e.get("wait_us", 0) + e["latency_us"]) / 1000) if e else None
+                    for e in got]]
+        if ok:
+            d = [c - (e["wait_us"] + e["latency_us"]) / 1000 for c, e in zip(client, got)]
+            diag.append("client - agent (ms): %s" % ["%.3f" % x for x in d])
+        g.check(PG_CHECKS[n], ok and abs(statistics.median(d)) <= 1.0
+                and min(e["wait_us"] for e in got) > 100000, diag)
+    server = "127.0.0.1:%d" % pg.port
+    wcount = sum(v for f in metrics.values() for n_, l, v in f["samples"]
+                 if n_ == "nexus_postgres_request_wait_seconds_count" and l.get("server") == server)
+    sv = [x for x in stats["servers"] if x["server"] == server]
+    felt = [d for d in sv[0]["databases"] if d["database"] == "postgres"] if sv else []
+    felt99 = felt[0]["felt_ms_since_start"]["p99"] if felt else None
+    g.check(PG_CHECKS[2], wcount >= ROUNDS and felt99 is not None and felt99 >= 100,
+            ["wait count %s, postgres felt p99 %s ms" % (wcount, felt99)])
+
+
 def main():
     h.exit_cleanly_on_sigterm()
     tap = h.Tap()
@@ -189,6 +297,17 @@ def main():
             group(g)
 
     h.run_group(tap, CHECKS, body, reason)
+    missing_pg = h.missing_tools("initdb", "postgres", "runuser")
+
+    def body_pg(g):
+        if not os.access(h.AGENT, os.X_OK):
+            g.fail_rest("agent binary %s not built" % h.AGENT)
+            return
+        with h.time_limit(150):
+            group_pg(g)
+
+    h.run_group(tap, PG_CHECKS, body_pg,
+                reason or ("missing tools: %s" % " ".join(missing_pg) if missing_pg else None))
     return tap.done()
 
 
