@@ -8,6 +8,7 @@
 #include "capture/pg_title.h"
 #include "pipeline.h"
 #include "proto/sql_fingerprint.h"
+#include "util.h"
 
 #define FP_CACHE_SLOTS 256
 #define PG_BACKEND_SLOTS 4096 /* direct-mapped tgid -> connection of postgres backends */
@@ -93,7 +94,7 @@ struct l7_conn {
 
 static struct reader_slot *reader_slot(struct pipeline *p, uint32_t tid)
 {
-	return &p->readers[(tid * 2654435761u) % READER_SLOTS];
+	return &p->readers[nx_hash32(tid) % READER_SLOTS];
 }
 
 /* The call() record of the command that executed next on this thread's connection. */
@@ -139,7 +140,7 @@ static uint64_t take_exec(struct l7_conn *lc, const struct resp_record *r)
 
 static struct pg_backend_slot *pg_backend_slot(struct pipeline *p, uint32_t tgid)
 {
-	return &p->pg_backends[(tgid * 2654435761u) % PG_BACKEND_SLOTS];
+	return &p->pg_backends[nx_hash32(tgid) % PG_BACKEND_SLOTS];
 }
 
 static struct l7_conn *pg_backend_of(struct pipeline *p, uint32_t tgid)
@@ -288,12 +289,9 @@ static int pg_state_of(char txn_status, int current)
 
 static const struct sql_fingerprint *fingerprint_of(struct pipeline *p, const struct pg_record *r)
 {
-	uint64_t h = 14695981039346656037ULL;
+	uint64_t h = nx_fnv1a64(NX_FNV64_INIT, r->sql, r->sql_len) | 1; /* never 0, the empty mark */
 	struct fp_slot *slot;
 
-	for (uint32_t i = 0; i < r->sql_len; i++)
-		h = (h ^ (uint8_t)r->sql[i]) * 1099511628211ULL;
-	h |= 1; /* never 0, the empty mark */
 	slot = &p->fp_cache[h % FP_CACHE_SLOTS];
 	if (slot->key != h || slot->len != r->sql_len) {
 		sql_fingerprint__compute(r->sql, r->sql_len, &slot->fp);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <string.h>
 #include "alert/alert.h"
+#include "util.h"
 
 static const char *const sev_names[SEV__COUNT] = {"info", "warning", "critical"};
 static const char *const state_names[ALERT__STATES] = {"inactive", "pending", "firing", "resolved"};
@@ -25,14 +26,13 @@ int alert_severity__parse(const char *s)
 
 static uint64_t fnv(uint64_t h, const char *s)
 {
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-	return (h ^ 0xff) * 0x100000001b3ULL; /* a separator so ("ab","c") != ("a","bc") */
+	/* a separator after each string so ("ab","c") != ("a","bc") */
+	return nx_fnv1a64(nx_fnv1a64_str(h, s), "\xff", 1);
 }
 
 uint64_t alert__fingerprint(const struct alert *a)
 {
-	uint64_t h = fnv(0xcbf29ce484222325ULL, a->name);
+	uint64_t h = fnv(NX_FNV64_INIT, a->name);
 	for (int i = 0; i < a->n_labels; i++)
 		h = fnv(fnv(h, a->labels[i].name), a->labels[i].value);
 	return h;

@@ -18,6 +18,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include "alert/notify.h"
+#include "util.h"
 
 #define NOTIFY_QUEUE_CAP 256
 #define NOTIFY_TABLE_CAP 1024
@@ -76,14 +77,6 @@ static CURLcode curl_init_rc;
 static void curl_init_once(void)
 {
 	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 static int64_t wall_ms(void)
@@ -556,7 +549,7 @@ static void *worker(void *arg)
 	bool stop = false;
 
 	while (!stop) {
-		uint64_t now = mono_ns(), wake = next_wake(n, now);
+		uint64_t now = nx_now_ns(), wake = next_wake(n, now);
 		int count, dropped;
 
 		pthread_mutex_lock(&n->lock);
@@ -565,7 +558,7 @@ static void *worker(void *arg)
 					       .tv_nsec = wake % 1000000000ULL };
 
 			pthread_cond_timedwait(&n->cond, &n->lock, &ts);
-			now = mono_ns();
+			now = nx_now_ns();
 		}
 		count = n->q_len;
 		memcpy(n->batch, n->queue, (size_t)count * sizeof(n->queue[0]));
@@ -573,7 +566,7 @@ static void *worker(void *arg)
 		stop = n->stop;
 		pthread_mutex_unlock(&n->lock);
 
-		now = mono_ns();
+		now = nx_now_ns();
 		dropped = merge(n, n->batch, count, now);
 		if (dropped) {
 			pthread_mutex_lock(&n->lock);
@@ -584,7 +577,7 @@ static void *worker(void *arg)
 		 * freeing costs at most one timeout per healthy receiver. */
 		for (int ri = 0; ri < RCV__COUNT; ri++)
 			send_to(n, ri, now);
-		expire(n, mono_ns());
+		expire(n, nx_now_ns());
 	}
 	return NULL;
 }

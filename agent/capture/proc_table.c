@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "capture/proc_table.h"
+#include "util.h"
 
 #define NIL (-1)
 
@@ -19,7 +20,7 @@ struct proc_table {
 
 static uint32_t bucket_of(const struct proc_table *t, uint32_t tgid)
 {
-	return (tgid * 2654435761U) & t->mask;
+	return nx_hash32(tgid) & t->mask;
 }
 
 struct proc_table *proc_table__new(uint32_t capacity)

@@ -24,14 +24,6 @@ static void on_signal(int sig)
 	stop_requested = 1;
 }
 
-uint64_t nx_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
 /* A postgres process: make sure its executable's USDT probes are attached (once per file). */
 static void usdt_attach(struct session *s, uint32_t tgid)
 {

@@ -9,6 +9,7 @@
 #include "capture/capture.h"
 #include "capture/conntrack.h"
 #include "cli/opts.h"
+#include "util.h"
 
 struct pg_usdt;
 struct redis_uprobes;
@@ -35,7 +36,5 @@ int session__open(struct session *s, const struct nx_opts *o, struct conntrack_s
 int session__loop(struct session *s, const struct nx_opts *o, session_tick_fn tick, void *ctx);
 void session__close(struct session *s);
 
-/* CLOCK_MONOTONIC nanoseconds, the clock of the kernel's timestamps. */
-uint64_t nx_now_ns(void);
 
 #endif /* NEXUS_SESSION_H */

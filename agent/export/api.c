@@ -11,6 +11,7 @@
 #define TOP_PREFIXES 10
 #define TOP_QUERIES 10
 
+/* hits / (hits + misses): a keyspace or shared-buffer hit ratio; null before any access. */
 static json_t *ratio(uint64_t hits, uint64_t misses)
 {
 	return hits + misses ? json_real((double)hits / (double)(hits + misses)) : json_null();
@@ -199,11 +200,6 @@ int api__cache_stats(void *ctx, const struct http_request *req, struct http_resp
 /* --- PostgreSQL ------------------------------------------------------------------------------ */
 
 /* hits / (hits + reads), null when there were none (or no USDT). */
-static json_t *hit_ratio(uint64_t hits, uint64_t reads)
-{
-	return hits + reads ? json_real((double)hits / (double)(hits + reads)) : json_null();
-}
-
 static json_t *query(const struct ps_series_snap *q)
 {
 	char fp[24];
@@ -222,7 +218,7 @@ static json_t *query(const struct ps_series_snap *q)
 		/* USDT figures: buffers and lock waits of the statement's own backend. */
 		json_object_set_new(o, "buffer_hits", json_integer((json_int_t)q->buf_hits));
 		json_object_set_new(o, "buffer_reads", json_integer((json_int_t)q->buf_reads));
-		json_object_set_new(o, "buffer_hit_ratio", hit_ratio(q->buf_hits, q->buf_reads));
+		json_object_set_new(o, "buffer_hit_ratio", ratio(q->buf_hits, q->buf_reads));
 		json_object_set_new(o, "lock_wait_ms", json_real(q->lock_wait_ns / 1e6));
 		/* inside the server (USDT) beside mean_ms on the wire: the rest is network and
 		 * the client's pace within the batch */
@@ -368,9 +364,9 @@ static json_t *db_stats(const struct ps_server_snap *sv, const struct ps_db_snap
 	json_object_set_new(o, "queries_total", json_integer((json_int_t)d->queries));
 	json_object_set_new(o, "errors_total", json_integer((json_int_t)d->errors));
 	if (sv->usdt) {
-		json_object_set_new(o, "buffer_hit_ratio", hit_ratio(d->win_hits, d->win_reads));
+		json_object_set_new(o, "buffer_hit_ratio", ratio(d->win_hits, d->win_reads));
 		json_object_set_new(o, "buffer_hit_ratio_since_start",
-				    hit_ratio(d->buffer_hits, d->buffer_reads));
+				    ratio(d->buffer_hits, d->buffer_reads));
 		json_object_set_new(o, "commits_per_second",
 				    per_second(d->win_commits, d->win_seconds));
 		json_object_set_new(o, "rollbacks_per_second",
@@ -485,7 +481,7 @@ int api__render_db_relations(FILE *f, const struct postgres_snapshot *s, struct 
 					"database", database, "database_oid", (json_int_t)r->k.db_oid,
 					"relfilenode", (json_int_t)r->k.rel_node, "buffer_hits",
 					(json_int_t)r->v.hits, "buffer_reads", (json_int_t)r->v.reads,
-					"hit_ratio", hit_ratio(r->v.hits, r->v.reads)));
+					"hit_ratio", ratio(r->v.hits, r->v.reads)));
 	}
 	free(c.rows);
 	/* relfilenode, not a name: names live in each database's pg_class, which the agent does

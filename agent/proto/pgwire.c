@@ -11,16 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include "proto/pgwire_int.h"
+#include "util.h"
 
 const char *const pg_severities[4] = { "", "ERROR", "FATAL", "PANIC" };
 
 static uint64_t name_hash(const char *s, uint32_t n)
 {
-	uint64_t h = 14695981039346656037ULL;
-
-	for (uint32_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)s[i]) * 1099511628211ULL;
-	return h;
+	return nx_fnv1a64(NX_FNV64_INIT, s, n);
 }
 
 /* --- SQL text and its budget ------------------------------------------------------------------ */

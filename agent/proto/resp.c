@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "proto/resp.h"
+#include "util.h"
 
 #define LINE_CAP 48	 /* header lines and the start of simple strings/errors */
 #define ARG_CAP 64	 /* bytes kept of an argument we look at (command, key, subcommand) */
@@ -287,14 +288,6 @@ void resp_conn__free(struct resp_conn *c)
 	free(c);
 }
 
-/* Bounded copy of a C string (labels are short and already clean). */
-static void copy_str(char *dst, size_t size, const char *src)
-{
-	size_t n = strnlen(src, size - 1);
-
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
 
 void resp_key_prefix(const struct resp_opts *o, const char *key, size_t len, char *out,
 		     size_t outlen)
@@ -318,7 +311,7 @@ void resp_key_prefix(const struct resp_opts *o, const char *key, size_t len, cha
 			cut = 0;
 	}
 	if (cut == 0) {
-		copy_str(out, outlen, RESP_NO_PREFIX);
+		nx_strlcpy(out, outlen, RESP_NO_PREFIX);
 		return;
 	}
 	if (cut >= outlen)
@@ -508,9 +501,9 @@ static void emit(struct resp_conn *c, struct pending *p, bool error, const char 
 	struct resp_record r;
 
 	/* Field by field: the record is large and most of it (keys) is unused per command. */
-	copy_str(r.command, sizeof(r.command), p->command);
+	nx_strlcpy(r.command, sizeof(r.command), p->command);
 	r.status = error ? RESP_ERROR : RESP_OK;
-	copy_str(r.error, sizeof(r.error), error ? (err[0] ? err : "ERR") : "");
+	nx_strlcpy(r.error, sizeof(r.error), error ? (err[0] ? err : "ERR") : "");
 	r.db = p->db;
 	r.blocking = p->blocking;
 	r.in_multi = p->in_multi;
@@ -518,7 +511,7 @@ static void emit(struct resp_conn *c, struct pending *p, bool error, const char 
 	r.rejected = error && c->rp.rejected && !p->in_multi;
 	r.n_keys = p->n_keys;
 	for (int i = 0; i < p->n_keys; i++) {
-		copy_str(r.keys[i].prefix, sizeof(r.keys[i].prefix), key_of(c, p, i));
+		nx_strlcpy(r.keys[i].prefix, sizeof(r.keys[i].prefix), key_of(c, p, i));
 		r.keys[i].hit = p->key_hit[i];
 	}
 	r.hits = p->hits;
@@ -858,7 +851,7 @@ static bool line_done(struct resp_conn *c)
 			}
 		}
 		if (rp->type == '+' && rp->depth == 1 && rp->child_idx == 0)
-			copy_str(rp->first_child, sizeof(rp->first_child), rp->line);
+			nx_strlcpy(rp->first_child, sizeof(rp->first_child), rp->line);
 		rp->state = RP_TYPE;
 		value_done(c); /* rp->line stays: reply_done checks "QUEUED" */
 		return true;
@@ -923,7 +916,7 @@ static void bulk_done(struct resp_conn *c)
 		else if (rp->depth == 1)
 			error_word(rp->child_err, rp->bulk_head, rp->bulk_head_len);
 	} else if (rp->depth == 1 && rp->child_idx == 0) {
-		copy_str(rp->first_child, sizeof(rp->first_child), rp->bulk_head);
+		nx_strlcpy(rp->first_child, sizeof(rp->first_child), rp->bulk_head);
 	}
 	value_done(c);
 }
@@ -1061,14 +1054,6 @@ static bool parse_replies(struct resp_conn *c, const uint8_t *d, uint32_t n)
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 #define CMD_SLOTS 256 /* power of two, > 2 x N_COMMANDS */
 
-static uint32_t fnv1a(const char *s)
-{
-	uint32_t h = 2166136261u;
-
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 16777619u;
-	return h;
-}
 
 /* Open-addressing table over commands[], built once: this runs for every command seen. */
 static const struct cmd_info *lookup_cmd(const char *name)
@@ -1079,14 +1064,14 @@ static const struct cmd_info *lookup_cmd(const char *name)
 
 	if (!ready) {
 		for (size_t k = 0; k < N_COMMANDS; k++) {
-			for (i = fnv1a(commands[k].name) & (CMD_SLOTS - 1); slots[i];
+			for (i = nx_fnv1a32_str(NX_FNV32_INIT, commands[k].name) & (CMD_SLOTS - 1); slots[i];
 			     i = (i + 1) & (CMD_SLOTS - 1))
 				;
 			slots[i] = &commands[k];
 		}
 		ready = true;
 	}
-	for (i = fnv1a(name) & (CMD_SLOTS - 1); slots[i]; i = (i + 1) & (CMD_SLOTS - 1))
+	for (i = nx_fnv1a32_str(NX_FNV32_INIT, name) & (CMD_SLOTS - 1); slots[i]; i = (i + 1) & (CMD_SLOTS - 1))
 		if (!strcmp(slots[i]->name, name))
 			return slots[i];
 	return &default_cmd;

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "util.h"
 
 #define RESP_CMD_LEN 32
 #define RESP_PREFIX_LEN 64
@@ -98,7 +99,7 @@ void resp_conn__set_arrival(struct resp_conn *c, uint64_t ns);
 /* Labels in parentheses are the agent's own: no key prefix, and the overflow past a cap. A real
  * prefix never starts with '(' (it is shown as '?'). */
 #define RESP_NO_PREFIX "(none)"
-#define RESP_OTHER "(other)"
+#define RESP_OTHER NX_OTHER
 
 /* The key prefix of a key: up to the depth-th delimiter, RESP_NO_PREFIX when it has fewer
  * (privacy: a key without a prefix is not shown whole). */

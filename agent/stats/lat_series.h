@@ -9,12 +9,13 @@
 
 #include <stdint.h>
 #include "stats/hist.h"
+#include "util.h"
 
 #define LS_MAX_ERRS 8	 /* error words per series; the rest count as "(other)" */
 #define LS_ERR_LEN 24
 #define LS_N_QUANTILES 5 /* p50 p90 p95 p99 p99.9 */
 #define LS_N_LE 19	 /* Prometheus buckets, 10 us .. 10 s */
-#define LS_OTHER "(other)"
+#define LS_OTHER NX_OTHER
 
 /* Indices of the quantiles in lat_snap.q_total and q_win. */
 enum ls_quantile { LS_P50 = 0, LS_P90, LS_P95, LS_P99, LS_P999 };

@@ -6,6 +6,7 @@
 #include "stats/counter_window.h"
 #include "stats/postgres_stats.h"
 #include "stats/reply_gap.h"
+#include "util.h"
 
 const char *const pg_state_names[PG_STATE__COUNT] = {
 	[PG_STATE_STARTUP] = "startup",
@@ -109,11 +110,6 @@ void postgres_stats__free(struct postgres_stats *s)
 	free(s);
 }
 
-static void copy(char *dst, size_t size, const char *src)
-{
-	snprintf(dst, size, "%s", src ? src : "");
-}
-
 static struct ps_server *server_of(struct postgres_stats *s, const char *name)
 {
 	for (int i = 0; i < s->n_servers; i++)
@@ -123,7 +119,7 @@ static struct ps_server *server_of(struct postgres_stats *s, const char *name)
 		struct ps_server *sv = calloc(1, sizeof(*sv));
 
 		if (sv) {
-			copy(sv->server, sizeof(sv->server), name);
+			nx_strlcpy(sv->server, sizeof(sv->server), name);
 			s->servers[s->n_servers++] = sv;
 		}
 		return sv;
@@ -131,7 +127,7 @@ static struct ps_server *server_of(struct postgres_stats *s, const char *name)
 	if (!s->servers[PS_MAX_SERVERS]) {
 		s->servers[PS_MAX_SERVERS] = calloc(1, sizeof(struct ps_server));
 		if (s->servers[PS_MAX_SERVERS])
-			copy(s->servers[PS_MAX_SERVERS]->server, PS_SERVER_LEN, LS_OTHER);
+			nx_strlcpy(s->servers[PS_MAX_SERVERS]->server, PS_SERVER_LEN, LS_OTHER);
 	}
 	return s->servers[PS_MAX_SERVERS];
 }
@@ -142,11 +138,11 @@ static struct ps_series *add_series(struct ps_server *sv, const struct pg_query 
 
 	if (!se)
 		return NULL;
-	copy(se->database, sizeof(se->database), other ? LS_OTHER : q->database);
-	copy(se->user, sizeof(se->user), other ? LS_OTHER : q->user);
+	nx_strlcpy(se->database, sizeof(se->database), other ? LS_OTHER : q->database);
+	nx_strlcpy(se->user, sizeof(se->user), other ? LS_OTHER : q->user);
 	se->fingerprint = other ? 0 : q->fingerprint;
-	copy(se->text, sizeof(se->text), other ? LS_OTHER : q->text);
-	copy(se->kind, sizeof(se->kind), other ? "other" : q->kind);
+	nx_strlcpy(se->text, sizeof(se->text), other ? LS_OTHER : q->text);
+	nx_strlcpy(se->kind, sizeof(se->kind), other ? "other" : q->kind);
 	lat_series__init(&se->lat);
 	sv->series[sv->n_series++] = se;
 	return se;
@@ -179,7 +175,7 @@ static struct ps_db *new_db(const char *name)
 	struct ps_db *d = calloc(1, sizeof(*d));
 
 	if (d) {
-		copy(d->database, sizeof(d->database), name);
+		nx_strlcpy(d->database, sizeof(d->database), name);
 		lat_series__init(&d->lat);
 		for (int i = 0; i < DW__N; i++)
 			counter_window__init(&d->win[i]);
@@ -358,11 +354,11 @@ bool postgres_stats__db_of_oid(struct postgres_stats *s, uint32_t oid, const cha
 	 !strcmp((k)->application, (id)->application) && !strcmp((k)->client, (id)->client))
 #define ID_FILL(k, id, other)                                                                    \
 	do {                                                                                     \
-		copy((k)->database, sizeof((k)->database), (other) ? LS_OTHER : (id)->database);   \
-		copy((k)->user, sizeof((k)->user), (other) ? LS_OTHER : (id)->user);               \
-		copy((k)->application, sizeof((k)->application),                                 \
+		nx_strlcpy((k)->database, sizeof((k)->database), (other) ? LS_OTHER : (id)->database);   \
+		nx_strlcpy((k)->user, sizeof((k)->user), (other) ? LS_OTHER : (id)->user);               \
+		nx_strlcpy((k)->application, sizeof((k)->application),                                 \
 		     (other) ? LS_OTHER : (id)->application);                                    \
-		copy((k)->client, sizeof((k)->client), (other) ? LS_OTHER : (id)->client);         \
+		nx_strlcpy((k)->client, sizeof((k)->client), (other) ? LS_OTHER : (id)->client);         \
 	} while (0)
 
 static struct ps_conn_key *conn_key(struct ps_server *sv, const struct pg_conn_id *id,
@@ -450,7 +446,7 @@ static int snap_server(const struct ps_server *sv, uint64_t now_ns, struct ps_se
 	uint64_t covered;
 
 	memset(out, 0, sizeof(*out));
-	copy(out->server, sizeof(out->server), sv->server);
+	nx_strlcpy(out->server, sizeof(out->server), sv->server);
 	out->queries = sv->queries;
 	out->errors = sv->errors;
 	out->conns_opened = sv->conns_opened;

@@ -9,9 +9,10 @@
 #include "stats/lat_series.h"
 #include "stats/redis_stats.h"
 #include "stats/reply_gap.h"
+#include "util.h"
 
 /* Overflow past a cap: a label no command, error word, prefix or socket path can have. */
-#define OTHER RESP_OTHER
+#define OTHER NX_OTHER
 
 struct rs_series {
 	uint32_t hash; /* of command and blocking: one compare per series on lookup */
@@ -69,11 +70,7 @@ struct redis_stats {
 
 static uint32_t name_hash(const char *name, bool blocking)
 {
-	uint32_t h = 2166136261u;
-
-	for (; *name; name++)
-		h = (h ^ (uint8_t)*name) * 16777619u;
-	return h ^ blocking;
+	return nx_fnv1a32_str(NX_FNV32_INIT, name) ^ blocking;
 }
 
 struct redis_stats *redis_stats__new(void)
