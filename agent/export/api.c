@@ -17,6 +17,17 @@ static json_t *ratio(uint64_t hits, uint64_t misses)
 	return hits + misses ? json_real((double)hits / (double)(hits + misses)) : json_null();
 }
 
+/* Writes root as one line and frees it; a NULL root (a failed pack) is an error. */
+static int dump(FILE *f, json_t *root)
+{
+	int err = !root || json_dumpf(root, f, JSON_COMPACT) ? -ENOMEM : 0;
+
+	if (!err)
+		fputc('\n', f);
+	json_decref(root);
+	return err;
+}
+
 /* p50, p95, p99 in milliseconds; null when nothing was recorded. */
 static json_t *latency(const uint64_t q[LS_N_QUANTILES], uint64_t count)
 {
@@ -111,12 +122,11 @@ int api__render_cache_stats(FILE *f, const struct redis_snapshot *s)
 			 (json_int_t)(s ? s->parser.unpaired : 0), "pushes",
 			 (json_int_t)(s ? s->parser.pushes : 0), "folded",
 			 (json_int_t)(s ? s->parser.folded : 0));
-	if (!root || err || json_dumpf(root, f, JSON_COMPACT))
-		err = -ENOMEM;
-	else
-		fputc('\n', f);
-	json_decref(root);
-	return err;
+	if (err) {
+		json_decref(root);
+		return err;
+	}
+	return dump(f, root);
 }
 
 /* Ends a JSON response: releases the snapshot it was rendered from, reports a failed render. */
@@ -141,7 +151,6 @@ static void iso_ms(char *out, size_t len, int64_t unix_ms)
 {
 	time_t secs = unix_ms / 1000;
 	struct tm tm;
-
 	char date[32];
 
 	gmtime_r(&secs, &tm);
@@ -173,12 +182,11 @@ int api__render_slow_commands(FILE *f, const struct redis_snapshot *s)
 		if (json_array_append_new(list, slow_entry(&s->slow[i])))
 			err = -ENOMEM;
 	root = json_pack("{s:o}", "slow_commands", list);
-	if (!root || err || json_dumpf(root, f, JSON_COMPACT))
-		err = -ENOMEM;
-	else
-		fputc('\n', f);
-	json_decref(root);
-	return err;
+	if (err) {
+		json_decref(root);
+		return err;
+	}
+	return dump(f, root);
 }
 
 int api__slow_commands(void *ctx, const struct http_request *req, struct http_response *resp)
@@ -266,16 +274,6 @@ static json_t *top_queries(const struct ps_server_snap *sv, int (*cmp)(const voi
 		json_array_append_new(a, query(v[i]));
 	free(v);
 	return a;
-}
-
-static int dump(FILE *f, json_t *root)
-{
-	int err = !root || json_dumpf(root, f, JSON_COMPACT) ? -ENOMEM : 0;
-
-	if (!err)
-		fputc('\n', f);
-	json_decref(root);
-	return err;
 }
 
 int api__render_slow_queries(FILE *f, const struct postgres_snapshot *s)
