@@ -61,13 +61,17 @@ enum sig {
 	S_SLOW,	     /* statements slower than SLOW_STATEMENT_NS per second, over the window */
 	S_P99,	     /* latency p99 over the window, s (only with MIN_P99_EVENTS in it) */
 	S_GAP,	     /* longest silence between replies over the window, s (servers only) */
+	S_FELT_P95,  /* latency as clients felt it (arrival at the socket to the reply), p95 over
+		      * the window, s; NAN where arrivals are not known */
 	S__COUNT
 };
 
-/* A blocked event loop (DEBUG SLEEP, a slow script) leaves latency alone: requests wait unread
- * in the kernel. Replies stop instead. latency_anomaly fires on a silence this long, far above
- * the usual one, on a server whose traffic was steady; series.c learns silences only there. */
-#define STALL_MIN_S	1.0
+/* A blocked event loop (DEBUG SLEEP, a slow script) leaves the server's latency alone: requests
+ * wait unread in the kernel. Replies stop instead. latency_anomaly fires on a silence
+ * STALL_USUAL_X times the usual one and at least STALL_MIN_S, on a server whose traffic was
+ * steady; series.c learns silences only there, and never ones of STALL_MIN_S or more. */
+#define STALL_MIN_S	0.25
+#define STALL_USUAL_X	10.0
 #define STALL_MIN_RATE	10.0
 
 /* What a rule can judge. A subject is exactly one of these; a rule applies to a set of them. */

@@ -13,25 +13,37 @@
  * and moves p99: latency_anomaly also fires on p99, at a higher bar. */
 #define P99_SCORE_EXTRA 2
 
-/* latency_anomaly: which of its three conditions the alert is about (verdict.why). */
-enum latency_why { BY_P95, BY_P99, BY_STALL };
+/* latency_anomaly: which of its conditions the alert is about (verdict.why). */
+enum latency_why { BY_P95, BY_P99, BY_STALL, BY_FELT };
+
+/* A p95 signal far above its baseline, by at least its minimum effect. */
+static bool p95_off(const struct rule_subject *s, enum sig i, double thr)
+{
+	return !isnan(s->sig[i]) && subject__warm(s, i) && s->score[i] >= thr &&
+	       s->sig[i] - subject__centre(s, i) >= s->bcfg[i].min_abs_effect;
+}
 
 static void latency_anomaly_eval(const struct rule_subject *s, const struct rule_bounds *b,
 				 struct verdict *v)
 {
 	const double *x = s->sig, *z = s->score;
 	double thr = b->threshold, clr = b->clear;
-	bool p95_fire = !isnan(x[S_P95]) && subject__warm(s, S_P95) && z[S_P95] >= thr &&
-			x[S_P95] - subject__centre(s, S_P95) >= s->bcfg[S_P95].min_abs_effect;
+	bool p95_fire = p95_off(s, S_P95, thr);
+	/* What clients felt: the server's time plus the wait in its socket (a busy event loop,
+	 * a backend still on the previous statement of a pipeline). */
+	bool felt_fire = p95_off(s, S_FELT_P95, thr);
 	/* The baseline already zeroes scores under the p99 minimum effects. */
 	bool p99_fire = !isnan(x[S_P99]) && subject__warm(s, S_P99) &&
 			z[S_P99] >= thr + P99_SCORE_EXTRA;
+	/* A silence judged against the server's usual one (and STALL_MIN_S at least). */
 	bool stall = !isnan(x[S_GAP]) && x[S_GAP] >= STALL_MIN_S && subject__warm(s, S_GAP) &&
-		     z[S_GAP] >= thr && subject__warm(s, S_RATE) &&
-		     subject__centre(s, S_RATE) >= STALL_MIN_RATE && s->conns > 0;
+		     x[S_GAP] >= STALL_USUAL_X * subject__centre(s, S_GAP) && z[S_GAP] >= thr &&
+		     subject__warm(s, S_RATE) && subject__centre(s, S_RATE) >= STALL_MIN_RATE &&
+		     s->conns > 0;
 
-	v->fire = p95_fire || p99_fire || stall;
+	v->fire = p95_fire || p99_fire || stall || felt_fire;
 	v->clear = (isnan(x[S_P95]) || z[S_P95] < clr) &&
+		   (isnan(x[S_FELT_P95]) || z[S_FELT_P95] < clr) &&
 		   (isnan(x[S_P99]) || z[S_P99] < clr + P99_SCORE_EXTRA) &&
 		   (isnan(x[S_GAP]) || x[S_GAP] < STALL_MIN_S / 2);
 	/* Name the quantile that is off: a stall of a few requests shows in p99 only. */
@@ -39,16 +51,21 @@ static void latency_anomaly_eval(const struct rule_subject *s, const struct rule
 		v->why = BY_STALL;
 	else if (p99_fire && !p95_fire)
 		v->why = BY_P99;
+	else if (felt_fire && !p95_fire)
+		v->why = BY_FELT;
 	else
 		v->why = BY_P95;
-	v->value = x[v->why == BY_STALL ? S_GAP : v->why == BY_P99 ? S_P99 : S_P95];
+	v->value = x[v->why == BY_STALL  ? S_GAP
+		     : v->why == BY_P99  ? S_P99
+		     : v->why == BY_FELT ? S_FELT_P95
+					 : S_P95];
 }
 
 static void latency_anomaly_advice(const struct rule_subject *s, const struct rule_bounds *b,
 				   const struct verdict *v, struct rule_text *t)
 {
 	char w[RULE_WHO_LEN], a[32], c[32];
-	enum sig q = v->why == BY_P99 ? S_P99 : S_P95;
+	enum sig q = v->why == BY_P99 ? S_P99 : v->why == BY_FELT ? S_FELT_P95 : S_P95;
 
 	rule__who(s, w, sizeof(w));
 	if (v->why == BY_STALL) {
@@ -69,13 +86,16 @@ static void latency_anomaly_advice(const struct rule_subject *s, const struct ru
 			 subject__centre(s, S_RATE), look);
 		return;
 	}
-	snprintf(t->summary, sizeof(t->summary), "%s p%d latency %s (baseline %s)", w,
-		 q == S_P99 ? 99 : 95, rule__fmt_secs(a, sizeof(a), s->sig[q]),
+	snprintf(t->summary, sizeof(t->summary), "%s %sp%d latency %s (baseline %s)", w,
+		 q == S_FELT_P95 ? "felt " : "", q == S_P99 ? 99 : 95,
+		 rule__fmt_secs(a, sizeof(a), s->sig[q]),
 		 rule__fmt_secs(c, sizeof(c), subject__centre(s, q)));
 	snprintf(t->description, sizeof(t->description),
-		 "%s: p%d latency over the last %d s is %.1f robust deviations above "
+		 "%s: p%d latency %sover the last %d s is %.1f robust deviations above "
 		 "what is normal for it. %s",
-		 w, q == S_P99 ? 99 : 95, ENG_WINDOW, s->score[q],
+		 w, q == S_P99 ? 99 : 95,
+		 q == S_FELT_P95 ? "as clients felt it (with the wait in the server's socket) " : "",
+		 ENG_WINDOW, s->score[q],
 		 subject__redis(s) ? "Check SLOWLOG, blocked clients (CLIENT LIST), big keys and "
 				     "the host's CPU and swap."
 				   : "Check pg_stat_activity for long-running statements and lock "
@@ -86,7 +106,10 @@ static void latency_anomaly_advice(const struct rule_subject *s, const struct ru
 static void p95_bound_eval(const struct rule_subject *s, const struct rule_bounds *b,
 			   struct verdict *v)
 {
-	double p95 = s->sig[S_P95];
+	/* the higher of the server's p95 and what its clients felt */
+	double p95 = !isnan(s->sig[S_FELT_P95]) && !(s->sig[S_FELT_P95] <= s->sig[S_P95])
+			     ? s->sig[S_FELT_P95]
+			     : s->sig[S_P95];
 
 	v->value = p95;
 	v->fire = !isnan(p95) && p95 > b->threshold;

@@ -42,6 +42,7 @@ void series_set__init(struct series_set *ss)
 		baseline_cfg__default(&c[i]);
 	/* Minimum effects: below these a change is never an incident, whatever the score. */
 	c[S_P95].min_abs_effect = 0.001; /* 40 us -> 80 us is not news */
+	c[S_FELT_P95].min_abs_effect = 0.001;
 	c[S_RATE].min_abs_effect = 1;
 	c[S_ERR_RATIO].min_abs_effect = 0.01;
 	c[S_HIT_RATIO].min_abs_effect = 0.1;
@@ -90,7 +91,7 @@ static int series_find(struct series_set *ss, enum series_kind k, const char *se
 
 		memset(se, 0, sizeof(*se));
 		if (!ring_h)
-			ring_h = calloc(ENG_WINDOW, sizeof(*ring_h));
+			ring_h = calloc(2 * ENG_WINDOW, sizeof(*ring_h)); /* server time, felt */
 		if (!ring_h)
 			return -1;
 		se->ring_h = ring_h;
@@ -115,8 +116,9 @@ static double nan_if(bool cond, double v)
  * Long because every signal is one step of the same walk over the same two readings.
  */
 static void series_update(struct series_set *ss, struct series *se, const struct reading *r,
-			  const struct hist *total)
+			  const struct hist *total, const struct hist *felt)
 {
+	struct hist *ring_f = se->ring_h + ENG_WINDOW; /* felt, beside server time */
 	const struct baseline_cfg *bcfg = ss->bcfg;
 	int newest = (se->head + ENG_WINDOW - 1) % ENG_WINDOW;
 	int oldest = (se->head + ENG_WINDOW - se->n_ring) % ENG_WINDOW;
@@ -130,7 +132,8 @@ static void series_update(struct series_set *ss, struct series *se, const struct
 	    (r->req < p->req || r->err < p->err || r->hits < p->hits || r->misses < p->misses ||
 	     r->opened < p->opened || r->deadlocks < p->deadlocks || r->lock_ns < p->lock_ns ||
 	     r->buf_hits < p->buf_hits || r->buf_reads < p->buf_reads ||
-	     (total && hist__count(total) < hist__count(&se->ring_h[newest]))))
+	     (total && hist__count(total) < hist__count(&se->ring_h[newest])) ||
+	     (felt && hist__count(felt) < hist__count(&ring_f[newest]))))
 		se->n_ring = 0;
 	if (se->n_ring && r->t_ns > p->t_ns && r->t_ns > o->t_ns) {
 		double dt = (r->t_ns - p->t_ns) / 1e9, wdt = (r->t_ns - o->t_ns) / 1e9;
@@ -188,6 +191,11 @@ static void series_update(struct series_set *ss, struct series *se, const struct
 				se->sig[S_SLOW] =
 					(n - hist__count_le(&ss->window, SLOW_STATEMENT_NS)) / wdt;
 		}
+		if (felt) {
+			hist__delta(&ss->window, felt, &ring_f[oldest]);
+			if (hist__count(&ss->window) >= MIN_LATENCY_EVENTS)
+				se->sig[S_FELT_P95] = hist__quantile(&ss->window, Q_P95) / 1e9;
+		}
 	}
 	for (int i = 0; i < S__COUNT; i++) {
 		/* A silence of STALL_MIN_S on a busy server is never normal: scored, not learned,
@@ -202,6 +210,10 @@ static void series_update(struct series_set *ss, struct series *se, const struct
 		se->ring_h[se->head] = *total;
 	else
 		hist__reset(&se->ring_h[se->head]);
+	if (felt)
+		ring_f[se->head] = *felt;
+	else
+		hist__reset(&ring_f[se->head]);
 	se->head = (se->head + 1) % ENG_WINDOW;
 	if (se->n_ring < ENG_WINDOW)
 		se->n_ring++;
@@ -284,7 +296,7 @@ void series_set__update_redis(struct series_set *ss, const struct rs_server_snap
 	se->limit = REDIS_MAXCLIENTS;
 	take_stalls(se, sv, now_ns);
 	series_pid(se, sv->pid, now_ns);
-	series_update(ss, se, &r, &sv->total);
+	series_update(ss, se, &r, &sv->total, &sv->felt_total);
 }
 
 /* Without per-database histograms, a server's latency from its statements' Prometheus buckets:
@@ -362,7 +374,7 @@ void series_set__update_pg(struct series_set *ss, const struct ps_server_snap *s
 		se->conns = pg_conns(sv, NULL);
 		series_pid(se, sv->pid, now_ns);
 		limit = se->limit = se->conf_limit > 0 ? se->conf_limit : PG_MAX_CONNECTIONS;
-		series_update(ss, se, &r, &ss->scratch);
+		series_update(ss, se, &r, &ss->scratch, NULL);
 		se->lock_share = isnan(se->sig[S_LOCK_WAIT])
 					 ? NAN
 					 : fmin(1, se->sig[S_LOCK_WAIT] / fmax(1, se->conns));
@@ -387,7 +399,7 @@ void series_set__update_pg(struct series_set *ss, const struct ps_server_snap *s
 		rd.lock_waiting = db->lock_waiting;
 		se->conns = pg_conns(sv, db->database);
 		se->limit = limit; /* a database's connections count against the server's limit */
-		series_update(ss, se, &rd, &db->total);
+		series_update(ss, se, &rd, &db->total, &db->felt_total);
 	}
 }
 

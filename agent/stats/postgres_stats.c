@@ -491,8 +491,11 @@ static int snap_server(const struct ps_server *sv, uint64_t now_ns, struct ps_se
 		o->errors = d->errors;
 		lat_series__snapshot(&d->lat, now_ns, &o->lat, scratch);
 		o->total = d->lat.total;
-		if (d->felt)
+		hist__reset(&o->felt_total);
+		if (d->felt) {
 			lat_series__snapshot(d->felt, now_ns, &o->felt, scratch);
+			o->felt_total = d->felt->total;
+		}
 		o->buffer_hits = d->buf_hits;
 		o->buffer_reads = d->buf_reads;
 		o->lock_wait_ns = d->lock_wait_ns;

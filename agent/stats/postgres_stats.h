@@ -112,6 +112,7 @@ struct ps_db_snap {
 	struct hist total;		   /* the same, as a histogram since start (alerting) */
 	struct lat_snap felt;		   /* arrival at the socket to the response (count 0: not
 					    * known) */
+	struct hist felt_total;		   /* the same as a histogram since start (alerting) */
 	uint64_t buffer_hits, buffer_reads; /* shared buffers: found / not found */
 	uint64_t lock_wait_ns;		   /* time backends waited for heavyweight locks */
 	uint64_t lock_waits;		   /* how many waits (finished) */

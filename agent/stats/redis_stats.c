@@ -50,6 +50,7 @@ struct rs_server {
 	struct hist total; /* every non-blocking command: the server's latency for alerting */
 	struct rs_series *last_se; /* most commands are the one before them (pipelines) */
 	struct lat_series wait; /* requests' time unread in the socket (arrival to read) */
+	struct hist felt_total; /* arrival to reply, non-blocking commands (alerting) */
 	struct rs_stall stalls[RS_STALLS]; /* a ring; stall_n used, stall_next the next to write */
 	uint32_t stall_n, stall_next;
 };
@@ -130,6 +131,7 @@ static struct rs_server *new_server(const char *name)
 	for (int i = 0; i < W__N; i++)
 		counter_window__init(&sv->win[i]);
 	lat_series__init(&sv->wait);
+	hist__reset(&sv->felt_total);
 	return sv;
 }
 
@@ -249,6 +251,9 @@ static void record_felt(struct rs_server *sv, struct rs_series *se, const struct
 	lat_series__record_ok_n(&sv->wait, now_ns, r->t_request - r->t_arrival, n);
 	lat_series__record_ok_n(se->felt, now_ns,
 				r->t_reply > r->t_arrival ? r->t_reply - r->t_arrival : 0, n);
+	if (!r->blocking)
+		hist__record_n(&sv->felt_total,
+			       r->t_reply > r->t_arrival ? r->t_reply - r->t_arrival : 0, n);
 }
 
 void redis_stats__command(struct redis_stats *s, const char *server, uint32_t pid,
@@ -478,6 +483,7 @@ static int snap_server(const struct rs_server *sv, uint64_t now_ns, struct rs_se
 	out->total = sv->total;
 	out->reply_gap_ns = reply_gap__max(&sv->gap, now_ns);
 	lat_series__snapshot(&sv->wait, now_ns, &out->wait, scratch);
+	out->felt_total = sv->felt_total;
 	out->win_hits = counter_window__sum(&sv->win[W_HITS], now_ns);
 	out->win_misses = counter_window__sum(&sv->win[W_MISSES], now_ns);
 	out->win_commands = counter_window__sum(&sv->win[W_CMDS], now_ns);

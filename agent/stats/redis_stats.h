@@ -63,6 +63,7 @@ struct rs_server_snap {
 	struct hist total;	    /* latency of all its non-blocking commands, since start */
 	uint64_t reply_gap_ns;	    /* longest silence between replies lately (reply_gap.h) */
 	struct lat_snap wait;	    /* requests' time unread in the socket (arrival to read) */
+	struct hist felt_total;	    /* arrival to reply of its non-blocking commands, since start */
 	uint64_t win_blocked_ns;    /* last window: time its stalls held the server */
 	int n_stalls;		    /* newest first */
 	struct rs_stall stalls[RS_STALLS];

@@ -346,6 +346,51 @@ static void test_stall(void **st)
 	rig_free(r);
 }
 
+/*
+ * Latency as clients felt it: the server's own time stays at 1 ms while requests start waiting
+ * 50 ms in its socket (a busy event loop): latency_anomaly fires on the felt p95 and says so.
+ * And a 400 ms silence on a busy server (usually 5 ms) is a stall: the bar is the usual silence.
+ */
+static void test_felt_latency_and_short_stall(void **st)
+{
+	struct rig *r = rig_new(1, NULL);
+	struct rs_server_snap *sv = &r->rs.servers[0];
+	const struct alert *a;
+	int fired_at = -1;
+
+	for (uint32_t t = 0; t < warmup() + 10; t++) {
+		hist__record_n(&sv->felt_total, 1200 * 1000, 1000);
+		steady_tick(r);
+	}
+	assert_int_equal(state(r, "latency_anomaly"), ALERT_INACTIVE);
+	for (int t = 0; t < 15 && fired_at < 0; t++) {
+		hist__record_n(&sv->felt_total, 50 * MS, 1000);
+		steady_tick(r);
+		if (state(r, "latency_anomaly") == ALERT_FIRING)
+			fired_at = t;
+	}
+	assert_true(fired_at >= 0 && fired_at <= 8);
+	a = find(r->snap, "latency_anomaly", sv->server);
+	assert_non_null(strstr(a->summary, "felt p95 latency"));
+	rig_free(r);
+
+	r = rig_new(1, NULL);
+	sv = &r->rs.servers[0];
+	for (uint32_t t = 0; t < 2 * warmup() + 30; t++) {
+		sv->reply_gap_ns = 5 * MS;
+		steady_tick(r);
+	}
+	fired_at = -1;
+	for (int t = 0; t < 10 && fired_at < 0; t++) {
+		sv->reply_gap_ns = t == 0 ? 400 * MS : 5 * MS;
+		steady_tick(r);
+		if (state(r, "latency_anomaly") == ALERT_FIRING)
+			fired_at = t;
+	}
+	assert_int_equal(fired_at, 5);
+	rig_free(r);
+}
+
 /* Adds a stall that ended `ago_ns` before the rig's next tick. */
 static void add_stall(struct rig *r, struct rs_server_snap *sv, uint64_t dur_ns, uint64_t ago_ns,
 		      uint32_t waiters)
@@ -913,6 +958,7 @@ int main(void)
 		cmocka_unit_test(test_latency_p99_stall),
 		cmocka_unit_test(test_stall),
 		cmocka_unit_test(test_event_loop_blocked),
+		cmocka_unit_test(test_felt_latency_and_short_stall),
 		cmocka_unit_test(test_p95_bounds),
 		cmocka_unit_test(test_hit_ratio_hysteresis),
 		cmocka_unit_test(test_error_ratio),
