@@ -231,10 +231,11 @@ redis_run() {
 
 redis_agent_run() {
 	local mode=$1 r=$2 g1 dg da_get=n/a xg=0 cmds t0 t1 line
-	local -a extra=() groups=()
+	# sk_data_ready runs for every socket of the node (request waits): its cost per run, apart
+	local -a extra=() groups=(DATA_READY=nx_data_ready)
 	if [ "$mode" = uprobes ]; then
 		extra=(--redis-uprobes)
-		groups=("${UPROBE_GROUPS[@]}")
+		groups+=("${UPROBE_GROUPS[@]}")
 	fi
 	agent_start "agent-$WL-$r-$mode" --no-default-targets --pid "$REDIS_PID" "${extra[@]}"
 	RUN_G0=$(redis_gets)
@@ -270,11 +271,13 @@ redis_agent_run() {
 	printf '      %-8s GET %s req/s; agent counted get %s (all commands %s), redis %s: %s; %s; parser: unpaired %s, resyncs %s, errors %s\n' \
 		"$mode" "$RUN_THR" "$da_get" "$cmds" "$dg" "$([ "$da_get" = "$dg" ] && echo equal || echo DIFFERENT)" \
 		"$(agent_line "$cmds")" "$unp" "$res" "$perr"
+	printf '               sk_data_ready (request wait): %s ns/run, %s runs/cmd\n' \
+		"$(div "${A_G_RT[0]}" "${A_G_RC[0]}" "%.0f")" "$(div "${A_G_RC[0]}" "$cmds" "%.2f")"
 	if [ "$mode" = uprobes ]; then
 		local i k line='' xo xd xu
 		for i in "${!A_GROUPS[@]}"; do
 			k=${A_GROUPS[i]%%=*}
-			[ "$k" = UPROBES ] && continue
+			[ "$k" = UPROBES ] || [ "$k" = DATA_READY ] && continue
 			line+="$(uprobe_label "$k") $(div "${A_G_RT[i]}" "$cmds" "%.0f") ns/cmd ($(div "${A_G_RC[i]}" "$cmds" "%.2f") runs/cmd, $(div "${A_G_RT[i]}" "${A_G_RC[i]}" "%.0f") ns/run); "
 			[ "${A_G_N[i]}" = 1 ] || log "WARNING: $WL round $r: found ${A_G_N[i]} programs for ${A_GROUPS[i]} among the agent's; the uprobe figures are incomplete"
 		done
@@ -322,6 +325,7 @@ workload() {
 	for m in "${modes[@]:2}"; do
 		echo "      $m: $(med "$WL" "$m" thr) req/s, ratio to off $(med "$WL" "$m" r_off "%.3f"), to bare $(med "$WL" "$m" r_bare "%.3f")"
 		echo "      $m: BPF $(med "$WL" "$m" bpf_cmd) ns/cmd, $(med "$WL" "$m" bpf_run) ns/run, $(med "$WL" "$m" runs_cmd "%.2f") runs/cmd; $(med "$WL" "$m" bpf_ev) ns per captured event ($(med "$WL" "$m" ev_cmd "%.2f") events/cmd, $(med "$WL" "$m" evps) events/s)"
+		echo "      $m: of which sk_data_ready (every socket of the node; request wait) $(med "$WL" "$m" g_DATA_READY_run) ns/run, $(med "$WL" "$m" g_DATA_READY_cmd) ns/cmd"
 		if [ "$m" = uprobes ]; then
 			local line
 			line="of which the uprobe programs $(med "$WL" "$m" g_UPROBES_cmd) ns/cmd ($(med "$WL" "$m" g_UPROBES_runs "%.2f") runs/cmd):"
