@@ -223,6 +223,21 @@ say "cache stats: curl -s http://127.0.0.1:$METRICS_PORT/api/v1/cache/stats"
 curl -sf -m 5 "http://127.0.0.1:$METRICS_PORT/api/v1/cache/stats" | python3 -m json.tool | head -40 || true
 say "database stats (USDT buffer hit ratio, commits): curl -s http://127.0.0.1:$METRICS_PORT/api/v1/database/stats"
 curl -sf -m 5 "http://127.0.0.1:$METRICS_PORT/api/v1/database/stats" | python3 -m json.tool | head -40 || true
+# A slow script holds Redis' one thread: every other client waits. The agent sees the wait in
+# the socket (sk_data_ready), puts both in the slow-command log and fires redis_event_loop_blocked.
+say "a 300 ms Lua spin, three times, while a client pipelines 10,000 GETs: /api/v1/cache/slow-commands"
+SPIN="local s = redis.call('TIME') local t0 = s[1] * 1000000 + s[2] while true do local n = redis.call('TIME') if n[1] * 1000000 + n[2] - t0 >= 300000 then break end end return 1"
+for _ in 1 2 3; do
+	redis-cli -p "$REDIS_PORT" EVAL "$SPIN" 0 >/dev/null 2>&1 &
+	sleep 0.05
+	for i in $(seq 1 10000); do printf 'GET demo:user:%d\r\n' "$((i % 50))"; done |
+		redis-cli -p "$REDIS_PORT" --pipe >/dev/null 2>&1 || true
+	wait
+	sleep 0.5
+done
+sleep 1.5
+curl -sf -m 5 "http://127.0.0.1:$METRICS_PORT/api/v1/cache/slow-commands" | python3 -m json.tool | head -30 || true
+curl -sf -m 5 "http://127.0.0.1:$METRICS_PORT/metrics" | grep -E '^nexus_redis_(commands_total.*get|slow_commands_total|request_wait_seconds_(count|sum))' || true
 say "health score and alerts: curl -s http://127.0.0.1:$METRICS_PORT/api/v1/health (and /api/v1/alerts)"
 curl -sf -m 5 "http://127.0.0.1:$METRICS_PORT/api/v1/health" | python3 -m json.tool | head -30 || true
 curl -sf -m 5 "http://127.0.0.1:$METRICS_PORT/api/v1/alerts" | python3 -m json.tool | head -20 || true
