@@ -69,6 +69,13 @@ struct nx_fast_slot fast_fds[NX_FAST_SLOTS];
 /* See struct nx_arrival_slot: when the bytes a target's read takes reached its socket. */
 struct nx_arrival_slot arrivals[NX_ARRIVAL_SLOTS];
 
+/*
+ * TCP ports targets accepted connections on (any network namespace): a connection completing its
+ * handshake on one claims an arrival slot at once, so that the request a client sends right after
+ * connecting, which arrives before the server accepts, has its arrival time too.
+ */
+__u64 accept_ports[65536 / 64];
+
 /* struct sock * -> its owner, for TCP state changes that happen outside the owner's syscalls. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -288,7 +295,14 @@ static __always_inline __u64 learn_fd(__u64 pid_tgid, __u32 fd, __u8 how)
 		return 0;
 	}
 	fast_put(nx_fast_key(key.tgid, fd), info.sk);
-	arrival_claim(&arrivals[nx_arrival_index(info.sk)], info.sk);
+	/* a stamp taken since the handshake (accept_ports) stays: the first request's arrival */
+	if (NX_READ_ONCE(arrivals[nx_arrival_index(info.sk)].sk) != info.sk)
+		arrival_claim(&arrivals[nx_arrival_index(info.sk)], info.sk);
+	if (how == NX_OPEN_ACCEPT && info.transport != NX_TRANSPORT_UNIX) {
+		__u16 port = BPF_CORE_READ(sk, __sk_common.skc_num);
+
+		__sync_fetch_and_or(&accept_ports[(port >> 6) & 1023], 1ULL << (port & 63));
+	}
 	if (info.transport != NX_TRANSPORT_UNIX)
 		bpf_map_update_elem(&sock_owner, &info.sk, &key, BPF_ANY);
 	emit_conn(NX_EV_CONN_OPEN, pid_tgid, fd, sk, info.transport, how);
@@ -637,8 +651,11 @@ int nx_exit_dup3(struct syscall_exit_ctx *ctx)
 
 /*
  * TCP state changes run in softirq as often as in the owner's context, so the owner comes from
- * sock_owner. Only the ends of a connection matter here: the peer's FIN and the final close.
+ * sock_owner. What matters here: a handshake completing on a port targets accept on (its first
+ * request may arrive before the accept), the peer's FIN and the final close.
  */
+#define NX_TCP_ESTABLISHED 1
+#define NX_TCP_SYN_RECV 3
 #define NX_TCP_CLOSE 7
 #define NX_TCP_CLOSE_WAIT 8
 
@@ -649,6 +666,13 @@ int nx_sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	struct nx_conn_event *ev;
 	struct nx_fd_key *owner;
 
+	if (ctx->newstate == NX_TCP_ESTABLISHED && ctx->oldstate == NX_TCP_SYN_RECV) {
+		__u16 port = ctx->sport;
+
+		if ((accept_ports[(port >> 6) & 1023] >> (port & 63)) & 1)
+			arrival_claim(&arrivals[nx_arrival_index(sk)], sk);
+		return 0;
+	}
 	if (ctx->newstate != NX_TCP_CLOSE && ctx->newstate != NX_TCP_CLOSE_WAIT)
 		return 0;
 	owner = bpf_map_lookup_elem(&sock_owner, &sk);

@@ -229,10 +229,11 @@ say "a 300 ms Lua spin, three times, while a client pipelines 10,000 GETs: /api/
 SPIN="local s = redis.call('TIME') local t0 = s[1] * 1000000 + s[2] while true do local n = redis.call('TIME') if n[1] * 1000000 + n[2] - t0 >= 300000 then break end end return 1"
 for _ in 1 2 3; do
 	redis-cli -p "$REDIS_PORT" EVAL "$SPIN" 0 >/dev/null 2>&1 &
+	spin_pid=$!
 	sleep 0.05
 	for i in $(seq 1 10000); do printf 'GET demo:user:%d\r\n' "$((i % 50))"; done |
 		redis-cli -p "$REDIS_PORT" --pipe >/dev/null 2>&1 || true
-	wait
+	wait "$spin_pid" || true
 	sleep 0.5
 done
 sleep 1.5
