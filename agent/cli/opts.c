@@ -24,6 +24,15 @@ enum {
 	OPT_MAX_CONNS,
 	OPT_DURATION,
 	OPT_RAW,
+	/* trace's filters (cli/trace_filter.h) */
+	OPT_SERVER,
+	OPT_KIND,
+	OPT_COMMAND,
+	OPT_QUERY,
+	OPT_MIN_LATENCY,
+	OPT_ERRORS,
+	OPT_CLIENT,
+	OPT_COUNT,
 	OPT_KEY_DELIM,
 	OPT_KEY_DEPTH,
 	OPT_FULL_KEYS,
@@ -65,6 +74,15 @@ static const struct {
 	{ { "no-alerts", no_argument, NULL, OPT_NO_ALERTS }, NX_CMD_RUN },
 	{ { "json", no_argument, NULL, OPT_JSON }, NX_CMD_TRACE },
 	{ { "raw", no_argument, NULL, OPT_RAW }, NX_CMD_TRACE },
+	/* trace's filters */
+	{ { "server", required_argument, NULL, OPT_SERVER }, NX_CMD_TRACE },
+	{ { "kind", required_argument, NULL, OPT_KIND }, NX_CMD_TRACE },
+	{ { "command", required_argument, NULL, OPT_COMMAND }, NX_CMD_TRACE },
+	{ { "query", required_argument, NULL, OPT_QUERY }, NX_CMD_TRACE },
+	{ { "min-latency", required_argument, NULL, OPT_MIN_LATENCY }, NX_CMD_TRACE },
+	{ { "errors", no_argument, NULL, OPT_ERRORS }, NX_CMD_TRACE },
+	{ { "client", required_argument, NULL, OPT_CLIENT }, NX_CMD_TRACE },
+	{ { "count", required_argument, NULL, OPT_COUNT }, NX_CMD_TRACE },
 	{ { "verbose", no_argument, NULL, OPT_VERBOSE }, NX_CMD_RUN | NX_CMD_TRACE | NX_CMD_CHECK },
 	{ { "help", no_argument, NULL, OPT_HELP }, NX_CMD_RUN | NX_CMD_TRACE | NX_CMD_CHECK },
 };
@@ -114,6 +132,25 @@ void opts__usage(FILE *f)
 		"  --raw                   (trace) raw captured chunks instead of decoded commands\n"
 		"  -v, --verbose           libbpf's debug output\n",
 		NX_MAX_CAPTURE, NX_DEFAULT_CAPTURE, RS_SLOW_LOG_MAX, RS_SLOW_LOG_DEFAULT);
+	fputs(
+		"\n"
+		"Filters of trace: a decoded command or statement is printed when it passes every one\n"
+		"given; other records (--raw, other traffic) pass only --kind, --server and --client:\n"
+		"  --server ADDR           server address:port or Unix socket path, exactly; :PORT for\n"
+		"                          that port on any address\n"
+		"  --kind redis|postgres   one kind of server\n"
+		"  --command SUBSTR        Redis commands containing SUBSTR, any case (leaves out\n"
+		"                          PostgreSQL statements unless --query is given too)\n"
+		"  --query SUBSTR          PostgreSQL statements whose normalised text contains SUBSTR,\n"
+		"                          any case (leaves out Redis commands unless --command too)\n"
+		"  --min-latency DURATION  latency the client felt (arrival to reply; from the server's\n"
+		"                          read when the arrival is not known) at least DURATION: 10ms,\n"
+		"                          1.5s, 250us, a plain number is ms\n"
+		"  --errors                error replies and ErrorResponses only\n"
+		"  --client SUBSTR         client address:port containing SUBSTR\n"
+		"  --count N               stop after printing N events\n"
+		"  (one server's processes only: --no-default-targets --pid PID, in the kernel)\n",
+		f);
 }
 
 static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
@@ -132,6 +169,43 @@ static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 static int bad(const char *what, const char *arg)
 {
 	fprintf(stderr, "nexus-agent: invalid %s '%s'\n", what, arg);
+	return -EINVAL;
+}
+
+/* trace's filters: the values are checked here, what they mean is trace_filter.c's. */
+static int set_trace_filter(struct trace_filter *f, int c, const char *arg)
+{
+	switch (c) {
+	case OPT_SERVER:
+		if (!*arg)
+			return bad("--server (want address:port, :port or a socket path)", arg);
+		f->server = arg;
+		return 0;
+	case OPT_KIND:
+		if (trace_filter__parse_kind(arg, &f->kind))
+			return bad("--kind (want redis or postgres)", arg);
+		return 0;
+	case OPT_COMMAND:
+	case OPT_QUERY:
+	case OPT_CLIENT:
+		if (!*arg)
+			return bad(c == OPT_COMMAND ? "--command"
+				   : c == OPT_QUERY ? "--query" : "--client", arg);
+		*(c == OPT_COMMAND ? &f->command : c == OPT_QUERY ? &f->query : &f->client) = arg;
+		return 0;
+	case OPT_MIN_LATENCY:
+		if (trace_filter__parse_duration(arg, &f->min_latency_ns))
+			return bad("--min-latency (want 10ms, 1.5s, 250us; a number: ms)", arg);
+		f->latency_set = true;
+		return 0;
+	case OPT_ERRORS:
+		f->errors = true;
+		return 0;
+	case OPT_COUNT:
+		if (parse_u32(arg, 1, UINT32_MAX, &f->count))
+			return bad("--count (want 1 or more)", arg);
+		return 0;
+	}
 	return -EINVAL;
 }
 
@@ -223,6 +297,15 @@ static int set_option(struct nx_opts *o, int c, const char *arg)
 	case OPT_RAW:
 		o->raw = true;
 		return 0;
+	case OPT_SERVER:
+	case OPT_KIND:
+	case OPT_COMMAND:
+	case OPT_QUERY:
+	case OPT_MIN_LATENCY:
+	case OPT_ERRORS:
+	case OPT_CLIENT:
+	case OPT_COUNT:
+		return set_trace_filter(&o->filter, c, arg);
 	case OPT_VERBOSE:
 		o->verbose = true;
 		return 0;
@@ -233,6 +316,7 @@ static int set_option(struct nx_opts *o, int c, const char *arg)
 int opts__parse(unsigned int cmd, int argc, char **argv, struct nx_opts *o)
 {
 	struct option longopts[N_OPTIONS + 1];
+	const char *why;
 	bool defaults = true;
 	int n = 0, c;
 
@@ -281,6 +365,10 @@ int opts__parse(unsigned int cmd, int argc, char **argv, struct nx_opts *o)
 	}
 	if (o->no_usdt && o->pg_exec_time) {
 		fprintf(stderr, "nexus-agent: --pg-exec-time needs the USDT probes --no-usdt turns off\n");
+		goto usage;
+	}
+	if (trace_filter__check(&o->filter, o->raw, &why)) {
+		fprintf(stderr, "nexus-agent: %s\n", why);
 		goto usage;
 	}
 	if (defaults) {

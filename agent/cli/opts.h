@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "capture/targets.h"
+#include "cli/trace_filter.h"
 #include "proto/resp.h"
 
 /* Which subcommand accepts an option. */
@@ -36,6 +37,7 @@ struct nx_opts {
 	bool no_alerts;		      /* run: no alert engine at all */
 	bool json;
 	bool raw;
+	struct trace_filter filter; /* trace: --server, --kind, --command... --count */
 	bool verbose;
 };
 

@@ -191,6 +191,11 @@ int session__loop(struct session *s, const struct nx_opts *o, session_tick_fn ti
 	return 0;
 }
 
+void session__stop(void)
+{
+	stop_requested = 1;
+}
+
 void session__close(struct session *s)
 {
 	pg_usdt__close(s->pg);

@@ -35,6 +35,8 @@ int session__open(struct session *s, const struct nx_opts *o, struct conntrack_s
 /* Runs until SIGINT/SIGTERM or o->duration; tick (if set) runs after every drained batch. */
 int session__loop(struct session *s, const struct nx_opts *o, session_tick_fn tick, void *ctx);
 void session__close(struct session *s);
+/* Ends session__loop after the batch being drained, as SIGINT would (trace --count). */
+void session__stop(void);
 
 
 #endif /* NEXUS_SESSION_H */

@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 #include "cli/opts.h"
@@ -74,6 +75,27 @@ static void test_alerts(void **state)
 	}
 }
 
+/* Flags that each parse but cannot go together. */
+static void test_trace_filter_conflicts(void **state)
+{
+	char *cases[][5] = {
+		{ "trace", "--kind", "postgres", "--command", "get" },
+		{ "trace", "--kind", "redis", "--query", "select" },
+		{ "trace", "--raw", "--errors", NULL },
+		{ "trace", "--raw", "--min-latency", "0" },
+		{ "trace", "--raw", "--command", "get" },
+	};
+	struct nx_opts o;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int argc = cases[i][3] ? (cases[i][4] ? 5 : 4) : 3;
+
+		if (parse(NX_CMD_TRACE, &o, argc, cases[i]) != -22)
+			fail_msg("accepted: %s %s %s %s", cases[i][1], cases[i][2],
+				 cases[i][3] ? cases[i][3] : "", cases[i][4] ? cases[i][4] : "");
+	}
+}
+
 static void test_usdt(void **state)
 {
 	char *argv[] = { "run", "--pg-exec-time", NULL };
@@ -92,6 +114,78 @@ static void test_usdt(void **state)
 	assert_int_equal(parse(NX_CMD_RUN, &o, 3, both), -22);
 }
 
+static void test_trace_filters(void **state)
+{
+	char *argv[] = { "trace", "--server", ":6379", "--kind", "redis", "--command", "get",
+			 "--min-latency", "1.5s", "--errors", "--client", "10.0.0.7", "--count",
+			 "5", "--duration", "30", NULL };
+	char *pg[] = { "trace", "--kind", "postgres", "--query", "pg_sleep", "--min-latency",
+		       "100", NULL };
+	char *none[] = { "trace", NULL };
+	char *zero[] = { "trace", "--min-latency", "0", "--count", "1", NULL };
+	char *raw[] = { "trace", "--raw", "--server", "/run/redis.sock", "--kind", "redis", NULL };
+	struct nx_opts o;
+
+	assert_int_equal(parse(NX_CMD_TRACE, &o, 1, none), 0);
+	assert_null(o.filter.server);
+	assert_int_equal(o.filter.kind, TRACE_KIND_ANY);
+	assert_false(o.filter.latency_set);
+	assert_int_equal(o.filter.count, 0);
+	assert_int_equal(parse(NX_CMD_TRACE, &o, 16, argv), 0);
+	assert_string_equal(o.filter.server, ":6379");
+	assert_int_equal(o.filter.kind, TRACE_KIND_REDIS);
+	assert_string_equal(o.filter.command, "get");
+	assert_true(o.filter.latency_set);
+	assert_int_equal(o.filter.min_latency_ns, 1500000000ULL);
+	assert_true(o.filter.errors);
+	assert_string_equal(o.filter.client, "10.0.0.7");
+	assert_int_equal(o.filter.count, 5);
+	assert_true(o.duration == 30);
+	assert_int_equal(parse(NX_CMD_TRACE, &o, 7, pg), 0);
+	assert_int_equal(o.filter.kind, TRACE_KIND_POSTGRES);
+	assert_string_equal(o.filter.query, "pg_sleep");
+	assert_int_equal(o.filter.min_latency_ns, 100000000ULL); /* a plain number is ms */
+	assert_int_equal(parse(NX_CMD_TRACE, &o, 5, zero), 0);
+	assert_true(o.filter.latency_set);
+	assert_int_equal(o.filter.min_latency_ns, 0);
+	/* Where raw chunks come from can be filtered; what they say cannot. */
+	assert_int_equal(parse(NX_CMD_TRACE, &o, 6, raw), 0);
+	assert_true(o.raw);
+	assert_string_equal(o.filter.server, "/run/redis.sock");
+}
+
+/* A bad value prints why and the usage, which lists the filters; trace then exits 2. */
+static void test_bad_trace_filter_usage(void **state)
+{
+	char *argv[] = { "trace", "--min-latency", "5h", NULL };
+	static const char *const flags[] = { "--server ADDR", "--kind redis|postgres",
+					     "--command SUBSTR", "--query SUBSTR",
+					     "--min-latency DURATION", "--errors",
+					     "--client SUBSTR", "--count N" };
+	char *err = NULL, *out = NULL;
+	size_t elen = 0, olen = 0;
+	FILE *saved = stderr, *f;
+	struct nx_opts o;
+	int rc;
+
+	stderr = open_memstream(&err, &elen);
+	rc = opts__parse(NX_CMD_TRACE, 3, argv, &o);
+	fclose(stderr);
+	stderr = saved;
+	assert_int_equal(rc, -22);
+	assert_non_null(strstr(err, "invalid --min-latency"));
+	assert_non_null(strstr(err, "Usage: nexus-agent"));
+	assert_non_null(strstr(err, "--min-latency DURATION"));
+	free(err);
+	f = open_memstream(&out, &olen);
+	opts__usage(f);
+	fclose(f);
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+		if (!strstr(out, flags[i]))
+			fail_msg("usage does not list %s", flags[i]);
+	free(out);
+}
+
 static void test_bad(void **state)
 {
 	struct nx_opts o;
@@ -106,6 +200,17 @@ static void test_bad(void **state)
 		{ "run", "--webhook", "ftp://x" },	{ "trace", "--alerts", "a.yaml" },
 		{ "check", "--no-alerts", NULL },	{ "run", "--alerts", NULL },
 		{ "check", "--pg-exec-time", NULL },
+		/* trace's filters */
+		{ "trace", "--kind", "mysql" },		{ "trace", "--kind", "" },
+		{ "trace", "--min-latency", "-1" },	{ "trace", "--min-latency", "10 ms" },
+		{ "trace", "--min-latency", "abc" },	{ "trace", "--min-latency", "5h" },
+		{ "trace", "--min-latency", "1e3" },	{ "trace", "--min-latency", "86401s" },
+		{ "trace", "--count", "0" },		{ "trace", "--count", "-1" },
+		{ "trace", "--count", "x" },		{ "trace", "--count", "4294967296" },
+		{ "trace", "--server", "" },		{ "trace", "--client", "" },
+		{ "trace", "--command", "" },		{ "trace", "--query", "" },
+		{ "trace", "--count", NULL },		{ "run", "--command", "get" },
+		{ "run", "--errors", NULL },		{ "check", "--count", "5" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -127,6 +232,9 @@ int main(void)
 		cmocka_unit_test(test_targets),
 		cmocka_unit_test(test_alerts),
 		cmocka_unit_test(test_usdt),
+		cmocka_unit_test(test_trace_filters),
+		cmocka_unit_test(test_bad_trace_filter_usage),
+		cmocka_unit_test(test_trace_filter_conflicts),
 		cmocka_unit_test(test_bad),
 	};
 
