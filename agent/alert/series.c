@@ -42,7 +42,11 @@ void series_set__init(struct series_set *ss)
 		baseline_cfg__default(&c[i]);
 	/* Minimum effects: below these a change is never an incident, whatever the score. */
 	c[S_P95].min_abs_effect = 0.001; /* 40 us -> 80 us is not news */
-	c[S_FELT_P95].min_abs_effect = 0.001;
+	/* What clients feel includes the time the server waited for a CPU: noisy on a busy host.
+	 * A queue that builds up (a saturated event loop, a pipeline behind slow statements) is
+	 * news at 5 ms and 5x its usual value; single stalls are redis_event_loop_blocked's. */
+	c[S_FELT_P95].min_abs_effect = 0.005;
+	c[S_FELT_P95].min_rel_effect = 4;
 	c[S_RATE].min_abs_effect = 1;
 	c[S_ERR_RATIO].min_abs_effect = 0.01;
 	c[S_HIT_RATIO].min_abs_effect = 0.1;
