@@ -2,7 +2,8 @@
 # make            build BPF objects, skeletons and build/nexus-agent
 # make test       unit tests (no root) and integration tests (root, real redis-server and postgres)
 # make demo       a throwaway Redis and PostgreSQL with load, and the agent watching them
-# make bench      overhead and throughput numbers
+# make bench      overhead against the floor (a bare bpftrace probe); BENCH_ONLY=redis|pg,
+#                 BENCH_ROUNDS, BENCH_SECONDS shorten it (tests/bench/lib.sh)
 # make vmlinux    regenerate vmlinux/$(ARCH)/vmlinux.h from this kernel's BTF (committed on purpose)
 # V=1 shows full commands.
 
@@ -98,8 +99,7 @@ $(OUTPUT)/bench/%: tests/bench/%.c $(LIB_OBJS)
 
 bench: all $(BENCH_BINS)
 	$(Q)for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
-	$(Q)bash tests/bench/bench.sh
-	$(Q)bash tests/bench/bench_pg.sh
+	$(Q)bash tests/bench/bench_all.sh
 
 # Fault injection against real servers under load: detection and resolution times, false alerts
 # (EVAL_QUIET_SECONDS, default 600; about 15-20 minutes in all). See tests/bench/eval.py.
