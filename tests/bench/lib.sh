@@ -686,12 +686,11 @@ bench_legend() {
  the agent attaches, filtered on the server's processes, counting. A variant row (another agent
  setting) is compared with the same off and bare runs. BPF ns/run, per event (probe hit):
  run_time_ns/run_cnt of the agent's nx_* programs (kernel BPF statistics, which add ~20-40 ns a
- run); BPF ns/cmd and CPU ns/cmd:
- run_time_ns and the agent's utime+stime (/proc/PID/stat) over the commands or statements the agent
- counted (every syscall of interest on the machine included, the client's too); the trap cost of a
- uprobe or USDT probe is not in run_time_ns, it shows in the ratios. lost: events lost, summed over
- the rounds. RSS: VmRSS at the end of a run (median) / VmHWM (the highest). bare ns/run: the same
- figure for bpftrace's programs.)
+ run). BPF ns/cmd and CPU ns/cmd: run_time_ns and the agent's utime+stime (/proc/PID/stat) over
+ the commands or statements the agent counted (every syscall of interest on the machine included,
+ the client's too); the trap cost of a uprobe or USDT probe is not in run_time_ns, it shows in the
+ ratios. lost: events lost, summed over the rounds. RSS: VmRSS at the end of a run (median) /
+ VmHWM (the highest). bare ns/run: the same figure for bpftrace's programs.)
 EOF
 }
 
