@@ -45,7 +45,8 @@ static void latency_anomaly_eval(const struct rule_subject *s, const struct rule
 	v->clear = (isnan(x[S_P95]) || z[S_P95] < clr) &&
 		   (isnan(x[S_FELT_P95]) || z[S_FELT_P95] < clr) &&
 		   (isnan(x[S_P99]) || z[S_P99] < clr + P99_SCORE_EXTRA) &&
-		   (isnan(x[S_GAP]) || x[S_GAP] < STALL_MIN_S / 2);
+		   (isnan(x[S_GAP]) || x[S_GAP] < STALL_MIN_S / 2 ||
+		    x[S_GAP] < STALL_USUAL_X / 2 * subject__centre(s, S_GAP));
 	/* Name the quantile that is off: a stall of a few requests shows in p99 only. */
 	if (stall && !p95_fire && !p99_fire)
 		v->why = BY_STALL;

@@ -389,6 +389,29 @@ static void test_felt_latency_and_short_stall(void **st)
 	}
 	assert_int_equal(fired_at, 5);
 	rig_free(r);
+
+	/* a server whose usual silence is 110 ms (a bursty client): a 2 s stall fires, and the
+	 * alert resolves once silences are usual again, though they exceed STALL_MIN_S / 2 */
+	r = rig_new(1, NULL);
+	sv = &r->rs.servers[0];
+	for (uint32_t t = 0; t < 2 * warmup() + 30; t++) {
+		sv->reply_gap_ns = (t % 2 ? 100 : 120) * MS;
+		steady_tick(r);
+	}
+	fired_at = -1;
+	int resolved_at = -1;
+
+	for (int t = 0; t < 40 && resolved_at < 0; t++) {
+		sv->reply_gap_ns = t == 0 ? 2 * SEC : (t % 2 ? 100 : 120) * MS;
+		steady_tick(r);
+		if (fired_at < 0 && state(r, "latency_anomaly") == ALERT_FIRING)
+			fired_at = t;
+		if (fired_at >= 0 && state(r, "latency_anomaly") == ALERT_RESOLVED)
+			resolved_at = t;
+	}
+	assert_int_equal(fired_at, 5);
+	assert_true(resolved_at > fired_at && resolved_at <= 20);
+	rig_free(r);
 }
 
 /* Adds a stall that ended `ago_ns` before the rig's next tick. */
