@@ -322,6 +322,7 @@ static int run_screen(CURL *c, const char *addr, const char *source, const struc
 	char err[512] = "", status[600] = "";
 	double next = 0;
 	bool have = false;
+	int wait_ms;
 
 	if (!sc) {
 		fprintf(stderr, "nexus-agent top: no usable terminal (try --batch)\n");
@@ -343,8 +344,11 @@ static int run_screen(CURL *c, const char *addr, const char *source, const struc
 		top_screen__draw(sc, have ? &m.cur : NULL,
 				 status[0] ? status : (have ? NULL : "reading the agent..."));
 		t = now_s();
-		if (!top_screen__input(sc, have ? &m.cur : NULL,
-				       next > t ? (int)fmin((next - t) * 1000, 1000) + 1 : 0))
+		/* paused: wake once a second for the clock, else at the next refresh */
+		wait_ms = top_screen__paused(sc) ? 1000
+			  : next > t	       ? (int)fmin((next - t) * 1000, 1000) + 1
+						: 0;
+		if (!top_screen__input(sc, have ? &m.cur : NULL, wait_ms))
 			break;
 	}
 	top_screen__close(sc);

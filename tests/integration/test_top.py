@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 
 SCREEN_CHECKS = [
-    "screen: both servers listed with kind, address and the redis-server's pid",
+    "screen: both servers listed with kind, address and pid (redis-server, postmaster)",
     "screen: the header shows health, events/s, lost and firing alerts",
     "screen: the Redis row shows the light load (ops/s > 0) and its connections",
     "screen: / filters the servers (only the Redis row left)",
@@ -40,6 +40,8 @@ BATCH_CHECKS = [
 OWN_CHECKS = [
     "no agent at 127.0.0.1:9435: top starts its own (run on a loopback port) and reads it",
     "its own agent is stopped when top ends",
+    "screen without --connect: q stops its own agent too",
+    "top killed with SIGKILL: its own agent still goes (parent-death signal)",
 ]
 
 
@@ -172,7 +174,8 @@ def screen_group(g, rd, pg, port):
         rrow, prow = row_of(s or "", raddr), row_of(s or "", paddr)
         g.check(SCREEN_CHECKS[0],
                 rrow is not None and prow is not None and rrow.split()[0] == "redis"
-                and prow.split()[0] == "pg" and str(rd.pid) in rrow.split(),
+                and prow.split()[0] == "pg" and str(rd.pid) in rrow.split()
+                and str(pg.pid) in prow.split(),
                 ["screen:"] + t.last.splitlines())
         g.check(SCREEN_CHECKS[1],
                 s is not None and re.search(r"health \S+\s+events/s \S+\s+lost \d+\s+"
@@ -289,7 +292,7 @@ def own_agent_group(g, rd, pg):
     g.check(OWN_CHECKS[0],
             r.returncode == 0 and m is not None and "redis 127.0.0.1:%d" % rd.port in out,
             ["status %d" % r.returncode] + err.splitlines() + out.splitlines()[:30])
-    gone = m is not None and not os.path.exists("/proc/%s" % m.group(2))
+    went = m is not None and gone(int(m.group(2)))
     answers = True
     if m:
         try:
@@ -297,9 +300,70 @@ def own_agent_group(g, rd, pg):
                 pass
         except OSError:
             answers = False
-    g.check(OWN_CHECKS[1], gone and not answers,
+    g.check(OWN_CHECKS[1], went and not answers,
             ["child pid %s exists: %s; its port answers: %s"
-             % (m.group(2) if m else None, not gone, answers)])
+             % (m.group(2) if m else None, not went, answers)])
+
+    targets = "--no-default-targets --pid %d --pid %d" % (rd.pid, pg.pid)
+    raddr = "127.0.0.1:%d" % rd.port
+    with Tmux(wrap("%s top %s 2>/tmp/nx-top-test-%d.err" % (shlex.quote(h.AGENT), targets,
+                                                          os.getpid()))) as t:
+        s = t.wait(lambda s: "own agent http://127.0.0.1:" in s and raddr in s, 60)
+        m = re.search(r"own agent http://(127\.0\.0\.1:\d+)", t.last)
+        child = child_pid(m.group(1).split(":")[1]) if m else None
+        t.keys("q")
+        done = t.wait(lambda s: "EXIT=" in s, 20)
+        went = h.wait_until(lambda: child and gone(child), 10)
+        g.check(OWN_CHECKS[2], s is not None and child is not None and done is not None
+                and "EXIT=0" in done and "TTY=same" in done and went,
+                ["screen with the Redis row: %s, child pid %s, top exited: %s, child gone: %s"
+                 % (s is not None, child, done is not None, went)] + t.last.splitlines())
+    try:
+        os.unlink("/tmp/nx-top-test-%d.err" % os.getpid())
+    except OSError:
+        pass
+
+    top = subprocess.Popen([h.AGENT, "top"] + targets.split() + ["--batch"],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        line = top.stderr.readline().decode(errors="replace")
+        m = re.search(r"\(pid (\d+)\)", line)
+        child = int(m.group(1)) if m else None
+        alive = child is not None and not gone(child)
+        top.kill()
+        top.wait(timeout=10)
+        went = h.wait_until(lambda: child and gone(child), 15)
+        g.check(OWN_CHECKS[3], alive and went,
+                ["top said: %r; child alive before: %s, gone after: %s" % (line, alive, went)])
+    finally:
+        if top.poll() is None:
+            top.kill()
+            top.wait()
+
+
+def gone(pid):
+    """pid has exited (a zombie waiting for its new parent to reap it counts as exited)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return True
+
+
+def child_pid(port):
+    """The pid of the `nexus-agent run --listen 127.0.0.1:PORT` process, or None."""
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"run" in args and ("127.0.0.1:%s" % port).encode() in args:
+            return int(d)
+    return None
 
 
 def main():
@@ -346,7 +410,7 @@ def main():
 
                 # the test's agent is gone: top without --connect starts one of its own
                 def own(g):
-                    with h.time_limit(120):
+                    with h.time_limit(240):
                         own_agent_group(g, rd, pg)
 
                 group(OWN_CHECKS, own)

@@ -369,6 +369,14 @@ static void test_rows_sort_filter_and_width(void **state)
 		assert_true(strlen(line) <= 79);
 		assert_non_null(strstr(line, m.cur.servers[i].address));
 	}
+	/* a socket path too long for its column keeps its end */
+	snprintf(m.cur.servers[0].address, sizeof(m.cur.servers[0].address), "%s",
+		 "/var/run/some/deeply/nested/directory/redis.sock");
+	top_view__line(TOP_T_SERVERS, &m.cur.servers[0], 79, 0, line, sizeof(line));
+	assert_true(strlen(line) <= 79);
+	assert_non_null(strstr(line, " ~"));
+	assert_non_null(strstr(line, "redis.sock "));
+	snprintf(m.cur.servers[0].address, sizeof(m.cur.servers[0].address), "127.0.0.1:6379");
 	top_view__line(TOP_T_SERVERS, server(&m.cur, "127.0.0.1:6379"), 79, 0, line, sizeof(line));
 	assert_non_null(strstr(line, "redis"));
 	assert_non_null(strstr(line, "4242"));
