@@ -73,10 +73,9 @@ static const struct {
 	{ { "no-alerts", no_argument, NULL, OPT_NO_ALERTS }, NX_CMD_RUN },
 	{ { "json", no_argument, NULL, OPT_JSON }, NX_CMD_TRACE },
 	{ { "raw", no_argument, NULL, OPT_RAW }, NX_CMD_TRACE },
-	{ { "verbose", no_argument, NULL, OPT_VERBOSE },
-	  NX_CMD_RUN | NX_CMD_TRACE | NX_CMD_CHECK | NX_CMD_TOP },
-	{ { "help", no_argument, NULL, OPT_HELP }, NX_CMD_RUN | NX_CMD_TRACE | NX_CMD_CHECK | NX_CMD_TOP },
-	/* top */
+	{ { "verbose", no_argument, NULL, OPT_VERBOSE }, NX_CMD_RUN | NX_CMD_TRACE | NX_CMD_CHECK },
+	{ { "help", no_argument, NULL, OPT_HELP }, NX_CMD_RUN | NX_CMD_TRACE | NX_CMD_CHECK },
+	/* top (a name may appear twice here: each subcommand sees one row of it) */
 	{ { "connect", required_argument, NULL, OPT_TOP_CONNECT }, NX_CMD_TOP },
 	{ { "delay", required_argument, NULL, OPT_TOP_DELAY }, NX_CMD_TOP },
 	{ { "batch", no_argument, NULL, OPT_TOP_BATCH }, NX_CMD_TOP },
@@ -85,6 +84,8 @@ static const struct {
 	{ { "comm", required_argument, NULL, OPT_COMM }, NX_CMD_TOP },
 	{ { "pid", required_argument, NULL, OPT_PID }, NX_CMD_TOP },
 	{ { "no-default-targets", no_argument, NULL, OPT_NO_DEFAULTS }, NX_CMD_TOP },
+	{ { "verbose", no_argument, NULL, OPT_VERBOSE }, NX_CMD_TOP },
+	{ { "help", no_argument, NULL, OPT_HELP }, NX_CMD_TOP },
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
@@ -278,6 +279,7 @@ int opts__parse(unsigned int cmd, int argc, char **argv, struct nx_opts *o)
 	struct option longopts[N_OPTIONS + 1];
 	bool defaults = true;
 	int n = 0, c;
+	const char *shortopts;
 
 	memset(o, 0, sizeof(*o));
 	o->cmd = cmd;
@@ -297,8 +299,8 @@ int opts__parse(unsigned int cmd, int argc, char **argv, struct nx_opts *o)
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, cmd == NX_CMD_TOP ? "+vd:n:" : "+v", longopts, NULL)) !=
-	       -1) {
+	shortopts = cmd == NX_CMD_TOP ? "+vd:n:" : "+v"; /* top: -d, -n */
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		if (c == '?' || c == ':') {
 			fprintf(stderr, "nexus-agent %s: unknown or incomplete option '%s'\n", argv[0],
 				argv[optind - 1]);

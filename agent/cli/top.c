@@ -131,7 +131,8 @@ struct child {
  * does first, the child exits and says so). */
 static int free_port(void)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(sa);
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = -1;
 
@@ -193,9 +194,9 @@ static void child_log_tail(const struct child *ch)
 static int child_start(struct child *ch, CURL *c, const struct nx_opts *o)
 {
 	/* run --listen ADDR, then top's target options, passed on */
-	char *argv[4 + 1 + 2 * (NX_MAX_EXEC_NAMES + NX_MAX_TARGET_PIDS) + 1] = {
-		"nexus-agent", "run", "--listen", ch->addr
-	};
+	char *argv[4 + 1 + 2 * (NX_MAX_EXEC_NAMES + NX_MAX_TARGET_PIDS) + 1] = { "nexus-agent",
+										 "run", "--listen",
+										 ch->addr };
 	char pids[NX_MAX_TARGET_PIDS][16];
 	int argc = 4;
 	int port = free_port(), fd;
@@ -274,7 +275,8 @@ static int child_start(struct child *ch, CURL *c, const struct nx_opts *o)
 		usleep(200000);
 	}
 	if (!stop_requested) {
-		fprintf(stderr, "nexus-agent top: the agent it started did not answer within %.0f s\n",
+		fprintf(stderr,
+			"nexus-agent top: the agent it started did not answer within %.0f s\n",
 			CHILD_START_S);
 		if (o->verbose)
 			child_log_tail(ch);
@@ -295,7 +297,8 @@ static int run_batch(CURL *c, const char *addr, const struct nx_opts *o)
 	top_model__init(&m);
 	/* A first read for the rates, then one table per interval. */
 	refresh(c, addr, &m, err, sizeof(err));
-	for (uint32_t i = 0; !stop_requested && (!o->top_iterations || i < o->top_iterations); i++) {
+	for (uint32_t i = 0; !stop_requested && (!o->top_iterations || i < o->top_iterations);
+	     i++) {
 		next += o->top_delay;
 		while (!stop_requested && now_s() < next)
 			usleep((useconds_t)(fmin(next - now_s(), 0.1) * 1e6));
@@ -334,7 +337,8 @@ static int run_screen(CURL *c, const char *addr, const char *source, const struc
 
 		if (t >= next && !top_screen__paused(sc)) {
 			if (refresh(c, addr, &m, err, sizeof(err)))
-				snprintf(status, sizeof(status), "%s (showing the last figures)", err);
+				snprintf(status, sizeof(status), "%s (showing the last figures)",
+					 err);
 			else
 				status[0] = '\0', have = true;
 			next = t + o->top_delay;
@@ -346,8 +350,8 @@ static int run_screen(CURL *c, const char *addr, const char *source, const struc
 		t = now_s();
 		/* paused: wake once a second for the clock, else at the next refresh */
 		wait_ms = top_screen__paused(sc) ? 1000
-			  : next > t	       ? (int)fmin((next - t) * 1000, 1000) + 1
-						: 0;
+			  : next > t		 ? (int)fmin((next - t) * 1000, 1000) + 1
+						 : 0;
 		if (!top_screen__input(sc, have ? &m.cur : NULL, wait_ms))
 			break;
 	}

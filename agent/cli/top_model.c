@@ -214,8 +214,7 @@ static void parse_cache(struct top_snapshot *s, json_t *root)
 	size_t i, j;
 	json_t *v, *c;
 
-	json_array_foreach(json_object_get(root, "servers"), i, v)
-	{
+	json_array_foreach(json_object_get(root, "servers"), i, v) {
 		const char *addr = json_string_value(json_object_get(v, "server"));
 		struct top_mix_part *parts;
 		struct top_server *sv;
@@ -235,8 +234,7 @@ static void parse_cache(struct top_snapshot *s, json_t *root)
 		sv->connections = num(v, "connections");
 		sv->wait_p99_ms = num2(json_object_get(v, "request_wait"), "ms_window", "p99");
 		parts = calloc(json_array_size(cmds) + 1, sizeof(*parts));
-		json_array_foreach(cmds, j, c)
-		{
+		json_array_foreach(cmds, j, c) {
 			struct top_cmd *tc = add_cmd(sv);
 			json_t *lat = json_object_get(c, "latency_ms_window");
 			double wc = num(c, "count_window");
@@ -251,12 +249,13 @@ static void parse_cache(struct top_snapshot *s, json_t *root)
 			tc->total_ms = num(c, "total_ms"); /* agents before top: absent */
 			if (secs > 0 && isfinite(wc))
 				tc->calls_per_s = wc / secs;
-			/* Blocking commands wait by design: kept out of the server's latency, as the
-			 * agent keeps them out of its duration histogram. */
+			/* Blocking commands wait by design: kept out of the server's latency, as
+			 * the agent keeps them out of its duration histogram. */
 			if (parts && !json_is_true(json_object_get(c, "blocking")))
-				parts[n++] = (struct top_mix_part){ isfinite(wc) ? wc : 0,
-								    num(lat, "p50"), num(lat, "p95"),
-								    num(lat, "p99") };
+				parts[n++] =
+					(struct top_mix_part){ isfinite(wc) ? wc : 0,
+							       num(lat, "p50"), num(lat, "p95"),
+							       num(lat, "p99") };
 		}
 		sv->p50_ms = top_model__mix_quantile(parts, n, 0.50);
 		sv->p95_ms = top_model__mix_quantile(parts, n, 0.95);
@@ -271,8 +270,7 @@ static void parse_slow_cmds(struct top_snapshot *s, json_t *root)
 	size_t i;
 	json_t *e;
 
-	json_array_foreach(json_object_get(root, "slow_commands"), i, e)
-	{
+	json_array_foreach(json_object_get(root, "slow_commands"), i, e) {
 		const char *addr = json_string_value(json_object_get(e, "server"));
 		struct top_server *sv = addr ? find_server(s, TOP_REDIS, addr) : NULL;
 		struct top_client *c = NULL;
@@ -304,8 +302,7 @@ static void parse_db_stats(struct top_snapshot *s, json_t *root)
 	size_t i, j;
 	json_t *v, *d;
 
-	json_array_foreach(json_object_get(root, "servers"), i, v)
-	{
+	json_array_foreach(json_object_get(root, "servers"), i, v) {
 		const char *addr = json_string_value(json_object_get(v, "server"));
 		json_t *dbs = json_object_get(v, "databases");
 		double qps = 0, errs = 0, hits = 0, hit_w = 0;
@@ -318,8 +315,7 @@ static void parse_db_stats(struct top_snapshot *s, json_t *root)
 		sv->pid = (uint32_t)count(v, "pid"); /* agents before top: absent */
 		sv->wait_p99_ms = num2(json_object_get(v, "request_wait"), "ms_window", "p99");
 		parts = calloc(json_array_size(dbs) + 1, sizeof(*parts));
-		json_array_foreach(dbs, j, d)
-		{
+		json_array_foreach(dbs, j, d) {
 			json_t *lat = json_object_get(d, "latency_ms");
 			double q = num(d, "queries_per_second"), er = num(d, "error_rate");
 			double hr = num(d, "buffer_hit_ratio");
@@ -331,15 +327,16 @@ static void parse_db_stats(struct top_snapshot *s, json_t *root)
 			qps += q;
 			if (isfinite(er))
 				errs += er * q;
-			/* Databases' buffer ratios weighted by their statements: the API gives ratios,
-			 * not accesses. */
+			/* Databases' buffer ratios weighted by their statements: the API gives
+			 * ratios, not accesses. */
 			if (isfinite(hr)) {
 				hits += hr * (q > 0 ? q : 1e-9);
 				hit_w += q > 0 ? q : 1e-9;
 			}
 			if (parts)
-				parts[n++] = (struct top_mix_part){ q, num(lat, "p50"), num(lat, "p95"),
-								    num(lat, "p99") };
+				parts[n++] =
+					(struct top_mix_part){ q, num(lat, "p50"), num(lat, "p95"),
+							       num(lat, "p99") };
 		}
 		if (json_array_size(dbs)) {
 			sv->ops_per_s = qps;
@@ -360,14 +357,12 @@ static void parse_slow_queries(struct top_snapshot *s, json_t *root)
 	size_t i, j;
 	json_t *v, *q;
 
-	json_array_foreach(json_object_get(root, "servers"), i, v)
-	{
+	json_array_foreach(json_object_get(root, "servers"), i, v) {
 		const char *addr = json_string_value(json_object_get(v, "server"));
 		struct top_server *sv = addr ? find_server(s, TOP_POSTGRES, addr) : NULL;
 
 		for (int l = 0; sv && l < 2; l++)
-			json_array_foreach(json_object_get(v, lists[l]), j, q)
-			{
+			json_array_foreach(json_object_get(v, lists[l]), j, q) {
 				char key[sizeof(sv->cmds->key)], fp[32], db[TOP_NAME_LEN],
 					user[TOP_NAME_LEN];
 				struct top_cmd *c = NULL;
@@ -398,16 +393,14 @@ static void parse_db_conns(struct top_snapshot *s, json_t *root)
 	size_t i, j;
 	json_t *v, *e;
 
-	json_array_foreach(json_object_get(root, "servers"), i, v)
-	{
+	json_array_foreach(json_object_get(root, "servers"), i, v) {
 		const char *addr = json_string_value(json_object_get(v, "server"));
 		struct top_server *sv = addr ? find_server(s, TOP_POSTGRES, addr) : NULL;
 		double conns = 0;
 
 		if (!sv)
 			continue;
-		json_array_foreach(json_object_get(v, "connections"), j, e)
-		{
+		json_array_foreach(json_object_get(v, "connections"), j, e) {
 			struct top_client *c;
 			const char *state;
 			json_t *n;
@@ -434,8 +427,8 @@ static void parse_db_conns(struct top_snapshot *s, json_t *root)
 
 static void parse_health(struct top_snapshot *s, json_t *root)
 {
-	s->health = json_is_true(json_object_get(root, "enabled")) ? num2(root, "node", "score")
-								   : NAN;
+	s->health =
+		json_is_true(json_object_get(root, "enabled")) ? num2(root, "node", "score") : NAN;
 	s->at = parse_time(json_string_value(json_object_get(root, "evaluated_at")));
 	s->dated_by_agent = isfinite(s->at);
 }
@@ -445,8 +438,7 @@ static void parse_alerts(struct top_snapshot *s, json_t *root)
 	size_t i;
 	json_t *a;
 
-	json_array_foreach(json_object_get(root, "alerts"), i, a)
-	{
+	json_array_foreach(json_object_get(root, "alerts"), i, a) {
 		const char *state = json_string_value(json_object_get(a, "state"));
 		const char *server =
 			json_string_value(json_object_get(json_object_get(a, "labels"), "server"));
@@ -495,8 +487,9 @@ static void rates(struct top_model *m, double dt)
 
 			sv->ops_per_s = ops / dt;
 			if (sv->errors_total >= old->errors_total)
-				sv->error_ratio = ops ? (double)(sv->errors_total - old->errors_total) / ops
-						      : 0;
+				sv->error_ratio =
+					ops ? (double)(sv->errors_total - old->errors_total) / ops
+					    : 0;
 		}
 		for (int j = 0; j < sv->n_cmds; j++) {
 			struct top_cmd *c = &sv->cmds[j];
@@ -538,23 +531,22 @@ int top_model__update(struct top_model *m, const struct top_docs *docs, double n
 {
 	static void (*const parsers[TOP_DOC__COUNT])(struct top_snapshot *, json_t *) = {
 		/* servers first: the others add to them */
-		[TOP_DOC_CACHE] = parse_cache,
-		[TOP_DOC_DB_STATS] = parse_db_stats,
-		[TOP_DOC_SLOW_CMDS] = parse_slow_cmds,
-		[TOP_DOC_SLOW_QUERIES] = parse_slow_queries,
-		[TOP_DOC_DB_CONNS] = parse_db_conns,
-		[TOP_DOC_HEALTH] = parse_health,
+		[TOP_DOC_CACHE] = parse_cache,	       [TOP_DOC_DB_STATS] = parse_db_stats,
+		[TOP_DOC_SLOW_CMDS] = parse_slow_cmds, [TOP_DOC_SLOW_QUERIES] = parse_slow_queries,
+		[TOP_DOC_DB_CONNS] = parse_db_conns,   [TOP_DOC_HEALTH] = parse_health,
 		[TOP_DOC_ALERTS] = parse_alerts,
 	};
-	static const enum top_doc order[] = { TOP_DOC_CACHE, TOP_DOC_DB_STATS, TOP_DOC_SLOW_CMDS,
-					      TOP_DOC_SLOW_QUERIES, TOP_DOC_DB_CONNS, TOP_DOC_HEALTH,
+	static const enum top_doc order[] = { TOP_DOC_CACHE,	 TOP_DOC_DB_STATS,
+					      TOP_DOC_SLOW_CMDS, TOP_DOC_SLOW_QUERIES,
+					      TOP_DOC_DB_CONNS,	 TOP_DOC_HEALTH,
 					      TOP_DOC_ALERTS };
 	struct top_snapshot s = { .health = NAN, .at = NAN, .events_per_s = NAN };
 	double events, lost, dt;
 	int parsed = 0;
 
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
-		json_t *root = docs->doc[order[i]] ? json_loads(docs->doc[order[i]], 0, NULL) : NULL;
+		json_t *root =
+			docs->doc[order[i]] ? json_loads(docs->doc[order[i]], 0, NULL) : NULL;
 
 		if (!json_is_object(root)) {
 			json_decref(root);

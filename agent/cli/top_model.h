@@ -31,13 +31,13 @@ extern const char *const top_model__paths[TOP_DOC__COUNT];
 /* A Redis command or a PostgreSQL fingerprint (per database and user) of one server. */
 struct top_cmd {
 	char key[TOP_TEXT_LEN + 2 * TOP_NAME_LEN]; /* identity across refreshes */
-	char name[TOP_TEXT_LEN];		    /* command, or the normalised query text */
-	char database[TOP_NAME_LEN];		    /* PostgreSQL; "" for Redis */
-	uint64_t calls, errors;			    /* since start */
-	double calls_per_s;			    /* NAN: unknown (not seen last refresh) */
-	double p95_ms;				    /* Redis: last minute; PostgreSQL: since start */
-	double total_ms;			    /* since start; NAN when the agent does not say */
-	double hit_ratio;			    /* PostgreSQL buffer hit ratio; NAN for Redis */
+	char name[TOP_TEXT_LEN];		   /* command, or the normalised query text */
+	char database[TOP_NAME_LEN];		   /* PostgreSQL; "" for Redis */
+	uint64_t calls, errors;			   /* since start */
+	double calls_per_s;			   /* NAN: unknown (not seen last refresh) */
+	double p95_ms;				   /* Redis: last minute; PostgreSQL: since start */
+	double total_ms;  /* since start; NAN when the agent does not say */
+	double hit_ratio; /* PostgreSQL buffer hit ratio; NAN for Redis */
 };
 
 /* A client of one server: PostgreSQL, an identity of /api/v1/database/connections; Redis, a peer
@@ -45,9 +45,9 @@ struct top_cmd {
 struct top_client {
 	char client[TOP_NAME_LEN];
 	char database[TOP_NAME_LEN], user[TOP_NAME_LEN], application[TOP_NAME_LEN];
-	uint64_t count;	   /* PostgreSQL: connections now; Redis: slow commands in the log */
-	double rate;	   /* PostgreSQL: connections opened/s; NAN for Redis */
-	double worst_ms;   /* Redis: the longest felt latency among them; NAN for PostgreSQL */
+	uint64_t count;	 /* PostgreSQL: connections now; Redis: slow commands in the log */
+	double rate;	 /* PostgreSQL: connections opened/s; NAN for Redis */
+	double worst_ms; /* Redis: the longest felt latency among them; NAN for PostgreSQL */
 	char detail[TOP_NAME_LEN]; /* PostgreSQL: states ("2 idle 1 active"); Redis: last command */
 };
 
@@ -56,16 +56,16 @@ enum top_kind { TOP_REDIS, TOP_POSTGRES };
 struct top_server {
 	enum top_kind kind;
 	char address[TOP_NAME_LEN];
-	uint32_t pid;		   /* 0: not known */
+	uint32_t pid; /* 0: not known */
 	uint64_t ops_total, errors_total;
 	/* NAN for anything the agent does not (yet) say */
-	double ops_per_s;	   /* between refreshes; the agent's last-minute rate at first */
+	double ops_per_s; /* between refreshes; the agent's last-minute rate at first */
 	double p50_ms, p95_ms, p99_ms; /* last minute, over all commands/databases (see mix) */
-	double wait_p99_ms;	   /* request_wait: unread in the socket, last minute */
-	double error_ratio;	   /* between refreshes, else last minute */
-	double hit_ratio;	   /* Redis keyspace / PostgreSQL buffer hit ratio, last minute */
+	double wait_p99_ms;	       /* request_wait: unread in the socket, last minute */
+	double error_ratio;	       /* between refreshes, else last minute */
+	double hit_ratio; /* Redis keyspace / PostgreSQL buffer hit ratio, last minute */
 	double connections;
-	int firing;		   /* firing alerts labelled with this server */
+	int firing; /* firing alerts labelled with this server */
 	int n_cmds;
 	struct top_cmd *cmds;
 	int n_clients;
@@ -73,13 +73,13 @@ struct top_server {
 };
 
 struct top_snapshot {
-	double at;		  /* seconds: the agent's evaluation time when known, else ours */
-	bool dated_by_agent;	  /* at came from /api/v1/health's evaluated_at */
-	double health;		  /* node score, NAN: no alert engine */
-	double events_per_s;	  /* NAN until two refreshes */
+	double at;	     /* seconds: the agent's evaluation time when known, else ours */
+	bool dated_by_agent; /* at came from /api/v1/health's evaluated_at */
+	double health;	     /* node score, NAN: no alert engine */
+	double events_per_s; /* NAN until two refreshes */
 	uint64_t events_total, events_lost;
 	bool has_events;
-	int firing;		  /* firing alerts on the node */
+	int firing; /* firing alerts on the node */
 	int n_servers;
 	struct top_server *servers;
 };
@@ -87,8 +87,8 @@ struct top_snapshot {
 struct top_model {
 	struct top_snapshot cur, prev;
 	bool has_prev;
-	double events_at;	  /* our clock when /metrics was read (events are published each
-				   * 100 ms, so our clock dates them well enough) */
+	double events_at; /* our clock when /metrics was read (events are published each
+			   * 100 ms, so our clock dates them well enough) */
 	double prev_events_at;
 };
 

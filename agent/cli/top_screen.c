@@ -16,14 +16,14 @@
 
 struct top_screen {
 	const char *source;
-	bool detail;		     /* a server's commands and clients, else the servers */
-	enum top_kind sel_kind;	     /* the server shown in detail */
+	bool detail;		/* a server's commands and clients, else the servers */
+	enum top_kind sel_kind; /* the server shown in detail */
 	char sel_addr[TOP_NAME_LEN];
-	int cursor, top_row;	     /* servers table: the selected row, the first one shown */
-	int sort[TOP_T__COUNT];	     /* column */
+	int cursor, top_row;	/* servers table: the selected row, the first one shown */
+	int sort[TOP_T__COUNT]; /* column */
 	bool asc[TOP_T__COUNT];
-	char filter[2][FILTER_LEN];  /* [detail] */
-	bool prompt;		     /* typing a filter */
+	char filter[2][FILTER_LEN]; /* [detail] */
+	bool prompt;		    /* typing a filter */
 	bool paused;
 	bool open;
 };
@@ -81,7 +81,8 @@ bool top_screen__paused(const struct top_screen *sc)
 static const struct top_server *selected(const struct top_screen *sc, const struct top_snapshot *s)
 {
 	for (int i = 0; s && i < s->n_servers; i++)
-		if (s->servers[i].kind == sc->sel_kind && !strcmp(s->servers[i].address, sc->sel_addr))
+		if (s->servers[i].kind == sc->sel_kind &&
+		    !strcmp(s->servers[i].address, sc->sel_addr))
 			return &s->servers[i];
 	return NULL;
 }
@@ -133,8 +134,7 @@ static void help_line(const struct top_screen *sc)
 		snprintf(buf, sizeof(buf), "filter: %s_   (Enter: keep, Esc: clear)",
 			 sc->filter[sc->detail]);
 	} else {
-		snprintf(buf, sizeof(buf),
-			 "%s </>:sort(%s %s) r:rev /:filter%s%s p:%s %sq:quit",
+		snprintf(buf, sizeof(buf), "%s </>:sort(%s %s) r:rev /:filter%s%s p:%s %sq:quit",
 			 sc->detail ? "" : "Enter:details", cols[sc->sort[t]].title,
 			 sc->asc[t] ? "asc" : "desc", sc->filter[sc->detail][0] ? "=" : "",
 			 sc->filter[sc->detail], sc->paused ? "resume" : "pause",
@@ -198,7 +198,8 @@ void top_screen__draw(struct top_screen *sc, const struct top_snapshot *s, const
 		top_view__line(TOP_T_SERVERS, sv, COLS - 1, 0, buf, sizeof(buf));
 		line_at(y++, buf, A_NORMAL);
 		room = LINES - 1 - y;
-		/* commands get about 60 % of what is left, clients the rest (title + header each) */
+		/* commands get about 60 % of what is left, clients the rest (title + header each)
+		 */
 		cmd_room = (room - 4) * 3 / 5;
 		if (cmd_room < 1)
 			cmd_room = 1;
@@ -211,8 +212,8 @@ void top_screen__draw(struct top_screen *sc, const struct top_snapshot *s, const
 		snprintf(buf, sizeof(buf), "%s %s: top clients%s", kind, sv->address,
 			 sv->kind == TOP_REDIS ? " (from the slow-command log)" : "");
 		line_at(y++, buf, A_BOLD);
-		n = top_view__rows(ct, s, sv, sc->filter[1], top_view__default_sort(ct), false, rows,
-				   MAX_ROWS);
+		n = top_view__rows(ct, s, sv, sc->filter[1], top_view__default_sort(ct), false,
+				   rows, MAX_ROWS);
 		draw_table(ct, rows, n, 0, -1, y, LINES - 1 - y - 1);
 	}
 out:

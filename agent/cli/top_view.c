@@ -8,37 +8,61 @@
 
 /* Servers: fits 80 columns with a 17-character address. Latencies in ms. */
 static const struct top_col server_cols[] = {
-	{ "KIND", 5, true, false, false, false },   { "ADDRESS", 15, true, true, false, true },
-	{ "PID", 7, false, false, false, false },   { "OPS/S", 6, false, false, true, false },
-	{ "P50", 5, false, false, true, false },    { "P95", 5, false, false, true, false },
-	{ "P99", 5, false, false, true, false },    { "WAIT99", 6, false, false, true, false },
-	{ "ERR%", 4, false, false, true, false },   { "HIT%", 4, false, false, false, false },
-	{ "CONN", 4, false, false, true, false },   { "AL", 2, false, false, true, false },
+	{ "KIND", 5, .left = true },
+	{ "ADDRESS", 15, .left = true, .elastic = true, .tail = true },
+	{ "PID", 7, .left = false },
+	{ "OPS/S", 6, .desc = true },
+	{ "P50", 5, .desc = true },
+	{ "P95", 5, .desc = true },
+	{ "P99", 5, .desc = true },
+	{ "WAIT99", 6, .desc = true },
+	{ "ERR%", 4, .desc = true },
+	{ "HIT%", 4, .left = false },
+	{ "CONN", 4, .desc = true },
+	{ "AL", 2, .desc = true },
 };
-enum { SV_KIND, SV_ADDR, SV_PID, SV_OPS, SV_P50, SV_P95, SV_P99, SV_WAIT, SV_ERR, SV_HIT, SV_CONN,
-       SV_AL };
+enum {
+	SV_KIND,
+	SV_ADDR,
+	SV_PID,
+	SV_OPS,
+	SV_P50,
+	SV_P95,
+	SV_P99,
+	SV_WAIT,
+	SV_ERR,
+	SV_HIT,
+	SV_CONN,
+	SV_AL
+};
 
 static const struct top_col cmd_cols[] = {
-	{ "COMMAND/QUERY", 20, true, true, false, false }, { "DB", 8, true, false, false, false },
-	{ "CALLS/S", 7, false, false, true, false },	     { "P95", 6, false, false, true, false },
-	{ "TOTAL_MS", 8, false, false, true, false },	     { "ERRORS", 6, false, false, true, false },
-	{ "HIT%", 5, false, false, false, false },
+	{ "COMMAND/QUERY", 20, .left = true, .elastic = true },
+	{ "DB", 8, .left = true },
+	{ "CALLS/S", 7, .desc = true },
+	{ "P95", 6, .desc = true },
+	{ "TOTAL_MS", 8, .desc = true },
+	{ "ERRORS", 6, .desc = true },
+	{ "HIT%", 5, .left = false },
 };
 enum { CM_NAME, CM_DB, CM_RATE, CM_P95, CM_TOTAL, CM_ERR, CM_HIT };
 
 static const struct top_col pg_client_cols[] = {
-	{ "CLIENT", 21, true, false, false, true }, { "DATABASE", 10, true, false, false, false },
-	{ "USER", 10, true, false, false, false },   { "APPLICATION", 12, true, false, false, false },
-	{ "CONNS", 5, false, false, true, false },   { "OPEN/S", 6, false, false, true, false },
-	{ "STATES", 8, true, true, false, false },
+	{ "CLIENT", 21, .left = true, .tail = true },
+	{ "DATABASE", 10, .left = true },
+	{ "USER", 10, .left = true },
+	{ "APPLICATION", 12, .left = true },
+	{ "CONNS", 5, .desc = true },
+	{ "OPEN/S", 6, .desc = true },
+	{ "STATES", 8, .left = true, .elastic = true },
 };
 enum { PC_CLIENT, PC_DB, PC_USER, PC_APP, PC_CONNS, PC_OPEN, PC_STATES };
 
 static const struct top_col redis_client_cols[] = {
-	{ "CLIENT (slow-command log)", 25, true, true, false, true },
-	{ "SLOW", 5, false, false, true, false },
-	{ "WORST_MS", 8, false, false, true, false },
-	{ "LAST SLOW COMMAND", 17, true, false, false, false },
+	{ "CLIENT (slow-command log)", 25, .left = true, .elastic = true, .tail = true },
+	{ "SLOW", 5, .desc = true },
+	{ "WORST_MS", 8, .desc = true },
+	{ "LAST SLOW COMMAND", 17, .left = true },
 };
 enum { RC_CLIENT, RC_SLOW, RC_WORST, RC_LAST };
 
@@ -51,7 +75,8 @@ static const struct {
 	[TOP_T_PG_CLIENTS] = { pg_client_cols, sizeof(pg_client_cols) / sizeof(pg_client_cols[0]),
 			       PC_CONNS },
 	[TOP_T_REDIS_CLIENTS] = { redis_client_cols,
-				  sizeof(redis_client_cols) / sizeof(redis_client_cols[0]), RC_SLOW },
+				  sizeof(redis_client_cols) / sizeof(redis_client_cols[0]),
+				  RC_SLOW },
 };
 
 int top_view__cols(enum top_table t, const struct top_col **cols)
@@ -189,8 +214,10 @@ static double cell(enum top_table t, const void *row, int col, char *buf, size_t
 	}
 	case TOP_T_PG_CLIENTS: {
 		const struct top_client *cl = row;
-		const char *s[] = { [PC_CLIENT] = cl->client, [PC_DB] = cl->database,
-				    [PC_USER] = cl->user, [PC_APP] = cl->application,
+		const char *s[] = { [PC_CLIENT] = cl->client,
+				    [PC_DB] = cl->database,
+				    [PC_USER] = cl->user,
+				    [PC_APP] = cl->application,
 				    [PC_STATES] = cl->detail };
 
 		if (col == PC_CONNS) {
@@ -297,7 +324,8 @@ int top_view__rows(enum top_table t, const struct top_snapshot *s, const struct 
 		base = (const char *)sv->cmds, total = sv->n_cmds, size = sizeof(*sv->cmds);
 		break;
 	default:
-		base = (const char *)sv->clients, total = sv->n_clients, size = sizeof(*sv->clients);
+		base = (const char *)sv->clients, total = sv->n_clients,
+		size = sizeof(*sv->clients);
 		break;
 	}
 	for (int i = 0; i < total && n < max; i++)

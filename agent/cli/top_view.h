@@ -21,11 +21,11 @@ enum top_table {
 
 struct top_col {
 	const char *title;
-	int width;	/* the elastic column's minimum */
-	bool left;	/* text, left-aligned; numbers are right-aligned */
-	bool elastic;	/* takes what the line has left */
-	bool desc;	/* sorted largest first by default */
-	bool tail;	/* cut from the left: the end of a socket path says more */
+	int width;    /* the elastic column's minimum */
+	bool left;    /* text, left-aligned; numbers are right-aligned */
+	bool elastic; /* takes what the line has left */
+	bool desc;    /* sorted largest first by default */
+	bool tail;    /* cut from the left: the end of a socket path says more */
 };
 
 int top_view__cols(enum top_table t, const struct top_col **cols);

@@ -389,8 +389,8 @@ int api__render_db_stats(FILE *f, const struct postgres_snapshot *s)
 		json_array_append_new(
 			servers,
 			json_pack("{s:s, s:i, s:b, s:I, s:o, s:{s:I, s:o, s:o}}", "server",
-				  sv->server, "pid", (int)sv->pid, "usdt", sv->usdt, "deadlocks_total", (json_int_t)sv->deadlocks,
-				  "databases", dbs, "request_wait", "count",
+				  sv->server, "pid", (int)sv->pid, "usdt", sv->usdt, "deadlocks_total",
+				  (json_int_t)sv->deadlocks, "databases", dbs, "request_wait", "count",
 				  (json_int_t)sv->wait.count, "ms_window",
 				  latency(sv->wait.q_win, sv->wait.win_count), "ms_since_start",
 				  latency(sv->wait.q_total, sv->wait.count)));

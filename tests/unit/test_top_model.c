@@ -404,7 +404,8 @@ static void test_batch_text(void **state)
 	assert_non_null(strstr(text, "\nKIND  ADDRESS"));
 	assert_non_null(strstr(text, "redis 127.0.0.1:6379: top commands\n"));
 	assert_non_null(strstr(text, "pg 127.0.0.1:5432: top query fingerprints\n"));
-	assert_non_null(strstr(text, "redis 127.0.0.1:6379: top clients (from the slow-command log)"));
+	assert_non_null(
+		strstr(text, "redis 127.0.0.1:6379: top clients (from the slow-command log)"));
 	assert_non_null(strstr(text, "select * from t where id = $1"));
 	assert_non_null(strstr(text, "127.0.0.1:41474"));
 	assert_non_null(strstr(text, "pgbench"));
