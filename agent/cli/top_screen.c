@@ -135,7 +135,7 @@ static void help_line(const struct top_screen *sc)
 			 sc->filter[sc->detail]);
 	} else {
 		snprintf(buf, sizeof(buf), "%s </>:sort(%s %s) r:rev /:filter%s%s p:%s %sq:quit",
-			 sc->detail ? "" : "Enter:details", cols[sc->sort[t]].title,
+			 sc->detail ? "" : "Up/Dn Enter:details", cols[sc->sort[t]].title,
 			 sc->asc[t] ? "asc" : "desc", sc->filter[sc->detail][0] ? "=" : "",
 			 sc->filter[sc->detail], sc->paused ? "resume" : "pause",
 			 sc->detail ? "Esc:back " : "");
