@@ -14,9 +14,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include "alert/engine.h"
 #include "cli/top_batch.h"
 #include "cli/top_model.h"
 #include "cli/top_view.h"
+#include "export/alert_api.h"
+#include "export/api.h"
+#include "stats/postgres_stats.h"
+#include "stats/redis_stats.h"
 
 /* --- fixtures: one refresh at second `sec` after 18:00:00, with counters given ------------- */
 
@@ -416,6 +421,174 @@ static void test_batch_text(void **state)
 	top_model__free(&m);
 }
 
+/* --- the agent's own renderers, read back: the model follows api.c's shapes ---------------- */
+
+#define RENDER(doc, fn, snap)                                                                      \
+	do {                                                                                       \
+		size_t len_ = 0;                                                                   \
+		FILE *f_ = open_memstream(&(doc), &len_);                                          \
+		assert_int_equal(fn(f_, snap), 0);                                                 \
+		fclose(f_);                                                                        \
+	} while (0)
+
+static void test_agent_renderers(void **state)
+{
+	struct rs_server_snap *rsv = calloc(1, sizeof(*rsv));
+	struct rs_cmd_snap *rc = calloc(1, sizeof(*rc));
+	struct rs_slow_entry *slow = calloc(1, sizeof(*slow));
+	struct ps_server_snap *psv = calloc(1, sizeof(*psv));
+	struct ps_db_snap *db = calloc(1, sizeof(*db));
+	struct ps_series_snap *q = calloc(1, sizeof(*q));
+	struct ps_conn_snap conn = { .database = "app", .user = "bob", .application = "psql",
+				     .client = "10.0.0.1", .state = PG_STATE_IDLE, .n = 2 };
+	struct ps_opened_snap opened = { .database = "app", .user = "bob", .application = "psql",
+					 .client = "10.0.0.1", .opened = 5, .win_opened = 1,
+					 .win_seconds = 10 };
+	struct alert *al = calloc(1, sizeof(*al));
+	struct redis_snapshot rs = { .n_servers = 1, .servers = rsv, .n_slow = 1, .slow = slow };
+	struct postgres_snapshot ps = { .n_servers = 1, .servers = psv };
+	struct engine_snapshot es = { .at_ms = 1796580000123LL, .n_alerts = 1, .alerts = al,
+				      .node_score = 77.0 };
+	struct top_docs docs = { .doc = { [TOP_DOC_METRICS] = "nexus_agent_events_total 10\n"
+							     "nexus_agent_events_lost_total 1\n" } };
+	char *doc[TOP_DOC__COUNT] = {};
+	const struct top_server *r, *p;
+	struct top_model m;
+
+	/* Redis: 100 commands in a 10 s window, one error; get took 1 s in all */
+	snprintf(rsv->server, sizeof(rsv->server), "127.0.0.1:6379");
+	rsv->pid = 11;
+	rsv->win_seconds = 10;
+	rsv->win_commands = 100;
+	rsv->win_errors = 1;
+	rsv->win_hits = 9;
+	rsv->win_misses = 1;
+	rsv->commands = 500;
+	rsv->conns = 3;
+	rsv->wait.count = rsv->wait.win_count = 10;
+	rsv->wait.q_win[LS_P99] = 2000000;
+	rsv->n_cmds = 1;
+	rsv->cmds = rc;
+	snprintf(rc->command, sizeof(rc->command), "get");
+	rc->lat.count = 500;
+	rc->lat.sum_ns = 1000000000;
+	rc->lat.win_count = 100;
+	rc->lat.q_win[LS_P50] = 100000;
+	rc->lat.q_win[LS_P95] = 200000;
+	rc->lat.q_win[LS_P99] = 300000;
+	snprintf(slow->server, sizeof(slow->server), "127.0.0.1:6379");
+	snprintf(slow->client, sizeof(slow->client), "127.0.0.1:5555");
+	snprintf(slow->command, sizeof(slow->command), "keys");
+	snprintf(slow->status, sizeof(slow->status), "ok");
+	slow->server_ns = 20000000;
+	slow->wait_ns = 5000000;
+	slow->wait_known = true;
+	/* PostgreSQL: one database, 50 statements in 10 s, 5 errors */
+	snprintf(psv->server, sizeof(psv->server), "127.0.0.1:5432");
+	psv->pid = 22;
+	psv->usdt = true;
+	psv->wait.count = psv->wait.win_count = 4;
+	psv->wait.q_win[LS_P99] = 500000;
+	psv->n_dbs = 1;
+	psv->dbs = db;
+	snprintf(db->database, sizeof(db->database), "app");
+	db->win_seconds = 10;
+	db->win_queries = 50;
+	db->win_errors = 5;
+	db->queries = 200;
+	db->errors = 20;
+	db->win_hits = 90;
+	db->win_reads = 10;
+	db->lat.count = 200;
+	db->lat.win_count = 50;
+	db->lat.q_win[LS_P50] = 1000000;
+	db->lat.q_win[LS_P95] = 3000000;
+	db->lat.q_win[LS_P99] = 4000000;
+	psv->n_series = 1;
+	psv->series = q;
+	snprintf(q->database, sizeof(q->database), "app");
+	snprintf(q->user, sizeof(q->user), "bob");
+	snprintf(q->text, sizeof(q->text), "select $1");
+	snprintf(q->kind, sizeof(q->kind), "simple");
+	q->fingerprint = 0xab;
+	q->lat.count = 200;
+	q->lat.sum_ns = 400000000;
+	q->lat.q_total[LS_P95] = 3000000;
+	q->buf_hits = 9;
+	q->buf_reads = 1;
+	psv->n_conns = 1;
+	psv->conns = &conn;
+	psv->n_opened = 1;
+	psv->opened = &opened;
+	/* one firing alert on the PostgreSQL server */
+	snprintf(al->name, sizeof(al->name), "latency_anomaly");
+	al->state = ALERT_FIRING;
+	alert__add_label(al, "server", "127.0.0.1:5432");
+
+	RENDER(doc[TOP_DOC_CACHE], api__render_cache_stats, &rs);
+	RENDER(doc[TOP_DOC_SLOW_CMDS], api__render_slow_commands, &rs);
+	RENDER(doc[TOP_DOC_DB_STATS], api__render_db_stats, &ps);
+	RENDER(doc[TOP_DOC_SLOW_QUERIES], api__render_slow_queries, &ps);
+	RENDER(doc[TOP_DOC_DB_CONNS], api__render_db_connections, &ps);
+	RENDER(doc[TOP_DOC_HEALTH], alert_api__render_health, &es);
+	RENDER(doc[TOP_DOC_ALERTS], alert_api__render_alerts, &es);
+	for (int i = 0; i < TOP_DOC__COUNT; i++)
+		if (doc[i])
+			docs.doc[i] = doc[i];
+
+	top_model__init(&m);
+	assert_int_equal(top_model__update(&m, &docs, 1.0), 0);
+	assert_true(m.cur.dated_by_agent);
+	assert_float_equal(m.cur.at, 1796580000.123, 1e-3);
+	assert_float_equal(m.cur.health, 77.0, 1e-9);
+	assert_int_equal(m.cur.firing, 1);
+	assert_int_equal(m.cur.events_lost, 1);
+	assert_int_equal(m.cur.n_servers, 2);
+	r = &m.cur.servers[0];
+	p = &m.cur.servers[1];
+	assert_string_equal(r->address, "127.0.0.1:6379");
+	assert_int_equal(r->pid, 11);
+	assert_float_equal(r->ops_per_s, 10.0, 1e-9);
+	assert_float_equal(r->error_ratio, 0.01, 1e-9);
+	assert_float_equal(r->hit_ratio, 0.9, 1e-9);
+	assert_float_equal(r->connections, 3, 1e-9);
+	assert_float_equal(r->wait_p99_ms, 2.0, 1e-9);
+	assert_float_equal(r->p95_ms, 0.2, 1e-6);
+	assert_int_equal(r->n_cmds, 1);
+	assert_float_equal(r->cmds[0].total_ms, 1000.0, 1e-9);
+	assert_int_equal(r->n_clients, 1);
+	assert_string_equal(r->clients[0].client, "127.0.0.1:5555");
+	assert_float_equal(r->clients[0].worst_ms, 25.0, 1e-9);
+	assert_string_equal(p->address, "127.0.0.1:5432");
+	assert_int_equal(p->pid, 22);
+	assert_int_equal(p->firing, 1);
+	assert_float_equal(p->ops_per_s, 5.0, 1e-9);
+	assert_float_equal(p->error_ratio, 0.1, 1e-9);
+	assert_float_equal(p->hit_ratio, 0.9, 1e-9);
+	assert_float_equal(p->p99_ms, 4.0, 1e-6);
+	assert_float_equal(p->wait_p99_ms, 0.5, 1e-9);
+	assert_float_equal(p->connections, 2, 1e-9);
+	assert_int_equal(p->n_cmds, 1);
+	assert_string_equal(p->cmds[0].name, "select $1");
+	assert_float_equal(p->cmds[0].total_ms, 400.0, 1e-9);
+	assert_float_equal(p->cmds[0].p95_ms, 3.0, 1e-9);
+	assert_float_equal(p->cmds[0].hit_ratio, 0.9, 1e-9);
+	assert_int_equal(p->n_clients, 1);
+	assert_string_equal(p->clients[0].application, "psql");
+	assert_string_equal(p->clients[0].detail, "2 idle");
+	assert_float_equal(p->clients[0].rate, 0.1, 1e-9);
+	top_model__free(&m);
+	for (int i = 0; i < TOP_DOC__COUNT; i++)
+		free(doc[i]);
+	free(rsv);
+	free(rc);
+	free(slow);
+	free(psv);
+	free(db);
+	free(q);
+	free(al);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -426,6 +599,7 @@ int main(void)
 		cmocka_unit_test(test_numbers_fit),
 		cmocka_unit_test(test_rows_sort_filter_and_width),
 		cmocka_unit_test(test_batch_text),
+		cmocka_unit_test(test_agent_renderers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
