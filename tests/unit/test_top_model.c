@@ -423,12 +423,12 @@ static void test_batch_text(void **state)
 
 /* --- the agent's own renderers, read back: the model follows api.c's shapes ---------------- */
 
-#define RENDER(doc, fn, snap)                                                                      \
-	do {                                                                                       \
-		size_t len_ = 0;                                                                   \
-		FILE *f_ = open_memstream(&(doc), &len_);                                          \
-		assert_int_equal(fn(f_, snap), 0);                                                 \
-		fclose(f_);                                                                        \
+#define RENDER(doc, fn, snap)                             \
+	do {                                              \
+		size_t len_ = 0;                          \
+		FILE *f_ = open_memstream(&(doc), &len_); \
+		assert_int_equal(fn(f_, snap), 0);        \
+		fclose(f_);                               \
 	} while (0)
 
 static void test_agent_renderers(void **state)
@@ -439,18 +439,28 @@ static void test_agent_renderers(void **state)
 	struct ps_server_snap *psv = calloc(1, sizeof(*psv));
 	struct ps_db_snap *db = calloc(1, sizeof(*db));
 	struct ps_series_snap *q = calloc(1, sizeof(*q));
-	struct ps_conn_snap conn = { .database = "app", .user = "bob", .application = "psql",
-				     .client = "10.0.0.1", .state = PG_STATE_IDLE, .n = 2 };
-	struct ps_opened_snap opened = { .database = "app", .user = "bob", .application = "psql",
-					 .client = "10.0.0.1", .opened = 5, .win_opened = 1,
+	struct ps_conn_snap conn = { .database = "app",
+				     .user = "bob",
+				     .application = "psql",
+				     .client = "10.0.0.1",
+				     .state = PG_STATE_IDLE,
+				     .n = 2 };
+	struct ps_opened_snap opened = { .database = "app",
+					 .user = "bob",
+					 .application = "psql",
+					 .client = "10.0.0.1",
+					 .opened = 5,
+					 .win_opened = 1,
 					 .win_seconds = 10 };
 	struct alert *al = calloc(1, sizeof(*al));
 	struct redis_snapshot rs = { .n_servers = 1, .servers = rsv, .n_slow = 1, .slow = slow };
 	struct postgres_snapshot ps = { .n_servers = 1, .servers = psv };
-	struct engine_snapshot es = { .at_ms = 1796580000123LL, .n_alerts = 1, .alerts = al,
-				      .node_score = 77.0 };
-	struct top_docs docs = { .doc = { [TOP_DOC_METRICS] = "nexus_agent_events_total 10\n"
-							     "nexus_agent_events_lost_total 1\n" } };
+	struct engine_snapshot es = {
+		.at_ms = 1796580000123LL, .n_alerts = 1, .alerts = al, .node_score = 77.0
+	};
+	struct top_docs docs = { .doc = { [TOP_DOC_METRICS] =
+						  "nexus_agent_events_total 10\n"
+						  "nexus_agent_events_lost_total 1\n" } };
 	char *doc[TOP_DOC__COUNT] = {};
 	const struct top_server *r, *p;
 	struct top_model m;
