@@ -12,6 +12,7 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,23 +98,56 @@ static char *http_get(CURL *c, const char *addr, const char *path, char *err, si
 	return b.p ? b.p : strdup("");
 }
 
-/* One refresh into m; 0, or -1 with why in err (the model keeps its last figures). */
+/* Reads every document into docs; how many could be read. */
+static int fetch_all(CURL *c, const char *addr, struct top_docs *docs, char *err, size_t errlen)
+{
+	int ok = 0;
+
+	err[0] = '\0';
+	for (int i = 0; i < TOP_DOC__COUNT; i++) {
+		docs->doc[i] = http_get(c, addr, top_model__paths[i], err[0] ? NULL : err, errlen);
+		ok += docs->doc[i] != NULL;
+		/* nothing answers: do not wait on every path in turn */
+		if (!ok && i == 0)
+			break;
+	}
+	return ok;
+}
+
+static void free_docs(struct top_docs *docs)
+{
+	for (int i = 0; i < TOP_DOC__COUNT; i++)
+		free((char *)docs->doc[i]);
+	memset(docs, 0, sizeof(*docs));
+}
+
+/*
+ * One refresh into m; 0, or -1 with why in err (the model keeps its last figures). The agent
+ * publishes all its snapshots at once each second and /api/v1/health dates them: when it moved
+ * on while we read (its evaluation time differs after the reads), the documents may straddle
+ * two publications, so they are read once more.
+ */
 static int refresh(CURL *c, const char *addr, struct top_model *m, char *err, size_t errlen)
 {
 	struct top_docs docs = {};
 	int ok = 0, rc;
 
-	err[0] = '\0';
-	for (int i = 0; i < TOP_DOC__COUNT; i++) {
-		docs.doc[i] = http_get(c, addr, top_model__paths[i], err[0] ? NULL : err, errlen);
-		ok += docs.doc[i] != NULL;
-		/* nothing answers: do not wait on every path in turn */
-		if (!ok && i == 0)
+	for (int attempt = 0; attempt < 2; attempt++) {
+		char *again;
+		bool same;
+
+		free_docs(&docs);
+		ok = fetch_all(c, addr, &docs, err, errlen);
+		if (!ok || !docs.doc[TOP_DOC_HEALTH])
+			break;
+		again = http_get(c, addr, top_model__paths[TOP_DOC_HEALTH], NULL, 0);
+		same = top_model__same_evaluation(docs.doc[TOP_DOC_HEALTH], again);
+		free(again);
+		if (same)
 			break;
 	}
 	rc = ok ? top_model__update(m, &docs, now_s()) : -1;
-	for (int i = 0; i < TOP_DOC__COUNT; i++)
-		free((char *)docs.doc[i]);
+	free_docs(&docs);
 	if (rc && !err[0])
 		snprintf(err, errlen, "http://%s: no figures could be read", addr);
 	return rc ? -1 : 0;

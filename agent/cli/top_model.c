@@ -88,6 +88,22 @@ static double parse_time(const char *s)
 	return (double)timegm(&tm) + ms / 1000.0;
 }
 
+static double evaluated_at(const char *health)
+{
+	json_t *root = health ? json_loads(health, 0, NULL) : NULL;
+	double t = parse_time(json_string_value(json_object_get(root, "evaluated_at")));
+
+	json_decref(root);
+	return t;
+}
+
+bool top_model__same_evaluation(const char *health1, const char *health2)
+{
+	double a = evaluated_at(health1), b = evaluated_at(health2);
+
+	return a == b || (isnan(a) && isnan(b));
+}
+
 /* --- the mixture estimate ------------------------------------------------------------------- */
 
 /* A part's CDF at x, linear through (0,0), (p50,.5), (p95,.95), (p99,.99), then 1 at p99. */

@@ -103,6 +103,10 @@ void top_model__free(struct top_model *m);
  * m->prev for the rates. 0, or -EINVAL when no document at all could be parsed (m unchanged). */
 int top_model__update(struct top_model *m, const struct top_docs *docs, double now);
 
+/* Whether two /api/v1/health documents are of the same evaluation (or say no time at all, as
+ * with --no-alerts: then nothing better can be known). */
+bool top_model__same_evaluation(const char *health1, const char *health2);
+
 /* Frees a snapshot's arrays and zeroes it. */
 void top_snapshot__clear(struct top_snapshot *s);
 

@@ -292,6 +292,20 @@ static void test_rates_between_refreshes(void **state)
 	top_model__free(&m);
 }
 
+static void test_same_evaluation(void **state)
+{
+	char a[512], b[512];
+
+	snprintf(a, sizeof(a), health_fmt, 1);
+	snprintf(b, sizeof(b), health_fmt, 2);
+	assert_true(top_model__same_evaluation(a, a));
+	assert_false(top_model__same_evaluation(a, b));
+	assert_false(top_model__same_evaluation(a, NULL));
+	/* no alert engine: no time either side, nothing better to know */
+	assert_true(top_model__same_evaluation("{\"enabled\":false,\"evaluated_at\":null}",
+					       "{\"enabled\":false,\"evaluated_at\":null}"));
+}
+
 static void test_missing_and_bad_documents(void **state)
 {
 	struct top_docs none = {}, bad = { .doc = { "not json", "[1,2]", "{\"servers\":7}" } };
@@ -605,6 +619,7 @@ int main(void)
 		cmocka_unit_test(test_mix_quantile),
 		cmocka_unit_test(test_first_refresh),
 		cmocka_unit_test(test_rates_between_refreshes),
+		cmocka_unit_test(test_same_evaluation),
 		cmocka_unit_test(test_missing_and_bad_documents),
 		cmocka_unit_test(test_numbers_fit),
 		cmocka_unit_test(test_rows_sort_filter_and_width),
