@@ -312,7 +312,7 @@ def own_agent_group(g, rd, pg):
         m = re.search(r"own agent http://(127\.0\.0\.1:\d+)", t.last)
         child = child_pid(m.group(1).split(":")[1]) if m else None
         t.keys("q")
-        done = t.wait(lambda s: "EXIT=" in s, 20)
+        done = t.wait(lambda s: "EXIT=" in s and "TTY=" in s, 20)
         went = h.wait_until(lambda: child and gone(child), 10)
         g.check(OWN_CHECKS[2], s is not None and child is not None and done is not None
                 and "EXIT=0" in done and "TTY=same" in done and went,
