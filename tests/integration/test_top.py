@@ -27,6 +27,7 @@ SCREEN_CHECKS = [
     "screen: Enter on Redis shows its top commands (get, set) and the clients heading",
     "screen: Esc goes back to the servers table",
     "screen: Enter on PostgreSQL shows query fingerprints and the client's application",
+    "screen: Backspace goes back as well",
     "screen: > moves the sort column (shown on the help line), r reverses it",
     "screen: p pauses ([PAUSED]) and p resumes",
     "screen: a resized window (120x40, then 80x24) is redrawn at its new width",
@@ -218,7 +219,9 @@ def screen_group(g, rd, pg, port):
         s = t.wait(lambda s: "top query fingerprints" in s and "pg_class" in s
                    and "nx-top-load" in s, 15)
         g.check(SCREEN_CHECKS[6], s is not None, t.last.splitlines())
-        t.keys("Escape")
+        t.keys("BSpace")
+        s = t.wait(lambda s: "Enter:details" in s and "top query" not in s and paddr in s, 10)
+        g.check(SCREEN_CHECKS[7], s is not None, t.last.splitlines())
         t.keys("Escape")
         t.wait(lambda s: raddr in s and paddr in s, 10)
 
@@ -226,13 +229,13 @@ def screen_group(g, rd, pg, port):
         s1 = t.wait(lambda s: "sort(P50 desc)" in s, 10)
         t.keys("r")
         s2 = t.wait(lambda s: "sort(P50 asc)" in s, 10)
-        g.check(SCREEN_CHECKS[7], s1 is not None and s2 is not None, t.last.splitlines())
+        g.check(SCREEN_CHECKS[8], s1 is not None and s2 is not None, t.last.splitlines())
 
         t.keys("p")
         s1 = t.wait(lambda s: "[PAUSED]" in s and "p:resume" in s, 10)
         t.keys("p")
         s2 = t.wait(lambda s: "[PAUSED]" not in s and "p:pause" in s, 10)
-        g.check(SCREEN_CHECKS[8], s1 is not None and s2 is not None, t.last.splitlines())
+        g.check(SCREEN_CHECKS[9], s1 is not None and s2 is not None, t.last.splitlines())
 
         def header_width(s):
             line = row_of(s, "ADDRESS")
@@ -242,19 +245,19 @@ def screen_group(g, rd, pg, port):
         wide_screen = t.last
         t.tmux("resize-window", "-t", "top", "-x", "80", "-y", "24")
         narrow = t.wait(lambda s: 60 < header_width(s) <= 80 and raddr in s, 10)
-        g.check(SCREEN_CHECKS[9], wide is not None and narrow is not None,
+        g.check(SCREEN_CHECKS[10], wide is not None and narrow is not None,
                 ["at 120x40:"] + wide_screen.splitlines() + ["at 80x24:"] + t.last.splitlines())
 
         t.keys("q")
         s = t.wait(lambda s: "EXIT=" in s and "TTY=" in s, 15)
-        g.check(SCREEN_CHECKS[10], s is not None and "EXIT=0" in s and "TTY=same" in s
+        g.check(SCREEN_CHECKS[11], s is not None and "EXIT=0" in s and "TTY=same" in s
                 and "ADDRESS" not in s, t.last.splitlines())
 
     with Tmux(wrap(top)) as t:
         t.wait(lambda s: raddr in s, 20)
         t.keys("C-c")
         s = t.wait(lambda s: "EXIT=" in s and "TTY=" in s, 15)
-        g.check(SCREEN_CHECKS[11], s is not None and "EXIT=0" in s and "TTY=same" in s,
+        g.check(SCREEN_CHECKS[12], s is not None and "EXIT=0" in s and "TTY=same" in s,
                 t.last.splitlines())
 
 
