@@ -354,7 +354,8 @@ static int run_batch(CURL *c, const char *addr, const struct nx_opts *o)
 
 static int run_screen(CURL *c, const char *addr, const char *source, const struct nx_opts *o)
 {
-	struct top_screen *sc = top_screen__open(source);
+	struct top_screen *sc =
+		isatty(STDIN_FILENO) && isatty(STDOUT_FILENO) ? top_screen__open(source) : NULL;
 	struct top_model m;
 	char err[512] = "", status[600] = "";
 	double next = 0;
@@ -362,7 +363,8 @@ static int run_screen(CURL *c, const char *addr, const char *source, const struc
 	int wait_ms;
 
 	if (!sc) {
-		fprintf(stderr, "nexus-agent top: no usable terminal (try --batch)\n");
+		fprintf(stderr,
+			"nexus-agent top: no usable terminal (for scripts and logs: --batch)\n");
 		return NX_EXIT_FAIL;
 	}
 	top_model__init(&m);
