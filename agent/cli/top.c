@@ -263,8 +263,9 @@ static int child_start(struct child *ch, CURL *c, const struct nx_opts *o)
 	fflush(NULL);
 	ch->pid = fork();
 	if (ch->pid < 0) {
-		close(fd);
 		fprintf(stderr, "nexus-agent top: fork: %s\n", strerror(errno));
+		close(fd);
+		unlink(ch->log);
 		return -1;
 	}
 	if (ch->pid == 0) {
@@ -272,12 +273,13 @@ static int child_start(struct child *ch, CURL *c, const struct nx_opts *o)
 
 		/* Dies with top even when top cannot stop it (SIGKILL); its own process group, so
 		 * the terminal's Ctrl-C reaches top, which stops it in order. */
+		signal(SIGTERM, SIG_DFL); /* top's handler would only set a flag here */
+		signal(SIGINT, SIG_DFL);
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (getppid() != parent)
 			_exit(1);
 		setpgid(0, 0);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
+		signal(SIGPIPE, SIG_DFL); /* as `run` started from a shell has it */
 		dup2(null, 0);
 		dup2(fd, 1);
 		dup2(fd, 2);
