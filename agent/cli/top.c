@@ -158,7 +158,7 @@ static int refresh(CURL *c, const char *addr, struct top_model *m, char *err, si
 struct child {
 	pid_t pid;
 	char addr[64];
-	char log[64]; /* its stderr, shown when it fails */
+	int log_fd; /* its stderr, shown when it fails: an unlinked file, nothing is left behind */
 };
 
 /* A loopback port nothing listens on now (the child binds it a moment later; if someone else
@@ -186,6 +186,9 @@ static void child_stop(struct child *ch)
 	double deadline;
 	int status;
 
+	if (ch->log_fd >= 0)
+		close(ch->log_fd);
+	ch->log_fd = -1;
 	if (ch->pid <= 0)
 		return;
 	kill(ch->pid, SIGTERM);
@@ -199,24 +202,18 @@ static void child_stop(struct child *ch)
 		usleep(20000);
 	}
 	ch->pid = 0;
-	if (ch->log[0])
-		unlink(ch->log);
 }
 
 static void child_log_tail(const struct child *ch)
 {
 	char buf[4096];
+	off_t end = ch->log_fd >= 0 ? lseek(ch->log_fd, 0, SEEK_END) : -1;
 	ssize_t n;
-	int fd = open(ch->log, O_RDONLY);
 
-	if (fd < 0)
+	if (end < 0)
 		return;
-	if (lseek(fd, 0, SEEK_END) > (off_t)sizeof(buf) - 1)
-		lseek(fd, -(off_t)(sizeof(buf) - 1), SEEK_END);
-	else
-		lseek(fd, 0, SEEK_SET);
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
+	n = pread(ch->log_fd, buf, sizeof(buf) - 1,
+		  end > (off_t)sizeof(buf) - 1 ? end - (off_t)(sizeof(buf) - 1) : 0);
 	if (n > 0) {
 		buf[n] = '\0';
 		fprintf(stderr, "%s", buf);
@@ -253,10 +250,8 @@ static int child_start(struct child *ch, CURL *c, const struct nx_opts *o)
 		argv[argc++] = "--pid";
 		argv[argc++] = pids[i];
 	}
-	snprintf(ch->log, sizeof(ch->log), "/tmp/nexus-agent-top.XXXXXX");
-	fd = mkstemp(ch->log);
+	fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		ch->log[0] = '\0';
 		fprintf(stderr, "nexus-agent top: log file: %s\n", strerror(errno));
 		return -1;
 	}
@@ -265,7 +260,6 @@ static int child_start(struct child *ch, CURL *c, const struct nx_opts *o)
 	if (ch->pid < 0) {
 		fprintf(stderr, "nexus-agent top: fork: %s\n", strerror(errno));
 		close(fd);
-		unlink(ch->log);
 		return -1;
 	}
 	if (ch->pid == 0) {
@@ -286,7 +280,7 @@ static int child_start(struct child *ch, CURL *c, const struct nx_opts *o)
 		execv("/proc/self/exe", argv);
 		_exit(127);
 	}
-	close(fd);
+	ch->log_fd = fd;
 	fprintf(stderr, "nexus-agent top: no agent at %s; starting one on %s (pid %d)\n",
 		DEFAULT_AGENT, ch->addr, (int)ch->pid);
 	deadline = now_s() + CHILD_START_S;
@@ -300,7 +294,6 @@ static int child_start(struct child *ch, CURL *c, const struct nx_opts *o)
 				WIFEXITED(status) ? "status" : "signal",
 				WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 			child_log_tail(ch);
-			unlink(ch->log);
 			return -1;
 		}
 		body = http_get(c, ch->addr, "/api/v1/health", NULL, 0);
@@ -401,7 +394,7 @@ static int run_screen(CURL *c, const char *addr, const char *source, const struc
 int cmd_top(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_stop }; /* no SA_RESTART: getch returns */
-	struct child ch = {};
+	struct child ch = { .log_fd = -1 };
 	const char *addr;
 	char source[128];
 	struct nx_opts o;
@@ -436,6 +429,7 @@ int cmd_top(int argc, char **argv)
 		curl_easy_cleanup(c);
 		return NX_EXIT_FAIL;
 	} else if (child_start(&ch, c, &o)) {
+		child_stop(&ch);
 		curl_easy_cleanup(c);
 		return NX_EXIT_FAIL;
 	} else {

@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -115,11 +116,14 @@ class Tmux:
     """A tmux server of our own (-L), one window running cmd."""
 
     def __init__(self, cmd, width=80, height=24):
-        self.sock = "nx-top-test-%d" % os.getpid()
+        # a socket per instance, in a directory of its own: a new server on the socket of one
+        # still shutting down fails, and tmux leaves its socket behind
+        self.dir = tempfile.mkdtemp(prefix="nx-top-tmux-")
+        self.sock = os.path.join(self.dir, "sock")
         self.cmd, self.width, self.height = cmd, width, height
 
     def tmux(self, *args, check=True):
-        r = subprocess.run(["tmux", "-L", self.sock] + list(args), stdin=subprocess.DEVNULL,
+        r = subprocess.run(["tmux", "-S", self.sock] + list(args), stdin=subprocess.DEVNULL,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
         if check and r.returncode != 0:
             raise h.HarnessError("tmux %s: %s" % (" ".join(args), r.stderr.decode().strip()))
@@ -133,6 +137,7 @@ class Tmux:
 
     def __exit__(self, *exc):
         self.tmux("kill-server", check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def keys(self, *keys):
         self.tmux("send-keys", "-t", "top", *keys)
