@@ -24,6 +24,7 @@ static const struct {
 	{ "run", cmd_run },
 	{ "trace", cmd_trace },
 	{ "check", cmd_check },
+	{ "top", cmd_top },
 	{ "version", cmd_version },
 	{ "--version", cmd_version },
 	{ "help", cmd_help },

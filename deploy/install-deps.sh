@@ -10,6 +10,8 @@ BUILD_PKGS=(
 	# BPF objects, skeletons, agent
 	make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
 	libmicrohttpd-dev libjansson-dev libcmocka-dev libyaml-dev libcurl4-openssl-dev
+	# nexus-agent top's screen
+	libncurses-dev
 )
 RUN_PKGS=(
 	# make fuzz: libFuzzer and the sanitizer runtimes
@@ -23,6 +25,8 @@ RUN_PKGS=(
 	python3-redis python3-asyncpg python3-psycopg nodejs
 	# make bench: the bare probe that is the floor every overhead is compared with
 	bpftrace
+	# nexus-agent top's integration test drives it in a terminal
+	tmux
 )
 
 case "${1:-all}" in

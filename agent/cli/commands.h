@@ -10,5 +10,6 @@
 int cmd_run(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_top(int argc, char **argv);
 
 #endif /* NEXUS_COMMANDS_H */

@@ -47,6 +47,14 @@ enum {
 	OPT_SLOW_LOG,
 };
 
+/* top's options ('d' and 'n' are short options of top only) */
+enum {
+	OPT_TOP_DELAY = 'd',
+	OPT_TOP_ITERATIONS = 'n',
+	OPT_TOP_CONNECT = 512,
+	OPT_TOP_BATCH,
+};
+
 static const struct {
 	struct option opt;
 	unsigned int cmds;
@@ -85,6 +93,17 @@ static const struct {
 	{ { "count", required_argument, NULL, OPT_COUNT }, NX_CMD_TRACE },
 	{ { "verbose", no_argument, NULL, OPT_VERBOSE }, NX_CMD_RUN | NX_CMD_TRACE | NX_CMD_CHECK },
 	{ { "help", no_argument, NULL, OPT_HELP }, NX_CMD_RUN | NX_CMD_TRACE | NX_CMD_CHECK },
+	/* top (a name may appear twice here: each subcommand sees one row of it) */
+	{ { "connect", required_argument, NULL, OPT_TOP_CONNECT }, NX_CMD_TOP },
+	{ { "delay", required_argument, NULL, OPT_TOP_DELAY }, NX_CMD_TOP },
+	{ { "batch", no_argument, NULL, OPT_TOP_BATCH }, NX_CMD_TOP },
+	{ { "iterations", required_argument, NULL, OPT_TOP_ITERATIONS }, NX_CMD_TOP },
+	/* top: targets of the agent it starts when none answers */
+	{ { "comm", required_argument, NULL, OPT_COMM }, NX_CMD_TOP },
+	{ { "pid", required_argument, NULL, OPT_PID }, NX_CMD_TOP },
+	{ { "no-default-targets", no_argument, NULL, OPT_NO_DEFAULTS }, NX_CMD_TOP },
+	{ { "verbose", no_argument, NULL, OPT_VERBOSE }, NX_CMD_TOP },
+	{ { "help", no_argument, NULL, OPT_HELP }, NX_CMD_TOP },
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
@@ -99,6 +118,7 @@ void opts__usage(FILE *f)
 		"  run     capture and serve /metrics\n"
 		"  trace   print each captured chunk as a line\n"
 		"  check   say what this kernel offers and whether the agent can run here\n"
+		"  top     the servers, their commands and clients on one screen, live\n"
 		"  version print the version\n"
 		"\n"
 		"Options:\n"
@@ -130,7 +150,15 @@ void opts__usage(FILE *f)
 		"  --no-alerts             (run) no alert rules, health score or notifications\n"
 		"  --json                  (trace) one JSON object per line\n"
 		"  --raw                   (trace) raw captured chunks instead of decoded commands\n"
-		"  -v, --verbose           libbpf's debug output\n",
+		"  -v, --verbose           libbpf's debug output\n"
+		"\n"
+		"top options:\n"
+		"  --connect HOST:PORT     read this agent's API (default 127.0.0.1:9435; when none\n"
+		"                          answers there, top starts `run` on a loopback port itself)\n"
+		"  -d, --delay SECONDS     between refreshes, 0.1..3600 (default 1)\n"
+		"  --batch                 print the tables as text at each refresh, no screen\n"
+		"  -n, --iterations N      stop after N refreshes (default: never)\n"
+		"  --comm, --pid, --no-default-targets  targets of the agent top starts itself\n",
 		NX_MAX_CAPTURE, NX_DEFAULT_CAPTURE, RS_SLOW_LOG_MAX, RS_SLOW_LOG_DEFAULT);
 	fputs(
 		"\n"
@@ -309,6 +337,22 @@ static int set_option(struct nx_opts *o, int c, const char *arg)
 	case OPT_VERBOSE:
 		o->verbose = true;
 		return 0;
+	/* top */
+	case OPT_TOP_CONNECT:
+		if (!strchr(arg, ':') || arg[0] == ':')
+			return bad("--connect (want HOST:PORT)", arg);
+		o->top_connect = arg;
+		return 0;
+	case OPT_TOP_DELAY:
+		o->top_delay = strtod(arg, &end);
+		if (end == arg || *end || !(o->top_delay >= 0.1) || o->top_delay > 3600)
+			return bad("-d (want seconds, 0.1..3600)", arg);
+		return 0;
+	case OPT_TOP_BATCH:
+		o->top_batch = true;
+		return 0;
+	case OPT_TOP_ITERATIONS:
+		return parse_u32(arg, 1, UINT32_MAX, &o->top_iterations) ? bad("-n", arg) : 0;
 	}
 	return -EINVAL;
 }
@@ -319,6 +363,7 @@ int opts__parse(unsigned int cmd, int argc, char **argv, struct nx_opts *o)
 	const char *why;
 	bool defaults = true;
 	int n = 0, c;
+	const char *shortopts;
 
 	memset(o, 0, sizeof(*o));
 	o->cmd = cmd;
@@ -330,6 +375,7 @@ int opts__parse(unsigned int cmd, int argc, char **argv, struct nx_opts *o)
 	o->resp.depth = 1;
 	o->slow_ms = 10;
 	o->slow_log = RS_SLOW_LOG_DEFAULT;
+	o->top_delay = 1; /* top */
 	for (size_t i = 0; i < N_OPTIONS; i++)
 		if (options[i].cmds & cmd)
 			longopts[n++] = options[i].opt;
@@ -337,7 +383,8 @@ int opts__parse(unsigned int cmd, int argc, char **argv, struct nx_opts *o)
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+v", longopts, NULL)) != -1) {
+	shortopts = cmd == NX_CMD_TOP ? "+vd:n:" : "+v"; /* top: -d, -n */
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		if (c == '?' || c == ':') {
 			fprintf(stderr, "nexus-agent %s: unknown or incomplete option '%s'\n", argv[0],
 				argv[optind - 1]);
@@ -371,6 +418,8 @@ int opts__parse(unsigned int cmd, int argc, char **argv, struct nx_opts *o)
 		fprintf(stderr, "nexus-agent: %s\n", why);
 		goto usage;
 	}
+	o->top_named = o->spec.n_names; /* top: before the defaults */
+	o->top_no_defaults = !defaults;
 	if (defaults) {
 		for (size_t i = 0; i < sizeof(default_names) / sizeof(default_names[0]); i++) {
 			if (o->spec.n_names >= NX_MAX_EXEC_NAMES) {

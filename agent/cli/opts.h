@@ -15,6 +15,7 @@ enum {
 	NX_CMD_RUN = 1 << 0,
 	NX_CMD_TRACE = 1 << 1,
 	NX_CMD_CHECK = 1 << 2,
+	NX_CMD_TOP = 1 << 3,
 };
 
 struct nx_opts {
@@ -39,6 +40,13 @@ struct nx_opts {
 	bool raw;
 	struct trace_filter filter; /* trace: --server, --kind, --command... --count */
 	bool verbose;
+	/* top */
+	const char *top_connect;  /* --connect HOST:PORT (NULL: 127.0.0.1:9435, else its own) */
+	double top_delay;	  /* -d SECONDS between refreshes */
+	bool top_batch;		  /* --batch: plain-text tables */
+	uint32_t top_iterations;  /* -n N: stop after N refreshes (0: never) */
+	int top_named;		  /* spec.names given by --comm (the defaults follow them) */
+	bool top_no_defaults;	  /* --no-default-targets, passed on to the agent top starts */
 };
 
 /* 0 on success; on a bad option prints the usage to stderr and returns -EINVAL. */

@@ -48,9 +48,10 @@ static json_t *latency(const uint64_t q[LS_N_QUANTILES], uint64_t count)
  */
 static json_t *command(const struct rs_cmd_snap *c)
 {
-	return json_pack("{s:s, s:b, s:I, s:I, s:I, s:o, s:o, s:o, s:o}", "command", c->command,
-			 "blocking", c->blocking, "count", (json_int_t)c->lat.count, "errors",
-			 (json_int_t)c->lat.errors, "count_window", (json_int_t)c->lat.win_count,
+	return json_pack("{s:s, s:b, s:I, s:I, s:I, s:f, s:o, s:o, s:o, s:o}", "command",
+			 c->command, "blocking", c->blocking, "count", (json_int_t)c->lat.count,
+			 "errors", (json_int_t)c->lat.errors, "count_window",
+			 (json_int_t)c->lat.win_count, "total_ms", c->lat.sum_ns / 1e6,
 			 "latency_ms_window", latency(c->lat.q_win, c->lat.win_count),
 			 "latency_ms_since_start", latency(c->lat.q_total, c->lat.count),
 			 "felt_ms_window", latency(c->felt.q_win, c->felt.win_count),
@@ -387,9 +388,9 @@ int api__render_db_stats(FILE *f, const struct postgres_snapshot *s)
 			json_array_append_new(dbs, db_stats(sv, &sv->dbs[j]));
 		json_array_append_new(
 			servers,
-			json_pack("{s:s, s:b, s:I, s:o, s:{s:I, s:o, s:o}}", "server", sv->server,
-				  "usdt", sv->usdt, "deadlocks_total", (json_int_t)sv->deadlocks,
-				  "databases", dbs, "request_wait", "count",
+			json_pack("{s:s, s:i, s:b, s:I, s:o, s:{s:I, s:o, s:o}}", "server",
+				  sv->server, "pid", (int)sv->pid, "usdt", sv->usdt, "deadlocks_total",
+				  (json_int_t)sv->deadlocks, "databases", dbs, "request_wait", "count",
 				  (json_int_t)sv->wait.count, "ms_window",
 				  latency(sv->wait.q_win, sv->wait.win_count), "ms_since_start",
 				  latency(sv->wait.q_total, sv->wait.count)));

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Option parsing: defaults, targets, bounds, and options a subcommand does not take. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -225,6 +226,36 @@ static void test_bad(void **state)
 	}
 }
 
+static void test_top(void **state)
+{
+	char *argv[] = { "top", "-d", "0.5", "--connect", "127.0.0.1:9999", "--batch", "-n", "3",
+			 NULL };
+	char *longs[] = { "top", "--delay", "2", "--iterations", "1", NULL };
+	char *bad_delay[] = { "top", "-d", "0", NULL };
+	char *bad_connect[] = { "top", "--connect", "nohost", NULL };
+	char *not_run[] = { "run", "-d", "1", NULL };
+	char *not_top[] = { "top", "--listen", ":1", NULL };
+	struct nx_opts o;
+
+	assert_int_equal(parse(NX_CMD_TOP, &o, 1, argv), 0);
+	assert_null(o.top_connect);
+	assert_false(o.top_batch);
+	assert_float_equal(o.top_delay, 1.0, 1e-9);
+	assert_int_equal(o.top_iterations, 0);
+	assert_int_equal(parse(NX_CMD_TOP, &o, 8, argv), 0);
+	assert_float_equal(o.top_delay, 0.5, 1e-9);
+	assert_string_equal(o.top_connect, "127.0.0.1:9999");
+	assert_true(o.top_batch);
+	assert_int_equal(o.top_iterations, 3);
+	assert_int_equal(parse(NX_CMD_TOP, &o, 5, longs), 0);
+	assert_float_equal(o.top_delay, 2.0, 1e-9);
+	assert_int_equal(o.top_iterations, 1);
+	assert_int_equal(parse(NX_CMD_TOP, &o, 3, bad_delay), -EINVAL);
+	assert_int_equal(parse(NX_CMD_TOP, &o, 3, bad_connect), -EINVAL);
+	assert_int_equal(parse(NX_CMD_RUN, &o, 3, not_run), -EINVAL);
+	assert_int_equal(parse(NX_CMD_TOP, &o, 3, not_top), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -236,6 +267,7 @@ int main(void)
 		cmocka_unit_test(test_bad_trace_filter_usage),
 		cmocka_unit_test(test_trace_filter_conflicts),
 		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_top),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
