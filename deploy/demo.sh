@@ -239,6 +239,8 @@ done
 sleep 1.5
 curl -sf -m 5 "http://127.0.0.1:$METRICS_PORT/api/v1/cache/slow-commands" | python3 -m json.tool | head -30 || true
 curl -sf -m 5 "http://127.0.0.1:$METRICS_PORT/metrics" | grep -E '^nexus_redis_(commands_total.*get|slow_commands_total|request_wait_seconds_(count|sum))' || true
+say "the node at a glance: $AGENT top --connect 127.0.0.1:$METRICS_PORT --batch -n 2 (without --batch: a live screen)"
+timeout 20 "$AGENT" top --connect "127.0.0.1:$METRICS_PORT" --batch -n 2 -d 1 || true
 say "health score and alerts: curl -s http://127.0.0.1:$METRICS_PORT/api/v1/health (and /api/v1/alerts)"
 curl -sf -m 5 "http://127.0.0.1:$METRICS_PORT/api/v1/health" | python3 -m json.tool | head -30 || true
 curl -sf -m 5 "http://127.0.0.1:$METRICS_PORT/api/v1/alerts" | python3 -m json.tool | head -20 || true
