@@ -109,9 +109,10 @@ if ! [[ $PG_PID =~ ^[0-9]+$ ]] || ! kill -0 "$PG_PID" 2>/dev/null; then
 fi
 "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -t 30 || die "postgres on 127.0.0.1:$PG_PORT is not ready"
 PG_VERSION=$("$PG_BIN/postgres" --version 2>/dev/null | awk '{ print $3 }')
-# the USDT probes the agent attaches (agent/capture/pg_usdt.c's table) that this binary has
+# the USDT probes the agent attaches by default (agent/capture/pg_usdt.c's table: { name,
+# records, exec_time }; the exec_time ones only with --pg-exec-time) that this binary has
 BINARY_PROBES=$(readelf -n "$PG_BIN/postgres" 2>/dev/null | awk '$1 == "Name:" { print $2 }' | sort -u)
-USDT_PROBES=$(sed -n 's/^[[:space:]]*{ "\([a-z_]*\)", \(true\|false\) },.*/\1/p' "$REPO/agent/capture/pg_usdt.c" |
+USDT_PROBES=$(sed -n 's/^[[:space:]]*{ "\([a-z_]*\)", \(true\|false\), false },.*/\1/p' "$REPO/agent/capture/pg_usdt.c" |
 	grep -Fxf <(printf '%s\n' "$BINARY_PROBES") || true)
 [ -n "$USDT_PROBES" ] || die "none of the USDT probes of agent/capture/pg_usdt.c is in $PG_BIN/postgres"
 log "postgres $PG_VERSION pid $PG_PID on 127.0.0.1:$PG_PORT (socket dir $PGDIR/sock); USDT probes: $(echo "$USDT_PROBES" | tr '\n' ' ')"
