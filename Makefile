@@ -29,7 +29,7 @@ BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror 
 CFLAGS ?= -g -O2
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
 	-DNX_VERSION='"$(VERSION)"' $(INCLUDES)
-PKG_LIBS := libbpf libelf libmicrohttpd jansson yaml-0.1 libcurl
+PKG_LIBS := libbpf libelf libmicrohttpd jansson yaml-0.1 libcurl zlib
 LDLIBS := $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null || echo -lbpf -lelf -lz -lmicrohttpd -ljansson -lyaml -lcurl) -lpthread -lm
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
