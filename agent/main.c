@@ -24,6 +24,8 @@ static const struct {
 	{ "run", cmd_run },
 	{ "trace", cmd_trace },
 	{ "check", cmd_check },
+	{ "record", cmd_record }, /* issue 12 */
+	{ "replay", cmd_replay },
 	{ "version", cmd_version },
 	{ "--version", cmd_version },
 	{ "help", cmd_help },

@@ -14,6 +14,9 @@ enum {
 	NX_CMD_RUN = 1 << 0,
 	NX_CMD_TRACE = 1 << 1,
 	NX_CMD_CHECK = 1 << 2,
+	/* record and replay (issue 12): their options are listed by name in opts.c */
+	NX_CMD_RECORD = 1 << 10,
+	NX_CMD_REPLAY = 1 << 11,
 };
 
 struct nx_opts {
@@ -37,6 +40,11 @@ struct nx_opts {
 	bool json;
 	bool raw;
 	bool verbose;
+	/* record and replay (issue 12) */
+	const char *output;	  /* record: -o FILE */
+	const char *input;	  /* replay: FILE */
+	double speed;		  /* replay: --speed X of record time (0: as fast as it goes) */
+	bool listen_given;	  /* replay: --listen serves /metrics instead of printing */
 };
 
 /* 0 on success; on a bad option prints the usage to stderr and returns -EINVAL. */
