@@ -348,7 +348,7 @@ int opts__parse(unsigned int cmd, int argc, char **argv, struct nx_opts *o)
 			longopts[n++] = record_options[i];
 	memset(&longopts[n], 0, sizeof(longopts[n]));
 
-	optind = 1;
+	optind = 0; /* glibc: 0 also re-reads the ordering ("+": stop at FILE; replay permutes) */
 	opterr = 0;
 	/* replay FILE [options]: its file may come first, so replay's arguments are permuted */
 	while ((c = getopt_long(argc, argv, cmd == NX_CMD_RECORD	 ? "+vo:"
