@@ -176,6 +176,11 @@ int cmd_record(int argc, char **argv)
 	}
 	session__close(&r.s);
 	cerr = rec_writer__close(r.w, REC_E_COUNTERS, k, sizeof(k));
+	if (err && !r.records) {
+		/* Nothing was attached or nothing came: no file that looks like a recording. */
+		unlink(o.output);
+		return NX_EXIT_FAIL;
+	}
 	if (r.err || cerr) {
 		fprintf(stderr, "nexus-agent: writing %s: %s\n", o.output,
 			strerror(-(r.err ? r.err : cerr)));

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "alert/alert_config.h"
 #include "alert/engine.h"
 #include "capture/recording.h"
 #include "capture/targets.h"
@@ -50,6 +51,7 @@ struct replayer {
 	uint64_t now;			/* record time: the newest record's */
 	uint64_t next_stats;		/* 0: not started */
 	uint64_t first_ts, real_start;	/* --speed */
+	uint64_t end;			/* --duration: CLOCK_MONOTONIC of this host; 0: none */
 	/* --listen */
 	struct redis_stats *redis;
 	struct postgres_stats *postgres;
@@ -294,7 +296,8 @@ static int feed(struct replayer *r, char *err, size_t errlen)
 	struct rec_entry e;
 	int rc;
 
-	while (!stop_requested && (rc = rec_reader__next(r->rd, &e, err, errlen)) == 1) {
+	while (!stop_requested && !(r->end && nx_now_ns() >= r->end) &&
+	       (rc = rec_reader__next(r->rd, &e, err, errlen)) == 1) {
 		switch (e.kind) {
 		case REC_E_RING:
 			if (e.len >= sizeof(struct nx_event_hdr))
@@ -337,7 +340,7 @@ static int feed(struct replayer *r, char *err, size_t errlen)
 			break; /* a kind of a later minor version: skipped */
 		}
 	}
-	if (stop_requested)
+	if (stop_requested || (r->end && nx_now_ns() >= r->end))
 		return 0;
 	if (rc == -ENOMEM)
 		snprintf(err, errlen, "out of memory");
@@ -406,6 +409,20 @@ static int setup_stats(struct replayer *r, int64_t wall_offset)
 		free(acfg);
 		return -EINVAL;
 	}
+	/* These two ask this host whether the recorded pid still runs: off unless the file
+	 * says otherwise. */
+	for (int k = 0; k < 2; k++) {
+		const char *rule = k ? "target_restarted" : "target_gone";
+		bool given = false;
+
+		for (int i = 0; i < acfg->n_overrides; i++)
+			given |= !strcmp(acfg->overrides[i].rule, rule);
+		if (given || acfg->n_overrides >= ACFG_MAX_OVERRIDES)
+			continue;
+		acfg->overrides[acfg->n_overrides++] =
+			(struct acfg_override){ .fields = ACF_ENABLED, .enabled = false };
+		snprintf(acfg->overrides[acfg->n_overrides - 1].rule, ALERT_NAME_LEN, "%s", rule);
+	}
 	/* No receivers: a replay's alerts are shown, never sent. */
 	r->engine = engine__new(acfg, NULL);
 	free(acfg);
@@ -438,6 +455,7 @@ int cmd_replay(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	end = o.duration > 0 ? nx_now_ns() + (uint64_t)(o.duration * 1e9) : 0;
+	r.end = end;
 	r.rd = rec_reader__open(o.input, err, sizeof(err));
 	if (!r.rd) {
 		fprintf(stderr, "nexus-agent: %s\n", err);
