@@ -161,8 +161,6 @@ static void record_usage(FILE *f)
 }
 /* --- end of record and replay ---------------------------------------------------------------- */
 
-static void record_usage(FILE *f);
-
 void opts__usage(FILE *f)
 {
 	fprintf(f,
