@@ -5,6 +5,7 @@
  * one and an error naming that block (index and offset); a newer version is refused.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -15,7 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "capture/proc_table.h"
 #include "capture/recording.h"
+#include "cli/commands.h"
 
 #define N_ENTRIES 200
 #define PER_BLOCK 25 /* entries per block: 8 data blocks and the end block */
@@ -304,6 +307,113 @@ static void test_full_blocks(void **state)
 	rec_reader__close(r);
 }
 
+/*
+ * replay end to end, no root: a redis-server (a tgid no host has) found at start, listening on
+ * 40000 (an ephemeral-range port: without the recorded LISTEN entry its connection would be
+ * taken for a client's and not decoded), a connection open before the recording, one GET.
+ */
+static void add_ring(struct rec_writer *w, const void *rec, uint32_t len)
+{
+	assert_int_equal(rec_writer__add(w, REC_E_RING, rec, len, 0), 0);
+}
+
+static void data_rec(struct rec_writer *w, uint8_t dir, uint64_t ts, const char *payload)
+{
+	struct {
+		struct nx_data_event ev;
+		uint8_t buf[64];
+	} r = {};
+	uint32_t n = strlen(payload);
+
+	r.ev.hdr = (struct nx_event_hdr){ .type = NX_EV_DATA, .tgid = 4000001, .pid = 4000001,
+					  .fd = 7, .ts_ns = ts };
+	r.ev.sock_id = 99;
+	r.ev.dir = dir;
+	r.ev.len = r.ev.cap_len = n;
+	memcpy(r.buf, payload, n);
+	add_ring(w, &r, sizeof(r.ev) + n);
+}
+
+static int replay_json(const char *file, char *out, size_t outlen)
+{
+	char outp[300], *argv[] = { "replay", (char *)file, "--json", NULL };
+	int saved, fd, rc;
+	FILE *f;
+	size_t n;
+
+	snprintf(outp, sizeof(outp), "%s/replay.out", dir);
+	fflush(stdout);
+	saved = dup(1);
+	fd = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(saved >= 0 && fd >= 0);
+	dup2(fd, 1);
+	close(fd);
+	rc = cmd_replay(3, argv);
+	fflush(stdout);
+	dup2(saved, 1);
+	close(saved);
+	f = fopen(outp, "r");
+	n = fread(out, 1, outlen - 1, f);
+	out[n] = '\0';
+	fclose(f);
+	return rc;
+}
+
+static void test_replay_end_to_end(void **state)
+{
+	struct rec_file_hdr h = { .start_mono_ns = 1000000000ULL,
+				  .start_real_ns = 1700000000000000000LL, .max_conns = 1024 };
+	struct rec_proc p = { .tgid = 4000001, .ppid = 1, .kind = NX_KIND_REDIS,
+			      .comm = "redis-server", .exe = "/usr/bin/redis-server" };
+	struct rec_listen l = { .tgid = 4000001, .n = 1, .ports = { 40000 } };
+	struct nx_conn_event c = {};
+	char file[300], out[8192];
+	struct rec_writer *w;
+	size_t n, offs[8];
+	uint8_t *b;
+
+	snprintf(file, sizeof(file), "%s/e2e", dir);
+	w = rec_writer__open(file, &h);
+	assert_non_null(w);
+	assert_int_equal(rec_writer__add(w, REC_E_LISTEN, &l, sizeof(l), 0), 0);
+	assert_int_equal(rec_writer__add(w, REC_E_FOUND, &p, sizeof(p), 0), 0);
+	c.hdr = (struct nx_event_hdr){ .type = NX_EV_CONN_OPEN, .tgid = 4000001, .pid = 4000001,
+				       .fd = 7, .ts_ns = 2000000000ULL };
+	c.sock_id = 99;
+	c.transport = NX_TRANSPORT_TCP4;
+	c.how = NX_OPEN_SEEN;
+	c.lport = 40000;
+	c.rport = 50000;
+	c.laddr[0] = c.raddr[0] = 127;
+	c.laddr[3] = c.raddr[3] = 1;
+	add_ring(w, &c, sizeof(c));
+	data_rec(w, NX_DIR_IN, 2000001000ULL, "*2\r\n$3\r\nGET\r\n$1\r\na\r\n");
+	data_rec(w, NX_DIR_OUT, 2000051000ULL, "$1\r\n1\r\n");
+	assert_int_equal(rec_writer__flush(w), 0);
+	data_rec(w, NX_DIR_IN, 3000001000ULL, "*2\r\n$3\r\nGET\r\n$1\r\nb\r\n");
+	data_rec(w, NX_DIR_OUT, 3000051000ULL, "$-1\r\n");
+	assert_int_equal(rec_writer__close(w, 0, NULL, 0), 0);
+
+	assert_int_equal(replay_json(file, out, sizeof(out)), 0);
+	if (!strstr(out, "\"command\":\"get\"") || !strstr(out, "127.0.0.1:40000") ||
+	    !strstr(out, "\"pid\":4000001"))
+		fail_msg("replay printed: %s", out);
+	/* times are the recording host's: 1 s after its start, 1700000001 */
+	if (!strstr(out, "2023-11-14T22:13:21"))
+		fail_msg("want the recorded wall time, got: %s", out);
+	/* both GETs, in their own blocks */
+	assert_non_null(strstr(strstr(out, "\"command\":\"get\"") + 1, "\"command\":\"get\""));
+
+	/* cut in the second block's payload: the first GET, then exit 1 */
+	n = slurp(file, &b);
+	assert_int_equal(block_offsets(b, n, offs), 3);
+	spit(file, b, offs[1] + sizeof(struct rec_block_hdr) + 4);
+	free(b);
+	assert_int_equal(replay_json(file, out, sizeof(out)), NX_EXIT_FAIL);
+	assert_non_null(strstr(out, "\"command\":\"get\""));
+	assert_null(strstr(strstr(out, "\"command\":\"get\"") + 1, "\"command\":\"get\""));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -313,6 +423,7 @@ int main(void)
 		cmocka_unit_test(test_flipped_byte),
 		cmocka_unit_test(test_newer_version),
 		cmocka_unit_test(test_full_blocks),
+		cmocka_unit_test(test_replay_end_to_end),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
