@@ -300,8 +300,10 @@ static int feed(struct replayer *r, char *err, size_t errlen)
 	       (rc = rec_reader__next(r->rd, &e, err, errlen)) == 1) {
 		switch (e.kind) {
 		case REC_E_RING:
-			if (e.len >= sizeof(struct nx_event_hdr))
-				advance(r, ((const struct nx_event_hdr *)e.data)->ts_ns);
+			/* as capture hands them on: a record shorter than its header is none */
+			if (e.len < sizeof(struct nx_event_hdr))
+				break;
+			advance(r, ((const struct nx_event_hdr *)e.data)->ts_ns);
 			conntrack__record(r->ct, e.data, e.len);
 			break;
 		case REC_E_FOUND:
