@@ -29,7 +29,7 @@ BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror 
 CFLAGS ?= -g -O2
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
 	-DNX_VERSION='"$(VERSION)"' $(INCLUDES)
-PKG_LIBS := libbpf libelf libmicrohttpd jansson yaml-0.1 libcurl ncursesw
+PKG_LIBS := libbpf libelf libmicrohttpd jansson yaml-0.1 libcurl ncursesw zlib
 LDLIBS := $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null || echo -lbpf -lelf -lz -lmicrohttpd -ljansson -lyaml -lcurl -lncursesw -ltinfo) -lpthread -lm
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
@@ -103,6 +103,7 @@ $(OUTPUT)/bench/%: tests/bench/%.c $(LIB_OBJS)
 
 bench: run-deps all $(BENCH_BINS)
 	$(Q)for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
+	$(Q)bash tests/bench/bench_replay.sh
 	$(Q)bash tests/bench/bench_all.sh
 
 # Fault injection against real servers under load: detection and resolution times, false alerts

@@ -25,6 +25,8 @@ static const struct {
 	{ "trace", cmd_trace },
 	{ "check", cmd_check },
 	{ "top", cmd_top },
+	{ "record", cmd_record }, /* issue 12 */
+	{ "replay", cmd_replay },
 	{ "version", cmd_version },
 	{ "--version", cmd_version },
 	{ "help", cmd_help },

@@ -425,17 +425,21 @@ static struct l7_conn *l7_conn_of(struct pipeline *p, const struct nx_record *r,
  * agent) is named by the backend's process title, read once: after the chunk that showed it. That
  * chunk cannot have completed a statement (the parser dropped all that was pending), so every
  * record of the connection carries the name. A title that says nothing leaves it "(unknown)".
- * (lc->pid is a live process of this host: a replay of recorded events must not do this.)
+ * (lc->pid is a live process of this host: a replay answers from the recording instead.)
  */
 static void pg_feed(struct l7_conn *lc, bool in, const uint8_t *data, uint32_t cap, uint32_t len,
 		    uint64_t ts)
 {
 	char user[PG_NAME_LEN], db[PG_NAME_LEN];
+	const struct pipeline_opts *o = &lc->p->opts;
 	bool was = pg_conn__anonymous(lc->pg);
 
 	pg_conn__feed(lc->pg, in, data, cap, len, ts, on_statement, lc);
-	if (!was && pg_conn__anonymous(lc->pg) &&
-	    !pg_title__read(lc->pid, user, sizeof(user), db, sizeof(db)))
+	if (was || !pg_conn__anonymous(lc->pg))
+		return;
+	if (!(o->pg_title ? o->pg_title(o->pg_title_ctx, lc->pid, user, sizeof(user), db,
+					sizeof(db))
+			  : pg_title__read(lc->pid, user, sizeof(user), db, sizeof(db))))
 		pg_conn__identify(lc->pg, user, db);
 }
 

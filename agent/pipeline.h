@@ -52,6 +52,10 @@ struct pipeline_opts {
 	bool redis_exec;	 /* --redis-uprobes: pair call() records with commands */
 	uint64_t slow_ns;	 /* Redis commands felt this long go to the slow-command log (0: none) */
 	struct resp_opts resp;
+	/* Who a postgres backend serves, from its title (pg_title__read's contract); NULL: this
+	 * host's /proc. A replay answers from the recording. */
+	int (*pg_title)(void *ctx, uint32_t pid, char *user, size_t ulen, char *db, size_t dlen);
+	void *pg_title_ctx;
 };
 
 /* How --redis-uprobes' call() records paired with commands; every miss is counted. */

@@ -59,6 +59,7 @@ struct engine {
 	bool have_lost;
 	uint64_t now_ns;
 	int64_t mono_to_unix_ms; /* unix ms = now_ns / 1e6 + this, set each tick */
+	bool wall_fixed;	 /* ... or once, for another host's times (a replay) */
 	uint64_t evaluations, transitions, dropped_alerts;
 };
 
@@ -162,6 +163,12 @@ cleanup:
 void engine__set_log(struct engine *e, FILE *log)
 {
 	e->log = log;
+}
+
+void engine__set_wall_offset(struct engine *e, int64_t realtime_minus_mono_ns)
+{
+	e->mono_to_unix_ms = realtime_minus_mono_ns / 1000000;
+	e->wall_fixed = true;
 }
 
 void engine__free(struct engine *e)
@@ -608,7 +615,8 @@ struct engine_snapshot *engine__tick(struct engine *e, const struct redis_snapsh
 		int64_t off = (int64_t)rt.tv_sec * 1000 + rt.tv_nsec / 1000000 -
 			      (int64_t)(now_ns / 1000000);
 
-		if (!e->mono_to_unix_ms || llabs(off - e->mono_to_unix_ms) > 3600 * 1000)
+		if (!e->wall_fixed &&
+		    (!e->mono_to_unix_ms || llabs(off - e->mono_to_unix_ms) > 3600 * 1000))
 			e->mono_to_unix_ms = off;
 	}
 	e->evaluations++;

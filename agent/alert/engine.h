@@ -56,6 +56,8 @@ struct engine *engine__new(const struct alert_config *cfg, struct notifier *noti
 void engine__free(struct engine *e);
 /* Where to write one line per alert transition (NULL: nowhere, the default). */
 void engine__set_log(struct engine *e, FILE *log);
+/* Ticks' times are another host's CLOCK_MONOTONIC (a replay): wall time = mono + this. */
+void engine__set_wall_offset(struct engine *e, int64_t realtime_minus_mono_ns);
 /* Swaps in a new configuration, keeping baselines and the states of rules that still exist. */
 void engine__configure(struct engine *e, const struct alert_config *cfg);
 /* The built-in rule names, NULL-terminated (for alert_config__load). */

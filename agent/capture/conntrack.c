@@ -13,7 +13,20 @@ struct conntrack {
 	struct capture *cap;
 	struct conntrack_sink sink;
 	struct conntrack_stats st;
+	struct conntrack_host host; /* describe/listen_ports NULL: this host's /proc */
 };
+
+void conntrack__set_host(struct conntrack *ct, const struct conntrack_host *host)
+{
+	ct->host = *host;
+}
+
+static int describe(struct conntrack *ct, uint32_t tgid, struct target_info *ti)
+{
+	if (ct->host.describe)
+		return ct->host.describe(ct->host.ctx, tgid, ti);
+	return targets__describe((pid_t)tgid, ti);
+}
 
 struct conntrack *conntrack__new(const struct conntrack_opts *opts, struct capture *cap,
 				 struct conntrack_sink sink)
@@ -53,10 +66,14 @@ static void set_comm(struct nx_proc *p, const char *comm)
 	}
 }
 
-static void learn_listen_ports(struct nx_proc *p)
+static void learn_listen_ports(struct conntrack *ct, struct nx_proc *p)
 {
-	p->n_listen = targets__listen_ports(p->tgid, p->listen_ports,
-					    sizeof(p->listen_ports) / sizeof(p->listen_ports[0]));
+	int max = sizeof(p->listen_ports) / sizeof(p->listen_ports[0]);
+
+	if (ct->host.listen_ports)
+		p->n_listen = ct->host.listen_ports(ct->host.ctx, p->tgid, p->listen_ports, max);
+	else
+		p->n_listen = targets__listen_ports(p->tgid, p->listen_ports, max);
 }
 
 struct nx_proc *conntrack__add_proc(struct conntrack *ct, uint32_t tgid, uint32_t ppid,
@@ -70,7 +87,7 @@ struct nx_proc *conntrack__add_proc(struct conntrack *ct, uint32_t tgid, uint32_
 	set_comm(p, comm);
 	if (exe)
 		snprintf(p->exe, sizeof(p->exe), "%s", exe);
-	learn_listen_ports(p);
+	learn_listen_ports(ct, p);
 	return p;
 }
 
@@ -82,7 +99,7 @@ static struct nx_proc *proc_of(struct conntrack *ct, uint32_t tgid, const char *
 
 	if (p)
 		return p;
-	if (targets__describe(tgid, &ti) == 0)
+	if (describe(ct, tgid, &ti) == 0)
 		return conntrack__add_proc(ct, tgid, ti.ppid, comm && *comm ? comm : ti.comm, ti.exe);
 	return conntrack__add_proc(ct, tgid, 0, comm, NULL);
 }
@@ -247,7 +264,7 @@ static void on_proc_start(struct conntrack *ct, const struct nx_proc_event *ev)
 			memcpy(p->listen_ports, parent->listen_ports, sizeof(p->listen_ports));
 			p->n_listen = parent->n_listen;
 		}
-	} else if (targets__describe(ev->hdr.tgid, &ti) == 0) {
+	} else if (describe(ct, ev->hdr.tgid, &ti) == 0) {
 		p = conntrack__add_proc(ct, ev->hdr.tgid, ti.ppid, ev->comm, ti.exe);
 	} else {
 		p = conntrack__add_proc(ct, ev->hdr.tgid, ev->ppid, ev->comm, NULL);

@@ -69,4 +69,17 @@ struct nx_proc *conntrack__add_proc(struct conntrack *ct, uint32_t tgid, uint32_
 				    const char *comm, const char *exe);
 void conntrack__stats(const struct conntrack *ct, struct conntrack_stats *out);
 
+/*
+ * Where conntrack learns what records do not say (a process met without a fork from a known
+ * parent, its listening ports): this host's /proc unless set. record logs the answers as they
+ * are given; replay gives them back from the recording (a recorded pid means nothing here).
+ */
+struct target_info;
+struct conntrack_host {
+	int (*describe)(void *ctx, uint32_t tgid, struct target_info *ti); /* 0 or -errno */
+	int (*listen_ports)(void *ctx, uint32_t tgid, uint16_t *ports, int max); /* how many */
+	void *ctx;
+};
+void conntrack__set_host(struct conntrack *ct, const struct conntrack_host *host);
+
 #endif /* NEXUS_CONNTRACK_H */

@@ -11,5 +11,8 @@ int cmd_run(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_top(int argc, char **argv);
+/* issue 12: record and replay */
+int cmd_record(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
 
 #endif /* NEXUS_COMMANDS_H */

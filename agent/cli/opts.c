@@ -107,6 +107,97 @@ static const struct {
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
+/* --- record and replay (issue 12) ------------------------------------------------------------ */
+enum { OPT_OUTPUT = 'o', OPT_SPEED = 1024 };
+
+static const struct option record_options[] = {
+	{ "output", required_argument, NULL, OPT_OUTPUT },
+	{ "speed", required_argument, NULL, OPT_SPEED },
+};
+#define N_RECORD_OPTIONS (sizeof(record_options) / sizeof(record_options[0]))
+
+/* record takes the target and capture options of run and trace; replay what decodes, keeps
+ * statistics and shows them. By name, so the table above stays as it is. */
+static const char *const record_names[] = {
+	"comm", "pid", "no-default-targets", "capture-bytes", "ring-mb", "max-conns", "duration",
+	"no-usdt", "pg-exec-time", "redis-uprobes", "verbose", "help", "output", NULL
+};
+static const char *const replay_names[] = {
+	"listen", "duration", "key-delimiter", "key-depth", "full-keys", "max-conns",
+	"slow-command-ms", "slow-log-size", "alerts", "no-alerts", "json", "raw", "verbose",
+	"help", "speed", NULL
+};
+
+static bool record_takes(unsigned int cmd, const char *name)
+{
+	const char *const *names = cmd == NX_CMD_RECORD ? record_names
+				   : cmd == NX_CMD_REPLAY ? replay_names : NULL;
+
+	for (; names && *names; names++)
+		if (!strcmp(*names, name))
+			return true;
+	return false;
+}
+
+/* 1: not one of record's own options; 0 or -EINVAL: handled. */
+static int record_option(struct nx_opts *o, int c, const char *arg)
+{
+	char *end;
+
+	switch (c) {
+	case OPT_OUTPUT:
+		if (!*arg) {
+			fprintf(stderr, "nexus-agent: invalid -o (want a file)\n");
+			return -EINVAL;
+		}
+		o->output = arg;
+		return 0;
+	case OPT_SPEED:
+		o->speed = strtod(arg, &end);
+		if (end == arg || *end || !(o->speed > 0) || o->speed > 1e6) {
+			fprintf(stderr, "nexus-agent: invalid --speed '%s' (want > 0)\n", arg);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_LISTEN:
+		o->listen_given = true;
+		return 1;
+	}
+	return 1;
+}
+
+/* What record and replay need besides their options; 0 or -EINVAL. */
+static int record_check(struct nx_opts *o, int argc, char **argv)
+{
+	if (o->cmd == NX_CMD_REPLAY && optind == argc - 1)
+		o->input = argv[optind++];
+	if (o->cmd == NX_CMD_REPLAY && !o->input && optind == argc) {
+		fprintf(stderr, "nexus-agent replay: which recording? (replay FILE)\n");
+		return -EINVAL;
+	}
+	if (o->cmd == NX_CMD_RECORD && !o->output) {
+		fprintf(stderr, "nexus-agent record: -o FILE is required\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void record_usage(FILE *f)
+{
+	fprintf(f,
+		"\n"
+		"Record and replay:\n"
+		"  record -o FILE [--duration S] [target and capture options]\n"
+		"                          write every captured record to FILE (mode 0600: it holds\n"
+		"                          raw bytes, values and SQL literals included)\n"
+		"  replay FILE [--listen HOST:PORT] [--json] [--raw] [--speed X] [--duration S]\n"
+		"                          run FILE's records through the pipeline, no root needed:\n"
+		"                          print them as trace does, or serve /metrics and the API\n"
+		"  -o, --output FILE       (record) the recording\n"
+		"  --speed X               (replay) X times the recorded pace (default: at once)\n");
+}
+/* --- end of record and replay ---------------------------------------------------------------- */
+
 void opts__usage(FILE *f)
 {
 	fprintf(f,
@@ -179,6 +270,7 @@ void opts__usage(FILE *f)
 		"  --count N               stop after printing N events\n"
 		"  (one server's processes only: --no-default-targets --pid PID, in the kernel)\n",
 		f);
+	record_usage(f);
 }
 
 static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
@@ -359,10 +451,10 @@ static int set_option(struct nx_opts *o, int c, const char *arg)
 
 int opts__parse(unsigned int cmd, int argc, char **argv, struct nx_opts *o)
 {
-	struct option longopts[N_OPTIONS + 1];
+	struct option longopts[N_OPTIONS + N_RECORD_OPTIONS + 1];
 	const char *why;
 	bool defaults = true;
-	int n = 0, c;
+	int n = 0, c, rc;
 	const char *shortopts;
 
 	memset(o, 0, sizeof(*o));
@@ -377,13 +469,21 @@ int opts__parse(unsigned int cmd, int argc, char **argv, struct nx_opts *o)
 	o->slow_log = RS_SLOW_LOG_DEFAULT;
 	o->top_delay = 1; /* top */
 	for (size_t i = 0; i < N_OPTIONS; i++)
-		if (options[i].cmds & cmd)
+		if (options[i].cmds & cmd || record_takes(cmd, options[i].opt.name))
 			longopts[n++] = options[i].opt;
+	for (size_t i = 0; i < N_RECORD_OPTIONS; i++)
+		if (record_takes(cmd, record_options[i].name))
+			longopts[n++] = record_options[i];
 	memset(&longopts[n], 0, sizeof(longopts[n]));
 
-	optind = 1;
+	optind = 0; /* glibc: 0 also re-reads the ordering ("+": stop at FILE; replay permutes) */
 	opterr = 0;
-	shortopts = cmd == NX_CMD_TOP ? "+vd:n:" : "+v"; /* top: -d, -n */
+	/* top: -d, -n; record: -o; replay FILE [options]: its file may come first, so replay's
+	 * arguments are permuted */
+	shortopts = cmd == NX_CMD_TOP	   ? "+vd:n:"
+		    : cmd == NX_CMD_RECORD ? "+vo:"
+		    : cmd == NX_CMD_REPLAY ? "v"
+					   : "+v";
 	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		if (c == '?' || c == ':') {
 			fprintf(stderr, "nexus-agent %s: unknown or incomplete option '%s'\n", argv[0],
@@ -398,9 +498,16 @@ int opts__parse(unsigned int cmd, int argc, char **argv, struct nx_opts *o)
 			defaults = false;
 			continue;
 		}
+		rc = record_option(o, c, optarg);
+		if (rc < 0)
+			goto usage;
+		if (rc == 0)
+			continue;
 		if (set_option(o, c, optarg))
 			goto usage;
 	}
+	if (record_check(o, argc, argv))
+		goto usage;
 	if (optind < argc) {
 		fprintf(stderr, "nexus-agent %s: unexpected argument '%s'\n", argv[0], argv[optind]);
 		goto usage;

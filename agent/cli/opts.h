@@ -16,6 +16,9 @@ enum {
 	NX_CMD_TRACE = 1 << 1,
 	NX_CMD_CHECK = 1 << 2,
 	NX_CMD_TOP = 1 << 3,
+	/* record and replay (issue 12): their options are listed by name in opts.c */
+	NX_CMD_RECORD = 1 << 10,
+	NX_CMD_REPLAY = 1 << 11,
 };
 
 struct nx_opts {
@@ -47,6 +50,11 @@ struct nx_opts {
 	uint32_t top_iterations;  /* -n N: stop after N refreshes (0: never) */
 	int top_named;		  /* spec.names given by --comm (the defaults follow them) */
 	bool top_no_defaults;	  /* --no-default-targets, passed on to the agent top starts */
+	/* record and replay (issue 12) */
+	const char *output;	  /* record: -o FILE */
+	const char *input;	  /* replay: FILE */
+	double speed;		  /* replay: --speed X of record time (0: as fast as it goes) */
+	bool listen_given;	  /* replay: --listen serves /metrics instead of printing */
 };
 
 /* 0 on success; on a bad option prints the usage to stderr and returns -EINVAL. */

@@ -59,6 +59,8 @@ static void found(void *ctx, const struct target_info *ti)
 		usdt_attach(s, ti->tgid);
 	else if (nx_kind_of_comm(ti->comm) == NX_KIND_REDIS)
 		uprobe_attach(s, ti->tgid);
+	if (s->hooks && s->hooks->found)
+		s->hooks->found(s->hooks->ctx, ti);
 	s->n_found++;
 }
 
@@ -89,6 +91,13 @@ static void on_release(void *ctx, struct nx_conn *c)
 
 int session__open(struct session *s, const struct nx_opts *o, struct conntrack_sink sink)
 {
+	return session__open_hooked(s, o, sink, NULL);
+}
+
+int session__open_hooked(struct session *s, const struct nx_opts *o, struct conntrack_sink sink,
+			 const struct session_hooks *hooks)
+{
+	capture_record_fn record = hooks && hooks->record ? hooks->record : conntrack__record;
 	struct capture_opts copts = {
 		.capture_bytes = o->capture_bytes,
 		.ring_bytes = o->ring_bytes,
@@ -103,11 +112,12 @@ int session__open(struct session *s, const struct nx_opts *o, struct conntrack_s
 	int err;
 
 	memset(s, 0, sizeof(*s));
+	s->hooks = hooks;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	s->cap = capture__open(&copts, conntrack__record, NULL, msg, sizeof(msg));
+	s->cap = capture__open(&copts, record, NULL, msg, sizeof(msg));
 	if (!s->cap) {
 		err = -errno;
 		fprintf(stderr, "nexus-agent: %s\n", msg[0] ? msg : strerror(-err));
@@ -123,7 +133,9 @@ int session__open(struct session *s, const struct nx_opts *o, struct conntrack_s
 		session__close(s);
 		return err;
 	}
-	capture__set_record_ctx(s->cap, s->ct);
+	if (hooks && hooks->host)
+		conntrack__set_host(s->ct, hooks->host);
+	capture__set_record_ctx(s->cap, hooks && hooks->record ? hooks->ctx : s->ct);
 	if (!o->no_usdt) {
 		s->pg = pg_usdt__open(s->cap, o->pg_exec_time, msg, sizeof(msg));
 		if (!s->pg)

@@ -21,6 +21,7 @@ struct session {
 	struct redis_uprobes *ru;     /* --redis-uprobes; NULL without */
 	struct conntrack_sink sink;   /* the caller's; the session's own sits in front of it */
 	int n_found;		      /* targets found running at start */
+	const struct session_hooks *hooks; /* record's; NULL for run and trace */
 };
 
 /*
@@ -37,6 +38,17 @@ int session__loop(struct session *s, const struct nx_opts *o, session_tick_fn ti
 void session__close(struct session *s);
 /* Ends session__loop after the batch being drained, as SIGINT would (trace --count). */
 void session__stop(void);
+
+/* What record (issue 12) changes in a session; NULL members keep the defaults. */
+struct session_hooks {
+	capture_record_fn record; /* gets each ring record first; it calls conntrack__record */
+	const struct conntrack_host *host; /* conntrack's /proc lookups */
+	/* each target the start scan found, after conntrack has it */
+	void (*found)(void *ctx, const struct target_info *ti);
+	void *ctx;
+};
+int session__open_hooked(struct session *s, const struct nx_opts *o, struct conntrack_sink sink,
+			 const struct session_hooks *hooks);
 
 
 #endif /* NEXUS_SESSION_H */

@@ -48,9 +48,16 @@ size_t fmt_preview(char *out, size_t max_out, const uint8_t *data, size_t n)
 	return o;
 }
 
+/* CLOCK_REALTIME - CLOCK_MONOTONIC, taken once, or the recording host's (replay) */
+static int64_t offset_ns;
+
+void trace_fmt__set_wall_offset(int64_t realtime_minus_mono_ns)
+{
+	offset_ns = realtime_minus_mono_ns;
+}
+
 void fmt_time(char *out, size_t len, uint64_t mono_ns)
 {
-	static int64_t offset_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC, taken once */
 	struct timespec rt, mt;
 	struct tm tm;
 	int64_t wall;

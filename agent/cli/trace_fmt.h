@@ -15,6 +15,8 @@
 size_t fmt_preview(char *out, size_t max_out, const uint8_t *data, size_t n);
 /* Wall-clock ISO 8601 UTC time with microseconds of a CLOCK_MONOTONIC timestamp. */
 void fmt_time(char *out, size_t len, uint64_t mono_ns);
+/* Records' times are another host's CLOCK_MONOTONIC (a replay): wall time = mono + this. */
+void trace_fmt__set_wall_offset(int64_t realtime_minus_mono_ns);
 
 const char *fmt_event_name(uint32_t type);
 const char *fmt_syscall_name(uint8_t sys);

@@ -67,6 +67,7 @@ struct redis_stats {
 	/* The slow-command log: a ring of the newest slow_cap entries. */
 	struct rs_slow_entry *slow;
 	uint32_t slow_cap, slow_n, slow_next;
+	int64_t wall_offset_ns; /* realtime - monotonic of the records' host; 0: this host's, now */
 };
 
 static uint32_t name_hash(const char *name, bool blocking)
@@ -83,6 +84,11 @@ struct redis_stats *redis_stats__new(void)
 		return NULL;
 	}
 	return s;
+}
+
+void redis_stats__set_wall_offset(struct redis_stats *s, int64_t realtime_minus_mono_ns)
+{
+	s->wall_offset_ns = realtime_minus_mono_ns;
 }
 
 int redis_stats__slow_log_size(struct redis_stats *s, uint32_t size)
@@ -347,10 +353,12 @@ void redis_stats__commands_ok(struct redis_stats *s, const char *server, uint32_
 
 /* Wall-clock milliseconds of a CLOCK_MONOTONIC time: slow commands are few, two clock reads
  * each are nothing. */
-static int64_t unix_ms_of(uint64_t mono_ns)
+static int64_t unix_ms_of(const struct redis_stats *s, uint64_t mono_ns)
 {
 	struct timespec rt, mt;
 
+	if (s->wall_offset_ns)
+		return (s->wall_offset_ns + (int64_t)mono_ns) / 1000000;
 	clock_gettime(CLOCK_REALTIME, &rt);
 	clock_gettime(CLOCK_MONOTONIC, &mt);
 	return ((int64_t)rt.tv_sec * 1000000000LL + rt.tv_nsec -
@@ -388,7 +396,7 @@ void redis_stats__slow(struct redis_stats *s, const char *server, const char *cl
 	if (se)
 		se->slow++;
 	memset(e, 0, sizeof(*e));
-	e->unix_ms = unix_ms_of(r->t_reply);
+	e->unix_ms = unix_ms_of(s, r->t_reply);
 	snprintf(e->server, sizeof(e->server), "%s", server);
 	snprintf(e->client, sizeof(e->client), "%s", client);
 	e->db = r->db;

@@ -128,6 +128,8 @@ void redis_stats__stall(struct redis_stats *s, const char *server, const char *c
 			const struct resp_record *r);
 /* Resizes the slow-command log (1..RS_SLOW_LOG_MAX), dropping what it held. 0 or -errno. */
 int redis_stats__slow_log_size(struct redis_stats *s, uint32_t size);
+/* Records' times are another host's CLOCK_MONOTONIC (a replay): wall time = mono + this. */
+void redis_stats__set_wall_offset(struct redis_stats *s, int64_t realtime_minus_mono_ns);
 /* A client connection to the server opened (delta +1, counted as opened) or went (-1). */
 void redis_stats__connection(struct redis_stats *s, const char *server, int delta);
 /* --redis-uprobes: the command r of the server spent exec_ns inside call(). */

@@ -256,6 +256,39 @@ static void test_top(void **state)
 	assert_int_equal(parse(NX_CMD_TOP, &o, 3, not_top), -EINVAL);
 }
 
+/* record and replay (issue 12): the options they take, the ones they refuse, replay's FILE. */
+static void test_record_replay(void **state)
+{
+	char *rec[] = { "record", "-o", "/tmp/x.nxr", "--duration", "5", "--pid", "42",
+			"--no-usdt", NULL };
+	char *rec_no_o[] = { "record", "--duration", "5", NULL };
+	char *rec_json[] = { "record", "-o", "f", "--json", NULL };
+	char *rep[] = { "replay", "f.nxr", "--listen", "127.0.0.1:1", "--speed", "2", NULL };
+	char *rep_trace[] = { "replay", "--json", "--raw", "f.nxr", NULL };
+	char *rep_none[] = { "replay", "--json", NULL };
+	char *rep_two[] = { "replay", "a", "b", NULL };
+	char *rep_pid[] = { "replay", "f", "--pid", "1", NULL };
+	char *rep_speed[] = { "replay", "f", "--speed", "0", NULL };
+	struct nx_opts o;
+
+	assert_int_equal(parse(NX_CMD_RECORD, &o, 8, rec), 0);
+	assert_string_equal(o.output, "/tmp/x.nxr");
+	assert_true(o.no_usdt && o.duration == 5 && o.spec.n_pids == 1 && o.spec.n_names == 3);
+	assert_int_not_equal(parse(NX_CMD_RECORD, &o, 3, rec_no_o), 0);
+	assert_int_not_equal(parse(NX_CMD_RECORD, &o, 4, rec_json), 0);
+	assert_int_equal(parse(NX_CMD_REPLAY, &o, 6, rep), 0);
+	assert_string_equal(o.input, "f.nxr");
+	assert_true(o.listen_given && o.speed == 2);
+	assert_string_equal(o.listen, "127.0.0.1:1");
+	assert_int_equal(parse(NX_CMD_REPLAY, &o, 4, rep_trace), 0);
+	assert_true(o.json && o.raw && !o.listen_given);
+	assert_string_equal(o.input, "f.nxr");
+	assert_int_not_equal(parse(NX_CMD_REPLAY, &o, 2, rep_none), 0);
+	assert_int_not_equal(parse(NX_CMD_REPLAY, &o, 3, rep_two), 0);
+	assert_int_not_equal(parse(NX_CMD_REPLAY, &o, 4, rep_pid), 0);
+	assert_int_not_equal(parse(NX_CMD_REPLAY, &o, 4, rep_speed), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -268,6 +301,7 @@ int main(void)
 		cmocka_unit_test(test_trace_filter_conflicts),
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_top),
+		cmocka_unit_test(test_record_replay),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
