@@ -210,6 +210,8 @@ void opts__usage(FILE *f)
 		"  trace   print each captured chunk as a line\n"
 		"  check   say what this kernel offers and whether the agent can run here\n"
 		"  top     the servers, their commands and clients on one screen, live\n"
+		"  record  write what the probes capture to a file (-o FILE)\n"
+		"  replay  run a recording through the pipeline, no root needed\n"
 		"  version print the version\n"
 		"\n"
 		"Options:\n"
