@@ -125,7 +125,9 @@ static const char *const record_names[] = {
 static const char *const replay_names[] = {
 	"listen", "duration", "key-delimiter", "key-depth", "full-keys", "max-conns",
 	"slow-command-ms", "slow-log-size", "alerts", "no-alerts", "json", "raw", "verbose",
-	"help", "speed", NULL
+	"help", "speed",
+	/* trace's filters, on what replay prints */
+	"server", "kind", "command", "query", "min-latency", "errors", "client", "count", NULL
 };
 
 static bool record_takes(unsigned int cmd, const char *name)

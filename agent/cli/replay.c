@@ -25,6 +25,7 @@
 #include "export/api.h"
 #include "export/http.h"
 #include "export/metrics.h"
+#include "cli/trace_filter.h"
 #include "pipeline.h"
 #include "stats/self_stats.h"
 #include "stats/snap_box.h"
@@ -65,6 +66,7 @@ struct replayer {
 	/* trace output */
 	bool json;
 	unsigned long failed;
+	uint64_t printed; /* lines printed, for --count */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -152,10 +154,22 @@ static int host_pg_title(void *ctx, uint32_t pid, char *user, size_t ulen, char 
 
 /* --- trace output (as trace prints) ----------------------------------------------------------- */
 
+/* trace's filters, and --count: after N printed lines the replay stops as SIGINT stops it. */
+static bool take(struct replayer *r, bool pass)
+{
+	if (!pass)
+		return false;
+	if (r->o->filter.count && ++r->printed >= r->o->filter.count)
+		stop_requested = 1;
+	return !r->o->filter.count || r->printed <= r->o->filter.count;
+}
+
 static void print_record(void *ctx, const struct nx_record *rec)
 {
 	struct replayer *r = ctx;
 
+	if (!take(r, trace_filter__match_record(&r->o->filter, rec)))
+		return;
 	if (r->json)
 		r->failed += trace_fmt__json(stdout, rec) != 0;
 	else
@@ -166,6 +180,8 @@ static void print_redis(void *ctx, const struct redis_event *e)
 {
 	struct replayer *r = ctx;
 
+	if (!take(r, trace_filter__match_redis(&r->o->filter, e)))
+		return;
 	if (r->json)
 		r->failed += trace_fmt__redis_json(stdout, e) != 0;
 	else
@@ -176,6 +192,8 @@ static void print_postgres(void *ctx, const struct postgres_event *e)
 {
 	struct replayer *r = ctx;
 
+	if (!take(r, trace_filter__match_postgres(&r->o->filter, e)))
+		return;
 	if (r->json)
 		r->failed += trace_fmt__postgres_json(stdout, e) != 0;
 	else

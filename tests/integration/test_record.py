@@ -32,6 +32,7 @@ CHECKS = [
     "replay --listen: pgbench statement counts equal pg_stat_statements calls",
     "replay as user nobody (runuser, a readable copy): same redis and postgres counts, exit 0",
     "a truncated copy: its prefix replays (some commands printed), exit non-zero, stderr names the block and byte",
+    "replay with trace's filters: --kind redis --command set --count 5 --json prints exactly 5 lines, each a command containing 'set' (a substring filter), and exits 0",
 ]
 
 
@@ -175,6 +176,18 @@ def body(g, tmp):
                 and re.search(r"block \d+ at byte \d+", err3) is not None,
                 ["exit %s, %d get lines of %d" % (r.returncode, gets, len(out)),
                  "stderr: %s" % err3.strip()[-400:]])
+        r, _ = h.run([h.AGENT, "replay", rec, "--kind", "redis", "--command", "set", "--count",
+                      "5", "--json"], timeout=120)
+        lines = r.stdout.decode(errors="replace").splitlines()
+        cmds = []
+        for line in lines:
+            try:
+                cmds.append(json.loads(line).get("command"))
+            except ValueError:
+                cmds.append(None)
+        g.check(CHECKS[7], r.returncode == 0 and len(cmds) == 5
+                and all(c and "set" in c for c in cmds),
+                ["exit %s, lines %s" % (r.returncode, cmds[:8])])
     finally:
         shutil.rmtree(pub, ignore_errors=True)
 
