@@ -213,15 +213,6 @@ static void count_command(struct l7_conn *lc, const struct resp_record *r)
 	}
 }
 
-/* What the command's client waited: from its arrival at the socket when known, else from the
- * server's read of it. */
-static uint64_t felt_ns(const struct resp_record *r)
-{
-	uint64_t from = r->t_arrival && r->t_arrival <= r->t_request ? r->t_arrival : r->t_request;
-
-	return r->t_reply > from ? r->t_reply - from : 0;
-}
-
 static void on_command(void *ctx, const struct resp_record *r)
 {
 	struct l7_conn *lc = ctx;
@@ -234,7 +225,7 @@ static void on_command(void *ctx, const struct resp_record *r)
 		count_command(lc, r);
 		if (!r->blocking && r->t_reply >= r->t_request + RS_STALL_FLOOR_NS)
 			redis_stats__stall(lc->p->rs, lc->server, lc->client, r);
-		if (lc->p->opts.slow_ns && !r->blocking && felt_ns(r) >= lc->p->opts.slow_ns)
+		if (lc->p->opts.slow_ns && !r->blocking && resp_record__felt_ns(r) >= lc->p->opts.slow_ns)
 			redis_stats__slow(lc->p->rs, lc->server, lc->client, r);
 		if (e.exec_ns)
 			redis_stats__exec(lc->p->rs, lc->server, r, e.exec_ns);

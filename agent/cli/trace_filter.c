@@ -78,9 +78,7 @@ int trace_filter__check(const struct trace_filter *f, bool raw, const char **why
 
 uint64_t trace_filter__redis_latency_ns(const struct resp_record *r)
 {
-	uint64_t from = r->t_arrival && r->t_arrival <= r->t_request ? r->t_arrival : r->t_request;
-
-	return r->t_reply > from ? r->t_reply - from : 0;
+	return resp_record__felt_ns(r);
 }
 
 uint64_t trace_filter__postgres_latency_ns(const struct postgres_event *e)

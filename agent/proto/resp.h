@@ -77,6 +77,15 @@ struct resp_stats {
 	uint64_t folded;	/* commands folded into a waiting one: timed from its read */
 };
 
+/* What the command's client waited: from its arrival at the socket when known, else from the
+ * server's read of it, to the reply. */
+static inline uint64_t resp_record__felt_ns(const struct resp_record *r)
+{
+	uint64_t from = r->t_arrival && r->t_arrival <= r->t_request ? r->t_arrival : r->t_request;
+
+	return r->t_reply > from ? r->t_reply - from : 0;
+}
+
 typedef void (*resp_emit_fn)(void *ctx, const struct resp_record *r);
 
 struct resp_conn;
