@@ -612,6 +612,25 @@ struct conntrack_sink pipeline__conntrack_sink(struct pipeline *p)
 	return (struct conntrack_sink){ .on_record = on_record, .on_release = on_release, .ctx = p };
 }
 
+void pipeline__self_stats(const struct pipeline *p, const struct conntrack *ct,
+			  struct self_stats *st)
+{
+	struct conntrack_stats cs;
+
+	conntrack__stats(ct, &cs);
+	st->records = cs.records;
+	st->chunks = cs.chunks;
+	st->bytes = cs.bytes;
+	st->conns_opened = cs.conns_opened;
+	st->conns_closed = cs.conns_closed;
+	st->orphan_chunks = cs.orphan_chunks;
+	st->conn_evictions = cs.conn_evictions;
+	st->proc_drops = cs.proc_drops;
+	st->bad_records = cs.bad_records;
+	st->conns = cs.conns;
+	st->parse_errors = p->resp_stats->parse_errors + p->pg_wire.parse_errors;
+}
+
 const struct resp_stats *pipeline__resp_stats(const struct pipeline *p)
 {
 	return p->resp_stats;

@@ -15,6 +15,7 @@
 #include "proto/sql_fingerprint.h"
 #include "stats/postgres_stats.h"
 #include "stats/redis_stats.h"
+#include "stats/self_stats.h"
 
 /* One Redis command with where it ran. */
 struct redis_event {
@@ -78,6 +79,14 @@ struct conntrack_sink pipeline__conntrack_sink(struct pipeline *p);
 const struct resp_stats *pipeline__resp_stats(const struct pipeline *p);
 const struct pg_stats *pipeline__pg_stats(const struct pipeline *p);
 const struct redis_exec_stats *pipeline__redis_exec_stats(const struct pipeline *p);
+
+/*
+ * The agent's own figures that conntrack and the parsers keep, into st: records, chunks,
+ * connections, drops, parse errors. The caller adds the kernel's counters, the targets and the
+ * start time (run reads them from BPF, replay from the recording).
+ */
+void pipeline__self_stats(const struct pipeline *p, const struct conntrack *ct,
+			  struct self_stats *st);
 
 /* Lock waits in progress (pg_usdt__each_waiting), sampled once per tick: begin, then each. */
 void pipeline__pg_waiting_begin(struct pipeline *p);

@@ -219,24 +219,13 @@ static void free_engine_snapshot(void *p)
 
 static void publish_self(struct replayer *r)
 {
-	const struct resp_stats *rp = pipeline__resp_stats(r->pipe);
 	struct self_stats st = { .start_time = r->start_time };
 	struct conntrack_stats ct;
 
 	memcpy(st.kernel, r->kernel, sizeof(st.kernel));
+	pipeline__self_stats(r->pipe, r->ct, &st);
 	conntrack__stats(r->ct, &ct);
-	st.records = ct.records;
-	st.chunks = ct.chunks;
-	st.bytes = ct.bytes;
-	st.conns_opened = ct.conns_opened;
-	st.conns_closed = ct.conns_closed;
-	st.orphan_chunks = ct.orphan_chunks;
-	st.conn_evictions = ct.conn_evictions;
-	st.proc_drops = ct.proc_drops;
-	st.bad_records = ct.bad_records;
-	st.conns = ct.conns;
 	st.targets = ct.procs; /* the recording host's target bits are not recorded: its table */
-	st.parse_errors = rp->parse_errors + pipeline__pg_stats(r->pipe)->parse_errors;
 	self_stats__publish(&r->self_box, &st);
 }
 

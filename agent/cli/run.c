@@ -58,24 +58,11 @@ static void free_postgres_snapshot(void *p)
 
 static void publish_self(struct runner *r)
 {
-	const struct resp_stats *rp = pipeline__resp_stats(r->pipe);
-	struct conntrack_stats ct;
 	struct self_stats st = { .start_time = r->start_time };
 
 	capture__counters(r->s->cap, st.kernel);
-	conntrack__stats(r->s->ct, &ct);
-	st.records = ct.records;
-	st.chunks = ct.chunks;
-	st.bytes = ct.bytes;
-	st.conns_opened = ct.conns_opened;
-	st.conns_closed = ct.conns_closed;
-	st.orphan_chunks = ct.orphan_chunks;
-	st.conn_evictions = ct.conn_evictions;
-	st.proc_drops = ct.proc_drops;
-	st.bad_records = ct.bad_records;
-	st.conns = ct.conns;
+	pipeline__self_stats(r->pipe, r->s->ct, &st);
 	st.targets = capture__count_targets(r->s->cap);
-	st.parse_errors = rp->parse_errors + pipeline__pg_stats(r->pipe)->parse_errors;
 	self_stats__publish(&r->self_box, &st);
 }
 

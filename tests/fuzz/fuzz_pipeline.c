@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli/trace_fmt.h"
+#include "fuzz_records.h"
 #include "pipeline.h"
 
 static FILE *devnull;
@@ -41,8 +42,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct postgres_stats *ps = postgres_stats__new();
 	struct pipeline *p = NULL;
 	struct conntrack *ct = NULL;
-	/* Records are 8-byte aligned in the ring buffer; give the parser the same. */
-	static uint64_t rec[(sizeof(struct nx_data_event) + NX_CHUNK_BYTES) / 8 + 1];
 
 	if (!devnull)
 		devnull = fopen("/dev/null", "w");
@@ -54,23 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ct = p ? conntrack__new(&co, NULL, pipeline__conntrack_sink(p)) : NULL;
 	if (!ct)
 		goto out;
-	while (size >= 2) {
-		size_t n = data[0] | (size_t)data[1] << 8;
-
-		data += 2;
-		size -= 2;
-		if (n > size)
-			n = size;
-		if (n > sizeof(rec))
-			n = sizeof(rec);
-		memcpy(rec, data, n);
-		/* Keep tgids above pid_max so the fuzzer does not read random processes' /proc. */
-		if (n >= sizeof(struct nx_event_hdr))
-			((struct nx_event_hdr *)rec)->tgid |= 1U << 23;
-		conntrack__record(ct, rec, n);
-		data += n;
-		size -= n;
-	}
+	fuzz_feed_records(ct, data, size);
 	redis_snapshot__free(redis_stats__snapshot(rs, 1ULL << 40));
 	postgres_snapshot__free(postgres_stats__snapshot(ps, 1ULL << 40));
 out:
