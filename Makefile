@@ -158,7 +158,7 @@ $(OUTPUT)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_records.h $(FUZZ_LIB_OBJS)
 
 .SECONDARY: $(FUZZ_LIB_OBJS)
 
-fuzz-build: deps $(FUZZ_BINS)
+fuzz-build: run-deps $(FUZZ_BINS)
 
 fuzz: run-deps $(FUZZ_BINS)
 	$(Q)python3 tests/fuzz/seeds.py $(OUTPUT)/fuzz
