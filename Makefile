@@ -47,7 +47,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/unit/%,$(UNIT_SRCS))
 .DELETE_ON_ERROR:
 # BPF objects and skeletons are intermediate files to make; keep them, or every build rebuilds all.
 .SECONDARY: $(BPF_OBJS) $(SKELS)
-.PHONY: all deps run-deps test unit unit-san fuzz-build demo bench eval fuzz vmlinux clean
+.PHONY: all deps run-deps test unit unit-san fuzz-build lint demo bench eval fuzz vmlinux clean
 
 all: deps $(OUTPUT)/nexus-agent
 
@@ -168,6 +168,10 @@ fuzz: run-deps $(FUZZ_BINS)
 		./$$f -max_total_time=$(FUZZ_SECONDS) -max_len=20000 corpus-$$f seeds-$$f \
 			|| exit 1; \
 	done
+
+# clang-tidy and cppcheck over agent/ (tests/lint/lint.sh: the check sets and why); clean = none.
+lint: deps $(SKELS)
+	$(Q)bash tests/lint/lint.sh
 
 vmlinux:
 	$(Q)mkdir -p vmlinux/$(ARCH)

@@ -27,6 +27,8 @@ RUN_PKGS=(
 	bpftrace
 	# nexus-agent top's integration test drives it in a terminal
 	tmux
+	# make lint (make test runs it): static analysis of agent/
+	clang-tidy cppcheck
 )
 
 case "${1:-all}" in

@@ -131,7 +131,7 @@ static const char *disp(char *out, const char *s)
 {
 	size_t i;
 
-	for (i = 0; s[i] && i < DISP_LEN - 4; i++)
+	for (i = 0; i < DISP_LEN - 4 && s[i]; i++)
 		out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
 	if (s[i])
 		memcpy(out + i, "...", 3), i += 3;

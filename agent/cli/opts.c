@@ -254,7 +254,8 @@ void opts__usage(FILE *f)
 		"  --batch                 print the tables as text at each refresh, no screen\n"
 		"  -n, --iterations N      stop after N refreshes (default: never)\n"
 		"  --comm, --pid, --no-default-targets  targets of the agent top starts itself\n",
-		NX_MAX_CAPTURE, NX_DEFAULT_CAPTURE, RS_SLOW_LOG_MAX, RS_SLOW_LOG_DEFAULT);
+		(unsigned)NX_MAX_CAPTURE, (unsigned)NX_DEFAULT_CAPTURE, (unsigned)RS_SLOW_LOG_MAX,
+		(unsigned)RS_SLOW_LOG_DEFAULT);
 	fputs(
 		"\n"
 		"Filters of trace: a decoded command or statement is printed when it passes every one\n"
