@@ -610,6 +610,7 @@ def live_checks(tap):
              "is a number",
              "recording rules: Redis hit ratio and p95 recorded from the live agent",
              "every dashboard query evaluates in Prometheus without error",
+             "the agent's peak resident memory stays under the DaemonSet's memory limit",
              "without SYS_ADMIN and with --no-usdt (the documented wire-only set) the agent is "
              "ready and counts Redis commands"]
     skip = h.privilege_skip_reason()
@@ -681,6 +682,16 @@ def live_checks(tap):
                     fams = fams or h.parse_prometheus(http_get(port, "/metrics")[1])
                     check_names(g, names[3:7], fams)
                     prometheus(g, names[7:12], port, tmp, load, rs.port)
+                    hwm = 0
+                    with open("/proc/%d/status" % a.proc.pid) as f:
+                        for line in f:
+                            if line.startswith("VmHWM:"):
+                                hwm = int(line.split()[1]) * 1024
+                    c = only(objs, "DaemonSet")["spec"]["template"]["spec"]["containers"][0]
+                    limit = c["resources"]["limits"]["memory"]
+                    m = re.fullmatch(r"(\d+)Mi", limit)
+                    g.check(names[12], m and 0 < hwm < int(m.group(1)) * 1024 * 1024,
+                            "VmHWM %d MiB, limit %s" % (hwm >> 20, limit))
             finally:
                 a.stop()
             wire_only(g, names[-1], rs)
