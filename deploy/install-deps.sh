@@ -23,6 +23,8 @@ RUN_PKGS=(
 	# completeness tests with real client libraries (Debian's Python ones; npm's come from
 	# npm, which ships with nodejs here)
 	python3-redis python3-asyncpg python3-psycopg nodejs
+	# deploy/ tests: YAML of the manifests and configs (promtool comes with prometheus)
+	python3-yaml
 	# make bench: the bare probe that is the floor every overhead is compared with
 	bpftrace
 	# nexus-agent top's integration test drives it in a terminal

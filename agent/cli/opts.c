@@ -218,6 +218,8 @@ void opts__usage(FILE *f)
 		"\n"
 		"Options:\n"
 		"  --listen HOST:PORT      (run) HTTP address for /metrics, default :9435\n"
+		"                          (also /api/v1/..., /healthz: capture loop alive, /readyz:\n"
+		"                          probes attached)\n"
 		"  --comm NAME             also watch processes running executable NAME (repeatable)\n"
 		"  --pid PID               also watch process PID and its children (repeatable)\n"
 		"  --no-default-targets    do not watch redis-server, valkey-server and postgres by name\n"

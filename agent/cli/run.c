@@ -15,6 +15,7 @@
 #include "cli/session.h"
 #include "export/alert_api.h"
 #include "export/api.h"
+#include "export/healthz.h"
 #include "export/http.h"
 #include "export/metrics.h"
 #include "pipeline.h"
@@ -44,6 +45,7 @@ struct runner {
 	double start_time;
 	uint64_t last_self, last_stats;
 	bool self_stale;		/* records arrived since the last publish_self() */
+	struct healthz health;		/* /healthz and /readyz */
 };
 
 static void free_redis_snapshot(void *p)
@@ -177,6 +179,7 @@ static uint64_t tick(void *ctx, int n_records)
 	uint64_t now = nx_now_ns();
 	bool stats_due = now - r->last_stats >= STATS_PUBLISH_NS;
 
+	healthz__beat(&r->health, now);
 	r->self_stale |= n_records > 0;
 	/* The kernel's counters and the target count are read here: the once-a-second publish
 	 * also catches any that moved without a record. */
@@ -257,6 +260,7 @@ int cmd_run(int argc, char **argv)
 	snap_box__init(&r.redis_box);
 	snap_box__init(&r.postgres_box);
 	snap_box__init(&r.engine_box);
+	healthz__init(&r.health);
 	if (acfg) {
 		errno = 0;
 		r.notifier = start_notifier(&o, acfg);
@@ -291,6 +295,8 @@ int cmd_run(int argc, char **argv)
 	if (err)
 		goto cleanup;
 	tick(&r, 0);
+	/* Probes are attached and that first tick published the first snapshots. */
+	healthz__set_ready(&r.health);
 
 	struct api_relations_ctx relations = { .postgres = &r.postgres_box, .usdt = s.pg };
 	const struct http_route routes[] = {
@@ -303,6 +309,8 @@ int cmd_run(int argc, char **argv)
 		{ "/api/v1/database/relations", api__db_relations, &relations },
 		{ "/api/v1/alerts", alert_api__alerts, &r.engine_box },
 		{ "/api/v1/health", alert_api__health, &r.engine_box },
+		{ "/healthz", healthz__live, &r.health },
+		{ "/readyz", healthz__ready, &r.health },
 	};
 	http = http_server__start(o.listen, routes, sizeof(routes) / sizeof(routes[0]), msg,
 				  sizeof(msg));
