@@ -12,6 +12,8 @@ BUILD_PKGS=(
 	libmicrohttpd-dev libjansson-dev libcmocka-dev libyaml-dev libcurl4-openssl-dev
 	# nexus-agent top's screen
 	libncurses-dev
+	# OTLP export: protobuf-c code generated from the vendored .proto files, and its runtime
+	protobuf-c-compiler libprotobuf-c-dev
 )
 RUN_PKGS=(
 	# make fuzz: libFuzzer and the sanitizer runtimes
@@ -27,6 +29,8 @@ RUN_PKGS=(
 	bpftrace
 	# nexus-agent top's integration test drives it in a terminal
 	tmux
+	# the OTLP integration test decodes what the agent sends with the official schema
+	protobuf-compiler
 )
 
 case "${1:-all}" in

@@ -39,6 +39,14 @@ struct mm_labels {
 	struct mm_label l[MM_MAX_LABELS];
 };
 
+/* Optional fine buckets of a histogram sample, for OTLP exponential histograms: n non-empty
+ * buckets of the stats' log-linear histogram, each as its midpoint (family unit) and count. */
+struct mm_exp {
+	int n;
+	const double *mid;
+	const uint64_t *count;
+};
+
 struct mm_sample {
 	const struct mm_label *labels; /* in the model's arena */
 	int n_labels;
@@ -48,6 +56,7 @@ struct mm_sample {
 	const uint64_t *buckets;
 	uint64_t count;
 	double sum;
+	const struct mm_exp *exp; /* NULL unless the filler has fine buckets (zeroed by mm__*) */
 };
 
 struct mm_family {
