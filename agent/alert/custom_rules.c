@@ -1,97 +1,100 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Custom threshold rules (see custom_rules.h): the value of a rule is the sum of the samples of
- * its metric whose labels hold every matcher, read from the Prometheus text format. Reading the
- * rendered text is simple and exact; a metric model both /metrics and the rules read would
- * spare rendering it a second time each tick.
+ * its metric whose labels hold every matcher, read from the metric model /metrics renders. A
+ * histogram's _bucket (with its `le`), _sum and _count series are matched as the text format
+ * spells them, so a rule written against what a scraper sees means the same here.
  */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "alert/custom_rules.h"
-#include "export/metrics.h"
-#include "export/pg_metrics.h"
-#include "export/prom.h"
-#include "export/redis_metrics.h"
 
-/* Reads one label value (after the opening quote) with the text format's escapes. */
-static const char *label_value(const char *p, char *out, size_t len)
+/* Whether a sample's labels, plus `le` for a bucket (NULL otherwise), hold every matcher. */
+static bool labels_match(const struct mm_sample *s, const char *le, const struct acfg_custom *c)
 {
-	size_t o = 0;
+	for (int i = 0; i < c->n_match; i++) {
+		const char *v = !strcmp(c->match[i].name, "le") ? le
+								: mm_sample__label(s, c->match[i].name);
 
-	for (; *p && *p != '"'; p++) {
-		char c = *p;
-
-		if (c == '\\' && p[1]) {
-			p++;
-			c = *p == 'n' ? '\n' : *p;
-		}
-		if (o + 1 < len)
-			out[o++] = c;
-	}
-	out[o] = '\0';
-	return *p == '"' ? p + 1 : NULL;
-}
-
-/* Whether a sample line's labels (from the '{') hold every matcher; *rest is after the '}'. */
-static bool labels_match(const char *p, const struct acfg_custom *c, const char **rest)
-{
-	bool ok[ACFG_MAX_MATCH] = { false };
-	int hits = 0;
-
-	if (*p == '{') {
-		p++;
-		while (*p && *p != '}') {
-			char name[ALERT_LABEL_NAME_LEN * 2], value[ALERT_LABEL_VALUE_LEN * 2];
-			size_t n = strcspn(p, "=");
-
-			if (!p[n] || p[n + 1] != '"')
-				return false;
-			snprintf(name, sizeof(name), "%.*s", (int)n, p);
-			p = label_value(p + n + 2, value, sizeof(value));
-			if (!p)
-				return false;
-			for (int m = 0; m < c->n_match; m++)
-				if (!ok[m] && !strcmp(c->match[m].name, name) &&
-				    !strcmp(c->match[m].value, value)) {
-					ok[m] = true;
-					hits++;
-				}
-			if (*p == ',')
-				p++;
-		}
-		if (*p != '}')
+		if (!v || strcmp(v, c->match[i].value))
 			return false;
-		p++;
 	}
-	*rest = p;
-	return hits == c->n_match;
+	return true;
 }
 
-/* The sum of the samples of c's metric whose labels match, from exposition text; NAN if none. */
-static double custom_sum(const char *text, const struct acfg_custom *c)
+enum hist_part { PART_BUCKET, PART_SUM, PART_COUNT };
+
+/* The histogram family whose _bucket, _sum or _count series name is; NULL if none. */
+static const struct mm_family *histogram_of(const struct metric_model *m, const char *name,
+					    enum hist_part *part)
 {
-	size_t mlen = strlen(c->metric);
+	static const struct {
+		const char *suffix;
+		enum hist_part part;
+	} parts[] = { { "_bucket", PART_BUCKET }, { "_sum", PART_SUM }, { "_count", PART_COUNT } };
+	size_t n = strlen(name);
+
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		size_t k = strlen(parts[i].suffix);
+		char base[ACFG_METRIC_LEN];
+		const struct mm_family *f;
+
+		if (n <= k || n - k >= sizeof(base) || strcmp(name + n - k, parts[i].suffix))
+			continue;
+		snprintf(base, sizeof(base), "%.*s", (int)(n - k), name);
+		f = metric_model__find(m, base);
+		if (f && f->type == MM_HISTOGRAM) {
+			*part = parts[i].part;
+			return f;
+		}
+	}
+	return NULL;
+}
+
+static void add_histogram(const struct mm_family *f, enum hist_part part,
+			  const struct acfg_custom *c, double *sum, bool *any)
+{
+	for (int j = 0; j < f->n_samples; j++) {
+		const struct mm_sample *s = &f->samples[j];
+
+		if (part != PART_BUCKET) {
+			if (labels_match(s, NULL, c)) {
+				*sum += part == PART_SUM ? s->sum : (double)s->count;
+				*any = true;
+			}
+			continue;
+		}
+		for (int b = 0; b <= f->n_bounds; b++) {
+			char le[32] = "+Inf";
+
+			if (b < f->n_bounds)
+				snprintf(le, sizeof(le), "%g", f->bounds[b]);
+			if (labels_match(s, le, c)) {
+				*sum += b < f->n_bounds ? s->buckets[b] : s->count;
+				*any = true;
+			}
+		}
+	}
+}
+
+/* The sum of the samples of c's metric whose labels match; NAN if none. */
+static double custom_sum(const struct metric_model *m, const struct acfg_custom *c)
+{
+	const struct mm_family *f = metric_model__find(m, c->metric);
+	enum hist_part part;
 	double sum = 0;
 	bool any = false;
 
-	for (const char *line = text; line && *line;) {
-		const char *next = strchr(line, '\n'), *rest;
-
-		if (line[0] != '#' && !strncmp(line, c->metric, mlen) &&
-		    (line[mlen] == '{' || line[mlen] == ' ') &&
-		    labels_match(line + mlen, c, &rest)) {
-			char *end;
-			double v = strtod(rest, &end);
-
-			if (end != rest) {
-				sum += v;
+	if (f && f->type != MM_HISTOGRAM) {
+		for (int j = 0; j < f->n_samples; j++)
+			if (labels_match(&f->samples[j], NULL, c)) {
+				sum += f->samples[j].value;
 				any = true;
 			}
-		}
-		line = next ? next + 1 : NULL;
+	} else if (!f && (f = histogram_of(m, c->metric, &part))) {
+		add_histogram(f, part, c, &sum, &any);
 	}
 	return any ? sum : NAN;
 }
@@ -111,35 +114,10 @@ static bool compare(enum acfg_op op, double v, double t)
 	return false;
 }
 
-char *custom_rules__text(const struct redis_snapshot *redis, const struct postgres_snapshot *pg,
-			 const struct self_stats *self)
+void custom_rules__eval(const struct acfg_custom *c, struct custom_state *st,
+			const struct metric_model *m, uint64_t now_ns, struct verdict *v)
 {
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
-	struct prom p = { .f = f };
-
-	if (!f)
-		return NULL;
-	if (self)
-		metrics__render_self(f, false, self);
-	if (redis)
-		redis_metrics__render(&p, redis);
-	if (pg)
-		pg_metrics__render(&p, pg);
-	if (fclose(f)) { /* sets errno */
-		free(text);
-		return NULL;
-	}
-	if (!text)
-		errno = ENOMEM;
-	return text;
-}
-
-void custom_rules__eval(const struct acfg_custom *c, struct custom_state *st, const char *text,
-			uint64_t now_ns, struct verdict *v)
-{
-	double sum = custom_sum(text, c), x = sum;
+	double sum = custom_sum(m, c), x = sum;
 
 	if (c->rate) {
 		x = NAN;

@@ -23,6 +23,7 @@
 #include "alert/rule_state.h"
 #include "alert/rules.h"
 #include "alert/series.h"
+#include "model/model_fill.h"
 #include "stats/postgres_stats.h"
 #include "stats/redis_stats.h"
 #include "stats/self_stats.h"
@@ -408,23 +409,33 @@ static void eval_agent(struct engine *e, const struct self_stats *self)
 static void eval_custom(struct engine *e, const struct redis_snapshot *redis,
 			const struct postgres_snapshot *pg, const struct self_stats *self)
 {
-	char *text;
+	struct metric_model m;
 
 	if (!e->cfg->n_custom)
 		return;
-	text = custom_rules__text(redis, pg, self);
-	if (!text)
+	/* The families custom rules may name: the servers' and the agent's own, as /metrics has them
+	 * (the engine's own families come from this very tick, so rules cannot judge them). */
+	metric_model__init(&m, 0, 0);
+	if (self)
+		model__fill_self(&m, self);
+	if (redis)
+		model__fill_redis(&m, redis);
+	if (pg)
+		model__fill_postgres(&m, pg);
+	if (m.oom) { /* a rule would judge a sum with series missing: skip this tick */
+		metric_model__free(&m);
 		return;
+	}
 	for (int i = 0; i < e->cfg->n_custom; i++) {
 		const struct acfg_custom *c = &e->cfg->custom[i];
 		struct verdict v;
 		struct alert key;
 
-		custom_rules__eval(c, &e->cstate[i], text, e->now_ns, &v);
+		custom_rules__eval(c, &e->cstate[i], &m, e->now_ns, &v);
 		custom_rules__key(c, &key);
 		judge(e, e->n_rules + i, -1, &key, &v, NULL);
 	}
-	free(text);
+	metric_model__free(&m);
 }
 
 /* --- the tick --------------------------------------------------------------------------------- */

@@ -9,7 +9,6 @@
 #include "export/api.h"
 #include "stats/snap_box.h"
 
-#define LABELS 512
 
 /* jansson has no NaN: an unknown figure is null. */
 static json_t *num(double v)
@@ -176,14 +175,14 @@ int alert_api__health(void *ctx, const struct http_request *req, struct http_res
 
 /* nexus_alerts: instances per (alertname, severity, state), pending and firing only, as
  * Prometheus' own ALERTS series. The snapshot's alerts are sorted by state, so a group's
- * members are not adjacent: each group is rendered at its first member. */
-static void render_alerts(struct prom *p, const struct engine_snapshot *s)
+ * members are not adjacent: each group is counted at its first member. */
+static void fill_alerts(struct metric_model *m, const struct engine_snapshot *s)
 {
-	prom__family(p, "nexus_alerts", "gauge",
-		     "Alert instances by rule, severity and state (pending or firing).");
+	mm__family(m, "nexus_alerts", MM_GAUGE, "{alert}",
+		   "Alert instances by rule, severity and state (pending or firing).");
 	for (int i = 0; i < s->n_alerts; i++) {
 		const struct alert *a = &s->alerts[i];
-		char labels[LABELS] = "";
+		struct mm_labels ls;
 		bool seen = false;
 		int n = 0;
 
@@ -201,58 +200,48 @@ static void render_alerts(struct prom *p, const struct engine_snapshot *s)
 		}
 		if (seen)
 			continue;
-		prom__label(labels, LABELS, "alertname", a->name);
-		prom__label(labels, LABELS, "severity", alert_severity__str(a->severity));
-		prom__label(labels, LABELS, "state", alert_state__str(a->state));
-		prom__sample(p, "nexus_alerts", labels, n);
+		mm_labels__reset(&ls);
+		mm_labels__add(&ls, "alertname", a->name);
+		mm_labels__add(&ls, "severity", alert_severity__str(a->severity));
+		mm_labels__add(&ls, "state", alert_state__str(a->state));
+		mm__sample(m, &ls, n);
 	}
 }
 
-void alert_api__render_metrics(struct prom *p, const struct engine_snapshot *s)
+static void labelled(struct metric_model *m, const char *name, const char *value, double v)
 {
-	char labels[LABELS];
+	struct mm_labels ls;
 
+	mm_labels__reset(&ls);
+	mm_labels__add(&ls, name, value);
+	mm__sample(m, &ls, v);
+}
+
+void alert_api__fill_model(struct metric_model *m, const struct engine_snapshot *s)
+{
 	if (!s)
 		return;
-	render_alerts(p, s);
-	prom__family(
-		p, "nexus_health_score", "gauge",
-		"Health, 0-100, of the node and of each server (GET /api/v1/health says why).");
-	labels[0] = '\0';
-	prom__label(labels, LABELS, "scope", "node");
-	prom__sample(p, "nexus_health_score", labels, s->node_score);
-	for (int i = 0; i < s->n_servers; i++) {
-		labels[0] = '\0';
-		prom__label(labels, LABELS, "scope", s->servers[i].server);
-		prom__sample(p, "nexus_health_score", labels, s->servers[i].health.score);
-	}
-	prom__family(p, "nexus_alert_evaluations_total", "counter",
-		     "Evaluations of the alert rules (one per second).");
-	prom__sample(p, "nexus_alert_evaluations_total", NULL, (double)s->evaluations);
-	prom__family(p, "nexus_alert_transitions_total", "counter",
-		     "Alert state changes (pending, firing, resolved, ...).");
-	prom__sample(p, "nexus_alert_transitions_total", NULL, (double)s->transitions);
-	prom__family(p, "nexus_alert_dropped_total", "counter",
-		     "Series not judged and alert instances not created because a table was full.");
-	labels[0] = '\0';
-	prom__label(labels, LABELS, "table", "series");
-	prom__sample(p, "nexus_alert_dropped_total", labels, (double)s->dropped_series);
-	labels[0] = '\0';
-	prom__label(labels, LABELS, "table", "alerts");
-	prom__sample(p, "nexus_alert_dropped_total", labels, (double)s->dropped_alerts);
+	fill_alerts(m, s);
+	mm__family(m, "nexus_health_score", MM_GAUGE, "1",
+		   "Health, 0-100, of the node and of each server (GET /api/v1/health says why).");
+	labelled(m, "scope", "node", s->node_score);
+	for (int i = 0; i < s->n_servers; i++)
+		labelled(m, "scope", s->servers[i].server, s->servers[i].health.score);
+	mm__family(m, "nexus_alert_evaluations_total", MM_COUNTER, "{evaluation}",
+		   "Evaluations of the alert rules (one per second).");
+	mm__sample(m, NULL, (double)s->evaluations);
+	mm__family(m, "nexus_alert_transitions_total", MM_COUNTER, "{transition}",
+		   "Alert state changes (pending, firing, resolved, ...).");
+	mm__sample(m, NULL, (double)s->transitions);
+	mm__family(m, "nexus_alert_dropped_total", MM_COUNTER, "1",
+		   "Series not judged and alert instances not created because a table was full.");
+	labelled(m, "table", "series", (double)s->dropped_series);
+	labelled(m, "table", "alerts", (double)s->dropped_alerts);
 	if (!s->has_notifier)
 		return;
-	prom__family(
-		p, "nexus_alert_notifications_total", "counter",
-		"Notifications to Alertmanager and webhooks by result (sent, failed, dropped).");
-	{
-		const char *names[] = { "sent", "failed", "dropped" };
-		uint64_t v[] = { s->notify.sent, s->notify.failed, s->notify.dropped };
-
-		for (int i = 0; i < 3; i++) {
-			labels[0] = '\0';
-			prom__label(labels, LABELS, "result", names[i]);
-			prom__sample(p, "nexus_alert_notifications_total", labels, (double)v[i]);
-		}
-	}
+	mm__family(m, "nexus_alert_notifications_total", MM_COUNTER, "{notification}",
+		   "Notifications to Alertmanager and webhooks by result (sent, failed, dropped).");
+	labelled(m, "result", "sent", (double)s->notify.sent);
+	labelled(m, "result", "failed", (double)s->notify.failed);
+	labelled(m, "result", "dropped", (double)s->notify.dropped);
 }

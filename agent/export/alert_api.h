@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include "alert/engine.h"
 #include "export/http.h"
-#include "export/prom.h"
+#include "model/metric_model.h"
 
 /* GET /api/v1/alerts and GET /api/v1/health; ctx is the struct snap_box of engine snapshots. */
 int alert_api__alerts(void *ctx, const struct http_request *req, struct http_response *resp);
@@ -20,6 +20,6 @@ int alert_api__health(void *ctx, const struct http_request *req, struct http_res
 int alert_api__render_alerts(FILE *f, const struct engine_snapshot *s);
 int alert_api__render_health(FILE *f, const struct engine_snapshot *s);
 /* The alerting families on /metrics; s NULL renders nothing. */
-void alert_api__render_metrics(struct prom *p, const struct engine_snapshot *s);
+void alert_api__fill_model(struct metric_model *m, const struct engine_snapshot *s);
 
 #endif /* NEXUS_ALERT_API_H */

@@ -21,6 +21,7 @@
 #include "alert/baseline.h"
 #include "alert/engine.h"
 #include "export/alert_api.h"
+#include "export/prom.h"
 #include "stats/postgres_stats.h"
 #include "stats/redis_stats.h"
 #include "stats/self_stats.h"
@@ -958,8 +959,12 @@ static void test_api(void **st)
 		size_t len = 0;
 		FILE *f = open_memstream(&buf, &len);
 		struct prom p = { .f = f };
+		struct metric_model m;
 
-		alert_api__render_metrics(&p, r->snap);
+		metric_model__init(&m, 0, 0);
+		alert_api__fill_model(&m, r->snap);
+		prom__render_model(&p, &m);
+		metric_model__free(&m);
 		fclose(f);
 		assert_non_null(strstr(buf, "# TYPE nexus_alerts gauge\n"));
 		assert_non_null(strstr(buf, "nexus_alerts{alertname=\"redis_hit_ratio_low\","
