@@ -71,7 +71,7 @@ struct otlp_log {
 	int severity_number;	   /* OTLP SeverityNumber: 9 INFO, 13 WARN, 17 ERROR, 21 FATAL */
 	char severity_text[16];
 	char event_name[48];	   /* "nexus.alert", "nexus.redis.slow_command", ... */
-	char body[640];
+	char body[896];
 	int n_attrs;
 	struct otlp_attr attrs[OTLP_LOG_ATTRS];
 };

@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * The OTLP exporter's own counters (nexus_agent_otlp_*): requests sent, failed, dropped and
- * retried, bytes sent, log records, per signal. One function renders them into the metric model
- * (so /metrics and OTLP itself show them), one as Prometheus text for renderers not yet on the
- * model.
+ * retried, bytes sent, log records, per signal, as families of the metric model: /metrics and
+ * the OTLP push itself show them.
  */
 #ifndef NEXUS_OTLP_METRICS_H
 #define NEXUS_OTLP_METRICS_H
@@ -12,7 +11,6 @@
 #include "export/otlp_send.h"
 
 struct metric_model;
-struct prom;
 
 struct otlp_stats {
 	uint64_t sent[OTLP__SIGNALS];	     /* requests the collector accepted (2xx) */
@@ -30,6 +28,5 @@ struct otlp_stats {
 };
 
 void otlp_metrics__fill(struct metric_model *m, const struct otlp_stats *s);
-void otlp_metrics__render(struct prom *p, const struct otlp_stats *s);
 
 #endif /* NEXUS_OTLP_METRICS_H */
