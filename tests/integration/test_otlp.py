@@ -7,7 +7,7 @@ decodes it with Debian's `protoc --decode` and the vendored official .proto file
 agent's protobuf-c code). A real redis-server and PostgreSQL get traffic; the decoded metrics must
 carry the names and attributes of the semantic conventions and the same counts and histogram sums
 as the agent's /metrics scraped once traffic has stopped; an alert (a custom rule on the command
-rate) and a slow command (DEBUG SLEEP) must arrive as log records, without values. Then the
+rate) and a slow command (a Lua spin) must arrive as log records, without values. Then the
 receiver answers 503 with Retry-After, 400, garbage that is not HTTP, nothing for longer than the
 timeout, and is shut down: the agent's command counts still equal INFO commandstats exactly,
 /metrics keeps answering promptly, and nexus_agent_otlp_* say what happened. Prints TAP. Needs root
@@ -52,7 +52,7 @@ CHECKS = [
     "bucket counts add up to the count",
     "an alert transition arrives as a log record (nexus.alert, firing, WARN)",
     "a slow command arrives as a log record (nexus.redis.slow_command, db.operation.name "
-    "debug sleep), once",
+    "eval: a 100 ms Lua spin), once",
     "no Redis value appears in anything sent",
     "503 with Retry-After: the agent waits at least Retry-After, retries, then delivers "
     "(retries and sent counted)",
@@ -324,7 +324,10 @@ def group_flow(g):
                 load = Load(rd, pg).start()
                 for i in range(30):
                     pg.psql("SELECT %d AS n, pg_sleep(0.001)" % i)
-                rd.cli("DEBUG", "SLEEP", "0.1")
+                # a 100 ms Lua spin (DEBUG is disabled by default since Redis 7)
+                rd.cli("EVAL", "local t = redis.call('TIME') local e = t[1] * 1000000 + t[2] + "
+                       "100000 repeat local n = redis.call('TIME') until n[1] * 1000000 + n[2] "
+                       ">= e return 1", "0")
                 time.sleep(6)
                 load.stop()
                 # quiet: wait for two pushes that agree, then scrape
@@ -420,8 +423,8 @@ def group_flow(g):
                                                 alert_logs][:4]] + a.stderr_tail(5))
                 slow = [l for l in logs if l.get("event_name", [""])[0] ==
                         "nexus.redis.slow_command" and attrs(l.get("attributes")).get(
-                        "db.operation.name") == "debug sleep"]
-                g.check(c[8], len(slow) == 1 and "debug sleep" in slow[0]["body"][0][
+                        "db.operation.name") == "eval"]
+                g.check(c[8], len(slow) == 1 and "slow command eval" in slow[0]["body"][0][
                     "string_value"][0], ["slow records: %s" % [
                         (attrs(l.get("attributes")), l.get("body")) for l in logs if
                         l.get("event_name", [""])[0] == "nexus.redis.slow_command"][:3],
