@@ -112,6 +112,10 @@ void mm__sample(struct metric_model *m, const struct mm_labels *labels, double v
 void mm__histogram(struct metric_model *m, const struct mm_labels *labels, const uint64_t *buckets,
 		   uint64_t count, double sum);
 
+/* Fine buckets for the histogram sample just added (OTLP exponential histograms): n entries of
+ * midpoint (family unit) and count, copied into the arena. Ignored without such a sample. */
+void mm__histogram_exp(struct metric_model *m, int n, const double *mid, const uint64_t *count);
+
 /* Look-ups for readers. */
 const struct mm_family *metric_model__find(const struct metric_model *m, const char *name);
 /* The value of a sample's label, NULL if it has none of that name. */

@@ -23,6 +23,7 @@
 #include "export/otlp_names.h"
 #include "export/otlp_send.h"
 #include "model/metric_model.h"
+#include "stats/hist.h"
 #include "stats/postgres_stats.h"
 #include "stats/redis_stats.h"
 
@@ -288,6 +289,53 @@ static void test_exponential(void **state)
 	opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__free_unpacked(
 		r, NULL);
 	metric_model__free(&m);
+}
+
+/* The stats' sparse fine buckets: every count kept, midpoints within 2^shift/128 of the values,
+ * coarser only when more than HIST_SPARSE_MAX buckets are used; merging adds up. */
+static void test_sparse(void **state)
+{
+	static const uint64_t vals[] = { 700, 12345, 98765, 1000000, 1500000, 250000000 };
+	struct hist *hh = calloc(1, sizeof(*hh));
+	struct hist_sparse *sp = calloc(1, sizeof(*sp)), *sp2 = calloc(1, sizeof(*sp2));
+	uint64_t total = 0;
+
+	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++)
+		hist__record_n(hh, vals[i], (uint32_t)(i + 1));
+	hist__sparse(hh, sp);
+	assert_int_equal(sp->shift, 0);
+	assert_int_equal(sp->n, 6);
+	for (int i = 0; i < sp->n; i++) {
+		double mid = (double)hist_sparse__mid_ns(sp, i), v = (double)vals[i];
+
+		assert_true(fabs(mid - v) / v <= 1.0 / 128);
+		assert_int_equal(sp->count[i], (uint64_t)i + 1);
+		total += sp->count[i];
+	}
+	assert_int_equal(total, hist__count(hh));
+	/* 1000 distinct buckets: coarser, still all counted, within 2^shift/128 */
+	hist__reset(hh);
+	for (uint64_t v = 1000; v < 100000000; v = v * 1009 / 1000 + 1)
+		hist__record(hh, v);
+	hist__sparse(hh, sp2);
+	assert_true(sp2->shift > 0 && sp2->shift <= HIST_SUB_BITS);
+	assert_true(sp2->n <= HIST_SPARSE_MAX);
+	total = 0;
+	for (int i = 0; i < sp2->n; i++)
+		total += sp2->count[i];
+	assert_int_equal(total, hist__count(hh));
+	/* merge: the union, at the coarser shift */
+	hist_sparse__merge(sp2, sp);
+	total = 0;
+	for (int i = 0; i < sp2->n; i++) {
+		total += sp2->count[i];
+		if (i)
+			assert_true(sp2->idx[i] > sp2->idx[i - 1]);
+	}
+	assert_int_equal(total, hist__count(hh) + 21);
+	free(hh);
+	free(sp);
+	free(sp2);
 }
 
 static void test_names(void **state)
@@ -578,6 +626,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_metrics),	    cmocka_unit_test(test_exponential),
+		cmocka_unit_test(test_sparse),
 		cmocka_unit_test(test_names),	    cmocka_unit_test(test_readme_table),
 		cmocka_unit_test(test_logs),	    cmocka_unit_test(test_logs_encode),
 		cmocka_unit_test(test_policy),	    cmocka_unit_test(test_gzip_queue),
