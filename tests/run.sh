@@ -3,6 +3,8 @@
 # Runs every test program and totals their TAP output; `make test` calls it after building.
 #
 #   unit:        build/tests/unit/test_*        (cmocka, with CMOCKA_MESSAGE_OUTPUT=TAP)
+#   sanitizers:  build/san/tests/unit/test_*    (the same, built with ASan + UBSan)
+#   fuzz:        tests/fuzz/run_ci.sh           (each build/fuzz/fuzz_* for FUZZ_CI_SECONDS)
 #   integration: tests/integration/test_*.py    (python3, TAP)
 #
 # Each program's stdout is echoed and counted: `ok` lines pass, `not ok` lines fail, lines with a
@@ -77,6 +79,17 @@ for t in build/tests/unit/test_*; do
 	[ -f "$t" ] && [ -x "$t" ] || continue
 	CMOCKA_MESSAGE_OUTPUT=TAP run_one "$t" "$UNIT_TIMEOUT" "./$t"
 done
+# The same unit tests built with ASan and UBSan (make unit-san): a sanitizer report fails them.
+for t in build/san/tests/unit/test_*; do
+	[ -f "$t" ] && [ -x "$t" ] || continue
+	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
+		UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+		CMOCKA_MESSAGE_OUTPUT=TAP run_one "$t" "$UNIT_TIMEOUT" "./$t"
+done
+# Every fuzz target for a bounded time from its seeds (make fuzz-build; FUZZ_CI_SECONDS each).
+if [ -n "$(ls build/fuzz/fuzz_* 2>/dev/null)" ]; then
+	run_one "tests/fuzz/run_ci.sh" 900 bash tests/fuzz/run_ci.sh
+fi
 for t in tests/integration/test_*.py; do
 	[ -f "$t" ] || continue
 	run_one "$t" "$INTEGRATION_TIMEOUT" python3 "$t"

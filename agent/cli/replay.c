@@ -301,7 +301,7 @@ static void advance(struct replayer *r, uint64_t ts)
 static int feed(struct replayer *r, char *err, size_t errlen)
 {
 	struct rec_entry e;
-	int rc;
+	int rc = 1; /* stopped before the first entry: not an error */
 
 	while (!stop_requested && !(r->end && nx_now_ns() >= r->end) &&
 	       (rc = rec_reader__next(r->rd, &e, err, errlen)) == 1) {

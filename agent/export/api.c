@@ -79,8 +79,10 @@ static json_t *server(const struct rs_server_snap *sv)
 	sorted = malloc((sv->n_prefixes ? sv->n_prefixes : 1) * sizeof(*sorted));
 	if (!sorted)
 		goto fail;
-	memcpy(sorted, sv->prefixes, sv->n_prefixes * sizeof(*sorted));
-	qsort(sorted, sv->n_prefixes, sizeof(*sorted), by_misses);
+	if (sv->n_prefixes) { /* a server without prefixes may have none allocated: no memcpy(NULL) */
+		memcpy(sorted, sv->prefixes, sv->n_prefixes * sizeof(*sorted));
+		qsort(sorted, sv->n_prefixes, sizeof(*sorted), by_misses);
+	}
 	for (int i = 0; i < sv->n_prefixes && i < TOP_PREFIXES; i++)
 		json_array_append_new(prefixes,
 				      json_pack("{s:s, s:I, s:I, s:o}", "prefix", sorted[i].prefix,
