@@ -285,11 +285,8 @@ static HistogramDataPoint *hist_point(struct arena *a, const struct mm_family *f
 	return p;
 }
 
-/*
- * Exponential buckets from the sample's fine since-start histogram (mm_sample.exp). Each fine
- * bucket of the stats' log-linear histogram [lo, lo + w) goes whole to the exponential bucket
- * holding its midpoint, at scale OTLP_EXP_SCALE: see the README for the error this costs.
- */
+/* Exponential buckets from the sample's fine since-start histogram (mm_sample.exp), at scale
+ * OTLP_EXP_SCALE; see otlp_encode.h for the error this costs. */
 static ExpDataPoint *exp_point(struct arena *a, const struct mm_sample *s, uint64_t start,
 			       uint64_t now);
 
@@ -440,6 +437,15 @@ int otlp_encode__metrics(const struct metric_model *m, const struct otlp_resourc
 			if (!mt)
 				goto oom;
 			metrics[n_metrics++] = mt;
+		} else if (f->help && strcmp(mt->description, f->help) &&
+			   !strstr(mt->description, f->help)) {
+			/* one metric, several families: each one's description, in order */
+			char *d = arena__alloc(&a, strlen(mt->description) + strlen(f->help) + 4);
+
+			if (d) {
+				sprintf(d, "%s | %s", mt->description, f->help);
+				mt->description = d;
+			}
 		}
 		points = arena__alloc(&a, f->n_samples * sizeof(*points));
 		if (!points)
@@ -536,6 +542,70 @@ done:
 
 #include <math.h>
 
+/* Bucket i of scale OTLP_EXP_SCALE holds (2^(i/2^scale), 2^((i+1)/2^scale)]. */
+static int32_t exp_index(double v)
+{
+	return (int32_t)ceil(log2(v) * (1 << OTLP_EXP_SCALE)) - 1;
+}
+
+static double exp_lower(int32_t i)
+{
+	return exp2((double)i / (1 << OTLP_EXP_SCALE));
+}
+
+/* The exponential buckets a fine range [lo, hi) spans; bucket 0 of the stats (below 512 ns,
+ * lo = 0) goes whole to the bucket of its middle. */
+static void exp_span(double lo, double hi, int32_t *first, int32_t *last)
+{
+	if (!(lo > 0)) {
+		*first = *last = exp_index(hi / 2);
+		return;
+	}
+	*first = exp_index(lo);
+	*last = exp_index(hi * (1 - 1e-12)); /* hi is excluded */
+	if (*last < *first)
+		*last = *first;
+}
+
+/*
+ * Spreads count over the exponential buckets [first, last] in proportion to how much of [lo, hi)
+ * each covers (values taken as uniform within a fine range), rounding by largest remainder so
+ * the counts add up exactly.
+ */
+static void exp_spread(uint64_t *out, int32_t offset, double lo, double hi, uint64_t count)
+{
+	double frac[64];
+	uint64_t given = 0;
+	int32_t first, last;
+	int k, n;
+
+	exp_span(lo, hi, &first, &last);
+	n = last - first + 1;
+	if (n == 1 || n > 64 || !(lo > 0)) {
+		out[first - offset] += count;
+		return;
+	}
+	for (k = 0; k < n; k++) {
+		double a = fmax(lo, exp_lower(first + k)), b = fmin(hi, exp_lower(first + k + 1));
+		double share = b > a ? (double)count * (b - a) / (hi - lo) : 0;
+		uint64_t whole = (uint64_t)share;
+
+		out[first + k - offset] += whole;
+		given += whole;
+		frac[k] = share - (double)whole;
+	}
+	while (given < count) {
+		int best = 0;
+
+		for (k = 1; k < n; k++)
+			if (frac[k] > frac[best])
+				best = k;
+		out[first + best - offset]++;
+		frac[best] = -1;
+		given++;
+	}
+}
+
 static ExpDataPoint *exp_point(struct arena *a, const struct mm_sample *s, uint64_t start,
 			       uint64_t now)
 {
@@ -543,7 +613,6 @@ static ExpDataPoint *exp_point(struct arena *a, const struct mm_sample *s, uint6
 	ExpDataPoint *p = arena__alloc(a, sizeof(*p));
 	Opentelemetry__Proto__Metrics__V1__ExponentialHistogramDataPoint__Buckets *pos;
 	int32_t lo_idx = INT32_MAX, hi_idx = INT32_MIN;
-	uint64_t zero = 0;
 
 	if (!p)
 		return NULL;
@@ -559,22 +628,17 @@ static ExpDataPoint *exp_point(struct arena *a, const struct mm_sample *s, uint6
 	p->sum = s->sum;
 	p->scale = OTLP_EXP_SCALE;
 	p->positive = pos;
-	/* index of value v (in the family's unit) at scale k: ceil(log2(v) * 2^k) - 1, so that
-	 * bucket i holds (base^i, base^(i+1)] as the data model says. */
 	for (int i = 0; i < e->n; i++) {
-		int32_t idx;
+		int32_t first, last;
 
-		if (!(e->mid[i] > 0)) {
-			zero += e->count[i];
+		if (!e->count[i] || !(e->hi[i] > 0))
 			continue;
-		}
-		idx = (int32_t)ceil(log2(e->mid[i]) * ldexp(1.0, OTLP_EXP_SCALE)) - 1;
-		if (idx < lo_idx)
-			lo_idx = idx;
-		if (idx > hi_idx)
-			hi_idx = idx;
+		exp_span(e->lo[i], e->hi[i], &first, &last);
+		if (first < lo_idx)
+			lo_idx = first;
+		if (last > hi_idx)
+			hi_idx = last;
 	}
-	p->zero_count = zero;
 	if (lo_idx > hi_idx)
 		return p;
 	pos->offset = lo_idx;
@@ -583,13 +647,9 @@ static ExpDataPoint *exp_point(struct arena *a, const struct mm_sample *s, uint6
 	if (!pos->bucket_counts)
 		return NULL;
 	memset(pos->bucket_counts, 0, pos->n_bucket_counts * sizeof(uint64_t));
-	for (int i = 0; i < e->n; i++) {
-		if (!(e->mid[i] > 0))
-			continue;
-		int32_t idx = (int32_t)ceil(log2(e->mid[i]) * ldexp(1.0, OTLP_EXP_SCALE)) - 1;
-
-		pos->bucket_counts[idx - lo_idx] += e->count[i];
-	}
+	for (int i = 0; i < e->n; i++)
+		if (e->count[i] && e->hi[i] > 0)
+			exp_spread(pos->bucket_counts, lo_idx, e->lo[i], e->hi[i], e->count[i]);
 	return p;
 }
 

@@ -33,11 +33,14 @@ enum otlp_hist_mode {
 };
 
 /*
- * Scale of exponential histograms: base 2^(1/32), buckets 2.2 % wide. Each fine bucket of the
- * stats' histogram (width <= 1/64 of its start, midpoint within 1/128 of every value in it) goes
- * whole to the exponential bucket of its midpoint, so a value is counted in the bucket holding a
- * point within 0.78 % of it: a quantile read at a bucket's geometric middle is within ~1.9 % of
- * the true one. At scale 6 (1.1 %) some buckets would stay empty between fine ones (a comb).
+ * Scale of exponential histograms: base 2^(1/32), buckets 2.2 % wide, 32 per power of two. The
+ * stats keep 64 fine buckets per power of two (hist.h), each under 1/64 of its value wide, so a
+ * fine bucket straddles at most two exponential ones; its count is split between them in
+ * proportion to the overlap (values taken as uniform inside it), by largest remainder so counts
+ * stay exact. A value is thus counted at most one fine bucket (< 1.6 %) from its own exponential
+ * bucket. When a series uses more than HIST_SPARSE_MAX fine buckets they are coarsened 2^shift at
+ * a time and that bound grows to 2^shift/64 (see hist.h); at scale 6 (1.1 %) the 64 fine buckets
+ * per octave would not map one to one either, so 5 costs nothing real.
  */
 #define OTLP_EXP_SCALE 5
 

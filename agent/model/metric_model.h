@@ -40,10 +40,10 @@ struct mm_labels {
 };
 
 /* Optional fine buckets of a histogram sample, for OTLP exponential histograms: n non-empty
- * buckets of the stats' log-linear histogram, each as its midpoint (family unit) and count. */
+ * ranges [lo, hi) of the stats' log-linear histogram (family unit), ascending, and their counts. */
 struct mm_exp {
 	int n;
-	const double *mid;
+	const double *lo, *hi;
 	const uint64_t *count;
 };
 
@@ -112,9 +112,10 @@ void mm__sample(struct metric_model *m, const struct mm_labels *labels, double v
 void mm__histogram(struct metric_model *m, const struct mm_labels *labels, const uint64_t *buckets,
 		   uint64_t count, double sum);
 
-/* Fine buckets for the histogram sample just added (OTLP exponential histograms): n entries of
- * midpoint (family unit) and count, copied into the arena. Ignored without such a sample. */
-void mm__histogram_exp(struct metric_model *m, int n, const double *mid, const uint64_t *count);
+/* Fine buckets for the histogram sample just added (OTLP exponential histograms): n ranges
+ * [lo, hi) (family unit) and their counts, copied into the arena. Ignored without such a sample. */
+void mm__histogram_exp(struct metric_model *m, int n, const double *lo, const double *hi,
+		       const uint64_t *count);
 
 /* Look-ups for readers. */
 const struct mm_family *metric_model__find(const struct metric_model *m, const char *name);

@@ -4,11 +4,16 @@
 
 void model__fine(struct metric_model *m, const struct hist_sparse *fine)
 {
-	double mid[HIST_SPARSE_MAX];
+	double lo[HIST_SPARSE_MAX], hi[HIST_SPARSE_MAX];
 
 	if (!fine || !fine->n)
 		return;
-	for (int i = 0; i < fine->n; i++)
-		mid[i] = hist_sparse__mid_ns(fine, i) / 1e9;
-	mm__histogram_exp(m, fine->n, mid, fine->count);
+	for (int i = 0; i < fine->n; i++) {
+		uint64_t l, h;
+
+		hist_sparse__range_ns(fine, i, &l, &h);
+		lo[i] = l / 1e9;
+		hi[i] = h / 1e9;
+	}
+	mm__histogram_exp(m, fine->n, lo, hi, fine->count);
 }

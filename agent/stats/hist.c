@@ -380,15 +380,27 @@ void hist_sparse__merge(struct hist_sparse *dst, const struct hist_sparse *src)
 	sparse_fit(dst, idx, count, n, s);
 }
 
-uint64_t hist_sparse__mid_ns(const struct hist_sparse *s, int i)
+void hist_sparse__range_ns(const struct hist_sparse *s, int i, uint64_t *lo, uint64_t *hi)
 {
 	uint32_t first = s->idx[i], last;
-	uint64_t w, lo, hi;
+	uint64_t w;
 
-	if (!first)
-		return bucket_mid(0);
+	if (!first) {
+		*lo = 0;
+		*hi = HIST_LOW;
+		return;
+	}
 	last = first + (1U << s->shift) - 1;
-	lo = bucket_lo(first, &w);
-	hi = bucket_lo(last, &w) + w;
+	*lo = bucket_lo(first, &w);
+	*hi = bucket_lo(last, &w) + w;
+}
+
+uint64_t hist_sparse__mid_ns(const struct hist_sparse *s, int i)
+{
+	uint64_t lo, hi;
+
+	if (!s->idx[i])
+		return bucket_mid(0);
+	hist_sparse__range_ns(s, i, &lo, &hi);
 	return lo + (hi - lo) / 2;
 }

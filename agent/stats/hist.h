@@ -103,8 +103,10 @@ struct hist_sparse {
 void hist__sparse(const struct hist *h, struct hist_sparse *out);
 /* dst += src, coarsening dst's shift when the union does not fit. */
 void hist_sparse__merge(struct hist_sparse *dst, const struct hist_sparse *src);
-/* Midpoint of entry i in ns. */
+/* Midpoint of entry i in ns; its range [lo, hi) (bucket 0: [0, HIST_LOW); values past HIST_HIGH
+ * are counted in the top bucket and so end at HIST_HIGH). */
 uint64_t hist_sparse__mid_ns(const struct hist_sparse *s, int i);
+void hist_sparse__range_ns(const struct hist_sparse *s, int i, uint64_t *lo, uint64_t *hi);
 
 /*
  * Sliding window: a ring of HIST_WINDOW_SLOTS histograms, each holding HIST_WINDOW_SLOT_NS of

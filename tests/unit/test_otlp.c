@@ -237,13 +237,15 @@ static void test_metrics(void **state)
 	metric_model__free(&m);
 }
 
-/* Fine buckets to an exponential histogram: every count lands, at the midpoint's index. */
+/* Fine ranges to an exponential histogram: every count lands, a range inside one bucket goes to
+ * it whole, one across a boundary is split in proportion, exactly. */
 static void test_exponential(void **state)
 {
-	static const double mid[3] = { 0.0001, 0.0002, 0.05 };
-	static const uint64_t cnt[3] = { 3, 4, 1 };
-	static const struct mm_exp ex = { .n = 3, .mid = mid, .count = cnt };
-	uint64_t b[3] = { 7, 7, 8 };
+	static const double lo[3] = { 0.0001, 0.0002, 0.05 };
+	static const double hi[3] = { 0.0001000001, 0.000203, 0.0500001 };
+	static const uint64_t cnt[3] = { 3, 1000, 1 };
+	static const struct mm_exp ex = { .n = 3, .lo = lo, .hi = hi, .count = cnt };
+	uint64_t b[3] = { 1003, 1003, 1004 };
 	struct mm_labels ls;
 	struct metric_model m;
 	const Metric *mt;
@@ -253,8 +255,8 @@ static void test_exponential(void **state)
 	mm__histogram_family(&m, "nexus_redis_command_duration_seconds", "s", "h", bounds, 3);
 	mm_labels__reset(&ls);
 	mm_labels__add(&ls, "server", "127.0.0.1:6379");
-	mm__histogram(&m, &ls, b, 8, 0.0502);
-	m.families[0].samples[0].exp = &ex;
+	mm__histogram(&m, &ls, b, 1004, 0.2555);
+	mm__histogram_exp(&m, ex.n, ex.lo, ex.hi, ex.count);
 	r = encode(&m, OTLP_HIST_EXPONENTIAL);
 	mt = metric(r, "db.server.operation.duration");
 	assert_int_equal(mt->data_case,
@@ -262,23 +264,31 @@ static void test_exponential(void **state)
 	{
 		const Opentelemetry__Proto__Metrics__V1__ExponentialHistogramDataPoint *p =
 			mt->exponential_histogram->data_points[0];
-		uint64_t total = 0;
 		int32_t i0 = (int32_t)ceil(log2(0.0001) * 32) - 1;
+		int32_t i1 = (int32_t)ceil(log2(0.0002) * 32) - 1;
 		int32_t i2 = (int32_t)ceil(log2(0.05) * 32) - 1;
+		double edge = pow(2, (i1 + 1) / 32.0), share = 1000 * (edge - 0.0002) / 0.000003;
+		uint64_t total = 0;
 
 		assert_int_equal(p->scale, OTLP_EXP_SCALE);
-		assert_int_equal(p->count, 8);
-		assert_true(fabs(p->sum - 0.0502) < 1e-12);
+		assert_int_equal(p->count, 1004);
+		assert_true(fabs(p->sum - 0.2555) < 1e-12);
 		assert_int_equal(p->start_time_unix_nano, START);
 		assert_int_equal(p->positive->offset, i0);
 		assert_int_equal(p->positive->n_bucket_counts, (size_t)(i2 - i0 + 1));
 		for (size_t i = 0; i < p->positive->n_bucket_counts; i++)
 			total += p->positive->bucket_counts[i];
-		assert_int_equal(total, 8);
+		assert_int_equal(total, 1004);
+		/* [0.0001, 0.0001000001) is inside bucket i0: whole */
+		assert_true(pow(2, i0 / 32.0) < 0.0001 && 0.0001000001 <= pow(2, (i0 + 1) / 32.0));
 		assert_int_equal(p->positive->bucket_counts[0], 3);
+		/* [0.0002, 0.000203) crosses the edge of bucket i1: split by the overlap */
+		assert_true(edge > 0.0002 && edge < 0.000203);
+		assert_true(fabs((double)p->positive->bucket_counts[i1 - i0] - share) <= 1);
+		assert_int_equal(p->positive->bucket_counts[i1 - i0] +
+					 p->positive->bucket_counts[i1 + 1 - i0],
+				 1000);
 		assert_int_equal(p->positive->bucket_counts[i2 - i0], 1);
-		/* bucket i holds (2^(i/32), 2^((i+1)/32)]: the midpoint is inside its bucket */
-		assert_true(pow(2, i0 / 32.0) < 0.0001 && 0.0001 <= pow(2, (i0 + 1) / 32.0));
 	}
 	opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__free_unpacked(
 		r, NULL);
