@@ -63,6 +63,12 @@ CHECKS = [
     "commandstats exactly",
     "the agent exits 0 on SIGINT without SIGKILL with the collector gone",
 ]
+EXP_CHECKS = [
+    "--otlp-gzip off --otlp-histograms exponential: no Content-Encoding, exponential histograms "
+    "at scale 5",
+    "exponential db.server.operation.duration: count and sum equal /metrics' per command, bucket "
+    "counts add up to the count, p50 bucket holds /metrics' median bucket",
+]
 
 
 # ----------------------------------------------------------------------- protobuf text format
@@ -523,6 +529,76 @@ def group_flow(g):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def group_exponential(g):
+    c = EXP_CHECKS
+    recv = Receiver()
+    load = None
+    try:
+        with h.redis_server() as rd, h.postgres_server() as pg:
+            port = h.free_port()
+            base = "http://127.0.0.1:%d" % port
+            with h.agent("--no-default-targets", "--pid", str(rd.pid), "--listen",
+                         "127.0.0.1:%d" % port, "--no-alerts", "--otlp-endpoint",
+                         "http://127.0.0.1:%d" % recv.port, "--otlp-interval", "1",
+                         "--otlp-gzip", "off", "--otlp-histograms", "exponential",
+                         mode="run", raw=False):
+                load = Load(rd, pg).start()
+                time.sleep(4)
+                load.stop()
+                time.sleep(2.5)
+                with recv.lock:
+                    n0 = len(recv.metrics)
+                h.wait_until(lambda: len(recv.metrics) >= n0 + 1, 5)
+                text, _ = scrape(base)
+                with recv.lock:
+                    reqs = [r for r in recv.requests if r[1] == "/v1/metrics"]
+                    last = recv.metrics[-1] if recv.metrics else {}
+                dur = metric_points(last).get("db.server.operation.duration", ("", "", []))
+                g.check(c[0], reqs and all("Content-Encoding" not in r[2] for r in reqs) and
+                        dur[0] == "exponential_histogram" and dur[2] and
+                        all(p["scale"][0] == 5 for _, p in dur[2]),
+                        ["%d requests; kind %r; headers %s" % (
+                            len(reqs), dur[0], reqs[0][2] if reqs else None)])
+                bad = []
+                for labels, v in samples(text, "nexus_redis_command_duration_seconds_count"):
+                    s = metric_value(text, "nexus_redis_command_duration_seconds_sum", **labels)
+                    got = [p for at, p in dur[2] if at.get("db.operation.name") ==
+                           labels["command"]]
+                    if len(got) != 1:
+                        bad.append("%s: %d points" % (labels, len(got)))
+                        continue
+                    p = got[0]
+                    counts = p.get("positive", [{}])[0].get("bucket_counts", [])
+                    if p["count"][0] != v or abs(p["sum"][0] - s) > 1e-9 * max(1, s) or \
+                            sum(counts) + p.get("zero_count", [0])[0] != v:
+                        bad.append("%s: /metrics %s/%s, OTLP %s/%s, buckets %s" % (
+                            labels, v, s, p["count"][0], p["sum"][0], sum(counts)))
+                        continue
+                    # the median's exponential bucket against the /metrics le buckets
+                    off = p["positive"][0].get("offset", [0])[0]
+                    acc, med = 0, None
+                    for k, n in enumerate(counts):
+                        acc += n
+                        if acc >= v / 2:
+                            med = (2 ** ((off + k) / 32), 2 ** ((off + k + 1) / 32))
+                            break
+                    les = sorted((float(l["le"]), n) for l, n in samples(
+                        text, "nexus_redis_command_duration_seconds_bucket")
+                        if l.get("command") == labels["command"] and l["le"] != "+Inf")
+                    above = [le for le, n in les if n >= v / 2]
+                    below = [le for le, n in les if n < v / 2]
+                    if med and above and not (med[0] <= above[0] * 1.02 and
+                                              (not below or med[1] >= below[-1] * 0.98)):
+                        bad.append("%s: median bucket %s outside le (%s, %s]" % (
+                            labels, med, below[-1:] or 0, above[0]))
+                g.check(c[1], not bad and samples(
+                    text, "nexus_redis_command_duration_seconds_count"), bad[:6])
+    finally:
+        if load:
+            load.stop()
+        recv.shutdown()
+
+
 def main():
     h.exit_cleanly_on_sigterm()
     tap = h.Tap()
@@ -541,6 +617,7 @@ def main():
 
     h.run_group(tap, [HELP_CHECK], guarded(group_help, 20))
     h.run_group(tap, CHECKS, guarded(group_flow, 300), skip)
+    h.run_group(tap, EXP_CHECKS, guarded(group_exponential, 120), skip)
     return tap.done()
 
 
