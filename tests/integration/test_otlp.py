@@ -54,6 +54,8 @@ CHECKS = [
     "a slow command arrives as a log record (nexus.redis.slow_command, db.operation.name "
     "eval: a 100 ms Lua spin), once",
     "no Redis value appears in anything sent",
+    "a slow PostgreSQL statement arrives as a log record (nexus.postgres.slow_statement) with "
+    "its normalised text, without the literal",
     "503 with Retry-After: the agent waits at least Retry-After, retries, then delivers "
     "(retries and sent counted)",
     "400: not retried, counted in nexus_agent_otlp_failed_total{reason=\"rejected\"}",
@@ -330,6 +332,8 @@ def group_flow(g):
                 load = Load(rd, pg).start()
                 for i in range(30):
                     pg.psql("SELECT %d AS n, pg_sleep(0.001)" % i)
+                for _ in range(3):
+                    pg.psql("SELECT pg_sleep(0.0611)")
                 # a 100 ms Lua spin (DEBUG is disabled by default since Redis 7)
                 rd.cli("EVAL", "local t = redis.call('TIME') local e = t[1] * 1000000 + t[2] + "
                        "100000 repeat local n = redis.call('TIME') until n[1] * 1000000 + n[2] "
@@ -440,6 +444,14 @@ def group_flow(g):
                 leaked = [r[1] for r in reqs if SECRET.encode() in (
                     gzip.decompress(r[3]) if r[3][:2] == b"\x1f\x8b" else r[3])]
                 g.check(c[9], not leaked and reqs, ["value found in %s" % leaked[:3]])
+                pgslow = [l for l in logs if l.get("event_name", [""])[0] ==
+                          "nexus.postgres.slow_statement"]
+                texts = [attrs(l.get("attributes")).get("db.query.text", "") for l in pgslow]
+                g.check(c[10], len([t for t in texts if "pg_sleep($1)" in t]) == 1 and
+                        not any("0.0611" in t or "0.0611" in l["body"][0]["string_value"][0]
+                                for t, l in zip(texts, pgslow)),
+                        ["slow statements: %s" % [(attrs(l.get("attributes")),
+                                                   l.get("body")) for l in pgslow][:3]])
 
                 # ---- faults, with traffic running
                 cs0 = commandstats(rd)
@@ -467,7 +479,7 @@ def group_flow(g):
                     after = [r for r in recv.requests if r[4] == "ok" and r503 and
                              r[0] > r503[0][0]]
                 gap = after[0][0] - r503[0][0] if after and r503 else None
-                g.check(c[10], r503 and gap is not None and gap >= 1.9 and
+                g.check(c[11], r503 and gap is not None and gap >= 1.9 and
                         metric_value(t1, "nexus_agent_otlp_retries_total") >
                         metric_value(t0, "nexus_agent_otlp_retries_total") and
                         metric_value(t1, "nexus_agent_otlp_sent_total") >
@@ -484,7 +496,7 @@ def group_flow(g):
                 with recv.lock:
                     n400 = len([r for r in recv.requests if r[4] == "400"])
                 rejected = metric_value(t2, "nexus_agent_otlp_failed_total", reason="rejected")
-                g.check(c[11], n400 >= 1 and rejected == n400,
+                g.check(c[12], n400 >= 1 and rejected == n400,
                         ["%d requests answered 400, rejected counted %s" % (n400, rejected)])
                 r_before = metric_value(t2, "nexus_agent_otlp_retries_total")
                 for mode in ("garbage", "slow"):
@@ -500,7 +512,7 @@ def group_flow(g):
                 with recv.lock:
                     kinds = {m: len([r for r in recv.requests if r[4] == m])
                              for m in ("garbage", "slow")}
-                g.check(c[12], kinds["garbage"] >= 1 and kinds["slow"] >= 1 and
+                g.check(c[13], kinds["garbage"] >= 1 and kinds["slow"] >= 1 and
                         metric_value(t3, "nexus_agent_otlp_retries_total") > r_before and
                         metric_value(t3, "nexus_agent_otlp_queued_requests") <= 4 and
                         metric_value(t3, "nexus_agent_otlp_dropped_total") > 0,
@@ -514,10 +526,10 @@ def group_flow(g):
                     if agent_n != cs1.get(cmd, 0):
                         diffs.append("%s: agent %s, INFO %s (before faults %s)" % (
                             cmd, agent_n, cs1.get(cmd), cs0.get(cmd)))
-                g.check(c[13], not slow_scrapes and not diffs and load.error is None and
+                g.check(c[14], not slow_scrapes and not diffs and load.error is None and
                         cs1.get("get", 0) > cs0.get("get", 0),
                         diffs + ["slow scrapes: %s" % slow_scrapes, "load: %s" % load.error])
-            g.check(c[14], a.returncode == 0 and not a.killed,
+            g.check(c[15], a.returncode == 0 and not a.killed,
                     ["exit %s killed %s" % (a.returncode, a.killed)] + a.stderr_tail(6))
     finally:
         if load:
