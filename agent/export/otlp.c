@@ -49,7 +49,8 @@ struct otlp_exporter {
 
 	pthread_mutex_t lock; /* stats, stop */
 	pthread_cond_t cond;
-	bool stop;
+	bool stop;	      /* also read without the lock by on_progress (__atomic) */
+	bool flushing;	      /* this thread's: the last tries at exit are not aborted */
 	struct otlp_stats stats;
 	pthread_t thread;
 	bool started;
@@ -98,6 +99,15 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ctx)
 			*--p = '\0';
 	}
 	return n;
+}
+
+/* A transfer in flight when the agent stops is abandoned at once: exit never waits for a slow
+ * collector (the last tries at exit have their own bound). */
+static int on_progress(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	struct otlp_exporter *e = ctx;
+
+	return __atomic_load_n(&e->stop, __ATOMIC_RELAXED) && !e->flushing;
 }
 
 static void bump(struct otlp_exporter *e, uint64_t *counter, uint64_t by)
@@ -344,11 +354,14 @@ static void *run(void *arg)
 			pthread_cond_timedwait(&e->cond, &e->lock, &ts);
 		pthread_mutex_unlock(&e->lock);
 	}
-	/* Stopping: what is queued gets one try each, within about one timeout in all. */
+	/* Stopping: what is queued gets one try each, within about one timeout in all, unless the
+	 * collector already failed it (then it is not there: do not wait for it again). */
 	{
 		uint64_t until = nx_now_ns() + (uint64_t)(e->cfg.timeout_s * 1e9);
 
-		while (otlp_queue__head(&e->q) && nx_now_ns() < until) {
+		e->flushing = true;
+		while (otlp_queue__head(&e->q) && !otlp_queue__head(&e->q)->attempts &&
+		       nx_now_ns() < until) {
 			struct otlp_req *h = otlp_queue__head(&e->q);
 			int attempts = h->attempts;
 
@@ -405,6 +418,9 @@ struct otlp_exporter *otlp__start(const struct otlp_cfg *cfg, struct metrics_sou
 	curl_easy_setopt(e->curl, CURLOPT_HEADERDATA, e);
 	curl_easy_setopt(e->curl, CURLOPT_ERRORBUFFER, e->errbuf);
 	curl_easy_setopt(e->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(e->curl, CURLOPT_XFERINFODATA, e);
+	curl_easy_setopt(e->curl, CURLOPT_NOPROGRESS, 0L);
 	src->otlp = e; /* metrics__fill adds our counters: set before the thread reads src */
 	err = pthread_create(&e->thread, NULL, run, e);
 	if (err) {
@@ -426,7 +442,7 @@ void otlp__stop(struct otlp_exporter *e)
 		return;
 	if (e->started) {
 		pthread_mutex_lock(&e->lock);
-		e->stop = true;
+		__atomic_store_n(&e->stop, true, __ATOMIC_RELAXED);
 		pthread_cond_signal(&e->cond);
 		pthread_mutex_unlock(&e->lock);
 		pthread_join(e->thread, NULL);
