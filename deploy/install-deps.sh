@@ -12,6 +12,8 @@ BUILD_PKGS=(
 	libmicrohttpd-dev libjansson-dev libcmocka-dev libyaml-dev libcurl4-openssl-dev
 	# nexus-agent top's screen
 	libncurses-dev
+	# OTLP export: protobuf-c code generated from the vendored .proto files, and its runtime
+	protobuf-c-compiler libprotobuf-c-dev
 )
 RUN_PKGS=(
 	# make fuzz: libFuzzer and the sanitizer runtimes
@@ -31,6 +33,8 @@ RUN_PKGS=(
 	tmux
 	# make lint (make test runs it): static analysis of agent/
 	clang-tidy cppcheck
+	# the OTLP integration test decodes what the agent sends with the official schema
+	protobuf-compiler
 )
 
 case "${1:-all}" in

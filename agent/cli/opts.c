@@ -45,6 +45,12 @@ enum {
 	OPT_REDIS_UPROBES,
 	OPT_SLOW_MS,
 	OPT_SLOW_LOG,
+	OPT_OTLP_ENDPOINT,
+	OPT_OTLP_INTERVAL,
+	OPT_OTLP_GZIP,
+	OPT_OTLP_HISTOGRAMS,
+	OPT_OTLP_TIMEOUT,
+	OPT_OTLP_QUEUE,
 };
 
 /* top's options ('d' and 'n' are short options of top only) */
@@ -80,6 +86,12 @@ static const struct {
 	{ { "alertmanager", required_argument, NULL, OPT_ALERTMANAGER }, NX_CMD_RUN },
 	{ { "webhook", required_argument, NULL, OPT_WEBHOOK }, NX_CMD_RUN },
 	{ { "no-alerts", no_argument, NULL, OPT_NO_ALERTS }, NX_CMD_RUN },
+	{ { "otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT }, NX_CMD_RUN },
+	{ { "otlp-interval", required_argument, NULL, OPT_OTLP_INTERVAL }, NX_CMD_RUN },
+	{ { "otlp-gzip", required_argument, NULL, OPT_OTLP_GZIP }, NX_CMD_RUN },
+	{ { "otlp-histograms", required_argument, NULL, OPT_OTLP_HISTOGRAMS }, NX_CMD_RUN },
+	{ { "otlp-timeout", required_argument, NULL, OPT_OTLP_TIMEOUT }, NX_CMD_RUN },
+	{ { "otlp-queue", required_argument, NULL, OPT_OTLP_QUEUE }, NX_CMD_RUN },
 	{ { "json", no_argument, NULL, OPT_JSON }, NX_CMD_TRACE },
 	{ { "raw", no_argument, NULL, OPT_RAW }, NX_CMD_TRACE },
 	/* trace's filters */
@@ -245,6 +257,16 @@ void opts__usage(FILE *f)
 		"  --alertmanager URL      (run) send alerts to this Alertmanager (overrides FILE)\n"
 		"  --webhook URL           (run) POST alerts as JSON to this URL (overrides FILE)\n"
 		"  --no-alerts             (run) no alert rules, health score or notifications\n"
+		"  --otlp-endpoint URL     (run) push metrics (POST URL/v1/metrics) and alerts and slow\n"
+		"                          commands/statements as logs (URL/v1/logs) to an OpenTelemetry\n"
+		"                          collector, OTLP/HTTP protobuf, e.g. http://127.0.0.1:4318\n"
+		"  --otlp-interval SECONDS (run) metrics push period, 1..3600 (default 15)\n"
+		"  --otlp-gzip on|off      (run) gzip request bodies (default on)\n"
+		"  --otlp-histograms explicit|exponential\n"
+		"                          (run) histogram kind (default explicit: the /metrics buckets)\n"
+		"  --otlp-timeout SECONDS  (run) per request, 0.1..120 (default 10)\n"
+		"  --otlp-queue N          (run) requests waiting at most, 1..1024 (default 32); the\n"
+		"                          oldest is dropped and counted when full\n"
 		"  --json                  (trace) one JSON object per line\n"
 		"  --raw                   (trace) raw captured chunks instead of decoded commands\n"
 		"  -v, --verbose           libbpf's debug output\n"
@@ -418,6 +440,36 @@ static int set_option(struct nx_opts *o, int c, const char *arg)
 	case OPT_NO_ALERTS:
 		o->no_alerts = true;
 		return 0;
+	case OPT_OTLP_ENDPOINT:
+		if (strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8))
+			return bad("--otlp-endpoint (want an http(s):// URL)", arg);
+		o->otlp_endpoint = arg;
+		return 0;
+	case OPT_OTLP_INTERVAL:
+	case OPT_OTLP_TIMEOUT: {
+		double v = strtod(arg, &end), lo = c == OPT_OTLP_INTERVAL ? 1 : 0.1;
+		double hi = c == OPT_OTLP_INTERVAL ? 3600 : 120;
+
+		if (end == arg || *end || !(v >= lo) || v > hi)
+			return bad(c == OPT_OTLP_INTERVAL ? "--otlp-interval (want 1..3600 seconds)"
+							  : "--otlp-timeout (want 0.1..120 seconds)",
+				   arg);
+		*(c == OPT_OTLP_INTERVAL ? &o->otlp_interval : &o->otlp_timeout) = v;
+		return 0;
+	}
+	case OPT_OTLP_GZIP:
+		if (strcmp(arg, "on") && strcmp(arg, "off"))
+			return bad("--otlp-gzip (want on or off)", arg);
+		o->otlp_no_gzip = !strcmp(arg, "off");
+		return 0;
+	case OPT_OTLP_HISTOGRAMS:
+		if (strcmp(arg, "explicit") && strcmp(arg, "exponential"))
+			return bad("--otlp-histograms (want explicit or exponential)", arg);
+		o->otlp_exponential = !strcmp(arg, "exponential");
+		return 0;
+	case OPT_OTLP_QUEUE:
+		return parse_u32(arg, 1, 1024, &o->otlp_queue) ? bad("--otlp-queue (want 1..1024)", arg)
+							       : 0;
 	case OPT_JSON:
 		o->json = true;
 		return 0;
@@ -474,6 +526,9 @@ int opts__parse(unsigned int cmd, int argc, char **argv, struct nx_opts *o)
 	o->resp.depth = 1;
 	o->slow_ms = 10;
 	o->slow_log = RS_SLOW_LOG_DEFAULT;
+	o->otlp_interval = 15;
+	o->otlp_timeout = 10;
+	o->otlp_queue = 32;
 	o->top_delay = 1; /* top */
 	for (size_t i = 0; i < N_OPTIONS; i++)
 		if (options[i].cmds & cmd || record_takes(cmd, options[i].opt.name))

@@ -39,6 +39,13 @@ struct nx_opts {
 	const char *alertmanager_url; /* run: overrides the file's notify.alertmanager */
 	const char *webhook_url;      /* run: overrides the file's notify.webhook */
 	bool no_alerts;		      /* run: no alert engine at all */
+	/* run: OpenTelemetry push (export/otlp.h) */
+	const char *otlp_endpoint;    /* --otlp-endpoint URL (NULL: off) */
+	double otlp_interval;	      /* --otlp-interval seconds (15) */
+	bool otlp_no_gzip;	      /* --otlp-gzip off */
+	bool otlp_exponential;	      /* --otlp-histograms exponential */
+	double otlp_timeout;	      /* --otlp-timeout seconds (10) */
+	uint32_t otlp_queue;	      /* --otlp-queue requests (32) */
 	bool json;
 	bool raw;
 	struct trace_filter filter; /* trace: --server, --kind, --command... --count */

@@ -18,6 +18,7 @@
 #include "export/healthz.h"
 #include "export/http.h"
 #include "export/metrics.h"
+#include "export/otlp.h"
 #include "pipeline.h"
 #include "stats/postgres_stats.h"
 #include "stats/redis_stats.h"
@@ -236,6 +237,7 @@ int cmd_run(int argc, char **argv)
 	struct alert_config *acfg = NULL;
 	char aerr[512] = "";
 	struct http_server *http = NULL;
+	struct otlp_exporter *otlp = NULL;
 	struct pipeline_opts popts;
 	struct session s = {};
 	struct nx_opts o;
@@ -312,6 +314,29 @@ int cmd_run(int argc, char **argv)
 		{ "/healthz", healthz__live, &r.health },
 		{ "/readyz", healthz__ready, &r.health },
 	};
+	if (o.otlp_endpoint) {
+		struct otlp_cfg ocfg = {
+			.endpoint = o.otlp_endpoint,
+			.interval_s = o.otlp_interval,
+			.gzip = !o.otlp_no_gzip,
+			.hist = o.otlp_exponential ? OTLP_HIST_EXPONENTIAL : OTLP_HIST_EXPLICIT,
+			.timeout_s = o.otlp_timeout,
+			.queue = (int)o.otlp_queue,
+			/* statements are slow by the same threshold as Redis commands */
+			.pg_slow_ns = (uint64_t)o.slow_ms * 1000000,
+		};
+
+		/* before the HTTP server: /metrics then shows the exporter's counters from the
+		 * first scrape (otlp__start sets sources.otlp before its thread runs) */
+		otlp = otlp__start(&ocfg, &sources);
+		if (!otlp) {
+			err = -errno;
+			fprintf(stderr, "nexus-agent: otlp: %s\n", strerror(errno));
+			goto cleanup;
+		}
+		fprintf(stderr, "nexus-agent: pushing OTLP to %s every %gs\n", o.otlp_endpoint,
+			o.otlp_interval);
+	}
 	http = http_server__start(o.listen, routes, sizeof(routes) / sizeof(routes[0]), msg,
 				  sizeof(msg));
 	if (!http) {
@@ -323,6 +348,7 @@ int cmd_run(int argc, char **argv)
 	err = session__loop(&s, &o, tick, &r);
 cleanup:
 	http_server__stop(http);
+	otlp__stop(otlp);
 	session__close(&s);
 	snap_box__destroy(&r.redis_box);
 	snap_box__destroy(&r.postgres_box);

@@ -62,6 +62,7 @@ static void fill_wait(struct metric_model *m, const struct postgres_snapshot *s)
 
 		server_labels(&ls, s->servers[i].server);
 		mm__histogram(m, &ls, w->le, w->count, w->sum_ns / 1e9);
+		model__fine(m, &w->fine);
 	}
 }
 
@@ -71,6 +72,7 @@ static void fill_hist(struct metric_model *m, const struct ps_server_snap *sv)
 	for (int i = 0; i < sv->n_series; i++) {
 		const struct ps_series_snap *se = &sv->series[i];
 		uint64_t le[LS_N_LE] = { 0 }, count = 0, sum = 0;
+		struct hist_sparse fine = { 0 }; /* for OTLP exponential histograms */
 		struct mm_labels ls;
 		bool seen = false;
 		char fp[24];
@@ -86,12 +88,14 @@ static void fill_hist(struct metric_model *m, const struct ps_server_snap *sv)
 				le[k] += sv->series[j].lat.le[k];
 			count += sv->series[j].lat.count;
 			sum += sv->series[j].lat.sum_ns;
+			hist_sparse__merge(&fine, &sv->series[j].lat.fine);
 		}
 		fp_label(fp, sizeof(fp), se->fingerprint, se->text);
 		server_labels(&ls, sv->server);
 		mm_labels__add(&ls, "database", se->database);
 		mm_labels__add(&ls, "fingerprint", fp);
 		mm__histogram(m, &ls, le, count, sum / 1e9);
+		model__fine(m, &fine);
 	}
 }
 
