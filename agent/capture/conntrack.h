@@ -8,6 +8,7 @@
 #ifndef NEXUS_CONNTRACK_H
 #define NEXUS_CONNTRACK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "capture/conn_table.h"
 #include "capture/proc_table.h"
@@ -53,6 +54,10 @@ struct conntrack_stats {
 struct conntrack_opts {
 	uint32_t max_conns;
 	uint32_t max_procs;
+	/* Look up each process's container and pod (pod_identity.h) when it is met: run and trace.
+	 * Off where pids are not this host's live processes (replay, tests). */
+	bool identify;
+	const char *pod_logs_dir; /* NULL: the default */
 };
 
 struct conntrack;

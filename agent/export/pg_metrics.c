@@ -3,8 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 #include "export/pg_metrics.h"
+#include "export/server_labels.h"
 
-#define LABELS 1024
+#define LABELS 1536 /* server, its container and pod, database, user, fingerprint */
 
 static void fp_label(char *buf, size_t len, uint64_t fp, const char *text)
 {
@@ -22,7 +23,7 @@ static void render_queries(struct prom *p, const struct ps_server_snap *sv)
 
 		fp_label(fp, sizeof(fp), se->fingerprint, se->text);
 		base[0] = '\0';
-		prom__label(base, LABELS, "server", sv->server);
+		server_labels__prom(base, LABELS, sv->server, &sv->ident);
 		prom__label(base, LABELS, "database", se->database);
 		prom__label(base, LABELS, "user", se->user);
 		prom__label(base, LABELS, "fingerprint", fp);
@@ -56,7 +57,7 @@ static void render_wait(struct prom *p, const struct postgres_snapshot *s)
 		char base[LABELS], labels[LABELS], v[32];
 
 		base[0] = '\0';
-		prom__label(base, LABELS, "server", s->servers[i].server);
+		server_labels__prom(base, LABELS, s->servers[i].server, &s->servers[i].ident);
 		for (int k = 0; k <= LS_N_LE; k++) {
 			snprintf(labels, sizeof(labels), "%s", base);
 			if (k < LS_N_LE)
@@ -93,7 +94,7 @@ static void render_hist(struct prom *p, const struct ps_server_snap *sv)
 		}
 		fp_label(fp, sizeof(fp), se->fingerprint, se->text);
 		base[0] = '\0';
-		prom__label(base, LABELS, "server", sv->server);
+		server_labels__prom(base, LABELS, sv->server, &sv->ident);
 		prom__label(base, LABELS, "database", se->database);
 		prom__label(base, LABELS, "fingerprint", fp);
 		for (int k = 0; k <= LS_N_LE; k++) {
@@ -152,7 +153,7 @@ static void render_db_counter(struct prom *p, const struct postgres_snapshot *s,
 			continue;
 		for (int j = 0; j < sv->n_dbs; j++) {
 			labels[0] = '\0';
-			prom__label(labels, LABELS, "server", sv->server);
+			server_labels__prom(labels, LABELS, sv->server, &sv->ident);
 			prom__label(labels, LABELS, "database", sv->dbs[j].database);
 			if (extra_name)
 				prom__label(labels, LABELS, extra_name, extra_value);
@@ -198,7 +199,7 @@ static void render_exec(struct prom *p, const struct postgres_snapshot *s)
 					ns += sv->series[k].exec_ns;
 			fp_label(fp, sizeof(fp), se->fingerprint, se->text);
 			labels[0] = '\0';
-			prom__label(labels, LABELS, "server", sv->server);
+			server_labels__prom(labels, LABELS, sv->server, &sv->ident);
 			prom__label(labels, LABELS, "database", se->database);
 			prom__label(labels, LABELS, "fingerprint", fp);
 			prom__sample(p, "nexus_postgres_query_exec_seconds_total", labels, ns / 1e9);
@@ -236,7 +237,7 @@ static void render_usdt(struct prom *p, const struct postgres_snapshot *s)
 		if (!s->servers[i].usdt)
 			continue;
 		labels[0] = '\0';
-		prom__label(labels, LABELS, "server", s->servers[i].server);
+		server_labels__prom(labels, LABELS, s->servers[i].server, &s->servers[i].ident);
 		prom__sample(p, "nexus_postgres_deadlocks_total", labels, s->servers[i].deadlocks);
 	}
 }
@@ -277,7 +278,7 @@ void pg_metrics__render(struct prom *p, const struct postgres_snapshot *s)
 				if (same_conn_group(&sv->conns[m], k))
 					n += sv->conns[m].n;
 			labels[0] = '\0';
-			prom__label(labels, LABELS, "server", sv->server);
+			server_labels__prom(labels, LABELS, sv->server, &sv->ident);
 			prom__label(labels, LABELS, "database", k->database);
 			prom__label(labels, LABELS, "user", k->user);
 			prom__label(labels, LABELS, "state", pg_state_names[k->state]);
@@ -288,7 +289,7 @@ void pg_metrics__render(struct prom *p, const struct postgres_snapshot *s)
 		     "Client connections opened (or first seen).");
 	for (int i = 0; i < s->n_servers; i++) {
 		labels[0] = '\0';
-		prom__label(labels, LABELS, "server", s->servers[i].server);
+		server_labels__prom(labels, LABELS, s->servers[i].server, &s->servers[i].ident);
 		prom__sample(p, "nexus_postgres_connections_opened_total", labels,
 			     s->servers[i].conns_opened);
 	}

@@ -3,13 +3,14 @@
 #include <stdio.h>
 #include <string.h>
 #include "export/redis_metrics.h"
+#include "export/server_labels.h"
 
-#define LABELS 512
+#define LABELS 1024 /* server, its container and pod, command, prefix */
 
 static void server_label(char *buf, const struct rs_server_snap *sv)
 {
 	buf[0] = '\0';
-	prom__label(buf, LABELS, "server", sv->server);
+	server_labels__prom(buf, LABELS, sv->server, &sv->ident);
 }
 
 /* commands_total: a command can have two series (XREAD with and without BLOCK): sum them. */
