@@ -112,40 +112,59 @@ static bool from_log_dir(const char *dir, struct nx_identity *id)
 }
 
 /*
- * The service account's namespace file as the container sees it. RESOLVE_IN_ROOT: the container's
- * own symlinks (Debian images link /var/run to /run) resolve inside its root, never on the host.
+ * The first line of a file as the container sees it (path relative to its root). RESOLVE_IN_ROOT:
+ * the container's own symlinks (Debian images link /var/run to /run) resolve inside its root,
+ * never on the host; no magic links. Returns its length, or -1.
  */
-static void from_service_account(pid_t tgid, struct nx_identity *id)
+static ssize_t first_line_in_root(pid_t tgid, const char *path, char *buf, size_t len)
 {
-	static const char *const paths[] = {
-		"var/run/secrets/kubernetes.io/serviceaccount/namespace",
-		"run/secrets/kubernetes.io/serviceaccount/namespace",
-	};
 	struct open_how how = { .flags = O_RDONLY | O_CLOEXEC,
 				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
-	char root[64], buf[NX_POD_NS_LEN + 2];
-	int rootfd, fd = -1;
+	char root[64];
+	int rootfd, fd;
 	ssize_t n;
 
 	snprintf(root, sizeof(root), "/proc/%d/root", tgid);
 	rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
-		return;
-	for (size_t i = 0; fd < 0 && i < sizeof(paths) / sizeof(paths[0]); i++)
-		fd = (int)syscall(SYS_openat2, rootfd, paths[i], &how, sizeof(how));
+		return -1;
+	fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
 	close(rootfd);
 	if (fd < 0)
-		return;
-	n = read(fd, buf, sizeof(buf) - 1);
+		return -1;
+	n = read(fd, buf, len - 1);
 	close(fd);
 	if (n <= 0)
-		return;
+		return -1;
 	buf[n] = '\0';
-	n = (ssize_t)strcspn(buf, "\n");
-	if (pod_identity__valid_label(buf, n)) {
+	return (ssize_t)strcspn(buf, "\n");
+}
+
+/* The namespace file of the service account volume the kubelet mounts in every container (unless
+ * automountServiceAccountToken is off). The token beside it is never opened. */
+static void from_service_account(pid_t tgid, struct nx_identity *id)
+{
+	char buf[NX_POD_NS_LEN + 2];
+	ssize_t n = first_line_in_root(tgid, "var/run/secrets/kubernetes.io/serviceaccount/namespace",
+				       buf, sizeof(buf));
+
+	if (n > 0 && pod_identity__valid_label(buf, n)) {
 		memcpy(id->namespace_, buf, n);
 		id->namespace_[n] = '\0';
 	}
+}
+
+/* containerd, CRI-O and Docker bind-mount the pod's hostname at /etc/hostname in the container. */
+static bool from_etc_hostname(pid_t tgid, struct nx_identity *id)
+{
+	char buf[NX_POD_NAME_LEN + 2];
+	ssize_t n = first_line_in_root(tgid, "etc/hostname", buf, sizeof(buf));
+
+	if (n <= 0 || !pod_identity__valid_subdomain(buf, n))
+		return false;
+	memcpy(id->pod, buf, n);
+	id->pod[n] = '\0';
+	return true;
 }
 
 /* A process in the node's UTS namespace (hostNetwork) has the node's name as HOSTNAME. */
@@ -155,18 +174,20 @@ static bool own_uts(pid_t tgid)
 	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/%d/ns/uts", tgid);
-	if (stat(path, &a) || stat("/proc/1/ns/uts", &b))
+	/* pid 1 is the node's init under hostPID; when it cannot be read (an init we may not
+	 * inspect), the agent's own (a node agent usually runs with the node's network and name) */
+	if (stat(path, &a) || (stat("/proc/1/ns/uts", &b) && stat("/proc/self/ns/uts", &b)))
 		return false;
 	return a.st_ino != b.st_ino || a.st_dev != b.st_dev;
 }
 
+/* HOSTNAME as the runtime set it; PostgreSQL and Redis overwrite their environ block with their
+ * process title, so for them this rarely holds it any more. */
 static void from_environ(pid_t tgid, struct nx_identity *id)
 {
 	char path[64], *env;
 	ssize_t n;
 
-	if (!own_uts(tgid))
-		return;
 	env = malloc(ENVIRON_MAX);
 	if (!env)
 		return;
@@ -175,6 +196,15 @@ static void from_environ(pid_t tgid, struct nx_identity *id)
 	if (n > 0)
 		pod_identity__environ_hostname(env, (size_t)n, id->pod);
 	free(env);
+}
+
+/* Whether pid 1 (the node's init, under hostPID) has our root: then its view adds nothing. */
+static bool same_root(void)
+{
+	struct stat a, b;
+
+	return !stat("/", &a) && !stat("/proc/1/root", &b) && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
 }
 
 bool pod_identity__lookup(pid_t tgid, const char *pod_logs_dir, struct nx_identity *id)
@@ -192,11 +222,13 @@ bool pod_identity__lookup(pid_t tgid, const char *pod_logs_dir, struct nx_identi
 	if (from_log_dir(pod_logs_dir, id))
 		return true;
 	/* The agent in a pod of its own, with hostPID: pid 1 is the node's init, its root the node's. */
-	if (pod_logs_dir[0] == '/' &&
+	if (pod_logs_dir[0] == '/' && !same_root() &&
 	    snprintf(host_dir, sizeof(host_dir), "/proc/1/root%s", pod_logs_dir) < (int)sizeof(host_dir) &&
 	    from_log_dir(host_dir, id))
 		return true;
 	from_service_account(tgid, id);
-	from_environ(tgid, id);
+	/* A hostNetwork pod shares the node's UTS namespace: its host name is the node's. */
+	if (own_uts(tgid) && !from_etc_hostname(tgid, id))
+		from_environ(tgid, id);
 	return true;
 }

@@ -7,8 +7,11 @@
  *                          mount namespace of its own and hostPID); when the pod has none there:
  *   namespace              the service account's namespace file in the container,
  *                          /var/run/secrets/kubernetes.io/serviceaccount/namespace (never the token)
- *   pod name               HOSTNAME in /proc/PID/environ, only when the process has a UTS namespace
- *                          of its own (a hostNetwork pod shares the node's: its HOSTNAME is the node)
+ *   pod name               the pod's hostname, only when the process has a UTS namespace of its own
+ *                          (a hostNetwork pod shares the node's, and its name): /etc/hostname in
+ *                          the container (the runtime mounts it there), else HOSTNAME in
+ *                          /proc/PID/environ (gone when a server rewrote its environ block with its
+ *                          process title, as PostgreSQL and Redis do)
  * Called once per process the agent meets (not per record); a forked child inherits its parent's.
  */
 #ifndef NEXUS_POD_IDENTITY_H

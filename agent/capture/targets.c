@@ -110,7 +110,39 @@ int targets__scan(const struct target_spec *spec,
 	return n;
 }
 
-static int scan_listen(const char *path, uint16_t *ports, int n, int max)
+/* The inodes of a process's sockets (/proc/PID/fd, lowest fds first: listeners open early). */
+static int socket_inodes(pid_t tgid, unsigned long *inodes, int max)
+{
+	char path[64], link[64];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", tgid);
+	d = opendir(path);
+	if (!d)
+		return 0;
+	while (n < max && (de = readdir(d))) {
+		char fd_path[64 + 256];
+		ssize_t len;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(fd_path, sizeof(fd_path), "%s/%s", path, de->d_name);
+		len = readlink(fd_path, link, sizeof(link) - 1);
+		if (len <= 0)
+			continue;
+		link[len] = '\0';
+		if (sscanf(link, "socket:[%lu]", &inodes[n]) == 1)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Listening ports in a /proc/net/tcp{,6} file; with inodes, only those sockets. */
+static int scan_listen(const char *path, uint16_t *ports, int n, int max,
+		       const unsigned long *inodes, int n_inodes)
 {
 	FILE *f = fopen(path, "re");
 	char line[256];
@@ -123,12 +155,18 @@ static int scan_listen(const char *path, uint16_t *ports, int n, int max)
 	}
 	while (n < max && fgets(line, sizeof(line), f)) {
 		unsigned int port, state;
-		bool dup = false;
+		unsigned long inode = 0;
+		bool dup = false, mine = !inodes;
 
-		/* "  0: 0100007F:18EB 00000000:0000 0A ..." */
-		if (sscanf(line, " %*d: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x", &port, &state) != 2)
+		/* "  0: 0100007F:18EB 00000000:0000 0A 00000000:00000000 00:00000000 00000000  0 0 INODE" */
+		if (sscanf(line, " %*d: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x %*x:%*x %*x:%*x %*x %*u %*u %lu",
+			   &port, &state, &inode) < 2)
 			continue;
 		if (state != 0x0A) /* TCP_LISTEN */
+			continue;
+		for (int i = 0; inodes && i < n_inodes; i++)
+			mine |= inodes[i] == inode;
+		if (!mine)
 			continue;
 		for (int i = 0; i < n; i++)
 			dup |= ports[i] == port;
@@ -139,13 +177,26 @@ static int scan_listen(const char *path, uint16_t *ports, int n, int max)
 	return n;
 }
 
+/*
+ * The ports the process itself listens on: a host network namespace holds many other listeners
+ * (every daemon of the node), more than a process entry keeps. A process that owns none (a postgres
+ * backend: the postmaster's listeners are closed in it) gets every listener of its namespace.
+ */
 int targets__listen_ports(pid_t tgid, uint16_t *ports, int max)
 {
-	char path[64];
+	unsigned long inodes[256];
+	int n_inodes = socket_inodes(tgid, inodes, 256);
+	char tcp[64], tcp6[64];
 	int n;
 
-	snprintf(path, sizeof(path), "/proc/%d/net/tcp", tgid);
-	n = scan_listen(path, ports, 0, max);
-	snprintf(path, sizeof(path), "/proc/%d/net/tcp6", tgid);
-	return scan_listen(path, ports, n, max);
+	snprintf(tcp, sizeof(tcp), "/proc/%d/net/tcp", tgid);
+	snprintf(tcp6, sizeof(tcp6), "/proc/%d/net/tcp6", tgid);
+	if (n_inodes) {
+		n = scan_listen(tcp, ports, 0, max, inodes, n_inodes);
+		n = scan_listen(tcp6, ports, n, max, inodes, n_inodes);
+		if (n)
+			return n;
+	}
+	n = scan_listen(tcp, ports, 0, max, NULL, 0);
+	return scan_listen(tcp6, ports, n, max, NULL, 0);
 }

@@ -38,8 +38,9 @@ bool targets__name_matches(const struct target_spec *spec, const char *comm, con
  * listed pid); returns how many, or -errno. */
 int targets__scan(const struct target_spec *spec,
 		  void (*fn)(void *ctx, const struct target_info *ti), void *ctx);
-/* TCP ports in LISTEN state in the network namespace of a process (/proc/PID/net/tcp{,6}).
- * Returns how many were stored (at most max). */
+/* TCP ports in LISTEN state that a process listens on itself (its socket inodes in
+ * /proc/PID/net/tcp{,6}); when it owns none, every listener of its network namespace. Returns how
+ * many were stored (at most max). */
 int targets__listen_ports(pid_t tgid, uint16_t *ports, int max);
 
 #endif /* NEXUS_TARGETS_H */
