@@ -75,7 +75,7 @@ static int listener(uint16_t *port)
  */
 static void test_listen_ports_own(void **state)
 {
-	uint16_t child_port, other_port, ports[NX_MAX_LISTEN_PORTS];
+	uint16_t child_port, other_port, ports[4096]; /* a busy host has many listeners */
 	int pipefd[2], other, n;
 	bool has_other = false;
 	pid_t child;
@@ -94,7 +94,7 @@ static void test_listen_ports_own(void **state)
 	}
 	assert_int_equal(read(pipefd[0], &child_port, sizeof(child_port)), sizeof(child_port));
 	other = listener(&other_port); /* ours, not the child's */
-	n = targets__listen_ports(child, ports, NX_MAX_LISTEN_PORTS);
+	n = targets__listen_ports(child, ports, 4096);
 	assert_int_equal(n, 1);
 	assert_int_equal(ports[0], child_port);
 	/* a process that owns no listener (a backend) sees every one of its namespace: ours */
@@ -114,7 +114,7 @@ static void test_listen_ports_own(void **state)
 		_exit(0);
 	}
 	assert_int_equal(read(pipefd[0], &child_port, sizeof(child_port)), sizeof(child_port));
-	n = targets__listen_ports(child, ports, NX_MAX_LISTEN_PORTS);
+	n = targets__listen_ports(child, ports, 4096);
 	for (int k = 0; k < n; k++)
 		has_other |= ports[k] == other_port;
 	assert_true(has_other);
