@@ -163,9 +163,10 @@ bool cgroup_id__parse(const char *text, struct nx_identity *id)
 		const char *c1 = memchr(line, ':', end - line);
 		const char *c2 = c1 ? memchr(c1 + 1, ':', end - (c1 + 1)) : NULL;
 
-		/* "ID:controllers:path", the path absolute (possibly "/.." under a cgroup namespace) */
+		/* "ID:controllers:path", the path absolute ("/.." under a cgroup namespace) */
 		if (c2 && c2 + 1 < end && c2[1] == '/' &&
-		    cgroup_id__parse_path(c2 + 1, end - (c2 + 1), &cur) && score(&cur) > score(&best))
+		    cgroup_id__parse_path(c2 + 1, end - (c2 + 1), &cur) &&
+		    score(&cur) > score(&best))
 			best = cur;
 		line = nl ? nl + 1 : NULL;
 	}

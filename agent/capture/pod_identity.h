@@ -6,7 +6,8 @@
  *                          (default /var/log/pods; through /proc/1/root when the agent has a
  *                          mount namespace of its own and hostPID); when the pod has none there:
  *   namespace              the service account's namespace file in the container,
- *                          /var/run/secrets/kubernetes.io/serviceaccount/namespace (never the token)
+ *                          /var/run/secrets/kubernetes.io/serviceaccount/namespace
+ *                          (never the token beside it)
  *   pod name               the pod's hostname, only when the process has a UTS namespace of its own
  *                          (a hostNetwork pod shares the node's, and its name): /etc/hostname in
  *                          the container (the runtime mounts it there), else HOSTNAME in
@@ -33,7 +34,8 @@ bool pod_identity__lookup(pid_t tgid, const char *pod_logs_dir, struct nx_identi
 bool pod_identity__parse_log_dir(const char *name, const char *uid, char ns[NX_POD_NS_LEN],
 				 char pod[NX_POD_NAME_LEN]);
 
-/* The value of HOSTNAME in an environ block (NUL-separated, len bytes) if it is a valid pod name. */
+/* The value of HOSTNAME in an environ block (NUL-separated, len bytes) if it is a valid pod
+ * name. */
 bool pod_identity__environ_hostname(const char *env, size_t len, char pod[NX_POD_NAME_LEN]);
 
 /* Kubernetes names: a DNS label (namespaces) and a DNS subdomain (pod names). */

@@ -100,7 +100,8 @@ static json_t *server(const struct rs_server_snap *sv)
 						(json_int_t)sorted[i].misses, "hit_ratio",
 						ratio(sorted[i].hits, sorted[i].misses)));
 	free(sorted);
-	return with_container(json_pack("{s:s, s:i, s:f, s:f, s:{s:o, s:o}, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, "
+	return with_container(
+		json_pack("{s:s, s:i, s:f, s:f, s:{s:o, s:o}, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, "
 			 "s:{s:I, s:o, s:o}}",
 			 "server", sv->server, "pid", (int)sv->pid, "window_seconds", sv->win_seconds,
 			 "ops_per_second", sv->win_commands / secs, "hit_ratio", "window",
