@@ -42,18 +42,20 @@ import test_redis as tr  # noqa: E402
 CGROUP_V2 = "/sys/fs/cgroup/unified"  # this host is hybrid; on a v2-only host: /sys/fs/cgroup
 CGROUP_V1_PIDS = "/sys/fs/cgroup/pids"
 IDENTITY_LABELS = ("container_id", "pod_uid", "pod", "namespace")
+VALKEY = "valkey-server"  # the private copy of redis-server: see group()
 
 CHECKS = [
     "setup: each server's binary is a private copy visible only in its mount namespace "
     "(/proc/PID/exe's path does not exist on the host) and its /proc/PID/cgroup has the "
     "kubepods shape",
-    "redis in a pod: --redis-uprobes attached to its private copy: keyspace hits and misses == "
-    "INFO exactly, over reads only lookupKey() sees (TYPE, STRLEN, LRANGE, ZSCORE...)",
+    "redis in a pod, exec'd after the agent started: --redis-uprobes attached to its private "
+    "copy at its exec: keyspace hits and misses == INFO exactly, over reads only lookupKey() "
+    "sees (TYPE, STRLEN, LRANGE, ZSCORE...)",
     "redis in a pod: nexus_redis_command_exec_seconds count per command == INFO commandstats "
     "calls (call() uprobe)",
     "redis in a pod: per-command counts and errors == INFO commandstats deltas exactly",
     "redis in a pod: every series of the server carries container_id, pod_uid (cgroup v2, "
-    "systemd driver), pod and namespace (pod log directory), exactly",
+    "systemd driver, looked up at its exec), pod and namespace (pod log directory), exactly",
     "redis in a pod: /api/v1/cache/stats gives the server's container_id, pod_uid, pod, namespace",
     "postgres in a pod: USDT attached to its private copy: buffer hit ratio within 0.5 pp of "
     "pg_stat_database, commits within 1%",
@@ -114,11 +116,12 @@ def _rmdir(path):
 
 @contextlib.contextmanager
 def container(src, name, args, cgroup, hostname=None, user=None, sa_namespace=None,
-              env=(), cwd=None, log=None):
+              env=(), cwd=None, log=None, go_file=None):
     """Runs a private copy of the binary src as NAME inside a new mount namespace (and UTS
     namespace when hostname is given), in the cgroup directory given; yields (Popen, the binary's
     path inside the namespace). The copy lives on a tmpfs mounted in the namespace over an empty
-    directory of the host."""
+    directory of the host. go_file: the shell waits for that file to exist before it execs the
+    server (so an agent can watch it first and meet the server at its exec)."""
     bindir = tempfile.mkdtemp(prefix="nx-ctr-bin-")
     os.chmod(bindir, 0o755)
     exe = os.path.join(bindir, name)
@@ -142,6 +145,8 @@ def container(src, name, args, cgroup, hostname=None, user=None, sa_namespace=No
         envs.append("HOSTNAME=%s" % hostname)
     run_as = ["setpriv", "--reuid=%s" % user, "--regid=%s" % user, "--clear-groups"] \
         if user else []
+    if go_file:
+        lines.append("while [ ! -e %s ]; do sleep 0.05; done" % go_file)
     lines.append("exec env -i %s %s %s %s" % (" ".join(envs), " ".join(run_as), exe,
                                              " ".join(args)))
     argv = ["unshare", "-m", "--propagation", "private"] + (["-u"] if hostname else []) + \
@@ -243,12 +248,18 @@ def group(g):
         with open(p_log, "wb"):
             os.chown(p_log, pw.pw_uid, pw.pw_gid)
 
+        go = os.path.join(tmp, "go")
         with contextlib.ExitStack() as st:
+            # redis execs once the agent watches its shell: the agent meets it at its exec
+            # (identity looked up again, uprobes attached then); postgres runs before the agent
+            # starts: the agent finds it in its /proc scan. A target that execs stays one only
+            # under a target name, so the copy is named valkey-server (a Redis kind the default
+            # names include) and watched by --comm: no other test's redis-server is touched.
             rproc, r_exe = st.enter_context(container(
-                r_src, "redis-server",
+                r_src, VALKEY,
                 ["--port", str(r_port), "--bind", "127.0.0.1", "--unixsocket", r_sock,
                  "--save", "''", "--appendonly", "no", "--dir", r_dir, "--daemonize", "no"],
-                r_cg, cwd=r_dir, log=os.path.join(r_dir, "redis.log")))
+                r_cg, cwd=r_dir, log=os.path.join(r_dir, "redis.log"), go_file=go))
             pproc, p_exe = st.enter_context(container(
                 h.pg_tool("postgres"), "postgres",
                 ["-D", datadir, "-p", str(p_port), "-k", p_sock,
@@ -259,11 +270,6 @@ def group(g):
                 log=p_log))
             rd = h.Redis(r_port, r_sock, r_dir, rproc, os.path.join(r_dir, "redis.log"))
             pg = h.Postgres(p_port, p_sock, datadir, p_dir, pproc, p_log)
-            if not h.wait_until(lambda: rproc.poll() is not None or rd.ping(), 20, 0.1) \
-                    or rproc.poll() is not None:
-                e = h.HarnessError("redis-server in its namespace did not come up")
-                e.detail = h._tail(rd.log)
-                raise e
             if not h.wait_until(lambda: pproc.poll() is not None or pg.ready(), 60, 0.2) \
                     or pproc.poll() is not None:
                 e = h.HarnessError("postgres in its namespace did not come up")
@@ -271,18 +277,24 @@ def group(g):
                 raise e
             host = st.enter_context(h.redis_server())
 
-            ok_r, why_r = exe_hidden(rproc.pid, r_exe)
-            ok_p, why_p = exe_hidden(pproc.pid, p_exe)
-            cg_r, cg_p = read_cgroup(rproc.pid), read_cgroup(pproc.pid)
-            g.check(CHECKS[0], ok_r and ok_p and ("cri-containerd-%s.scope" % r_cid) in cg_r
-                    and ("pids:/kubepods/besteffort/pod%s/%s" % (p_uid, p_cid)) in cg_p,
-                    [why_r, why_p, "redis cgroup:", cg_r, "postgres cgroup:", cg_p])
-
             port = h.free_port()
-            with h.agent("--no-default-targets", "--pid", str(rproc.pid), "--pid",
-                         str(pproc.pid), "--pid", str(host.pid), "--redis-uprobes",
+            with h.agent("--no-default-targets", "--comm", VALKEY, "--pid", str(rproc.pid),
+                         "--pid", str(pproc.pid), "--pid", str(host.pid), "--redis-uprobes",
                          "--pod-logs-dir", logs, "--listen", "127.0.0.1:%d" % port,
                          mode="run", raw=False) as a:
+                with open(go, "w"):
+                    pass
+                if not h.wait_until(lambda: rproc.poll() is not None or rd.ping(), 20, 0.1) \
+                        or rproc.poll() is not None:
+                    e = h.HarnessError("redis-server in its namespace did not come up")
+                    e.detail = h._tail(rd.log)
+                    raise e
+                ok_r, why_r = exe_hidden(rproc.pid, r_exe)
+                ok_p, why_p = exe_hidden(pproc.pid, p_exe)
+                cg_r, cg_p = read_cgroup(rproc.pid), read_cgroup(pproc.pid)
+                g.check(CHECKS[0], ok_r and ok_p and ("cri-containerd-%s.scope" % r_cid) in cg_r
+                        and ("pids:/kubepods/besteffort/pod%s/%s" % (p_uid, p_cid)) in cg_p,
+                        [why_r, why_p, "redis cgroup:", cg_r, "postgres cgroup:", cg_p])
                 redis_checks(g, a, rd, port, r_id)
                 pg_checks(g, a, pg, port, p_id)
                 host_checks(g, host, port)
