@@ -131,11 +131,14 @@ static void set_ident(struct conntrack *ct, struct nx_proc *p, const struct nx_i
 static void identify(struct conntrack *ct, struct nx_proc *p)
 {
 	struct nx_identity id;
+	bool found;
 
-	if (ct->identify && pod_identity__lookup((pid_t)p->tgid, ct->pod_logs_dir, &id))
-		set_ident(ct, p, ident_intern(ct, &id));
+	if (ct->host.identify)
+		found = ct->host.identify(ct->host.ctx, p->tgid, &id);
 	else
-		set_ident(ct, p, NULL);
+		found = ct->identify && !ct->host.describe &&
+			pod_identity__lookup((pid_t)p->tgid, ct->pod_logs_dir, &id);
+	set_ident(ct, p, found ? ident_intern(ct, &id) : NULL);
 }
 
 static void set_comm(struct nx_proc *p, const char *comm)

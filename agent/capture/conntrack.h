@@ -83,6 +83,9 @@ struct target_info;
 struct conntrack_host {
 	int (*describe)(void *ctx, uint32_t tgid, struct target_info *ti); /* 0 or -errno */
 	int (*listen_ports)(void *ctx, uint32_t tgid, uint16_t *ports, int max); /* how many */
+	/* Its container and pod (pod_identity__lookup): true when it runs in one. NULL with
+	 * describe set: none looked up. */
+	bool (*identify)(void *ctx, uint32_t tgid, struct nx_identity *id);
 	void *ctx;
 };
 void conntrack__set_host(struct conntrack *ct, const struct conntrack_host *host);

@@ -123,7 +123,7 @@ static const struct option record_options[] = {
  * statistics and shows them. By name, so the table above stays as it is. */
 static const char *const record_names[] = {
 	"comm", "pid", "no-default-targets", "capture-bytes", "ring-mb", "max-conns", "duration",
-	"no-usdt", "pg-exec-time", "redis-uprobes", "verbose", "help", "output", NULL
+	"no-usdt", "pg-exec-time", "redis-uprobes", "verbose", "help", "output", "pod-logs-dir", NULL
 };
 static const char *const replay_names[] = {
 	"listen", "duration", "key-delimiter", "key-depth", "full-keys", "max-conns",

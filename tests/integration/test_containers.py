@@ -66,6 +66,8 @@ CHECKS = [
     "postgres in a pod: /api/v1/database/stats and /connections give the server's identity",
     "host redis (control): its series carry no container label; its API identity fields are empty",
     "the agent reported no probe attach error",
+    "record and replay: a recording of the redis pod's server replays with its container_id, "
+    "pod_uid, pod and namespace (REC_E_IDENTITY entries)",
     "cleanup: the servers, their namespaces and the cgroups created are gone",
 ]
 
@@ -300,10 +302,11 @@ def group(g):
                 host_checks(g, host, port)
                 errs = [l for l in a.stderr if "USDT" in l or "uprobe" in l]
                 g.check(CHECKS[11], a.running and not errs, errs + a.stderr_tail(8))
+            record_checks(g, rd, rproc.pid, logs, tmp, r_id)
             pids = [rproc.pid, pproc.pid]
         gone = h.wait_until(lambda: not any(os.path.exists("/proc/%d" % p) for p in pids), 10)
         left = cg.remove()
-        g.check(CHECKS[12], gone and not left,
+        g.check(CHECKS[13], gone and not left,
                 ["processes left: %s" % [p for p in pids if os.path.exists("/proc/%d" % p)],
                  "cgroups left: %s" % left])
     finally:
@@ -394,6 +397,37 @@ def pg_checks(g, a, pg, port, want):
     got2 = api_identity(port, "/api/v1/database/connections", s.tcp)
     g.check(CHECKS[9], got == want and got2 == want, ["stats %s, connections %s, want %s"
                                                       % (got, got2, want)])
+
+
+def record_checks(g, rd, pid, logs, tmp, want):
+    """`record` the redis pod's server for a few commands, then `replay --listen` the file."""
+    server = "127.0.0.1:%d" % rd.port
+    path = os.path.join(tmp, "pod.nxr")
+    rec = h.AgentRun([h.AGENT, "record", "-o", path, "--no-default-targets", "--pid", str(pid),
+                      "--pod-logs-dir", logs])
+    try:
+        rec.start()
+        for i in range(5):
+            rd.cli("SET", "r:%d" % i, "v")
+        time.sleep(1.2)  # the recorder writes a block at least once a second
+    finally:
+        rec.stop()
+    port = h.free_port()
+    rep = h.AgentRun([h.AGENT, "replay", path, "--listen", "127.0.0.1:%d" % port])
+    rows = []
+    try:
+        rep.proc = subprocess.Popen(rep.argv, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    start_new_session=True)
+        view, ok = tr.wait_view(port, server, lambda v: v.count("set") >= 5, 15)
+        rows = [(n, l) for n, l in series_of(view.text, server)
+                if n == "nexus_redis_commands_total"]
+    finally:
+        rep.stop()
+    bad = labelled_exactly(rows, want)
+    g.check(CHECKS[12], ok and rows and not bad,
+            ["replayed commands_total series of %s: %s; wrong: %s" % (server, len(rows), bad[:3])]
+            + rec.stderr_tail(4))
 
 
 def host_checks(g, host, port):
