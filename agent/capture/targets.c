@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include "capture/targets.h"
 
 static int read_small(const char *path, char *buf, size_t len)
@@ -177,26 +178,53 @@ static int scan_listen(const char *path, uint16_t *ports, int n, int max,
 	return n;
 }
 
-/*
- * The ports the process itself listens on: a host network namespace holds many other listeners
- * (every daemon of the node), more than a process entry keeps. A process that owns none (a postgres
- * backend: the postmaster's listeners are closed in it) gets every listener of its namespace.
- */
-int targets__listen_ports(pid_t tgid, uint16_t *ports, int max)
+static bool same_netns(pid_t a, pid_t b)
+{
+	struct stat sa, sb;
+	char pa[64], pb[64];
+
+	snprintf(pa, sizeof(pa), "/proc/%d/ns/net", a);
+	snprintf(pb, sizeof(pb), "/proc/%d/ns/net", b);
+	return !stat(pa, &sa) && !stat(pb, &sb) && sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev;
+}
+
+/* The listening ports among the sockets a process owns. */
+static int own_listen_ports(pid_t tgid, uint16_t *ports, int max)
 {
 	unsigned long inodes[256];
 	int n_inodes = socket_inodes(tgid, inodes, 256);
 	char tcp[64], tcp6[64];
 	int n;
 
+	if (!n_inodes)
+		return 0;
 	snprintf(tcp, sizeof(tcp), "/proc/%d/net/tcp", tgid);
 	snprintf(tcp6, sizeof(tcp6), "/proc/%d/net/tcp6", tgid);
-	if (n_inodes) {
-		n = scan_listen(tcp, ports, 0, max, inodes, n_inodes);
-		n = scan_listen(tcp6, ports, n, max, inodes, n_inodes);
+	n = scan_listen(tcp, ports, 0, max, inodes, n_inodes);
+	return scan_listen(tcp6, ports, n, max, inodes, n_inodes);
+}
+
+/*
+ * The ports the process itself listens on: a host network namespace holds many other listeners
+ * (every daemon of the node), more than a process entry keeps. A process that owns none gets its
+ * parent's (a postgres backend: the postmaster's listeners are closed in it, and it serves on
+ * them), and failing that every listener of its namespace.
+ */
+int targets__listen_ports(pid_t tgid, uint16_t *ports, int max)
+{
+	struct target_info ti;
+	char tcp[64], tcp6[64];
+	int n = own_listen_ports(tgid, ports, max);
+
+	if (n)
+		return n;
+	if (!targets__describe(tgid, &ti) && ti.ppid > 1 && same_netns(tgid, ti.ppid)) {
+		n = own_listen_ports(ti.ppid, ports, max);
 		if (n)
 			return n;
 	}
+	snprintf(tcp, sizeof(tcp), "/proc/%d/net/tcp", tgid);
+	snprintf(tcp6, sizeof(tcp6), "/proc/%d/net/tcp6", tgid);
 	n = scan_listen(tcp, ports, 0, max, NULL, 0);
 	return scan_listen(tcp6, ports, n, max, NULL, 0);
 }

@@ -39,7 +39,8 @@ bool targets__name_matches(const struct target_spec *spec, const char *comm, con
 int targets__scan(const struct target_spec *spec,
 		  void (*fn)(void *ctx, const struct target_info *ti), void *ctx);
 /* TCP ports in LISTEN state that a process listens on itself (its socket inodes in
- * /proc/PID/net/tcp{,6}); when it owns none, every listener of its network namespace. Returns how
+ * /proc/PID/net/tcp{,6}); when it owns none, its parent's in the same network namespace (a
+ * postgres backend serves on the postmaster's), else every listener of its namespace. Returns how
  * many were stored (at most max). */
 int targets__listen_ports(pid_t tgid, uint16_t *ports, int max);
 
