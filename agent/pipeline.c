@@ -412,6 +412,8 @@ static struct l7_conn *l7_conn_of(struct pipeline *p, const struct nx_record *r,
 	c->proto = lc;
 	if (kind == NX_KIND_REDIS && p->rs) {
 		redis_stats__connection(p->rs, lc->server, +1);
+		/* once per connection: a server restarted in (or out of) a container is seen anew */
+		redis_stats__server_identity(p->rs, lc->server, r->proc->ident);
 	} else if (kind == NX_KIND_POSTGRES) {
 		struct pg_backend_slot *slot = pg_backend_slot(p, lc->pid);
 
@@ -423,6 +425,7 @@ static struct l7_conn *l7_conn_of(struct pipeline *p, const struct nx_record *r,
 			/* A backend's parent is the postmaster: the server's identity across
 			 * connections (target_gone, target_restarted). */
 			postgres_stats__server_pid(p->ps, lc->server, r->proc->ppid);
+			postgres_stats__server_identity(p->ps, lc->server, r->proc->ident);
 			pg_track(lc, PG_STATE_STARTUP, r->hdr->ts_ns);
 		}
 	}

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include "capture/targets.h"
 
 static int read_small(const char *path, char *buf, size_t len)
@@ -110,61 +111,39 @@ int targets__scan(const struct target_spec *spec,
 	return n;
 }
 
-static int cmp_ulong(const void *a, const void *b)
-{
-	unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* The socket inodes among tgid's open fds, sorted; NULL (and *n 0) when /proc says nothing. */
-static unsigned long *socket_inodes(pid_t tgid, int *n)
+/* The inodes of a process's sockets (/proc/PID/fd, lowest fds first: listeners open early). */
+static int socket_inodes(pid_t tgid, unsigned long *inodes, int max)
 {
 	char path[64], link[64];
-	unsigned long *v = NULL;
-	int cap = 0;
 	struct dirent *de;
 	DIR *d;
+	int n = 0;
 
-	*n = 0;
 	snprintf(path, sizeof(path), "/proc/%d/fd", tgid);
 	d = opendir(path);
 	if (!d)
-		return NULL;
-	while ((de = readdir(d))) {
-		char fdpath[64 + sizeof(de->d_name)];
-		unsigned long ino;
+		return 0;
+	while (n < max && (de = readdir(d))) {
+		char fd_path[64 + 256];
 		ssize_t len;
 
 		if (de->d_name[0] == '.')
 			continue;
-		snprintf(fdpath, sizeof(fdpath), "%s/%s", path, de->d_name);
-		len = readlink(fdpath, link, sizeof(link) - 1);
+		snprintf(fd_path, sizeof(fd_path), "%s/%s", path, de->d_name);
+		len = readlink(fd_path, link, sizeof(link) - 1);
 		if (len <= 0)
 			continue;
 		link[len] = '\0';
-		if (sscanf(link, "socket:[%lu]", &ino) != 1)
-			continue;
-		if (*n == cap) {
-			unsigned long *nv = realloc(v, (cap ? cap * 2 : 64) * sizeof(*v));
-
-			if (!nv)
-				break;
-			v = nv;
-			cap = cap ? cap * 2 : 64;
-		}
-		v[(*n)++] = ino;
+		if (sscanf(link, "socket:[%lu]", &inodes[n]) == 1)
+			n++;
 	}
 	closedir(d);
-	qsort(v, *n, sizeof(*v), cmp_ulong);
-	return v;
+	return n;
 }
 
-/* Listening ports of path (/proc/PID/net/tcp or tcp6) whose socket is one of inodes. The file
- * lists every socket of the network namespace, other processes' too: a port is ours only if we
- * hold its socket. */
-static int scan_listen(const char *path, const unsigned long *inodes, int n_inodes,
-		       uint16_t *ports, int n, int max)
+/* Listening ports in a /proc/net/tcp{,6} file; with inodes, only those sockets. */
+static int scan_listen(const char *path, uint16_t *ports, int n, int max,
+		       const unsigned long *inodes, int n_inodes)
 {
 	FILE *f = fopen(path, "re");
 	char line[256];
@@ -177,18 +156,18 @@ static int scan_listen(const char *path, const unsigned long *inodes, int n_inod
 	}
 	while (n < max && fgets(line, sizeof(line), f)) {
 		unsigned int port, state;
-		unsigned long inode;
-		bool dup = false;
+		unsigned long inode = 0;
+		bool dup = false, mine = !inodes;
 
-		/* "  0: 0100007F:18EB 00000000:0000 0A 00000000:00000000 00:00000000 00000000
-		 *      0        0 31337 ..." : local, remote, state, queues, timer, retr, uid, timeout,
-		 * inode */
+		/* "  0: 0100007F:18EB 00000000:0000 0A 00000000:00000000 00:00000000 00000000  0 0 INODE" */
 		if (sscanf(line, " %*d: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x %*x:%*x %*x:%*x %*x %*u %*u %lu",
-			   &port, &state, &inode) != 3)
+			   &port, &state, &inode) < 2)
 			continue;
 		if (state != 0x0A) /* TCP_LISTEN */
 			continue;
-		if (!inodes || !bsearch(&inode, inodes, n_inodes, sizeof(*inodes), cmp_ulong))
+		for (int i = 0; inodes && i < n_inodes; i++)
+			mine |= inodes[i] == inode;
+		if (!mine)
 			continue;
 		for (int i = 0; i < n; i++)
 			dup |= ports[i] == port;
@@ -199,16 +178,53 @@ static int scan_listen(const char *path, const unsigned long *inodes, int n_inod
 	return n;
 }
 
+static bool same_netns(pid_t a, pid_t b)
+{
+	struct stat sa, sb;
+	char pa[64], pb[64];
+
+	snprintf(pa, sizeof(pa), "/proc/%d/ns/net", a);
+	snprintf(pb, sizeof(pb), "/proc/%d/ns/net", b);
+	return !stat(pa, &sa) && !stat(pb, &sb) && sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev;
+}
+
+/* The listening ports among the sockets a process owns. */
+static int own_listen_ports(pid_t tgid, uint16_t *ports, int max)
+{
+	unsigned long inodes[256];
+	int n_inodes = socket_inodes(tgid, inodes, 256);
+	char tcp[64], tcp6[64];
+	int n;
+
+	if (!n_inodes)
+		return 0;
+	snprintf(tcp, sizeof(tcp), "/proc/%d/net/tcp", tgid);
+	snprintf(tcp6, sizeof(tcp6), "/proc/%d/net/tcp6", tgid);
+	n = scan_listen(tcp, ports, 0, max, inodes, n_inodes);
+	return scan_listen(tcp6, ports, n, max, inodes, n_inodes);
+}
+
+/*
+ * The ports the process itself listens on: a host network namespace holds many other listeners
+ * (every daemon of the node), more than a process entry keeps. A process that owns none gets its
+ * parent's (a postgres backend: the postmaster's listeners are closed in it, and it serves on
+ * them), and failing that every listener of its namespace.
+ */
 int targets__listen_ports(pid_t tgid, uint16_t *ports, int max)
 {
-	char path[64];
-	int n, n_inodes;
-	unsigned long *inodes = socket_inodes(tgid, &n_inodes);
+	struct target_info ti;
+	char tcp[64], tcp6[64];
+	int n = own_listen_ports(tgid, ports, max);
 
-	snprintf(path, sizeof(path), "/proc/%d/net/tcp", tgid);
-	n = scan_listen(path, inodes, n_inodes, ports, 0, max);
-	snprintf(path, sizeof(path), "/proc/%d/net/tcp6", tgid);
-	n = scan_listen(path, inodes, n_inodes, ports, n, max);
-	free(inodes);
-	return n;
+	if (n)
+		return n;
+	if (!targets__describe(tgid, &ti) && ti.ppid > 1 && same_netns(tgid, ti.ppid)) {
+		n = own_listen_ports(ti.ppid, ports, max);
+		if (n)
+			return n;
+	}
+	snprintf(tcp, sizeof(tcp), "/proc/%d/net/tcp", tgid);
+	snprintf(tcp6, sizeof(tcp6), "/proc/%d/net/tcp6", tgid);
+	n = scan_listen(tcp, ports, 0, max, NULL, 0);
+	return scan_listen(tcp6, ports, n, max, NULL, 0);
 }

@@ -38,9 +38,10 @@ bool targets__name_matches(const struct target_spec *spec, const char *comm, con
  * listed pid); returns how many, or -errno. */
 int targets__scan(const struct target_spec *spec,
 		  void (*fn)(void *ctx, const struct target_info *ti), void *ctx);
-/* TCP ports the process itself listens on: LISTEN entries of its network namespace
- * (/proc/PID/net/tcp{,6}) whose socket is one of its fds. Returns how many were stored (at most
- * max). */
+/* TCP ports in LISTEN state that a process listens on itself (its socket inodes in
+ * /proc/PID/net/tcp{,6}); when it owns none, its parent's in the same network namespace (a
+ * postgres backend serves on the postmaster's), else every listener of its namespace. Returns how
+ * many were stored (at most max). */
 int targets__listen_ports(pid_t tgid, uint16_t *ports, int max);
 
 #endif /* NEXUS_TARGETS_H */

@@ -51,6 +51,7 @@ enum {
 	OPT_OTLP_HISTOGRAMS,
 	OPT_OTLP_TIMEOUT,
 	OPT_OTLP_QUEUE,
+	OPT_POD_LOGS_DIR, /* issue 11: containers and pods */
 };
 
 /* top's options ('d' and 'n' are short options of top only) */
@@ -82,6 +83,8 @@ static const struct {
 	{ { "redis-uprobes", no_argument, NULL, OPT_REDIS_UPROBES }, NX_CMD_RUN | NX_CMD_TRACE },
 	{ { "slow-command-ms", required_argument, NULL, OPT_SLOW_MS }, NX_CMD_RUN },
 	{ { "slow-log-size", required_argument, NULL, OPT_SLOW_LOG }, NX_CMD_RUN },
+	{ { "pod-logs-dir", required_argument, NULL, OPT_POD_LOGS_DIR },
+	  NX_CMD_RUN | NX_CMD_TRACE | NX_CMD_CHECK },
 	{ { "alerts", required_argument, NULL, OPT_ALERTS }, NX_CMD_RUN },
 	{ { "alertmanager", required_argument, NULL, OPT_ALERTMANAGER }, NX_CMD_RUN },
 	{ { "webhook", required_argument, NULL, OPT_WEBHOOK }, NX_CMD_RUN },
@@ -132,7 +135,7 @@ static const struct option record_options[] = {
  * statistics and shows them. By name, so the table above stays as it is. */
 static const char *const record_names[] = {
 	"comm", "pid", "no-default-targets", "capture-bytes", "ring-mb", "max-conns", "duration",
-	"no-usdt", "pg-exec-time", "redis-uprobes", "verbose", "help", "output", NULL
+	"no-usdt", "pg-exec-time", "redis-uprobes", "verbose", "help", "output", "pod-logs-dir", NULL
 };
 static const char *const replay_names[] = {
 	"listen", "duration", "key-delimiter", "key-depth", "full-keys", "max-conns",
@@ -253,6 +256,8 @@ void opts__usage(FILE *f)
 		"  --slow-command-ms N     (run) Redis commands whose clients waited N ms or more (arrival\n"
 		"                          to reply) go to /api/v1/cache/slow-commands; 0: none (default 10)\n"
 		"  --slow-log-size N       (run) slow commands kept, 1..%u (default %u)\n"
+		"  --pod-logs-dir DIR      the kubelet's pod log directory, whose <namespace>_<pod>_<uid>\n"
+		"                          entries name the pods of servers (default /var/log/pods)\n"
 		"  --alerts FILE           (run) alert rules and receivers, YAML; SIGHUP reloads it\n"
 		"  --alertmanager URL      (run) send alerts to this Alertmanager (overrides FILE)\n"
 		"  --webhook URL           (run) POST alerts as JSON to this URL (overrides FILE)\n"
@@ -424,6 +429,11 @@ static int set_option(struct nx_opts *o, int c, const char *arg)
 		return parse_u32(arg, 0, 3600 * 1000, &o->slow_ms) ? bad("--slow-command-ms", arg) : 0;
 	case OPT_SLOW_LOG:
 		return parse_u32(arg, 1, RS_SLOW_LOG_MAX, &o->slow_log) ? bad("--slow-log-size", arg) : 0;
+	case OPT_POD_LOGS_DIR:
+		if (arg[0] != '/')
+			return bad("--pod-logs-dir (want an absolute path)", arg);
+		o->pod_logs_dir = arg;
+		return 0;
 	case OPT_ALERTS:
 		if (!*arg)
 			return bad("--alerts (want a file)", arg);

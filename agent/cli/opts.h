@@ -62,6 +62,7 @@ struct nx_opts {
 	const char *input;	  /* replay: FILE */
 	double speed;		  /* replay: --speed X of record time (0: as fast as it goes) */
 	bool listen_given;	  /* replay: --listen serves /metrics instead of printing */
+	const char *pod_logs_dir; /* run, trace: --pod-logs-dir (NULL: /var/log/pods) */
 };
 
 /* 0 on success; on a bad option prints the usage to stderr and returns -EINVAL. */

@@ -39,7 +39,9 @@ struct host_log {
 	struct rec_proc *procs;
 	struct rec_listen *listens;
 	struct rec_title *titles;
+	struct rec_identity *idents;
 	size_t n_procs, n_listens, n_titles, cap_procs, cap_listens, cap_titles;
+	size_t n_idents, cap_idents;
 };
 
 struct replayer {
@@ -150,6 +152,29 @@ static int host_pg_title(void *ctx, uint32_t pid, char *user, size_t ulen, char 
 		return 0;
 	}
 	return -ENOENT;
+}
+
+static bool host_identify(void *ctx, uint32_t tgid, struct nx_identity *id)
+{
+	struct replayer *r = ctx;
+
+	for (size_t i = r->host.n_idents; i-- > 0;) {
+		const struct rec_identity *e = &r->host.idents[i];
+
+		if (e->tgid != tgid)
+			continue;
+		if (!e->found)
+			return false;
+		/* the file's strings, bounded: whatever it holds, each field ends in its own size */
+		*id = e->id;
+		id->container_id[sizeof(id->container_id) - 1] = '\0';
+		id->pod_uid[sizeof(id->pod_uid) - 1] = '\0';
+		id->pod[sizeof(id->pod) - 1] = '\0';
+		id->namespace_[sizeof(id->namespace_) - 1] = '\0';
+		id->runtime[sizeof(id->runtime) - 1] = '\0';
+		return true;
+	}
+	return false;
 }
 
 /* --- trace output (as trace prints) ----------------------------------------------------------- */
@@ -341,6 +366,12 @@ static int feed(struct replayer *r, char *err, size_t errlen)
 				 sizeof(struct rec_title), e.data))
 				return -ENOMEM;
 			break;
+		case REC_E_IDENTITY:
+			if (e.len >= sizeof(struct rec_identity) &&
+			    push((void **)&r->host.idents, &r->host.n_idents, &r->host.cap_idents,
+				 sizeof(struct rec_identity), e.data))
+				return -ENOMEM;
+			break;
 		case REC_E_COUNTERS:
 			if (e.len >= sizeof(r->kernel))
 				memcpy(r->kernel, e.data, sizeof(r->kernel));
@@ -513,7 +544,8 @@ int cmd_replay(int argc, char **argv)
 		goto cleanup;
 	}
 	host = (struct conntrack_host){ .describe = host_describe,
-					.listen_ports = host_listen_ports, .ctx = &r };
+					.listen_ports = host_listen_ports,
+					.identify = host_identify, .ctx = &r };
 	conntrack__set_host(r.ct, &host);
 	if (o.listen_given) {
 		publish(&r, h->start_mono_ns);
@@ -558,6 +590,7 @@ cleanup:
 	free(r.host.procs);
 	free(r.host.listens);
 	free(r.host.titles);
+	free(r.host.idents);
 	rec_reader__close(r.rd);
 	return status;
 }

@@ -65,6 +65,18 @@ static int by_misses(const void *a, const void *b)
 	return x->misses < y->misses ? 1 : x->misses > y->misses ? -1 : 0;
 }
 
+/* A server's container and pod: the four fields are always there, "" for a server of the host. */
+static json_t *with_container(json_t *o, const struct nx_identity *id)
+{
+	if (o) {
+		json_object_set_new(o, "container_id", json_string(id->container_id));
+		json_object_set_new(o, "pod_uid", json_string(id->pod_uid));
+		json_object_set_new(o, "pod", json_string(id->pod));
+		json_object_set_new(o, "namespace", json_string(id->namespace_));
+	}
+	return o;
+}
+
 static json_t *server(const struct rs_server_snap *sv)
 {
 	json_t *cmds = json_array(), *prefixes = json_array();
@@ -90,7 +102,8 @@ static json_t *server(const struct rs_server_snap *sv)
 						(json_int_t)sorted[i].misses, "hit_ratio",
 						ratio(sorted[i].hits, sorted[i].misses)));
 	free(sorted);
-	return json_pack("{s:s, s:i, s:f, s:f, s:{s:o, s:o}, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, "
+	return with_container(
+		json_pack("{s:s, s:i, s:f, s:f, s:{s:o, s:o}, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, "
 			 "s:{s:I, s:o, s:o}}",
 			 "server", sv->server, "pid", (int)sv->pid, "window_seconds", sv->win_seconds,
 			 "ops_per_second", sv->win_commands / secs, "hit_ratio", "window",
@@ -101,7 +114,7 @@ static json_t *server(const struct rs_server_snap *sv)
 			 "connections", (json_int_t)sv->conns, "commands_by_name", cmds,
 			 "top_prefixes_by_misses", prefixes, "request_wait", "count",
 			 (json_int_t)sv->wait.count, "ms_window", latency(sv->wait.q_win, sv->wait.win_count),
-			 "ms_since_start", latency(sv->wait.q_total, sv->wait.count));
+			 "ms_since_start", latency(sv->wait.q_total, sv->wait.count)), &sv->ident);
 fail:
 	json_decref(cmds);
 	json_decref(prefixes);
@@ -286,10 +299,12 @@ int api__render_slow_queries(FILE *f, const struct postgres_snapshot *s)
 	for (int i = 0; servers && s && i < s->n_servers; i++) {
 		const struct ps_server_snap *sv = &s->servers[i];
 
-		json_array_append_new(servers, json_pack("{s:s, s:o, s:o}", "server", sv->server,
-							 "by_p95", top_queries(sv, by_p95),
-							 "by_total_time",
-							 top_queries(sv, by_total)));
+		json_array_append_new(servers, with_container(json_pack("{s:s, s:o, s:o}", "server",
+									sv->server, "by_p95",
+									top_queries(sv, by_p95),
+									"by_total_time",
+									top_queries(sv, by_total)),
+							      &sv->ident));
 	}
 	return dump(f, json_pack("{s:o}", "servers", servers));
 }
@@ -333,10 +348,11 @@ int api__render_db_connections(FILE *f, const struct postgres_snapshot *s)
 		 * state now, and how many it opened. */
 		for (int j = 0; conns && j < sv->n_opened; j++)
 			json_array_append_new(conns, identity(sv, &sv->opened[j]));
-		json_array_append_new(servers, json_pack("{s:s, s:I, s:o}", "server", sv->server,
-							 "opened_total",
-							 (json_int_t)sv->conns_opened,
-							 "connections", conns));
+		json_array_append_new(servers, with_container(json_pack("{s:s, s:I, s:o}", "server",
+									sv->server, "opened_total",
+									(json_int_t)sv->conns_opened,
+									"connections", conns),
+							      &sv->ident));
 	}
 	return dump(f, json_pack("{s:o}", "servers", servers));
 }
@@ -390,12 +406,14 @@ int api__render_db_stats(FILE *f, const struct postgres_snapshot *s)
 			json_array_append_new(dbs, db_stats(sv, &sv->dbs[j]));
 		json_array_append_new(
 			servers,
-			json_pack("{s:s, s:i, s:b, s:I, s:o, s:{s:I, s:o, s:o}}", "server",
-				  sv->server, "pid", (int)sv->pid, "usdt", sv->usdt, "deadlocks_total",
-				  (json_int_t)sv->deadlocks, "databases", dbs, "request_wait", "count",
-				  (json_int_t)sv->wait.count, "ms_window",
-				  latency(sv->wait.q_win, sv->wait.win_count), "ms_since_start",
-				  latency(sv->wait.q_total, sv->wait.count)));
+			with_container(
+				json_pack("{s:s, s:i, s:b, s:I, s:o, s:{s:I, s:o, s:o}}", "server",
+					  sv->server, "pid", (int)sv->pid, "usdt", sv->usdt,
+					  "deadlocks_total", (json_int_t)sv->deadlocks, "databases", dbs,
+					  "request_wait", "count", (json_int_t)sv->wait.count,
+					  "ms_window", latency(sv->wait.q_win, sv->wait.win_count),
+					  "ms_since_start", latency(sv->wait.q_total, sv->wait.count)),
+				&sv->ident));
 	}
 	return dump(f, json_pack("{s:o}", "servers", servers));
 }

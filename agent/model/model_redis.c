@@ -4,11 +4,11 @@
 #include <stdio.h>
 #include <string.h>
 #include "model/model_fill.h"
+#include "model/server_labels.h"
 
 static void server_labels(struct mm_labels *ls, const struct rs_server_snap *sv)
 {
-	mm_labels__reset(ls);
-	mm_labels__add(ls, "server", sv->server);
+	model__server_labels(ls, sv->server, &sv->ident);
 }
 
 /* commands_total: a command can have two series (XREAD with and without BLOCK): sum them. */

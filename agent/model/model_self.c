@@ -34,7 +34,7 @@ void model__fill_self(struct metric_model *m, const struct self_stats *s)
 	    "Records the ring buffer had no room for: data the agent never saw.",
 	    s->kernel[NX_CNT_LOST]);
 	if (s->n_cpus) {
-		char cpu[8];
+		char cpu[12];
 
 		mm__family(m, "nexus_agent_events_lost_by_cpu_total", MM_COUNTER, "{record}",
 			   "nexus_agent_events_lost_total by the CPU whose record found the ring "

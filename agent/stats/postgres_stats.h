@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "identity.h"
 #include "proto/pgwire.h"
 #include "stats/lat_series.h"
 
@@ -129,6 +130,7 @@ struct ps_db_snap {
 struct ps_server_snap {
 	char server[PS_SERVER_LEN];
 	uint32_t pid;		/* the postmaster (the backends' parent) */
+	struct nx_identity ident; /* its container and pod ("" on the host) */
 	uint64_t queries, errors, conns_opened;
 	uint64_t deadlocks;	/* USDT deadlock__found */
 	uint64_t reply_gap_ns;	/* longest silence between responses lately (reply_gap.h) */
@@ -167,6 +169,10 @@ void postgres_stats__conn_ready(struct postgres_stats *s, const char *server,
 void postgres_stats__conn_opened(struct postgres_stats *s, const char *server);
 /* The server's process (postmaster or backend) last seen. */
 void postgres_stats__server_pid(struct postgres_stats *s, const char *server, uint32_t pid);
+/* The container and pod of the server's processes (NULL: the host's), as of its newest
+ * connection. The "(other)" server past the cap keeps none. */
+void postgres_stats__server_identity(struct postgres_stats *s, const char *server,
+				     const struct nx_identity *id);
 /* USDT: a backend's buffer, lock and transaction figures. */
 void postgres_stats__usdt(struct postgres_stats *s, const struct pg_usdt_flush *f);
 void postgres_stats__deadlock(struct postgres_stats *s, const char *server);

@@ -159,7 +159,6 @@ def body(g):
 
 def main():
     tap = h.Tap()
-    print("1..%d" % len(CHECKS))
     missing = h.missing_tools("redis-server", "redis-benchmark")
     reason = h.privilege_skip_reason() or (missing and "missing: %s" % " ".join(missing))
     h.run_group(tap, CHECKS, body, skip_reason=reason)

@@ -93,7 +93,6 @@ def pg_checks(g):
 
 def main():
     tap = h.Tap()
-    print("1..%d" % len(CHECKS))
     missing = [n for n in ("redis_clients", "pg_clients")
                if not os.path.exists(os.path.join(CORPUS, n + ".nxr"))]
     if not os.access(h.AGENT, os.X_OK):
