@@ -12,6 +12,8 @@ BUILD_PKGS=(
 	libmicrohttpd-dev libjansson-dev libcmocka-dev libyaml-dev libcurl4-openssl-dev
 	# nexus-agent top's screen
 	libncurses-dev
+	# --tls-cert/--tls-key: checked with GnuTLS (what libmicrohttpd's TLS uses)
+	libgnutls28-dev
 )
 RUN_PKGS=(
 	# make fuzz: libFuzzer and the sanitizer runtimes
@@ -27,6 +29,8 @@ RUN_PKGS=(
 	bpftrace
 	# nexus-agent top's integration test drives it in a terminal
 	tmux
+	# the HTTP endpoint's test makes a self-signed certificate
+	openssl
 )
 
 case "${1:-all}" in

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include "capture/targets.h"
 #include "cli/trace_filter.h"
+#include "export/http.h"
 #include "proto/resp.h"
 
 /* Which subcommand accepts an option. */
@@ -55,6 +56,7 @@ struct nx_opts {
 	const char *input;	  /* replay: FILE */
 	double speed;		  /* replay: --speed X of record time (0: as fast as it goes) */
 	bool listen_given;	  /* replay: --listen serves /metrics instead of printing */
+	struct http_config http;  /* run, replay: TLS, token, limits of the HTTP endpoint */
 };
 
 /* 0 on success; on a bad option prints the usage to stderr and returns -EINVAL. */
