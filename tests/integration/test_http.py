@@ -15,6 +15,7 @@ checked first; they need no root. Prints TAP.
 """
 
 import base64
+import json
 import os
 import random
 import re
@@ -27,6 +28,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
+import urllib.request
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -573,6 +576,72 @@ def group_tls(g, d):
                     % (s1, e1, s2, e2, a.running))
 
 
+PROM_CHECKS = [
+    "prometheus: the README's scrape config (scheme https, authorization.credentials_file, "
+    "tls_config.ca_file) scrapes the agent: up == 1 and nexus_redis_commands_total present",
+]
+
+PROM_CONFIG = """global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: nexus-agent
+    scheme: https
+    authorization:
+      credentials_file: %(token)s
+    tls_config:
+      ca_file: %(ca)s
+    static_configs:
+      - targets: ["localhost:%(port)d"]
+"""
+
+
+def prom_query(port, q):
+    url = "http://127.0.0.1:%d/api/v1/query?query=%s" % (port, urllib.parse.quote(q))
+    with urllib.request.urlopen(url, timeout=3) as r:
+        return json.loads(r.read().decode())["data"]["result"]
+
+
+def group_prometheus(g, d):
+    c = PROM_CHECKS
+    cert, key = make_cert(d, "prom")
+    token = "nx-" + os.urandom(16).hex()
+    tokfile = write_token(d, "prom-token", token)
+    with h.redis_server() as rd:
+        port = h.free_port()
+        with h.agent("--no-default-targets", "--pid", str(rd.pid), "--no-alerts",
+                     "--listen", "127.0.0.1:%d" % port, "--tls-cert", cert, "--tls-key", key,
+                     "--auth-token-file", tokfile, mode="run", raw=False):
+            rd.cli("SET", "prom:k", "v")
+            cfg = os.path.join(d, "prometheus.yml")
+            with open(cfg, "w") as f:
+                f.write(PROM_CONFIG % {"token": tokfile, "ca": cert, "port": port})
+            pport = h.free_port()
+            log = open(os.path.join(d, "prometheus.log"), "wb")
+            prom = subprocess.Popen(["prometheus", "--config.file", cfg, "--storage.tsdb.path",
+                                     os.path.join(d, "tsdb"), "--web.listen-address",
+                                     "127.0.0.1:%d" % pport], stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+            state = {}
+
+            def scraped():
+                try:
+                    up = prom_query(pport, 'up{job="nexus-agent"}')
+                    cmds = prom_query(pport, 'nexus_redis_commands_total{command="set"}')
+                except (OSError, ValueError, KeyError) as e:
+                    state["err"] = str(e)
+                    return False
+                state["up"], state["cmds"] = up, cmds
+                return bool(up) and up[0]["value"][1] == "1" and bool(cmds)
+            try:
+                ok = h.wait_until(scraped, 40, 0.5)
+            finally:
+                h._stop_process(prom, signal.SIGTERM)
+                log.close()
+            g.check(c[0], ok, ["state: %s" % state] +
+                    ["prometheus: " + l for l in h._tail(os.path.join(d, "prometheus.log"), 8)])
+
+
 def main():
     h.exit_cleanly_on_sigterm()
     tap = h.Tap()
@@ -593,6 +662,9 @@ def main():
                     "missing tools: openssl" if h.missing_tools("openssl") else None)
         h.run_group(tap, ABUSE_CHECKS, guarded(group_abuse, 180), priv or skip)
         h.run_group(tap, TLS_CHECKS, guarded(group_tls, 90), priv or skip)
+        h.run_group(tap, PROM_CHECKS, guarded(group_prometheus, 90),
+                    priv or skip or ("missing tools: prometheus"
+                                     if h.missing_tools("prometheus") else None))
     finally:
         shutil.rmtree(d, ignore_errors=True)
     return tap.done()
