@@ -209,16 +209,26 @@ enum {
 	OPT_HTTP_MAX_CONNS_PER_IP,
 	OPT_HTTP_TIMEOUT,
 	OPT_HTTP_MAX_HEADER_BYTES,
+	OPT_CACERT,
 };
 
-static const struct option http_options[] = {
-	{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
-	{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
-	{ "auth-token-file", required_argument, NULL, OPT_AUTH_TOKEN_FILE },
-	{ "http-max-conns", required_argument, NULL, OPT_HTTP_MAX_CONNS },
-	{ "http-max-conns-per-ip", required_argument, NULL, OPT_HTTP_MAX_CONNS_PER_IP },
-	{ "http-timeout", required_argument, NULL, OPT_HTTP_TIMEOUT },
-	{ "http-max-header-bytes", required_argument, NULL, OPT_HTTP_MAX_HEADER_BYTES },
+#define NX_CMD_SERVE (NX_CMD_RUN | NX_CMD_REPLAY)
+static const struct {
+	struct option opt;
+	unsigned int cmds;
+} http_options[] = {
+	{ { "tls-cert", required_argument, NULL, OPT_TLS_CERT }, NX_CMD_SERVE },
+	{ { "tls-key", required_argument, NULL, OPT_TLS_KEY }, NX_CMD_SERVE },
+	/* top: the token it sends to the agent it reads */
+	{ { "auth-token-file", required_argument, NULL, OPT_AUTH_TOKEN_FILE },
+	  NX_CMD_SERVE | NX_CMD_TOP },
+	{ { "http-max-conns", required_argument, NULL, OPT_HTTP_MAX_CONNS }, NX_CMD_SERVE },
+	{ { "http-max-conns-per-ip", required_argument, NULL, OPT_HTTP_MAX_CONNS_PER_IP },
+	  NX_CMD_SERVE },
+	{ { "http-timeout", required_argument, NULL, OPT_HTTP_TIMEOUT }, NX_CMD_SERVE },
+	{ { "http-max-header-bytes", required_argument, NULL, OPT_HTTP_MAX_HEADER_BYTES },
+	  NX_CMD_SERVE },
+	{ { "cacert", required_argument, NULL, OPT_CACERT }, NX_CMD_TOP },
 };
 #define N_HTTP_OPTIONS (sizeof(http_options) / sizeof(http_options[0]))
 
@@ -226,9 +236,16 @@ static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
 static int bad(const char *what, const char *arg);
 
 /* 1: not one of these options; 0 or -EINVAL: handled. */
-static int http_option(struct http_config *h, int c, const char *arg)
+static int http_option(struct nx_opts *o, int c, const char *arg)
 {
+	struct http_config *h = &o->http;
+
 	switch (c) {
+	case OPT_CACERT:
+		if (!*arg)
+			return bad("--cacert (want a PEM file)", arg);
+		o->top_cacert = arg;
+		return 0;
 	case OPT_TLS_CERT:
 	case OPT_TLS_KEY:
 	case OPT_AUTH_TOKEN_FILE:
@@ -272,7 +289,11 @@ static void http_usage(FILE *f)
 		"  --http-timeout SECONDS  a request must arrive and its reply be read within this\n"
 		"                          long of the connection (or its previous reply); idle and\n"
 		"                          slow-drip connections are closed (default %u)\n"
-		"  --http-max-header-bytes N  request line and headers, larger: 431 (default %u)\n",
+		"  --http-max-header-bytes N  request line and headers, larger: 431 (default %u)\n"
+		"top, reading an agent that asks for them:\n"
+		"  --connect https://HOST:PORT  the agent serves TLS\n"
+		"  --cacert FILE           (top) trust the agent's certificate (or its CA) from FILE\n"
+		"  --auth-token-file FILE  (top) send `Authorization: Bearer` with FILE's token\n",
 		HTTP_DEFAULT_MAX_CONNS, HTTP_DEFAULT_MAX_CONNS_PER_IP, HTTP_DEFAULT_TIMEOUT_S,
 		HTTP_DEFAULT_MAX_HEADER_BYTES);
 }
@@ -558,8 +579,9 @@ int opts__parse(unsigned int cmd, int argc, char **argv, struct nx_opts *o)
 		if (record_takes(cmd, record_options[i].name))
 			longopts[n++] = record_options[i];
 	http_config__defaults(&o->http);
-	for (size_t i = 0; i < N_HTTP_OPTIONS && cmd & (NX_CMD_RUN | NX_CMD_REPLAY); i++)
-		longopts[n++] = http_options[i];
+	for (size_t i = 0; i < N_HTTP_OPTIONS; i++)
+		if (http_options[i].cmds & cmd)
+			longopts[n++] = http_options[i].opt;
 	memset(&longopts[n], 0, sizeof(longopts[n]));
 
 	optind = 0; /* glibc: 0 also re-reads the ordering ("+": stop at FILE; replay permutes) */
@@ -589,7 +611,7 @@ int opts__parse(unsigned int cmd, int argc, char **argv, struct nx_opts *o)
 			goto usage;
 		if (rc == 0)
 			continue;
-		rc = http_option(&o->http, c, optarg);
+		rc = http_option(o, c, optarg);
 		if (rc < 0)
 			goto usage;
 		if (rc == 0)

@@ -51,6 +51,7 @@ struct nx_opts {
 	uint32_t top_iterations;  /* -n N: stop after N refreshes (0: never) */
 	int top_named;		  /* spec.names given by --comm (the defaults follow them) */
 	bool top_no_defaults;	  /* --no-default-targets, passed on to the agent top starts */
+	const char *top_cacert;	  /* --cacert: the CA of an agent top reads over https:// */
 	/* record and replay (issue 12) */
 	const char *output;	  /* record: -o FILE */
 	const char *input;	  /* replay: FILE */

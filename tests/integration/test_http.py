@@ -531,6 +531,7 @@ TLS_CHECKS = [
     "TLS: curl without --cacert refuses the certificate (it is really the one served)",
     "TLS: plain HTTP to the TLS port: no HTTP answer, the connection closed within 2 s",
     "TLS: a TLS client gets 401 without the token; the agent still serves after all of it",
+    "TLS: top --connect https://... --cacert --auth-token-file --batch shows this redis-server",
 ]
 
 
@@ -574,6 +575,12 @@ def group_tls(g, d):
             g.check(c[3], s1 == 401 and s2 == 200 and b"nexus_redis_commands_total" in b2
                     and a.running, "no token %s (%s), token %s (%s), running %s"
                     % (s1, e1, s2, e2, a.running))
+            r, _ = h.run([h.AGENT, "top", "--connect", "https://localhost:%d" % port,
+                          "--cacert", cert, "--auth-token-file", tokfile, "--batch", "-n", "1"],
+                         timeout=30)
+            out = r.stdout.decode(errors="replace")
+            g.check(c[4], r.returncode == 0 and server in out,
+                    "rc %d: %s %s" % (r.returncode, out[:300], r.stderr.decode(errors="replace")))
 
 
 PROM_CHECKS = [

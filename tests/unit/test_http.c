@@ -191,6 +191,19 @@ static void test_options(void **state)
 	assert_int_equal(parse(NX_CMD_REPLAY, &o, 4, replay), -EINVAL);
 	assert_int_equal(parse(NX_CMD_REPLAY, &o, 6, replay_listen), 0);
 
+	/* top reads a secured agent: a CA and a token, but serves nothing */
+	char *top[] = { "top", "--connect", "https://node1:9435", "--cacert", "ca.pem",
+			"--auth-token-file", "tok", NULL };
+	char *top_tls[] = { "top", "--tls-cert", "c.pem", NULL };
+
+	assert_int_equal(parse(NX_CMD_TOP, &o, 7, top), 0);
+	assert_string_equal(o.top_connect, "https://node1:9435");
+	assert_string_equal(o.top_cacert, "ca.pem");
+	assert_string_equal(o.http.auth_token_file, "tok");
+	assert_int_equal(parse(NX_CMD_TOP, &o, 3, top_tls), -EINVAL);
+	assert_int_equal(parse(NX_CMD_RUN, &o, 3, (char *[]){ "run", "--cacert", "ca.pem", NULL }),
+			 -EINVAL);
+
 	/* one TLS file without the other */
 	http_config__defaults(&o.http);
 	o.http.tls_key = "k.pem";
