@@ -19,6 +19,7 @@ struct http_server {
 	pthread_mutex_t token_lock;	 /* token: replaced on SIGHUP while requests read it */
 	char *token;
 	struct http_deadlines *deadlines;
+	size_t max_header_bytes;
 };
 
 static const char *const public_paths[] = HTTP_PUBLIC_PATHS;
@@ -118,6 +119,24 @@ static bool authorized(struct http_server *s, struct MHD_Connection *conn)
 	return ok;
 }
 
+static enum MHD_Result add_header_bytes(void *cls, enum MHD_ValueKind kind, const char *key,
+				       const char *value)
+{
+	*(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4; /* ": ", CRLF */
+	return MHD_YES;
+}
+
+/* The request line and headers as sent, give or take whitespace. libmicrohttpd's memory per
+ * connection is capped a little above this (it answers 431 itself beyond that); this makes the
+ * cap exact. */
+static size_t header_bytes(struct MHD_Connection *conn, const char *method, const char *url)
+{
+	size_t n = strlen(method) + strlen(url) + sizeof(" HTTP/1.1\r\n");
+
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, add_header_bytes, &n);
+	return n;
+}
+
 /* A request that carries a body: GET and HEAD have none to give, and nothing here reads one. */
 static bool has_body(struct MHD_Connection *conn)
 {
@@ -161,6 +180,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (has_body(conn))
 			return reply_text(conn, MHD_HTTP_CONTENT_TOO_LARGE,
 					  "request bodies are not accepted\n", NULL);
+		if (header_bytes(conn, method, url) > s->max_header_bytes)
+			return reply_text(conn, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
+					  "request headers too large\n", NULL);
 		/* Answered on the next call: answering now would close a keep-alive connection. */
 		return MHD_YES;
 	}
@@ -313,6 +335,7 @@ struct http_server *http_server__start_cfg(const char *listen, const struct http
 	}
 	s->routes = routes;
 	s->n_routes = n_routes;
+	s->max_header_bytes = c->max_header_bytes;
 	pthread_mutex_init(&s->token_lock, NULL);
 	if (c->token) {
 		s->token_file = c->auth_token_file;

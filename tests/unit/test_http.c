@@ -362,6 +362,18 @@ static void test_live_requests(void **state)
 	exchange(l.port, "HEAD /metrics HTTP/1.0\r\n\r\n", buf, sizeof(buf));
 	assert_non_null(strstr(buf, " 200 "));
 	assert_null(strstr(buf, "hello"));
+	/* the header cap (16384 by default) is exact, not libmicrohttpd's pool size */
+	char *big = malloc(20000);
+
+	for (int size = 15000; size <= 17000; size += 2000) {
+		int n = snprintf(big, 20000, "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Pad: ");
+
+		memset(big + n, 'a', size);
+		strcpy(big + n + size, "\r\nConnection: close\r\n\r\n");
+		exchange(l.port, big, buf, sizeof(buf));
+		assert_non_null(strstr(buf, size < 16384 ? "HTTP/1.1 200" : "HTTP/1.1 431"));
+	}
+	free(big);
 	/* two pipelined requests on one connection: two answers, in order */
 	exchange(l.port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
 			 "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", buf,
