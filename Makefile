@@ -127,6 +127,7 @@ $(OUTPUT)/bench/%: tests/bench/%.c $(LIB_OBJS)
 bench: run-deps all $(BENCH_BINS)
 	$(Q)for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
 	$(Q)bash tests/bench/bench_replay.sh
+	$(Q)python3 tests/bench/bench_memory.py
 	$(Q)bash tests/bench/bench_all.sh
 
 # Fault injection against real servers under load: detection and resolution times, false alerts

@@ -106,11 +106,18 @@ static struct nx_proc *proc_of(struct conntrack *ct, uint32_t tgid, const char *
 
 static void add_listen_port(struct nx_proc *p, uint16_t port)
 {
+	int max = sizeof(p->listen_ports) / sizeof(p->listen_ports[0]);
+
 	for (int i = 0; i < p->n_listen; i++)
 		if (p->listen_ports[i] == port)
 			return;
-	if (p->n_listen < sizeof(p->listen_ports) / sizeof(p->listen_ports[0]))
+	if (p->n_listen < max) {
 		p->listen_ports[p->n_listen++] = port;
+		return;
+	}
+	/* Full: an accept is first-hand knowledge, so it pushes out the oldest port. */
+	memmove(p->listen_ports, p->listen_ports + 1, (max - 1) * sizeof(p->listen_ports[0]));
+	p->listen_ports[max - 1] = port;
 }
 
 /*

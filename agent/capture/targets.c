@@ -110,7 +110,61 @@ int targets__scan(const struct target_spec *spec,
 	return n;
 }
 
-static int scan_listen(const char *path, uint16_t *ports, int n, int max)
+static int cmp_ulong(const void *a, const void *b)
+{
+	unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The socket inodes among tgid's open fds, sorted; NULL (and *n 0) when /proc says nothing. */
+static unsigned long *socket_inodes(pid_t tgid, int *n)
+{
+	char path[64], link[64];
+	unsigned long *v = NULL;
+	int cap = 0;
+	struct dirent *de;
+	DIR *d;
+
+	*n = 0;
+	snprintf(path, sizeof(path), "/proc/%d/fd", tgid);
+	d = opendir(path);
+	if (!d)
+		return NULL;
+	while ((de = readdir(d))) {
+		char fdpath[64 + sizeof(de->d_name)];
+		unsigned long ino;
+		ssize_t len;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(fdpath, sizeof(fdpath), "%s/%s", path, de->d_name);
+		len = readlink(fdpath, link, sizeof(link) - 1);
+		if (len <= 0)
+			continue;
+		link[len] = '\0';
+		if (sscanf(link, "socket:[%lu]", &ino) != 1)
+			continue;
+		if (*n == cap) {
+			unsigned long *nv = realloc(v, (cap ? cap * 2 : 64) * sizeof(*v));
+
+			if (!nv)
+				break;
+			v = nv;
+			cap = cap ? cap * 2 : 64;
+		}
+		v[(*n)++] = ino;
+	}
+	closedir(d);
+	qsort(v, *n, sizeof(*v), cmp_ulong);
+	return v;
+}
+
+/* Listening ports of path (/proc/PID/net/tcp or tcp6) whose socket is one of inodes. The file
+ * lists every socket of the network namespace, other processes' too: a port is ours only if we
+ * hold its socket. */
+static int scan_listen(const char *path, const unsigned long *inodes, int n_inodes,
+		       uint16_t *ports, int n, int max)
 {
 	FILE *f = fopen(path, "re");
 	char line[256];
@@ -123,12 +177,18 @@ static int scan_listen(const char *path, uint16_t *ports, int n, int max)
 	}
 	while (n < max && fgets(line, sizeof(line), f)) {
 		unsigned int port, state;
+		unsigned long inode;
 		bool dup = false;
 
-		/* "  0: 0100007F:18EB 00000000:0000 0A ..." */
-		if (sscanf(line, " %*d: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x", &port, &state) != 2)
+		/* "  0: 0100007F:18EB 00000000:0000 0A 00000000:00000000 00:00000000 00000000
+		 *      0        0 31337 ..." : local, remote, state, queues, timer, retr, uid, timeout,
+		 * inode */
+		if (sscanf(line, " %*d: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x %*x:%*x %*x:%*x %*x %*u %*u %lu",
+			   &port, &state, &inode) != 3)
 			continue;
 		if (state != 0x0A) /* TCP_LISTEN */
+			continue;
+		if (!inodes || !bsearch(&inode, inodes, n_inodes, sizeof(*inodes), cmp_ulong))
 			continue;
 		for (int i = 0; i < n; i++)
 			dup |= ports[i] == port;
@@ -142,10 +202,13 @@ static int scan_listen(const char *path, uint16_t *ports, int n, int max)
 int targets__listen_ports(pid_t tgid, uint16_t *ports, int max)
 {
 	char path[64];
-	int n;
+	int n, n_inodes;
+	unsigned long *inodes = socket_inodes(tgid, &n_inodes);
 
 	snprintf(path, sizeof(path), "/proc/%d/net/tcp", tgid);
-	n = scan_listen(path, ports, 0, max);
+	n = scan_listen(path, inodes, n_inodes, ports, 0, max);
 	snprintf(path, sizeof(path), "/proc/%d/net/tcp6", tgid);
-	return scan_listen(path, ports, n, max);
+	n = scan_listen(path, inodes, n_inodes, ports, n, max);
+	free(inodes);
+	return n;
 }

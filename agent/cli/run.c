@@ -61,7 +61,9 @@ static void publish_self(struct runner *r)
 {
 	struct self_stats st = { .start_time = r->start_time };
 
-	capture__counters(r->s->cap, st.kernel);
+	if (!capture__counters(r->s->cap, st.kernel))
+		st.n_cpus = capture__counter_by_cpu(r->s->cap, NX_CNT_LOST, st.lost_by_cpu,
+						    NX_SELF_MAX_CPUS);
 	pipeline__self_stats(r->pipe, r->s->ct, &st);
 	st.targets = capture__count_targets(r->s->cap);
 	self_stats__publish(&r->self_box, &st);
