@@ -139,6 +139,18 @@ def get(port, path, token=None, src=None, extra=b"", version=b"HTTP/1.1", tls_ct
     return (r[0] if r else (None, {}, buf)), err, secs
 
 
+def wait_listening(port, timeout=10):
+    """The agent says "attached" before its HTTP server is up: wait for the port."""
+    def up():
+        try:
+            connect(port, timeout=1).close()
+            return True
+        except OSError:
+            return False
+    if not h.wait_until(up, timeout, 0.1):
+        raise h.HarnessError("nothing listens on port %d" % port)
+
+
 def is_open(s):
     """The server has not closed this (idle) connection."""
     old = s.gettimeout()
@@ -354,6 +366,7 @@ def group_abuse(g, d):
                      "--http-timeout", str(TIMEOUT_S), "--http-max-conns", str(MAX_CONNS),
                      "--http-max-conns-per-ip", str(PER_IP), mode="run", raw=False) as a:
             try:
+                wait_listening(port)
                 info_b = tr.redis_info(rd)
                 view_b = wait_info(port, token, server, 1)
                 load = subprocess.Popen([sys.executable, "-c", LOAD, str(rd.port)],
@@ -546,6 +559,7 @@ def group_tls(g, d):
         with h.agent("--no-default-targets", "--pid", str(rd.pid), "--no-alerts",
                      "--listen", "127.0.0.1:%d" % port, "--tls-cert", cert, "--tls-key", key,
                      "--auth-token-file", tokfile, mode="run", raw=False) as a:
+            wait_listening(port)
             rd.cli("SET", "tls:k", "v")
             url = "https://localhost:%d/metrics" % port
             r, _ = h.run(["curl", "-sS", "--max-time", "10", "--cacert", cert,
@@ -619,6 +633,7 @@ def group_prometheus(g, d):
         with h.agent("--no-default-targets", "--pid", str(rd.pid), "--no-alerts",
                      "--listen", "127.0.0.1:%d" % port, "--tls-cert", cert, "--tls-key", key,
                      "--auth-token-file", tokfile, mode="run", raw=False):
+            wait_listening(port)
             rd.cli("SET", "prom:k", "v")
             cfg = os.path.join(d, "prometheus.yml")
             with open(cfg, "w") as f:
