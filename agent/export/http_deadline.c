@@ -51,6 +51,11 @@ static void *reaper(void *arg)
 			e->cut = true;
 			d->cuts++;
 		}
+		/* No connection, nothing to watch: sleep until one comes (no idle wake-ups). */
+		if (!d->head) {
+			pthread_cond_wait(&d->wake, &d->lock);
+			continue;
+		}
 		t = now + CHECK_EVERY_NS;
 		until = (struct timespec){ .tv_sec = (time_t)(t / 1000000000ULL),
 					   .tv_nsec = (long)(t % 1000000000ULL) };
@@ -117,6 +122,8 @@ struct http_deadline *http_deadlines__add(struct http_deadlines *d, int fd)
 	e->next = d->head;
 	if (d->head)
 		d->head->prev = e;
+	else
+		pthread_cond_signal(&d->wake);
 	d->head = e;
 	pthread_mutex_unlock(&d->lock);
 	return e;
