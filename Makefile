@@ -29,8 +29,8 @@ BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror 
 CFLAGS ?= -g -O2
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
 	-DNX_VERSION='"$(VERSION)"' $(INCLUDES)
-PKG_LIBS := libbpf libelf libmicrohttpd jansson yaml-0.1 libcurl ncursesw zlib libprotobuf-c
-LDLIBS := $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null || echo -lbpf -lelf -lz -lmicrohttpd -ljansson -lyaml -lcurl -lncursesw -ltinfo -lprotobuf-c) -lpthread -lm
+PKG_LIBS := libbpf libelf libmicrohttpd gnutls jansson yaml-0.1 libcurl ncursesw zlib libprotobuf-c
+LDLIBS := $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null || echo -lbpf -lelf -lz -lmicrohttpd -lgnutls -ljansson -lyaml -lcurl -lncursesw -ltinfo -lprotobuf-c) -lpthread -lm
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))

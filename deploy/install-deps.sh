@@ -14,6 +14,8 @@ BUILD_PKGS=(
 	libncurses-dev
 	# OTLP export: protobuf-c code generated from the vendored .proto files, and its runtime
 	protobuf-c-compiler libprotobuf-c-dev
+	# --tls-cert/--tls-key: checked with GnuTLS (what libmicrohttpd's TLS uses)
+	libgnutls28-dev
 )
 RUN_PKGS=(
 	# make fuzz: libFuzzer and the sanitizer runtimes
@@ -35,6 +37,8 @@ RUN_PKGS=(
 	clang-tidy cppcheck
 	# the OTLP integration test decodes what the agent sends with the official schema
 	protobuf-compiler
+	# the HTTP endpoint's test makes a self-signed certificate
+	openssl
 )
 
 case "${1:-all}" in

@@ -215,6 +215,105 @@ static void record_usage(FILE *f)
 }
 /* --- end of record and replay ---------------------------------------------------------------- */
 
+/* --- the HTTP endpoint's protection (issue 13), run and replay ------------------------------- */
+enum {
+	OPT_TLS_CERT = 1280,
+	OPT_TLS_KEY,
+	OPT_AUTH_TOKEN_FILE,
+	OPT_HTTP_MAX_CONNS,
+	OPT_HTTP_MAX_CONNS_PER_IP,
+	OPT_HTTP_TIMEOUT,
+	OPT_HTTP_MAX_HEADER_BYTES,
+	OPT_CACERT,
+};
+
+#define NX_CMD_SERVE (NX_CMD_RUN | NX_CMD_REPLAY)
+static const struct {
+	struct option opt;
+	unsigned int cmds;
+} http_options[] = {
+	{ { "tls-cert", required_argument, NULL, OPT_TLS_CERT }, NX_CMD_SERVE },
+	{ { "tls-key", required_argument, NULL, OPT_TLS_KEY }, NX_CMD_SERVE },
+	/* top: the token it sends to the agent it reads */
+	{ { "auth-token-file", required_argument, NULL, OPT_AUTH_TOKEN_FILE },
+	  NX_CMD_SERVE | NX_CMD_TOP },
+	{ { "http-max-conns", required_argument, NULL, OPT_HTTP_MAX_CONNS }, NX_CMD_SERVE },
+	{ { "http-max-conns-per-ip", required_argument, NULL, OPT_HTTP_MAX_CONNS_PER_IP },
+	  NX_CMD_SERVE },
+	{ { "http-timeout", required_argument, NULL, OPT_HTTP_TIMEOUT }, NX_CMD_SERVE },
+	{ { "http-max-header-bytes", required_argument, NULL, OPT_HTTP_MAX_HEADER_BYTES },
+	  NX_CMD_SERVE },
+	{ { "cacert", required_argument, NULL, OPT_CACERT }, NX_CMD_TOP },
+};
+#define N_HTTP_OPTIONS (sizeof(http_options) / sizeof(http_options[0]))
+
+static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
+static int bad(const char *what, const char *arg);
+
+/* 1: not one of these options; 0 or -EINVAL: handled. */
+static int http_option(struct nx_opts *o, int c, const char *arg)
+{
+	struct http_config *h = &o->http;
+
+	switch (c) {
+	case OPT_CACERT:
+		if (!*arg)
+			return bad("--cacert (want a PEM file)", arg);
+		o->top_cacert = arg;
+		return 0;
+	case OPT_TLS_CERT:
+	case OPT_TLS_KEY:
+	case OPT_AUTH_TOKEN_FILE:
+		if (!*arg)
+			return bad(c == OPT_TLS_CERT  ? "--tls-cert (want a PEM file)"
+				   : c == OPT_TLS_KEY ? "--tls-key (want a PEM file)"
+						      : "--auth-token-file (want a file)",
+				   arg);
+		*(c == OPT_TLS_CERT ? &h->tls_cert
+		  : c == OPT_TLS_KEY ? &h->tls_key : &h->auth_token_file) = arg;
+		return 0;
+	case OPT_HTTP_MAX_CONNS:
+		return parse_u32(arg, 1, 10000, &h->max_conns) ? bad("--http-max-conns (1..10000)", arg)
+							      : 0;
+	case OPT_HTTP_MAX_CONNS_PER_IP:
+		return parse_u32(arg, 1, 10000, &h->max_conns_per_ip)
+			       ? bad("--http-max-conns-per-ip (1..10000)", arg) : 0;
+	case OPT_HTTP_TIMEOUT:
+		return parse_u32(arg, 1, 3600, &h->timeout_s) ? bad("--http-timeout (1..3600 s)", arg)
+							      : 0;
+	case OPT_HTTP_MAX_HEADER_BYTES:
+		return parse_u32(arg, 1024, 1 << 20, &h->max_header_bytes)
+			       ? bad("--http-max-header-bytes (1024..1048576)", arg) : 0;
+	}
+	return 1;
+}
+
+static void http_usage(FILE *f)
+{
+	fprintf(f,
+		"\n"
+		"HTTP endpoint (run, and replay --listen); see \"Securing the endpoint\" in the README:\n"
+		"  --tls-cert FILE         serve HTTPS only, with this PEM certificate (chain)...\n"
+		"  --tls-key FILE          ... and this PEM private key (both are needed)\n"
+		"  --auth-token-file FILE  require `Authorization: Bearer TOKEN` (TOKEN: the file's\n"
+		"                          content) on every path but /healthz and /readyz; browsers\n"
+		"                          may log in with Basic auth, any user, TOKEN as password.\n"
+		"                          The file must not be readable by others (chmod 600)\n"
+		"  --http-max-conns N      connections open at once, all clients (default %u)\n"
+		"  --http-max-conns-per-ip N  ... from one address (default %u)\n"
+		"  --http-timeout SECONDS  a request must arrive and its reply be read within this\n"
+		"                          long of the connection (or its previous reply); idle and\n"
+		"                          slow-drip connections are closed (default %u)\n"
+		"  --http-max-header-bytes N  request line and headers, larger: 431 (default %u)\n"
+		"top, reading an agent that asks for them:\n"
+		"  --connect https://HOST:PORT  the agent serves TLS\n"
+		"  --cacert FILE           (top) trust the agent's certificate (or its CA) from FILE\n"
+		"  --auth-token-file FILE  (top) send `Authorization: Bearer` with FILE's token\n",
+		HTTP_DEFAULT_MAX_CONNS, HTTP_DEFAULT_MAX_CONNS_PER_IP, HTTP_DEFAULT_TIMEOUT_S,
+		HTTP_DEFAULT_MAX_HEADER_BYTES);
+}
+/* --- end of the HTTP endpoint's options ------------------------------------------------------ */
+
 void opts__usage(FILE *f)
 {
 	fprintf(f,
@@ -305,6 +404,7 @@ void opts__usage(FILE *f)
 		"  (one server's processes only: --no-default-targets --pid PID, in the kernel)\n",
 		f);
 	record_usage(f);
+	http_usage(f);
 }
 
 static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
@@ -520,7 +620,7 @@ static int set_option(struct nx_opts *o, int c, const char *arg)
 
 int opts__parse(unsigned int cmd, int argc, char **argv, struct nx_opts *o)
 {
-	struct option longopts[N_OPTIONS + N_RECORD_OPTIONS + 1];
+	struct option longopts[N_OPTIONS + N_RECORD_OPTIONS + N_HTTP_OPTIONS + 1];
 	const char *why;
 	bool defaults = true;
 	int n = 0, c, rc;
@@ -546,6 +646,10 @@ int opts__parse(unsigned int cmd, int argc, char **argv, struct nx_opts *o)
 	for (size_t i = 0; i < N_RECORD_OPTIONS; i++)
 		if (record_takes(cmd, record_options[i].name))
 			longopts[n++] = record_options[i];
+	http_config__defaults(&o->http);
+	for (size_t i = 0; i < N_HTTP_OPTIONS; i++)
+		if (http_options[i].cmds & cmd)
+			longopts[n++] = http_options[i].opt;
 	memset(&longopts[n], 0, sizeof(longopts[n]));
 
 	optind = 0; /* glibc: 0 also re-reads the ordering ("+": stop at FILE; replay permutes) */
@@ -575,6 +679,11 @@ int opts__parse(unsigned int cmd, int argc, char **argv, struct nx_opts *o)
 			goto usage;
 		if (rc == 0)
 			continue;
+		rc = http_option(o, c, optarg);
+		if (rc < 0)
+			goto usage;
+		if (rc == 0)
+			continue;
 		if (set_option(o, c, optarg))
 			goto usage;
 	}
@@ -587,6 +696,12 @@ int opts__parse(unsigned int cmd, int argc, char **argv, struct nx_opts *o)
 	if (o->no_alerts && (o->alerts_file || o->alertmanager_url || o->webhook_url)) {
 		fprintf(stderr,
 			"nexus-agent: --no-alerts with --alerts, --alertmanager or --webhook\n");
+		goto usage;
+	}
+	if (o->cmd == NX_CMD_REPLAY && !o->listen_given &&
+	    (o->http.tls_cert || o->http.tls_key || o->http.auth_token_file)) {
+		fprintf(stderr, "nexus-agent replay: --tls-cert, --tls-key and --auth-token-file "
+				"need --listen\n");
 		goto usage;
 	}
 	if (o->no_usdt && o->pg_exec_time) {

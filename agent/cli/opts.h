@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include "capture/targets.h"
 #include "cli/trace_filter.h"
+#include "export/http.h"
 #include "proto/resp.h"
 
 /* Which subcommand accepts an option. */
@@ -57,12 +58,14 @@ struct nx_opts {
 	uint32_t top_iterations;  /* -n N: stop after N refreshes (0: never) */
 	int top_named;		  /* spec.names given by --comm (the defaults follow them) */
 	bool top_no_defaults;	  /* --no-default-targets, passed on to the agent top starts */
+	const char *top_cacert;	  /* --cacert: the CA of an agent top reads over https:// */
 	/* record and replay (issue 12) */
 	const char *output;	  /* record: -o FILE */
 	const char *input;	  /* replay: FILE */
 	double speed;		  /* replay: --speed X of record time (0: as fast as it goes) */
 	bool listen_given;	  /* replay: --listen serves /metrics instead of printing */
 	const char *pod_logs_dir; /* run, trace: --pod-logs-dir (NULL: /var/log/pods) */
+	struct http_config http;  /* run, replay: TLS, token, limits of the HTTP endpoint */
 };
 
 /* 0 on success; on a bad option prints the usage to stderr and returns -EINVAL. */

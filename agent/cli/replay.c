@@ -410,14 +410,17 @@ static int serve(struct replayer *r, struct http_server **http)
 	};
 
 	memcpy(r->routes, routes, sizeof(routes));
-	*http = http_server__start(r->o->listen, r->routes, REPLAY_ROUTES, msg, sizeof(msg));
+	*http = http_server__start_cfg(r->o->listen, r->routes, REPLAY_ROUTES, &r->o->http, msg,
+				       sizeof(msg));
 	if (!*http) {
 		int err = -errno;
 
 		fprintf(stderr, "nexus-agent: %s\n", msg[0] ? msg : strerror(errno));
 		return err ? err : -EINVAL;
 	}
-	fprintf(stderr, "nexus-agent: serving http://%s/metrics\n", r->o->listen);
+	fprintf(stderr, "nexus-agent: serving %s://%s/metrics%s\n",
+		r->o->http.cert_pem ? "https" : "http", r->o->listen,
+		r->o->http.token ? " (bearer token required)" : "");
 	return 0;
 }
 
@@ -491,6 +494,10 @@ int cmd_replay(int argc, char **argv)
 	if (opts__parse(NX_CMD_REPLAY, argc, argv, &o))
 		return NX_EXIT_USAGE;
 	r.o = &o;
+	if (o.listen_given && http_config__load(&o.http, err, sizeof(err))) {
+		fprintf(stderr, "nexus-agent: %s\n", err);
+		return NX_EXIT_USAGE;
+	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
@@ -577,6 +584,7 @@ int cmd_replay(int argc, char **argv)
 		fprintf(stderr, "nexus-agent: %lu records could not be printed\n", r.failed);
 cleanup:
 	http_server__stop(http);
+	http_config__release(&o.http);
 	conntrack__free(r.ct);
 	pipeline__free(r.pipe);
 	if (r.redis) {

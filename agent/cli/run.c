@@ -47,6 +47,7 @@ struct runner {
 	uint64_t last_self, last_stats;
 	bool self_stale;		/* records arrived since the last publish_self() */
 	struct healthz health;		/* /healthz and /readyz */
+	struct http_server *http;	/* SIGHUP re-reads its --auth-token-file */
 };
 
 static void free_redis_snapshot(void *p)
@@ -89,10 +90,27 @@ static void pg_waiting(void *ctx, uint32_t tgid, uint64_t since)
 /* --- alerting ------------------------------------------------------------------------------ */
 
 static volatile sig_atomic_t reload_requested;
+static volatile sig_atomic_t token_reload_requested;
 
 static void on_sighup(int sig)
 {
 	reload_requested = 1;
+	token_reload_requested = 1;
+}
+
+/* SIGHUP: a rotated --auth-token-file; a bad one keeps the token in force. */
+static void reload_token(struct runner *r)
+{
+	char err[512] = "";
+	int rc;
+
+	token_reload_requested = 0;
+	rc = http_server__reload_token(r->http, err, sizeof(err));
+	if (rc < 0)
+		fprintf(stderr, "nexus-agent: %s; keeping the previous token\n", err);
+	else if (rc == 0)
+		fprintf(stderr, "nexus-agent: reloaded --auth-token-file %s\n",
+			r->o->http.auth_token_file);
 }
 
 static void free_engine_snapshot(void *p)
@@ -221,6 +239,8 @@ static uint64_t tick(void *ctx, int n_records)
 		}
 		/* The boxes hold both snapshots until this thread publishes the next ones. */
 		alerts_tick(r, snap, pg, now);
+		if (token_reload_requested)
+			reload_token(r);
 	}
 	if (r->self_stale && r->last_self + SELF_PUBLISH_NS < r->last_stats + STATS_PUBLISH_NS)
 		return r->last_self + SELF_PUBLISH_NS;
@@ -247,6 +267,11 @@ int cmd_run(int argc, char **argv)
 	if (opts__parse(NX_CMD_RUN, argc, argv, &o))
 		return NX_EXIT_USAGE;
 	r.o = &o;
+	/* TLS files and the token: a usage error before anything is attached. */
+	if (http_config__load(&o.http, aerr, sizeof(aerr))) {
+		fprintf(stderr, "nexus-agent: %s\n", aerr);
+		return NX_EXIT_USAGE;
+	}
 	if (!o.no_alerts) {
 		/* A bad file at start is a usage error: nothing runs on rules nobody meant. */
 		acfg = malloc(sizeof(*acfg));
@@ -254,6 +279,7 @@ int cmd_run(int argc, char **argv)
 			fprintf(stderr, "nexus-agent: alert config: %s\n",
 				acfg ? aerr : "out of memory");
 			free(acfg);
+			http_config__release(&o.http);
 			return acfg ? NX_EXIT_USAGE : NX_EXIT_FAIL;
 		}
 	}
@@ -337,18 +363,22 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "nexus-agent: pushing OTLP to %s every %gs\n", o.otlp_endpoint,
 			o.otlp_interval);
 	}
-	http = http_server__start(o.listen, routes, sizeof(routes) / sizeof(routes[0]), msg,
-				  sizeof(msg));
+	http = http_server__start_cfg(o.listen, routes, sizeof(routes) / sizeof(routes[0]), &o.http,
+				      msg, sizeof(msg));
 	if (!http) {
 		err = -errno;
 		fprintf(stderr, "nexus-agent: %s\n", msg[0] ? msg : strerror(errno));
 		goto cleanup;
 	}
-	fprintf(stderr, "nexus-agent: serving http://%s/metrics\n", o.listen);
+	r.http = http;
+	fprintf(stderr, "nexus-agent: serving %s://%s/metrics%s\n",
+		o.http.cert_pem ? "https" : "http", o.listen,
+		o.http.token ? " (bearer token required)" : "");
 	err = session__loop(&s, &o, tick, &r);
 cleanup:
 	http_server__stop(http);
 	otlp__stop(otlp);
+	http_config__release(&o.http);
 	session__close(&s);
 	snap_box__destroy(&r.redis_box);
 	snap_box__destroy(&r.postgres_box);
