@@ -11,6 +11,7 @@
 #include "alert/notify.h"
 #include "capture/pg_usdt.h"
 #include "capture/redis_uprobes.h"
+#include "capture/server_limits.h"
 #include "cli/commands.h"
 #include "cli/session.h"
 #include "export/alert_api.h"
@@ -44,6 +45,7 @@ struct runner {
 	double start_time;
 	uint64_t last_self, last_stats;
 	bool self_stale;		/* records arrived since the last publish_self() */
+	struct server_limits limits;	/* servers' limits and memory, from /proc */
 };
 
 static void free_redis_snapshot(void *p)
@@ -167,6 +169,25 @@ static void alerts_tick(struct runner *r, const struct redis_snapshot *redis,
 		snap_box__publish(&r->engine_box, es, free_engine_snapshot);
 }
 
+/* The servers' limits and memory go into the snapshots here, on the capture side. */
+static void fill_limits(struct runner *r, struct redis_snapshot *snap, struct postgres_snapshot *pg)
+{
+	struct server_limit l;
+
+	for (int i = 0; snap && i < snap->n_servers; i++) {
+		struct rs_server_snap *sv = &snap->servers[i];
+
+		server_limits__get(&r->limits, sv->pid, true, &l);
+		sv->max_conns = l.max_conns;
+		sv->maxmemory = l.maxmemory;
+		sv->rss_bytes = l.rss_bytes;
+	}
+	for (int i = 0; pg && i < pg->n_servers; i++) {
+		server_limits__get(&r->limits, pg->servers[i].pid, false, &l);
+		pg->servers[i].max_conns = l.max_conns;
+	}
+}
+
 /* Runs on the capture thread after every drained batch: publication, never per record. Returns
  * when it must run next. */
 static uint64_t tick(void *ctx, int n_records)
@@ -197,6 +218,7 @@ static uint64_t tick(void *ctx, int n_records)
 		snap = redis_stats__snapshot(r->redis, now);
 		pg = postgres_stats__snapshot(r->postgres, now);
 		r->last_stats = now;
+		fill_limits(r, snap, pg);
 		if (snap) {
 			const struct redis_exec_stats *x = pipeline__redis_exec_stats(r->pipe);
 
@@ -252,6 +274,7 @@ int cmd_run(int argc, char **argv)
 	}
 	sigaction(SIGHUP, &hup, NULL);
 	self_stats__init(&r.self_box);
+	server_limits__init(&r.limits);
 	snap_box__init(&r.redis_box);
 	snap_box__init(&r.postgres_box);
 	snap_box__init(&r.engine_box);

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <jansson.h>
 #include "export/alert_api.h"
+#include "export/capacity_metrics.h"
 #include "export/api.h"
 #include "stats/snap_box.h"
 
@@ -226,6 +227,7 @@ void alert_api__render_metrics(struct prom *p, const struct engine_snapshot *s)
 		prom__label(labels, LABELS, "scope", s->servers[i].server);
 		prom__sample(p, "nexus_health_score", labels, s->servers[i].health.score);
 	}
+	capacity_metrics__render(p, s);
 	prom__family(p, "nexus_alert_evaluations_total", "counter",
 		     "Evaluations of the alert rules (one per second).");
 	prom__sample(p, "nexus_alert_evaluations_total", NULL, (double)s->evaluations);
