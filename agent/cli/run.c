@@ -18,7 +18,10 @@
 #include "export/api.h"
 #include "export/http.h"
 #include "export/metrics.h"
+#include "export/report_api.h"
 #include "pipeline.h"
+#include "report/report_store.h"
+#include "report/reporter.h"
 #include "stats/postgres_stats.h"
 #include "stats/redis_stats.h"
 #include "stats/self_stats.h"
@@ -46,6 +49,8 @@ struct runner {
 	uint64_t last_self, last_stats;
 	bool self_stale;		/* records arrived since the last publish_self() */
 	struct server_limits limits;	/* servers' limits and memory, from /proc */
+	struct reporter *reporter;	/* health reports every --report-interval */
+	struct report_store reports;	/* ... the last REPORT_KEEP, for /api/v1/report */
 };
 
 static void free_redis_snapshot(void *p)
@@ -169,6 +174,28 @@ static void alerts_tick(struct runner *r, const struct redis_snapshot *redis,
 		snap_box__publish(&r->engine_box, es, free_engine_snapshot);
 }
 
+/* After the alert tick: the reporter reads what was just published (stats -> alert -> report). */
+static void report_tick(struct runner *r, uint64_t now)
+{
+	struct timespec rt;
+	char *json;
+	int err;
+
+	if (!r->reporter)
+		return;
+	clock_gettime(CLOCK_REALTIME, &rt);
+	json = reporter__tick(r->reporter, &r->redis_box, &r->postgres_box,
+			      r->engine ? &r->engine_box : NULL, now,
+			      (int64_t)rt.tv_sec * 1000 + rt.tv_nsec / 1000000);
+	if (!json)
+		return;
+	err = report_store__add(&r->reports, json, (int64_t)rt.tv_sec * 1000 + rt.tv_nsec / 1000000);
+	/* said once per failure streak would be nicer; a report every few minutes is rare enough */
+	if (err)
+		fprintf(stderr, "nexus-agent: report: cannot write to %s: %s\n", r->o->report_dir,
+			strerror(-err));
+}
+
 /* The servers' limits and memory go into the snapshots here, on the capture side. */
 static void fill_limits(struct runner *r, struct redis_snapshot *snap, struct postgres_snapshot *pg)
 {
@@ -237,6 +264,7 @@ static uint64_t tick(void *ctx, int n_records)
 		}
 		/* The boxes hold both snapshots until this thread publishes the next ones. */
 		alerts_tick(r, snap, pg, now);
+		report_tick(r, now);
 	}
 	if (r->self_stale && r->last_self + SELF_PUBLISH_NS < r->last_stats + STATS_PUBLISH_NS)
 		return r->last_self + SELF_PUBLISH_NS;
@@ -262,6 +290,11 @@ int cmd_run(int argc, char **argv)
 	if (opts__parse(NX_CMD_RUN, argc, argv, &o))
 		return NX_EXIT_USAGE;
 	r.o = &o;
+	/* A report directory that cannot be written is a usage error, not a surprise in 15 min. */
+	if (o.report_dir && access(o.report_dir, W_OK | X_OK)) {
+		fprintf(stderr, "nexus-agent: --report-dir %s: %s\n", o.report_dir, strerror(errno));
+		return NX_EXIT_USAGE;
+	}
 	if (!o.no_alerts) {
 		/* A bad file at start is a usage error: nothing runs on rules nobody meant. */
 		acfg = malloc(sizeof(*acfg));
@@ -275,6 +308,8 @@ int cmd_run(int argc, char **argv)
 	sigaction(SIGHUP, &hup, NULL);
 	self_stats__init(&r.self_box);
 	server_limits__init(&r.limits);
+	report_store__init(&r.reports, o.report_dir);
+	r.reporter = reporter__new(o.report_interval_ns);
 	snap_box__init(&r.redis_box);
 	snap_box__init(&r.postgres_box);
 	snap_box__init(&r.engine_box);
@@ -324,6 +359,7 @@ int cmd_run(int argc, char **argv)
 		{ "/api/v1/database/relations", api__db_relations, &relations },
 		{ "/api/v1/alerts", alert_api__alerts, &r.engine_box },
 		{ "/api/v1/health", alert_api__health, &r.engine_box },
+		{ "/api/v1/report", report_api__report, &r.reports },
 	};
 	http = http_server__start(o.listen, routes, sizeof(routes) / sizeof(routes[0]), msg,
 				  sizeof(msg));
@@ -337,9 +373,11 @@ int cmd_run(int argc, char **argv)
 cleanup:
 	http_server__stop(http);
 	session__close(&s);
+	reporter__free(r.reporter); /* it holds references to snapshots of the boxes */
 	snap_box__destroy(&r.redis_box);
 	snap_box__destroy(&r.postgres_box);
 	snap_box__destroy(&r.engine_box);
+	report_store__destroy(&r.reports);
 	engine__free(r.engine);
 	notifier__free(r.notifier);
 	free(acfg);
