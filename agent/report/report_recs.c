@@ -20,13 +20,13 @@
 /* PostgreSQL statements */
 #define STMT_MIN_ACCESSES    1000 /* buffer accesses of the statement in the window */
 #define STMT_LOW_RATIO	     0.90
-#define STMT_SHARE	     0.50 /* of the time of all statements */
+#define STMT_SHARE	     0.50 /* more than this of the time of all statements */
 #define STMT_SHARE_MIN_S     1.0  /* ... when they took at least this long in all */
 #define UNUSED_MIN_WATCH_S   3600 /* an index not touched for an hour of watching */
 #define IDLE_TXN_MEAN	     1.0  /* sessions idle in a transaction, on average over the window */
 /* Connections */
 #define CHURN_MIN_PER_S	     1.0  /* opened per second ... */
-#define CHURN_X		     10.0 /* ... and this many times the connections open on average */
+#define CHURN_MAX_LIFE_S     10.0 /* ... living this long on average (open / opened per s) */
 #define NEAR_LIMIT	     0.80 /* of the limit at the window's peak */
 #define NEAR_LIMIT_CRIT	     0.95
 #define MEM_NEAR_LIMIT	     0.90 /* resident memory against maxmemory */
@@ -285,7 +285,7 @@ static void statements(const struct rp_server *sv, struct rp_rec *out, int *n, i
 			ev_num(r, "buffer_reads", (double)t->buf_reads);
 			ev_num(r, "buffer_hit_ratio", hr);
 		}
-		if (sv->n_top >= 2 && all >= STMT_SHARE_MIN_S && share >= STMT_SHARE) {
+		if (sv->n_top >= 2 && all >= STMT_SHARE_MIN_S && share > STMT_SHARE) {
 			r = rec(sv, out, n, max, RP_INFO, subject,
 				"Optimise this statement first: it is where the server's time goes "
 				"(EXPLAIN ANALYZE it; fewer calls, a better index, or a cache).",
@@ -350,7 +350,8 @@ static void churn(const struct rp_server *sv, struct rp_rec *out, int *n, int ma
 	bool redis = !strcmp(sv->kind, "redis");
 	struct rp_rec *r;
 
-	if (per_s < CHURN_MIN_PER_S || f->opened < CHURN_X * fmax(1, live))
+	/* Little's law: connections open on average = opened per second x their mean lifetime */
+	if (per_s < CHURN_MIN_PER_S || live / per_s >= CHURN_MAX_LIFE_S)
 		return;
 	r = rec(sv, out, n, max, RP_WARNING, "connection churn",
 		redis ? "Keep connections open and reuse them (a client-side pool): each new "
