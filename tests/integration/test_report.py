@@ -234,6 +234,9 @@ def group(g):
                         [short(rep, 600), short([(sv["server"], sv["kind"]) for sv in
                                                  rep.get("servers", [])])])
                 if not shape:
+                    if os.environ.get("NX_REPORT_DUMP"):
+                        with open(os.environ["NX_REPORT_DUMP"], "w") as fh:
+                            json.dump({"report": rep, "stats": get(base + "/api/v1/database/connections")[1], "err": a.stderr_tail(20), "pids": [rd.pid, pg.pid, idle.pid]}, fh)
                     g.fail_rest("servers missing from the report")
                     return
                 top = {t["command"]: t for t in rs["top"]}
