@@ -204,22 +204,25 @@ static void capacity(struct out *o, const json_t *sv)
 	fprintf(o->f, o->md ? "\n**Capacity**\n\n" : "  capacity:\n");
 	json_array_foreach(arr, i, c) {
 		bool mem = !strcmp(str(c, "resource"), "memory");
+		bool traffic = !strcmp(str(c, "resource"), "traffic");
 		double unit = mem ? 1048576 : 1, ttl = dnum(c, "time_to_limit_s");
 		char a[32], b[32], d[32];
 
 		fprintf(o->f, "%s%s %s%s", o->md ? "- " : "    ", str(c, "resource"),
-			fmt(a, sizeof(a), dnum(c, "value") / unit, mem ? 1 : 1), mem ? " MiB" : "");
+			fmt(a, sizeof(a), dnum(c, "value") / unit, traffic ? 1 : mem ? 1 : 0),
+			mem ? " MiB" : traffic ? " requests/s" : "");
 		if (!isnan(dnum(c, "limit")))
 			fprintf(o->f, " of %s%s", fmt(b, sizeof(b), dnum(c, "limit") / unit, 0),
 				mem ? " MiB" : "");
 		if (isnan(dnum(c, "slope_per_hour")))
 			fprintf(o->f, ": %.0f points, no trend yet\n", dnum(c, "points"));
 		else
-			fprintf(o->f, ": trend %s%s/h over %.0f points (z %.1f)%s%s\n",
+			fprintf(o->f, ": trend %s%s/h over %.0f points (z %.1f)%s%s%s\n",
 				fmt(d, sizeof(d), dnum(c, "slope_per_hour") / unit, 3),
 				mem ? " MiB" : "", dnum(c, "points"), dnum(c, "mann_kendall_z"),
-				isfinite(ttl) ? ", limit reached in " : "",
-				isfinite(ttl) ? fmt(b, sizeof(b), ttl / 3600, 1) : "");
+				isfinite(ttl) ? ", the limit in " : "",
+				isfinite(ttl) ? fmt(b, sizeof(b), ttl / 3600, 2) : "",
+				isfinite(ttl) ? " h" : "");
 	}
 }
 

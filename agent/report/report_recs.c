@@ -15,8 +15,10 @@
 #define PREFIX_MIN_LOOKUPS   100  /* in the window (and in the one before, for a fall) */
 #define PREFIX_LOW_RATIO     0.5  /* more misses than hits */
 #define PREFIX_FALL	     0.2  /* the hit ratio fell this much against the window before */
-/* Redis commands that held the event loop (the stall log records >= 10 ms) */
-#define DEL_SLOW_S	     0.01
+/* Other commands that held the event loop (the stall log records >= 10 ms of the server's
+ * time): worth a finding when one held others' requests this long. On a busy host a GET can
+ * take 15 ms because the server lost its CPU; that held nobody and is not the command's doing. */
+#define STALL_MIN_S	     0.05
 /* PostgreSQL statements */
 #define STMT_MIN_ACCESSES    1000 /* buffer accesses of the statement in the window */
 #define STMT_LOW_RATIO	     0.90
@@ -226,6 +228,8 @@ static void commands(const struct rp_server *sv, struct rp_rec *out, int *n, int
 		if (seen)
 			continue;
 		k = stalls_of(sv, cmd, &longest, &waiters);
+		if (!waiters || longest < STALL_MIN_S)
+			continue;
 		snprintf(subject, sizeof(subject), "command %s", cmd);
 		r = rec(sv, out, n, max, RP_WARNING, subject, stall_advice(cmd),
 			"%s held the event loop %d time(s), the longest %.1f ms, while %llu "

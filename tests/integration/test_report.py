@@ -236,7 +236,7 @@ def group(g):
                 if not shape:
                     if os.environ.get("NX_REPORT_DUMP"):
                         with open(os.environ["NX_REPORT_DUMP"], "w") as fh:
-                            json.dump({"report": rep, "stats": get(base + "/api/v1/database/connections")[1], "err": a.stderr_tail(20), "pids": [rd.pid, pg.pid, idle.pid]}, fh)
+                            json.dump({"report": rep, "stats": get(base + "/api/v1/database/connections")[1], "err": a.stderr_tail(20), "pids": [rd.pid, pg.pid, idle.pid], "metrics": [l for l in get(base + "/metrics")[1].splitlines() if not l.startswith("#") and ("nexus_agent" in l or "postgres" in l)]}, fh)
                     g.fail_rest("servers missing from the report")
                     return
                 top = {t["command"]: t for t in rs["top"]}

@@ -306,6 +306,8 @@ static void test_rec_commands(void **state)
 	add_stall(sv, "keys", 0.09, 10);
 	add_stall(sv, "del", 0.25, 70);
 	add_stall(sv, "eval", 0.5, 3);
+	add_stall(sv, "get", 0.02, 0); /* a GET that lost its CPU, holding nobody: no finding */
+	add_stall(sv, "hgetall", 0.03, 5); /* 30 ms: under the 50 ms that makes one */
 	assert_int_equal(n_recs(sv, "command KEYS", &r), 1);
 	assert_int_equal(r.severity, RP_WARNING);
 	assert_true(evidence(&r, "count") == 4 && evidence(&r, "stalls") == 2);
@@ -317,6 +319,7 @@ static void test_rec_commands(void **state)
 	assert_true(fabs(evidence(&r, "longest_stall_ms") - 250) < 1e-9);
 	assert_int_equal(n_recs(sv, "command eval", &r), 1);
 	assert_int_equal(n_recs(sv, "command get", NULL), 0);
+	assert_int_equal(n_recs(sv, "command hgetall", NULL), 0);
 	free(sv);
 	/* KEYS on a tiny keyspace, no stall: still worth knowing, as info */
 	sv = blank("redis");
