@@ -102,8 +102,10 @@ static void figures(struct out *o, const json_t *sv)
 			fmt(d, sizeof(d), dnum(f, "idle_in_transaction"), 0),
 			fmt(e, sizeof(e), dnum(f, "idle_in_transaction_mean"), 1));
 	if (!isnan(dnum(f, "rss_bytes")))
-		fprintf(o->f, ", resident memory %s MiB of maxmemory %s MiB",
-			fmt(d, sizeof(d), dnum(f, "rss_bytes") / 1048576, 1),
+		fprintf(o->f, ", resident memory %s MiB",
+			fmt(d, sizeof(d), dnum(f, "rss_bytes") / 1048576, 1));
+	if (!isnan(dnum(f, "maxmemory_bytes")))
+		fprintf(o->f, " of maxmemory %s MiB",
 			fmt(g, sizeof(g), dnum(f, "maxmemory_bytes") / 1048576, 1));
 	fprintf(o->f, "\n");
 }
