@@ -216,6 +216,14 @@ static json_t *server(const struct rp_server *sv)
 			 capacity(sv));
 }
 
+/* Counts as integers, the rest as reals. */
+static json_t *evnum(double v)
+{
+	return isfinite(v) && fabs(v) < 9e15 && v == (double)(json_int_t)v
+		       ? json_integer((json_int_t)v)
+		       : num(v);
+}
+
 static json_t *rec(const struct rp_rec *r)
 {
 	json_t *ev = json_object();
@@ -223,7 +231,7 @@ static json_t *rec(const struct rp_rec *r)
 	for (int i = 0; ev && i < r->n_evidence; i++)
 		json_object_set_new(ev, r->evidence[i].key,
 				    r->evidence[i].str[0] ? json_string(r->evidence[i].str)
-							  : num(r->evidence[i].num));
+							  : evnum(r->evidence[i].num));
 	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s}", "severity",
 			 rp_severity__str(r->severity), "server", r->server, "subject", r->subject,
 			 "finding", r->finding, "evidence", ev, "advice", r->advice);
