@@ -4,8 +4,8 @@
  * against Redis maxmemory, and its traffic. One point per CAP_STEP_NS (the mean of the readings
  * in that step) in a ring of CAP_POINTS (6 h at a minute), so memory is fixed per server.
  *
- * The trend is Theil-Sen (the median of the slopes between every pair of points: half the points
- * can be outliers before it moves) and it counts as a rise only when the Mann-Kendall statistic
+ * The trend is Theil-Sen (the median of the slopes between every pair of points: it holds with up
+ * to about 29 % of the points wild) and it counts as a rise only when the Mann-Kendall statistic
  * of the same points says the order is not chance (z >= CAP_MIN_Z, a one-sided p of about 3e-5)
  * and the rise over the points is at least CAP_MIN_RISE of the limit: a flat or noisy series
  * predicts nothing. Time to the limit is where the Theil-Sen line crosses it.

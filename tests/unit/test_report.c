@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include <jansson.h>
+#include "cli/opts.h"
 #include "export/report_api.h"
 #include "report/report.h"
 #include "report/report_json.h"
@@ -596,6 +597,34 @@ static void test_store_and_api(void **state)
 	assert_int_equal(system("rm -rf /tmp/nx-test-report-*"), 0);
 }
 
+/* --report-interval and report's options (cli/opts.c) */
+static void test_options(void **state)
+{
+	const char *ok[] = { "30s", "15m", "1h", "90", "1.5s", "2min", "1000ms" };
+	const double want[] = { 30, 900, 3600, 90, 1.5, 120, 1 };
+	const char *bad[] = { "", "0", "0.5s", "-3s", "8d", "10x", "s", "700000" };
+	char *run_argv[] = { "run", "--report-interval", "45s", "--report-dir", "/tmp" };
+	char *rep_argv[] = { "report", "--connect", "127.0.0.1:1", "--format", "markdown" };
+	struct nx_opts o;
+	uint64_t ns;
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		assert_int_equal(opts__parse_interval(ok[i], &ns), 0);
+		assert_true(fabs(ns / 1e9 - want[i]) < 1e-9);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_not_equal(opts__parse_interval(bad[i], &ns), 0);
+	assert_int_equal(opts__parse(NX_CMD_RUN, 5, run_argv, &o), 0);
+	assert_true(o.report_interval_ns == 45000000000ULL);
+	assert_string_equal(o.report_dir, "/tmp");
+	assert_int_equal(opts__parse(NX_CMD_REPORT, 5, rep_argv, &o), 0);
+	assert_int_equal(o.report_format, NX_REPORT_MARKDOWN);
+	assert_string_equal(o.top_connect, "127.0.0.1:1");
+	/* the default: 15 minutes */
+	assert_int_equal(opts__parse(NX_CMD_RUN, 1, run_argv, &o), 0);
+	assert_true(o.report_interval_ns == 900000000000ULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -611,6 +640,7 @@ int main(void)
 		cmocka_unit_test(test_rec_memory_and_capacity),
 		cmocka_unit_test(test_rec_none),
 		cmocka_unit_test(test_store_and_api),
+		cmocka_unit_test(test_options),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
