@@ -35,7 +35,7 @@ void cap_server__reset(struct cap_server *c)
 	for (int r = 0; r < CAP__COUNT; r++) {
 		c->fit[r].slope = c->fit[r].z = NAN;
 		c->fit[r].value = NAN;
-		c->fit[r].ttl_s = INFINITY;
+		c->fit[r].ttl_s = c->fit[r].ttl_at_fit = INFINITY;
 	}
 }
 
@@ -84,7 +84,8 @@ void cap__fit(const double *t, const double *v, int n, double limit, double now,
 	int np = 0;
 
 	*out = (struct cap_fit){ .n = n, .value = n ? v[n - 1] : NAN, .limit = limit,
-				 .slope = NAN, .z = NAN, .ttl_s = INFINITY };
+				 .slope = NAN, .z = NAN, .ttl_s = INFINITY, .fitted_at = now,
+				 .ttl_at_fit = INFINITY };
 	if (n < CAP_MIN_POINTS || n > CAP_POINTS || !sc->pairs)
 		return;
 	for (int i = 0; i < n; i++) {
@@ -115,6 +116,8 @@ void cap__fit(const double *t, const double *v, int n, double limit, double now,
 		level = median(sc->pairs, n) + out->slope * now; /* the line, now */
 		out->ttl_s = level >= limit ? 0 : (limit - level) / out->slope;
 	}
+	out->fitted_at = now;
+	out->ttl_at_fit = out->ttl_s;
 }
 
 bool cap_series__observe(struct cap_series *s, struct cap_scratch *sc, uint64_t now_ns,
@@ -157,5 +160,8 @@ bool cap_series__observe(struct cap_series *s, struct cap_scratch *sc, uint64_t 
 		fit->value = value; /* the latest reading, between fits too */
 		fit->limit = limit;
 	}
+	/* between fits the prediction counts down with the clock */
+	if (isfinite(fit->ttl_at_fit))
+		fit->ttl_s = fmax(0, fit->ttl_at_fit - (now_ns / 1e9 - fit->fitted_at));
 	return stepped;
 }

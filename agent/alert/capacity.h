@@ -43,6 +43,8 @@ struct cap_fit {
 	double z;	    /* Mann-Kendall z of the points; NAN likewise */
 	bool rising;	    /* a significant rise (see above) */
 	double ttl_s;	    /* seconds until the line reaches the limit; INFINITY: no prediction */
+	double fitted_at;   /* when it was fitted (s); ttl_s counts down from there between fits */
+	double ttl_at_fit;
 };
 
 struct cap_server {
