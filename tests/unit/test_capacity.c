@@ -167,14 +167,17 @@ static void test_observe_ring(void **state)
 	assert_true(fabs(f.ttl_s - 70 * 60) < 60);
 	/* between fits the prediction counts down with the clock */
 	{
-		double ttl = f.ttl_s;
+		double ttl;
 
-		for (uint64_t k = 7201; k <= 7230; k++)
+		/* steps start at 1 s: 7201 s ends one (a fit), the next 30 readings do not */
+		assert_true(cap_series__observe(s, &sc, 7201 * sec, 10 + 7201 / 60.0, 200, &f));
+		ttl = f.ttl_s;
+		for (uint64_t k = 7202; k <= 7231; k++)
 			assert_false(cap_series__observe(s, &sc, k * sec, 10 + k / 60.0, 200, &f));
 		assert_true(fabs(f.ttl_s - (ttl - 30)) < 1e-6);
 	}
 	/* after 8 h the ring holds the last 6 h only */
-	for (uint64_t k = 7231; k <= 8 * 3600; k++)
+	for (uint64_t k = 7232; k <= 8 * 3600; k++)
 		cap_series__observe(s, &sc, k * sec, 10 + k / 60.0, 100000, &f);
 	assert_int_equal(s->n, CAP_POINTS);
 	/* readings without a value (a server with no traffic yet) add no point */
