@@ -310,6 +310,8 @@ int cmd_run(int argc, char **argv)
 	server_limits__init(&r.limits);
 	report_store__init(&r.reports, o.report_dir);
 	r.reporter = reporter__new(o.report_interval_ns);
+	if (!r.reporter)
+		fprintf(stderr, "nexus-agent: out of memory: no health reports\n");
 	snap_box__init(&r.redis_box);
 	snap_box__init(&r.postgres_box);
 	snap_box__init(&r.engine_box);
