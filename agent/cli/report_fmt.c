@@ -120,7 +120,7 @@ static void top(struct out *o, const json_t *sv)
 	if (!json_array_size(arr))
 		return;
 	if (o->md)
-		fprintf(o->f, "\n| %s | calls | total ms | mean ms | share |\n| --- | ---: | ---: | "
+		fprintf(o->f, "\n| %s | calls | total ms | mean ms | share %% |\n| --- | ---: | ---: | "
 			"---: | ---: |\n", redis ? "command" : "statement");
 	else
 		fprintf(o->f, "  top %s by total time:\n", redis ? "commands" : "statements");
