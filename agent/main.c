@@ -27,6 +27,7 @@ static const struct {
 	{ "top", cmd_top },
 	{ "record", cmd_record }, /* issue 12 */
 	{ "replay", cmd_replay },
+	{ "report", cmd_report }, /* issue 14 */
 	{ "version", cmd_version },
 	{ "--version", cmd_version },
 	{ "help", cmd_help },

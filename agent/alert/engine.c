@@ -515,6 +515,10 @@ static void health_of(const struct engine *e, const struct series *se,
 			in->firing_warning++;
 	}
 	health__score(in, &h->health);
+	if (se->cap) {
+		h->has_cap = true;
+		memcpy(h->cap, se->cap->fit, sizeof(h->cap));
+	}
 }
 
 void engine_snapshot__free(struct engine_snapshot *s)

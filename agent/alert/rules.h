@@ -46,6 +46,7 @@
 #include "alert/alert.h"
 #include "alert/alert_config.h"
 #include "alert/baseline.h"
+#include "alert/capacity.h"
 #include "alert/engine.h" /* ENG_WINDOW: what "the last 5 s" of a signal is */
 #include "alert/rule_state.h"
 
@@ -114,6 +115,8 @@ struct rule_subject {
 	const struct rs_stall *stall;
 	double blocked_share;
 	double lost;			 /* the agent: events lost since the last tick */
+	/* a server's capacity trends, [CAP__COUNT] (NULL: none, e.g. a database or the agent) */
+	const struct cap_fit *cap;
 };
 
 static inline bool subject__redis(const struct rule_subject *s)

@@ -54,6 +54,13 @@ enum {
 	OPT_POD_LOGS_DIR, /* issue 11: containers and pods */
 };
 
+/* reports (issue 14) */
+enum {
+	OPT_REPORT_INTERVAL = 1536,
+	OPT_REPORT_DIR,
+	OPT_REPORT_FORMAT,
+};
+
 /* top's options ('d' and 'n' are short options of top only) */
 enum {
 	OPT_TOP_DELAY = 'd',
@@ -119,6 +126,12 @@ static const struct {
 	{ { "no-default-targets", no_argument, NULL, OPT_NO_DEFAULTS }, NX_CMD_TOP },
 	{ { "verbose", no_argument, NULL, OPT_VERBOSE }, NX_CMD_TOP },
 	{ { "help", no_argument, NULL, OPT_HELP }, NX_CMD_TOP },
+	/* reports (issue 14) */
+	{ { "report-interval", required_argument, NULL, OPT_REPORT_INTERVAL }, NX_CMD_RUN },
+	{ { "report-dir", required_argument, NULL, OPT_REPORT_DIR }, NX_CMD_RUN },
+	{ { "connect", required_argument, NULL, OPT_TOP_CONNECT }, NX_CMD_REPORT },
+	{ { "format", required_argument, NULL, OPT_REPORT_FORMAT }, NX_CMD_REPORT },
+	{ { "help", no_argument, NULL, OPT_HELP }, NX_CMD_REPORT },
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
@@ -326,6 +339,7 @@ void opts__usage(FILE *f)
 		"  trace   print each captured chunk as a line\n"
 		"  check   say what this kernel offers and whether the agent can run here\n"
 		"  top     the servers, their commands and clients on one screen, live\n"
+		"  report  print the agent's latest health report and recommendations\n"
 		"  record  write what the probes capture to a file (-o FILE)\n"
 		"  replay  run a recording through the pipeline, no root needed\n"
 		"  version print the version\n"
@@ -381,7 +395,16 @@ void opts__usage(FILE *f)
 		"  -d, --delay SECONDS     between refreshes, 0.1..3600 (default 1)\n"
 		"  --batch                 print the tables as text at each refresh, no screen\n"
 		"  -n, --iterations N      stop after N refreshes (default: never)\n"
-		"  --comm, --pid, --no-default-targets  targets of the agent top starts itself\n",
+		"  --comm, --pid, --no-default-targets  targets of the agent top starts itself\n"
+		"\n"
+		"Reports (see README \"Reports and recommendations\"):\n"
+		"  --report-interval D     (run) a health report every D: 30s, 15m, 1h (default 15m);\n"
+		"                          the last 96 are kept, GET /api/v1/report[?n=K]\n"
+		"  --report-dir DIR        (run) also write each report to DIR/report-<time>.json\n"
+		"                          (atomically; the newest 96 files are kept)\n"
+		"  report [--connect HOST:PORT] [--format text|markdown|json]\n"
+		"                          print the latest report of the agent at HOST:PORT\n"
+		"                          (default 127.0.0.1:9435) and its recommendations\n",
 		(unsigned)NX_MAX_CAPTURE, (unsigned)NX_DEFAULT_CAPTURE, (unsigned)RS_SLOW_LOG_MAX,
 		(unsigned)RS_SLOW_LOG_DEFAULT);
 	fputs(
@@ -405,6 +428,30 @@ void opts__usage(FILE *f)
 		f);
 	record_usage(f);
 	http_usage(f);
+}
+
+int opts__parse_interval(const char *s, uint64_t *ns)
+{
+	char *end;
+	double v = strtod(s, &end), mul = 1;
+
+	if (end == s)
+		return -EINVAL;
+	if (!strcmp(end, "ms"))
+		mul = 1e-3;
+	else if (!strcmp(end, "s") || !*end)
+		mul = 1;
+	else if (!strcmp(end, "m") || !strcmp(end, "min"))
+		mul = 60;
+	else if (!strcmp(end, "h"))
+		mul = 3600;
+	else
+		return -EINVAL;
+	v *= mul;
+	if (!(v >= 1) || v > 7 * 86400)
+		return -EINVAL;
+	*ns = (uint64_t)(v * 1e9);
+	return 0;
 }
 
 static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
@@ -614,6 +661,27 @@ static int set_option(struct nx_opts *o, int c, const char *arg)
 		return 0;
 	case OPT_TOP_ITERATIONS:
 		return parse_u32(arg, 1, UINT32_MAX, &o->top_iterations) ? bad("-n", arg) : 0;
+	/* reports */
+	case OPT_REPORT_INTERVAL:
+		if (opts__parse_interval(arg, &o->report_interval_ns))
+			return bad("--report-interval (want 1s..7d: 30s, 15m, 1h; a number: s)",
+				   arg);
+		return 0;
+	case OPT_REPORT_DIR:
+		if (!*arg)
+			return bad("--report-dir (want a directory)", arg);
+		o->report_dir = arg;
+		return 0;
+	case OPT_REPORT_FORMAT:
+		if (!strcmp(arg, "text"))
+			o->report_format = NX_REPORT_TEXT;
+		else if (!strcmp(arg, "markdown"))
+			o->report_format = NX_REPORT_MARKDOWN;
+		else if (!strcmp(arg, "json"))
+			o->report_format = NX_REPORT_JSON;
+		else
+			return bad("--format (want text, markdown or json)", arg);
+		return 0;
 	}
 	return -EINVAL;
 }
@@ -640,6 +708,7 @@ int opts__parse(unsigned int cmd, int argc, char **argv, struct nx_opts *o)
 	o->otlp_timeout = 10;
 	o->otlp_queue = 32;
 	o->top_delay = 1; /* top */
+	o->report_interval_ns = 15 * 60 * 1000000000ULL;
 	for (size_t i = 0; i < N_OPTIONS; i++)
 		if (options[i].cmds & cmd || record_takes(cmd, options[i].opt.name))
 			longopts[n++] = options[i].opt;

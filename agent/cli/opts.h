@@ -20,7 +20,10 @@ enum {
 	/* record and replay (issue 12): their options are listed by name in opts.c */
 	NX_CMD_RECORD = 1 << 10,
 	NX_CMD_REPLAY = 1 << 11,
+	NX_CMD_REPORT = 1 << 14, /* issue 14: prints the agent's latest health report */
 };
+
+enum nx_report_format { NX_REPORT_TEXT, NX_REPORT_MARKDOWN, NX_REPORT_JSON };
 
 struct nx_opts {
 	unsigned int cmd;	  /* NX_CMD_* */
@@ -66,10 +69,16 @@ struct nx_opts {
 	bool listen_given;	  /* replay: --listen serves /metrics instead of printing */
 	const char *pod_logs_dir; /* run, trace: --pod-logs-dir (NULL: /var/log/pods) */
 	struct http_config http;  /* run, replay: TLS, token, limits of the HTTP endpoint */
+	/* reports (issue 14) */
+	uint64_t report_interval_ns; /* run: --report-interval (default 15 min) */
+	const char *report_dir;	     /* run: --report-dir: also write each report there */
+	int report_format;	     /* report: --format (enum nx_report_format) */
 };
 
 /* 0 on success; on a bad option prints the usage to stderr and returns -EINVAL. */
 int opts__parse(unsigned int cmd, int argc, char **argv, struct nx_opts *o);
 void opts__usage(FILE *f);
+/* A duration of 1 s..7 d: "30s", "15m", "1h", "500ms"; a plain number is seconds. 0 or -EINVAL. */
+int opts__parse_interval(const char *s, uint64_t *ns);
 
 #endif /* NEXUS_OPTS_H */

@@ -11,6 +11,7 @@
 #include "alert/notify.h"
 #include "capture/pg_usdt.h"
 #include "capture/redis_uprobes.h"
+#include "capture/server_limits.h"
 #include "cli/commands.h"
 #include "cli/session.h"
 #include "export/alert_api.h"
@@ -19,7 +20,10 @@
 #include "export/http.h"
 #include "export/metrics.h"
 #include "export/otlp.h"
+#include "export/report_api.h"
 #include "pipeline.h"
+#include "report/report_store.h"
+#include "report/reporter.h"
 #include "stats/postgres_stats.h"
 #include "stats/redis_stats.h"
 #include "stats/self_stats.h"
@@ -48,6 +52,9 @@ struct runner {
 	bool self_stale;		/* records arrived since the last publish_self() */
 	struct healthz health;		/* /healthz and /readyz */
 	struct http_server *http;	/* SIGHUP re-reads its --auth-token-file */
+	struct server_limits limits;	/* servers' limits and memory, from /proc */
+	struct reporter *reporter;	/* health reports every --report-interval */
+	struct report_store reports;	/* ... the last REPORT_KEEP, for /api/v1/report */
 };
 
 static void free_redis_snapshot(void *p)
@@ -190,6 +197,47 @@ static void alerts_tick(struct runner *r, const struct redis_snapshot *redis,
 		snap_box__publish(&r->engine_box, es, free_engine_snapshot);
 }
 
+/* After the alert tick: the reporter reads what was just published (stats -> alert -> report). */
+static void report_tick(struct runner *r, uint64_t now)
+{
+	struct timespec rt;
+	char *json;
+	int err;
+
+	if (!r->reporter)
+		return;
+	clock_gettime(CLOCK_REALTIME, &rt);
+	json = reporter__tick(r->reporter, &r->redis_box, &r->postgres_box,
+			      r->engine ? &r->engine_box : NULL, now,
+			      (int64_t)rt.tv_sec * 1000 + rt.tv_nsec / 1000000);
+	if (!json)
+		return;
+	err = report_store__add(&r->reports, json, (int64_t)rt.tv_sec * 1000 + rt.tv_nsec / 1000000);
+	/* said once per failure streak would be nicer; a report every few minutes is rare enough */
+	if (err)
+		fprintf(stderr, "nexus-agent: report: cannot write to %s: %s\n", r->o->report_dir,
+			strerror(-err));
+}
+
+/* The servers' limits and memory go into the snapshots here, on the capture side. */
+static void fill_limits(struct runner *r, struct redis_snapshot *snap, struct postgres_snapshot *pg)
+{
+	struct server_limit l;
+
+	for (int i = 0; snap && i < snap->n_servers; i++) {
+		struct rs_server_snap *sv = &snap->servers[i];
+
+		server_limits__get(&r->limits, sv->pid, true, &l);
+		sv->max_conns = l.max_conns;
+		sv->maxmemory = l.maxmemory;
+		sv->rss_bytes = l.rss_bytes;
+	}
+	for (int i = 0; pg && i < pg->n_servers; i++) {
+		server_limits__get(&r->limits, pg->servers[i].pid, false, &l);
+		pg->servers[i].max_conns = l.max_conns;
+	}
+}
+
 /* Runs on the capture thread after every drained batch: publication, never per record. Returns
  * when it must run next. */
 static uint64_t tick(void *ctx, int n_records)
@@ -221,6 +269,7 @@ static uint64_t tick(void *ctx, int n_records)
 		snap = redis_stats__snapshot(r->redis, now);
 		pg = postgres_stats__snapshot(r->postgres, now);
 		r->last_stats = now;
+		fill_limits(r, snap, pg);
 		if (snap) {
 			const struct redis_exec_stats *x = pipeline__redis_exec_stats(r->pipe);
 
@@ -241,6 +290,7 @@ static uint64_t tick(void *ctx, int n_records)
 		alerts_tick(r, snap, pg, now);
 		if (token_reload_requested)
 			reload_token(r);
+		report_tick(r, now);
 	}
 	if (r->self_stale && r->last_self + SELF_PUBLISH_NS < r->last_stats + STATS_PUBLISH_NS)
 		return r->last_self + SELF_PUBLISH_NS;
@@ -272,6 +322,12 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "nexus-agent: %s\n", aerr);
 		return NX_EXIT_USAGE;
 	}
+	/* A report directory that cannot be written is a usage error, not a surprise in 15 min. */
+	if (o.report_dir && access(o.report_dir, W_OK | X_OK)) {
+		fprintf(stderr, "nexus-agent: --report-dir %s: %s\n", o.report_dir, strerror(errno));
+		http_config__release(&o.http);
+		return NX_EXIT_USAGE;
+	}
 	if (!o.no_alerts) {
 		/* A bad file at start is a usage error: nothing runs on rules nobody meant. */
 		acfg = malloc(sizeof(*acfg));
@@ -285,6 +341,11 @@ int cmd_run(int argc, char **argv)
 	}
 	sigaction(SIGHUP, &hup, NULL);
 	self_stats__init(&r.self_box);
+	server_limits__init(&r.limits);
+	report_store__init(&r.reports, o.report_dir);
+	r.reporter = reporter__new(o.report_interval_ns);
+	if (!r.reporter)
+		fprintf(stderr, "nexus-agent: out of memory: no health reports\n");
 	snap_box__init(&r.redis_box);
 	snap_box__init(&r.postgres_box);
 	snap_box__init(&r.engine_box);
@@ -339,6 +400,7 @@ int cmd_run(int argc, char **argv)
 		{ "/api/v1/health", alert_api__health, &r.engine_box },
 		{ "/healthz", healthz__live, &r.health },
 		{ "/readyz", healthz__ready, &r.health },
+		{ "/api/v1/report", report_api__report, &r.reports },
 	};
 	if (o.otlp_endpoint) {
 		struct otlp_cfg ocfg = {
@@ -380,9 +442,11 @@ cleanup:
 	otlp__stop(otlp);
 	http_config__release(&o.http);
 	session__close(&s);
+	reporter__free(r.reporter); /* it holds references to snapshots of the boxes */
 	snap_box__destroy(&r.redis_box);
 	snap_box__destroy(&r.postgres_box);
 	snap_box__destroy(&r.engine_box);
+	report_store__destroy(&r.reports);
 	engine__free(r.engine);
 	notifier__free(r.notifier);
 	free(acfg);

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <jansson.h>
 #include "export/alert_api.h"
+#include "export/capacity_metrics.h"
 #include "export/api.h"
 #include "stats/snap_box.h"
 
@@ -227,6 +228,7 @@ void alert_api__fill_model(struct metric_model *m, const struct engine_snapshot 
 	labelled(m, "scope", "node", s->node_score);
 	for (int i = 0; i < s->n_servers; i++)
 		labelled(m, "scope", s->servers[i].server, s->servers[i].health.score);
+	capacity_metrics__fill(m, s);
 	mm__family(m, "nexus_alert_evaluations_total", MM_COUNTER, "{evaluation}",
 		   "Evaluations of the alert rules (one per second).");
 	mm__sample(m, NULL, (double)s->evaluations);

@@ -167,7 +167,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	};
 	struct http_server *s = cls;
 	struct http_response resp = { .content_type = "text/plain; charset=utf-8" };
-	struct http_request req = { .path = url };
+	struct http_request req = { .path = url, .conn = conn };
 	char *body = NULL;
 	size_t len = 0;
 	int status;
@@ -208,8 +208,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n", NULL);
 		}
 		return reply(conn, status,
-			     status >= 400 ? "text/plain; charset=utf-8" : resp.content_type, body,
-			     len, NULL);
+			     status >= 400 && !resp.json_error ? "text/plain; charset=utf-8"
+			     : status >= 400			  ? "application/json"
+								  : resp.content_type,
+			     body, len, NULL);
 	}
 	return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found\n", NULL);
 }
@@ -239,6 +241,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 
 	if (why == MHD_REQUEST_TERMINATED_COMPLETED_OK && info)
 		http_deadlines__rearm(s->deadlines, info->socket_context);
+}
+
+const char *http_request__arg(const struct http_request *req, const char *name)
+{
+	return req->conn ? MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name)
+			 : NULL;
 }
 
 /* Splits "HOST:PORT", ":PORT" or "[V6]:PORT". */

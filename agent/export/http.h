@@ -16,14 +16,19 @@
 struct http_request {
 	const char *path;
 	const char *accept; /* the Accept header, or "" */
+	void *conn;	    /* the server's own (http_request__arg); NULL in tests */
 };
 
 struct http_response {
 	FILE *body;		  /* write the body here */
 	const char *content_type; /* set by the handler */
+	bool json_error;	  /* a status >= 400 whose body is JSON ({"error": "..."}) */
 };
 
-/* Returns an HTTP status; a status >= 400 sends the body as plain text. */
+/* A query-string argument of the request (?n=3 -> "3"), NULL when absent. */
+const char *http_request__arg(const struct http_request *req, const char *name);
+
+/* Returns an HTTP status; a status >= 400 sends the body as plain text (or JSON: json_error). */
 typedef int (*http_handler_fn)(void *ctx, const struct http_request *req,
 			       struct http_response *resp);
 

@@ -144,6 +144,9 @@ struct ps_server_snap {
 	struct ps_conn_snap *conns;
 	int n_opened;
 	struct ps_opened_snap *opened;
+	/* max_connections as the postmaster's configuration says, set by whoever takes the
+	 * snapshot from /proc (run: capture/server_limits.c); 0 unknown (the default applies). */
+	uint32_t max_conns;
 };
 
 struct postgres_snapshot {

@@ -73,6 +73,10 @@ struct rs_server_snap {
 	struct rs_cmd_snap *cmds;
 	int n_prefixes;
 	struct rs_prefix_snap *prefixes; /* "(other)" last when used */
+	/* Set by whoever takes the snapshot from /proc (run: capture/server_limits.c); 0 unknown. */
+	uint32_t max_conns;   /* maxclients as its configuration says */
+	uint64_t maxmemory;   /* bytes */
+	uint64_t rss_bytes;   /* the process's resident memory */
 };
 
 /* A command slower than the threshold, as the slow-command log keeps it (no values, no keys). */

@@ -598,6 +598,73 @@ static void test_traffic_stopped(void **st)
 	rig_free(r);
 }
 
+/* Limits come in the snapshot (the capture side reads them): 950 of maxclients 1000 is near. */
+static void test_limit_from_snapshot(void **st)
+{
+	struct rig *r = rig_new(1, NULL);
+	struct rs_server_snap *sv = &r->rs.servers[0];
+
+	sv->conns = 950;
+	for (int t = 0; t < 10; t++)
+		steady_tick(r);
+	assert_int_equal(state(r, "connections_near_limit"), ALERT_INACTIVE); /* of 10000 */
+	sv->max_conns = 1000;
+	for (int t = 0; t < 10; t++)
+		steady_tick(r);
+	assert_int_equal(state(r, "connections_near_limit"), ALERT_FIRING);
+	rig_free(r);
+}
+
+/* Connections rising 3 a minute towards maxclients 1000: once the trend has enough points the
+ * time to the limit is predicted, capacity_exhaustion_predicted fires (warning), and /metrics
+ * has nexus_capacity_time_to_limit_seconds. Flat connections (the first hour) predict nothing. */
+static void test_capacity_exhaustion(void **st)
+{
+	struct rig *r = rig_new(1, NULL);
+	struct rs_server_snap *sv = &r->rs.servers[0];
+	const struct engine_server_health *h;
+	int fired = -1;
+	char *text = NULL;
+	size_t len = 0;
+	struct prom p;
+
+	sv->max_conns = 1000;
+	sv->conns = 100;
+	for (int t = 0; t < 3600; t++) {
+		steady_tick(r);
+		assert_int_equal(state(r, "capacity_exhaustion_predicted"), ALERT_INACTIVE);
+	}
+	for (int t = 0; t < 7200 && fired < 0; t++) {
+		sv->conns = 100 + 3 * (t / 60);
+		steady_tick(r);
+		if (state(r, "capacity_exhaustion_predicted") == ALERT_FIRING)
+			fired = t;
+	}
+	/* 6 h of points, the first hour flat: the rise shows (z >= 4, >= 2 % of the limit) and
+	 * the line reaches 1000 in under 4 h well before 2 h of it */
+	assert_true(fired > 0);
+	assert_int_equal(find(r->snap, "capacity_exhaustion_predicted", NULL)->severity,
+			 SEV_WARNING);
+	h = &r->snap->servers[0];
+	assert_true(h->has_cap && h->cap[CAP_CONNECTIONS].rising);
+	assert_true(h->cap[CAP_CONNECTIONS].ttl_s < 4 * 3600);
+	assert_true(h->cap[CAP_CONNECTIONS].limit == 1000);
+	p = (struct prom){ .f = open_memstream(&text, &len) };
+	{
+		struct metric_model m;
+
+		metric_model__init(&m, 0, 0);
+		alert_api__fill_model(&m, r->snap);
+		prom__render_model(&p, &m);
+		metric_model__free(&m);
+	}
+	fclose(p.f);
+	assert_non_null(strstr(text, "nexus_capacity_time_to_limit_seconds{server=\"10.0.0.1:6379\","
+				     "resource=\"connections\"} "));
+	free(text);
+	rig_free(r);
+}
+
 /* A pid that existed and is gone: a reaped child. */
 static uint32_t dead_pid(void)
 {
@@ -998,6 +1065,8 @@ int main(void)
 		cmocka_unit_test(test_custom_rule),
 		cmocka_unit_test(test_postgres),
 		cmocka_unit_test(test_caps),
+		cmocka_unit_test(test_limit_from_snapshot),
+		cmocka_unit_test(test_capacity_exhaustion),
 		cmocka_unit_test(test_bounded_memory),
 		cmocka_unit_test(test_api),
 	};
