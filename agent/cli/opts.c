@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "alert/alert_config.h"
 #include "cli/opts.h"
 #include "stats/redis_stats.h"
 
@@ -45,6 +46,7 @@ enum {
 	OPT_REDIS_UPROBES,
 	OPT_SLOW_MS,
 	OPT_SLOW_LOG,
+	OPT_RUNBOOK_URL_BASE,
 };
 
 /* top's options ('d' and 'n' are short options of top only) */
@@ -80,6 +82,7 @@ static const struct {
 	{ { "alertmanager", required_argument, NULL, OPT_ALERTMANAGER }, NX_CMD_RUN },
 	{ { "webhook", required_argument, NULL, OPT_WEBHOOK }, NX_CMD_RUN },
 	{ { "no-alerts", no_argument, NULL, OPT_NO_ALERTS }, NX_CMD_RUN },
+	{ { "runbook-url-base", required_argument, NULL, OPT_RUNBOOK_URL_BASE }, NX_CMD_RUN },
 	{ { "json", no_argument, NULL, OPT_JSON }, NX_CMD_TRACE },
 	{ { "raw", no_argument, NULL, OPT_RAW }, NX_CMD_TRACE },
 	/* trace's filters */
@@ -243,6 +246,9 @@ void opts__usage(FILE *f)
 		"  --alertmanager URL      (run) send alerts to this Alertmanager (overrides FILE)\n"
 		"  --webhook URL           (run) POST alerts as JSON to this URL (overrides FILE)\n"
 		"  --no-alerts             (run) no alert rules, health score or notifications\n"
+		"  --runbook-url-base URL  (run) alerts' runbook_url is URL#rule_name (default the\n"
+		"                          repository's docs/runbooks.md on GitHub; \"\": no links;\n"
+		"                          overrides FILE's runbook_url_base)\n"
 		"  --json                  (trace) one JSON object per line\n"
 		"  --raw                   (trace) raw captured chunks instead of decoded commands\n"
 		"  -v, --verbose           libbpf's debug output\n"
@@ -414,6 +420,15 @@ static int set_option(struct nx_opts *o, int c, const char *arg)
 		return 0;
 	case OPT_NO_ALERTS:
 		o->no_alerts = true;
+		return 0;
+	case OPT_RUNBOOK_URL_BASE:
+		/* "" turns the links off; otherwise a URL the engine can append #rule_name to */
+		if (*arg && ((strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8)) ||
+			     strlen(arg) >= ACFG_URL_LEN || strpbrk(arg, " \t\r\n#")))
+			return bad("--runbook-url-base (want an http(s):// URL without '#' or spaces, "
+				   "or \"\")",
+				   arg);
+		o->runbook_url_base = arg;
 		return 0;
 	case OPT_JSON:
 		o->json = true;

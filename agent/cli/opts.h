@@ -39,6 +39,7 @@ struct nx_opts {
 	const char *alertmanager_url; /* run: overrides the file's notify.alertmanager */
 	const char *webhook_url;      /* run: overrides the file's notify.webhook */
 	bool no_alerts;		      /* run: no alert engine at all */
+	const char *runbook_url_base; /* run: overrides the file's runbook_url_base (NULL: not given) */
 	bool json;
 	bool raw;
 	struct trace_filter filter; /* trace: --server, --kind, --command... --count */

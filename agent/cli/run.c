@@ -98,11 +98,15 @@ static void free_engine_snapshot(void *p)
 /* The --alerts file (or the defaults); 0, or -1 with the reason in err. */
 static int load_alerts(const struct nx_opts *o, struct alert_config *c, char *err, size_t len)
 {
-	if (!o->alerts_file) {
+	if (!o->alerts_file)
 		alert_config__init(c);
-		return 0;
-	}
-	return alert_config__load(c, o->alerts_file, engine__rule_names(), err, len);
+	else if (alert_config__load(c, o->alerts_file, engine__rule_names(), err, len))
+		return -1;
+	/* The command line wins over the file, at start and at every reload. */
+	if (o->runbook_url_base)
+		snprintf(c->runbook_url_base, sizeof(c->runbook_url_base), "%s",
+			 o->runbook_url_base);
+	return 0;
 }
 
 /* Receivers: the command line overrides the file's notify section. NULL when there is none. */
