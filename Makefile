@@ -72,6 +72,16 @@ $(OUTPUT)/agent/%.o: agent/%.c $(SKELS) $(wildcard agent/*.h agent/*/*.h include
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
+# The status page (GET /): agent/export/status_page.html as a C array, so the binary serves it
+# with no file beside it. xxd -i reads stdin to print only the bytes.
+$(OUTPUT)/status_page_html.h: agent/export/status_page.html
+	$(call msg,EMBED,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q){ echo '/* generated from $< by the Makefile: do not edit */'; \
+		echo 'static const unsigned char status_page_html[] = {'; xxd -i < $<; echo '};'; } > $@
+
+$(OUTPUT)/agent/export/status_page.o: $(OUTPUT)/status_page_html.h
+
 $(OUTPUT)/nexus-agent: $(AGENT_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
@@ -117,7 +127,7 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_LIB_SRCS := $(filter-out agent/main.c,$(AGENT_SRCS))
 
-$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(SKELS)
+$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(SKELS) $(OUTPUT)/status_page_html.h
 	$(call msg,FUZZ-CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \

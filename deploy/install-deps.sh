@@ -12,6 +12,8 @@ BUILD_PKGS=(
 	libmicrohttpd-dev libjansson-dev libcmocka-dev libyaml-dev libcurl4-openssl-dev
 	# nexus-agent top's screen
 	libncurses-dev
+	# the status page (GET /) is embedded in the binary with xxd -i
+	xxd
 )
 RUN_PKGS=(
 	# make fuzz: libFuzzer and the sanitizer runtimes
@@ -27,6 +29,8 @@ RUN_PKGS=(
 	bpftrace
 	# nexus-agent top's integration test drives it in a terminal
 	tmux
+	# the status page's integration test renders it in a real browser (headless)
+	chromium
 )
 
 case "${1:-all}" in

@@ -17,6 +17,7 @@
 #include "export/api.h"
 #include "export/http.h"
 #include "export/metrics.h"
+#include "export/status_page.h"
 #include "pipeline.h"
 #include "stats/postgres_stats.h"
 #include "stats/redis_stats.h"
@@ -305,6 +306,7 @@ int cmd_run(int argc, char **argv)
 		{ "/api/v1/database/relations", api__db_relations, &relations },
 		{ "/api/v1/alerts", alert_api__alerts, &r.engine_box },
 		{ "/api/v1/health", alert_api__health, &r.engine_box },
+		{ "/", status_page__handle, NULL },
 	};
 	http = http_server__start(o.listen, routes, sizeof(routes) / sizeof(routes[0]), msg,
 				  sizeof(msg));

@@ -16,8 +16,8 @@ struct http_server {
 	int n_routes;
 };
 
-static enum MHD_Result reply(struct MHD_Connection *conn, int status, const char *type, char *body,
-			     size_t len)
+static enum MHD_Result reply_with(struct MHD_Connection *conn, int status, const char *type,
+				  char *body, size_t len, const struct http_response *extra)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -28,9 +28,18 @@ static enum MHD_Result reply(struct MHD_Connection *conn, int status, const char
 		return MHD_NO;
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	for (int i = 0; extra && i < extra->n_headers && i < HTTP_MAX_HEADERS; i++)
+		if (extra->headers[i].name)
+			MHD_add_response_header(resp, extra->headers[i].name, extra->headers[i].value);
 	ret = MHD_queue_response(conn, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *conn, int status, const char *type, char *body,
+			     size_t len)
+{
+	return reply_with(conn, status, type, body, len, NULL);
 }
 
 static enum MHD_Result reply_text(struct MHD_Connection *conn, int status, const char *text)
@@ -75,9 +84,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			free(body);
 			return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
 		}
-		return reply(conn, status,
-			     status >= 400 ? "text/plain; charset=utf-8" : resp.content_type, body,
-			     len);
+		return reply_with(conn, status,
+				  status >= 400 ? "text/plain; charset=utf-8" : resp.content_type, body,
+				  len, status >= 400 ? NULL : &resp);
 	}
 	return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
 }

@@ -14,9 +14,20 @@ struct http_request {
 	const char *accept; /* the Accept header, or "" */
 };
 
+#define HTTP_MAX_HEADERS 4
+#define HTTP_HEADER_LEN 512
+
+/* A response header besides Content-Type (a handler's own: Content-Security-Policy...). */
+struct http_header {
+	const char *name;
+	char value[HTTP_HEADER_LEN];
+};
+
 struct http_response {
 	FILE *body;		  /* write the body here */
 	const char *content_type; /* set by the handler */
+	int n_headers;		  /* headers[] the handler set (sent with statuses < 400 only) */
+	struct http_header headers[HTTP_MAX_HEADERS];
 };
 
 /* Returns an HTTP status; a status >= 400 sends the body as plain text. */
