@@ -24,10 +24,10 @@ struct http_header {
 };
 
 struct http_response {
+	int n_headers; /* headers[] the handler set (sent with statuses < 400 only) */
+	struct http_header headers[HTTP_MAX_HEADERS];
 	FILE *body;		  /* write the body here */
 	const char *content_type; /* set by the handler */
-	int n_headers;		  /* headers[] the handler set (sent with statuses < 400 only) */
-	struct http_header headers[HTTP_MAX_HEADERS];
 };
 
 /* Returns an HTTP status; a status >= 400 sends the body as plain text. */
