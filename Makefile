@@ -104,6 +104,16 @@ $(OUTPUT)/agent/%.o: agent/%.c $(SKELS) $(OTLP_STAMP) $(wildcard agent/*.h agent
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
+# The status page (GET /): agent/export/status_page.html as a C array, so the binary serves it
+# with no file beside it. xxd -i reads stdin to print only the bytes.
+$(OUTPUT)/status_page_html.h: agent/export/status_page.html
+	$(call msg,EMBED,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q){ echo '/* generated from $< by the Makefile: do not edit */'; \
+		echo 'static const unsigned char status_page_html[] = {'; xxd -i < $<; echo '};'; } > $@
+
+$(OUTPUT)/agent/export/status_page.o: $(OUTPUT)/status_page_html.h
+
 $(OUTPUT)/nexus-agent: $(AGENT_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
@@ -184,7 +194,7 @@ FUZZ_LIB_OBJS := $(patsubst %.c,$(OUTPUT)/fuzz/obj/%.o,$(FUZZ_LIB_SRCS))
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
 	-D_GNU_SOURCE -DNX_VERSION='"fuzz"' $(INCLUDES)
 
-$(OUTPUT)/fuzz/obj/%.o: %.c $(SKELS) $(OTLP_STAMP) $(wildcard agent/*.h agent/*/*.h include/*.h)
+$(OUTPUT)/fuzz/obj/%.o: %.c $(SKELS) $(OTLP_STAMP) $(OUTPUT)/status_page_html.h $(wildcard agent/*.h agent/*/*.h include/*.h)
 	$(call msg,FUZZ-CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)clang $(FUZZ_CFLAGS) -c $< -o $@

@@ -16,6 +16,8 @@ BUILD_PKGS=(
 	protobuf-c-compiler libprotobuf-c-dev
 	# --tls-cert/--tls-key: checked with GnuTLS (what libmicrohttpd's TLS uses)
 	libgnutls28-dev
+	# the status page (GET /) is embedded in the binary with xxd -i
+	xxd
 )
 RUN_PKGS=(
 	# make fuzz: libFuzzer and the sanitizer runtimes
@@ -39,6 +41,8 @@ RUN_PKGS=(
 	protobuf-compiler
 	# the HTTP endpoint's test makes a self-signed certificate
 	openssl
+	# the status page's integration test renders it in a real browser (headless)
+	chromium
 )
 
 case "${1:-all}" in

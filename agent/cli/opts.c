@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "alert/alert_config.h"
 #include "cli/opts.h"
 #include "stats/redis_stats.h"
 
@@ -52,6 +53,7 @@ enum {
 	OPT_OTLP_TIMEOUT,
 	OPT_OTLP_QUEUE,
 	OPT_POD_LOGS_DIR, /* issue 11: containers and pods */
+	OPT_RUNBOOK_URL_BASE,
 };
 
 /* reports (issue 14) */
@@ -102,6 +104,7 @@ static const struct {
 	{ { "otlp-histograms", required_argument, NULL, OPT_OTLP_HISTOGRAMS }, NX_CMD_RUN },
 	{ { "otlp-timeout", required_argument, NULL, OPT_OTLP_TIMEOUT }, NX_CMD_RUN },
 	{ { "otlp-queue", required_argument, NULL, OPT_OTLP_QUEUE }, NX_CMD_RUN },
+	{ { "runbook-url-base", required_argument, NULL, OPT_RUNBOOK_URL_BASE }, NX_CMD_RUN },
 	{ { "json", no_argument, NULL, OPT_JSON }, NX_CMD_TRACE },
 	{ { "raw", no_argument, NULL, OPT_RAW }, NX_CMD_TRACE },
 	/* trace's filters */
@@ -385,6 +388,9 @@ void opts__usage(FILE *f)
 		"  --otlp-timeout SECONDS  (run) per request, 0.1..120 (default 10)\n"
 		"  --otlp-queue N          (run) requests waiting at most, 1..1024 (default 32); the\n"
 		"                          oldest is dropped and counted when full\n"
+		"  --runbook-url-base URL  (run) alerts' runbook_url is URL#rule_name (default the\n"
+		"                          repository's docs/runbooks.md on GitHub; \"\": no links;\n"
+		"                          overrides FILE's runbook_url_base)\n"
 		"  --json                  (trace) one JSON object per line\n"
 		"  --raw                   (trace) raw captured chunks instead of decoded commands\n"
 		"  -v, --verbose           libbpf's debug output\n"
@@ -627,6 +633,15 @@ static int set_option(struct nx_opts *o, int c, const char *arg)
 	case OPT_OTLP_QUEUE:
 		return parse_u32(arg, 1, 1024, &o->otlp_queue) ? bad("--otlp-queue (want 1..1024)", arg)
 							       : 0;
+	case OPT_RUNBOOK_URL_BASE:
+		/* "" turns the links off; otherwise a URL the engine can append #rule_name to */
+		if (*arg && ((strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8)) ||
+			     strlen(arg) >= ACFG_URL_LEN || strpbrk(arg, " \t\r\n#")))
+			return bad("--runbook-url-base (want an http(s):// URL without '#' or spaces, "
+				   "or \"\")",
+				   arg);
+		o->runbook_url_base = arg;
+		return 0;
 	case OPT_JSON:
 		o->json = true;
 		return 0;

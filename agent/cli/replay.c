@@ -25,6 +25,7 @@
 #include "export/api.h"
 #include "export/http.h"
 #include "export/metrics.h"
+#include "export/status_page.h"
 #include "cli/trace_filter.h"
 #include "pipeline.h"
 #include "stats/self_stats.h"
@@ -32,7 +33,7 @@
 #include "util.h"
 
 #define STATS_NS (1000 * 1000000ULL) /* snapshots and alert ticks, in record time, as run */
-#define REPLAY_ROUTES 9
+#define REPLAY_ROUTES 10
 
 /* What the recording host's /proc answered, in the order it was asked: the newest per tgid. */
 struct host_log {
@@ -407,6 +408,7 @@ static int serve(struct replayer *r, struct http_server **http)
 		{ "/api/v1/database/relations", api__db_relations, &r->relations },
 		{ "/api/v1/alerts", alert_api__alerts, &r->engine_box },
 		{ "/api/v1/health", alert_api__health, &r->engine_box },
+		{ "/", status_page__handle, NULL },
 	};
 
 	memcpy(r->routes, routes, sizeof(routes));

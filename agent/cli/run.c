@@ -21,6 +21,7 @@
 #include "export/metrics.h"
 #include "export/otlp.h"
 #include "export/report_api.h"
+#include "export/status_page.h"
 #include "pipeline.h"
 #include "report/report_store.h"
 #include "report/reporter.h"
@@ -128,11 +129,15 @@ static void free_engine_snapshot(void *p)
 /* The --alerts file (or the defaults); 0, or -1 with the reason in err. */
 static int load_alerts(const struct nx_opts *o, struct alert_config *c, char *err, size_t len)
 {
-	if (!o->alerts_file) {
+	if (!o->alerts_file)
 		alert_config__init(c);
-		return 0;
-	}
-	return alert_config__load(c, o->alerts_file, engine__rule_names(), err, len);
+	else if (alert_config__load(c, o->alerts_file, engine__rule_names(), err, len))
+		return -1;
+	/* The command line wins over the file, at start and at every reload. */
+	if (o->runbook_url_base)
+		snprintf(c->runbook_url_base, sizeof(c->runbook_url_base), "%s",
+			 o->runbook_url_base);
+	return 0;
 }
 
 /* Receivers: the command line overrides the file's notify section. NULL when there is none. */
@@ -401,6 +406,7 @@ int cmd_run(int argc, char **argv)
 		{ "/healthz", healthz__live, &r.health },
 		{ "/readyz", healthz__ready, &r.health },
 		{ "/api/v1/report", report_api__report, &r.reports },
+		{ "/", status_page__handle, NULL },
 	};
 	if (o.otlp_endpoint) {
 		struct otlp_cfg ocfg = {

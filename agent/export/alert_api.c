@@ -55,6 +55,7 @@ static json_t *alert_json(const struct alert *a, int *err)
 	set(o, "labels", labels, err);
 	set(o, "summary", json_string(a->summary), err);
 	set(o, "description", json_string(a->description), err);
+	set(o, "runbook_url", a->runbook_url[0] ? json_string(a->runbook_url) : json_null(), err);
 	set(o, "value", num(a->value), err);
 	set(o, "threshold", num(a->threshold), err);
 	set(o, "active_since", rfc3339(a->active_since_ms), err);

@@ -170,6 +170,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct http_request req = { .path = url, .conn = conn };
 	char *body = NULL;
 	size_t len = 0;
+	const char *extra[2 * HTTP_MAX_HEADERS + 1] = { NULL }; /* name, value pairs, NULL-ended */
+	int n_extra = 0;
 	int status;
 
 	if (!*req_cls) {
@@ -207,11 +209,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			free(body);
 			return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n", NULL);
 		}
+		if (status < 400) /* a handler's own headers (the status page's CSP) */
+			for (int j = 0; j < resp.n_headers && j < HTTP_MAX_HEADERS; j++)
+				if (resp.headers[j].name) {
+					extra[n_extra++] = resp.headers[j].name;
+					extra[n_extra++] = resp.headers[j].value;
+				}
 		return reply(conn, status,
 			     status >= 400 && !resp.json_error ? "text/plain; charset=utf-8"
 			     : status >= 400			  ? "application/json"
 								  : resp.content_type,
-			     body, len, NULL);
+			     body, len, extra);
 	}
 	return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found\n", NULL);
 }

@@ -19,7 +19,18 @@ struct http_request {
 	void *conn;	    /* the server's own (http_request__arg); NULL in tests */
 };
 
+#define HTTP_MAX_HEADERS 4
+#define HTTP_HEADER_LEN 512
+
+/* A response header besides Content-Type (a handler's own: Content-Security-Policy...). */
+struct http_header {
+	const char *name;
+	char value[HTTP_HEADER_LEN];
+};
+
 struct http_response {
+	int n_headers; /* headers[] the handler set (sent with statuses < 400 only) */
+	struct http_header headers[HTTP_MAX_HEADERS];
 	FILE *body;		  /* write the body here */
 	const char *content_type; /* set by the handler */
 	bool json_error;	  /* a status >= 400 whose body is JSON ({"error": "..."}) */

@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include "alert/baseline.h"
 #include "alert/engine.h"
+#include "alert/runbook.h"
 #include "export/alert_api.h"
 #include "export/prom.h"
 #include "stats/postgres_stats.h"
@@ -740,6 +741,9 @@ static void test_events_lost(void **st)
 	tick(r);
 	assert_int_equal(state(r, "events_lost"), ALERT_FIRING);
 	assert_true(find(r->snap, "events_lost", NULL)->value == 17);
+	/* a built-in rule links its section of docs/runbooks.md */
+	assert_string_equal(find(r->snap, "events_lost", NULL)->runbook_url,
+			    RUNBOOK_URL_BASE_DEFAULT "#events_lost");
 	for (int t = 0; t < 29; t++)
 		tick(r);
 	assert_int_equal(state(r, "events_lost"), ALERT_FIRING);
@@ -816,6 +820,7 @@ static void test_custom_rule(void **st)
 	c->threshold = c->clear = 500;
 	c->severity = SEV_CRITICAL;
 	snprintf(c->summary, sizeof(c->summary), "misses above 500/s");
+	snprintf(c->runbook_url, sizeof(c->runbook_url), "https://wiki.example/misses");
 	c = &cfg->custom[1];
 	snprintf(c->name, sizeof(c->name), "many_targets");
 	snprintf(c->metric, sizeof(c->metric), "nexus_agent_targets");
@@ -839,6 +844,7 @@ static void test_custom_rule(void **st)
 	assert_int_equal(a->state, ALERT_FIRING);
 	assert_true(a->value == 1000);
 	assert_string_equal(a->summary, "misses above 500/s");
+	assert_string_equal(a->runbook_url, "https://wiki.example/misses"); /* the file's own */
 	tick(r);
 	assert_int_equal(state(r, "misses_fast"), ALERT_RESOLVED);
 
@@ -847,6 +853,7 @@ static void test_custom_rule(void **st)
 	for (int t = 0; t < 3; t++)
 		tick(r);
 	assert_int_equal(state(r, "many_targets"), ALERT_FIRING);
+	assert_string_equal(find(r->snap, "many_targets", NULL)->runbook_url, ""); /* none given */
 	r->self.targets = 9; /* between clear and threshold: holds */
 	tick(r);
 	assert_int_equal(state(r, "many_targets"), ALERT_FIRING);
@@ -1000,6 +1007,8 @@ static void test_api(void **st)
 	assert_int_equal(strlen(json_string_value(json_object_get(a, "fired_at"))), 24);
 	assert_int_equal(strlen(json_string_value(json_object_get(a, "fingerprint"))), 16);
 	assert_true(json_real_value(json_object_get(a, "threshold")) == 0.8);
+	assert_string_equal(json_string_value(json_object_get(a, "runbook_url")),
+			    RUNBOOK_URL_BASE_DEFAULT "#redis_hit_ratio_low");
 	assert_int_equal(
 		json_integer_value(json_object_get(json_object_get(root, "counts"), "firing")), 1);
 	json_decref(root);

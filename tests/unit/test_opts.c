@@ -74,6 +74,22 @@ static void test_alerts(void **state)
 
 		assert_int_equal(parse(NX_CMD_RUN, &o, 4, both), -22);
 	}
+	{
+		char *rb[] = { "run", "--runbook-url-base", "https://wiki.example/rb.md", NULL };
+		char *none[] = { "run", "--runbook-url-base", "", NULL };
+		char *bad[][4] = { { "run", "--runbook-url-base", "wiki.example/rb.md", NULL },
+				   { "run", "--runbook-url-base", "https://x/rb.md#a", NULL },
+				   { "run", "--runbook-url-base", "https://x/a b", NULL } };
+
+		assert_int_equal(parse(NX_CMD_RUN, &o, 1, rb), 0);
+		assert_null(o.runbook_url_base); /* not given: the file's, or the default */
+		assert_int_equal(parse(NX_CMD_RUN, &o, 3, rb), 0);
+		assert_string_equal(o.runbook_url_base, "https://wiki.example/rb.md");
+		assert_int_equal(parse(NX_CMD_RUN, &o, 3, none), 0);
+		assert_string_equal(o.runbook_url_base, ""); /* no links */
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+			assert_int_equal(parse(NX_CMD_RUN, &o, 3, bad[i]), -22);
+	}
 }
 
 /* Flags that each parse but cannot go together. */
