@@ -44,8 +44,8 @@ bool alert__add_label(struct alert *a, const char *name, const char *value)
 	    strlen(value) >= ALERT_LABEL_VALUE_LEN)
 		return false;
 	struct alert_label *l = &a->labels[a->n_labels++];
-	strcpy(l->name, name);
-	strcpy(l->value, value);
+	nx_strlcpy(l->name, sizeof(l->name), name);
+	nx_strlcpy(l->value, sizeof(l->value), value);
 	return true;
 }
 

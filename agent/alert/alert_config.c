@@ -15,6 +15,7 @@
 #include <yaml.h>
 #include "alert/alert_config.h"
 #include "alert/runbook.h"
+#include "util.h"
 
 #define ACFG_MAX_FILE (1 << 20) /* 64 overrides + 64 custom rules fit in a few tens of KiB */
 #define DISP_LEN 48		/* how much of a bad value a message quotes */
@@ -268,6 +269,7 @@ static int read_key(struct acfg_parser *p, char *key, size_t sz, yaml_mark_t *m)
 	char d[DISP_LEN];
 	const char *s;
 
+	key[0] = '\0'; /* "" on every error path too */
 	*m = p->ev.start_mark;
 	if (p->ev.type != YAML_SCALAR_EVENT)
 		return fail(p, *m, "scalar key expected, found %s", kind(&p->ev));
@@ -277,7 +279,7 @@ static int read_key(struct acfg_parser *p, char *key, size_t sz, yaml_mark_t *m)
 	if (strlen(s) >= sz)
 		return fail(p, *m, "key '%s' is too long (%zu bytes, max %zu)", disp(d, s), strlen(s),
 			    sz - 1);
-	strcpy(key, s);
+	nx_strlcpy(key, sz, s);
 	return 0;
 }
 
@@ -294,7 +296,7 @@ static int get_str(struct acfg_parser *p, const char *what, char *dst, size_t sz
 	if (strlen(s) >= sz)
 		return fail(p, p->ev.start_mark, "'%s' is too long (%zu bytes, max %zu): '%s'", what,
 			    strlen(s), sz - 1, disp(d, s));
-	strcpy(dst, s);
+	nx_strlcpy(dst, sz, s);
 	return 0;
 }
 
@@ -496,7 +498,7 @@ static int parse_rules(struct acfg_parser *p)
 			return fail(p, km, "too many rule overrides (max %d)", ACFG_MAX_OVERRIDES);
 		o = &c->overrides[c->n_overrides];
 		memset(o, 0, sizeof(*o));
-		strcpy(o->rule, name);
+		nx_strlcpy(o->rule, sizeof(o->rule), name);
 		o->line = km.line + 1;
 		if (next(p) || parse_override(p, o))
 			return -1;
@@ -529,7 +531,7 @@ static int parse_match(struct acfg_parser *p, struct acfg_custom *r)
 		if (r->n_match >= ACFG_MAX_MATCH)
 			return fail(p, km, "too many labels in 'match' (max %d)", ACFG_MAX_MATCH);
 		l = &r->match[r->n_match];
-		strcpy(l->name, key);
+		nx_strlcpy(l->name, sizeof(l->name), key);
 		if (next(p) || get_str(p, key, l->value, sizeof(l->value)))
 			return -1;
 		r->n_match++;
@@ -829,7 +831,8 @@ static int parse_top(struct acfg_parser *p)
 
 static int parse_stream(struct acfg_parser *p)
 {
-	if (next(p) || next(p)) /* stream start, then a document or the end */
+	/* stream start, then a document or the end: each next() reads one more event */
+	if (next(p) || next(p)) // NOLINT(misc-redundant-expression): two calls, two events
 		return -1;
 	if (p->ev.type == YAML_STREAM_END_EVENT)
 		return 0; /* empty, or only comments: the defaults */
@@ -842,7 +845,8 @@ static int parse_stream(struct acfg_parser *p)
 		if (parse_top(p))
 			return -1;
 	}
-	if (next(p) || next(p)) /* document end, then the stream's */
+	/* document end, then the stream's */
+	if (next(p) || next(p)) // NOLINT(misc-redundant-expression): two calls, two events
 		return -1;
 	if (p->ev.type != YAML_STREAM_END_EVENT)
 		return fail(p, p->ev.start_mark, "only one YAML document is allowed");

@@ -129,7 +129,9 @@ bool cap_series__observe(struct cap_series *s, struct cap_scratch *sc, uint64_t 
 		s->step_start_ns = now_ns;
 	if (now_ns - s->step_start_ns >= CAP_STEP_NS) {
 		if (s->acc_n) {
-			s->t[s->head] = (s->step_start_ns + CAP_STEP_NS / 2) / 1e9;
+			uint64_t mid_ns = s->step_start_ns + CAP_STEP_NS / 2; /* exact: 30 s */
+
+			s->t[s->head] = mid_ns / 1e9;
 			s->v[s->head] = s->acc / s->acc_n;
 			s->head = (s->head + 1) % CAP_POINTS;
 			if (s->n < CAP_POINTS)

@@ -645,7 +645,7 @@ struct engine_snapshot *engine__tick(struct engine *e, const struct redis_snapsh
 			      (int64_t)(now_ns / 1000000);
 
 		if (!e->wall_fixed &&
-		    (!e->mono_to_unix_ms || llabs(off - e->mono_to_unix_ms) > 3600 * 1000))
+		    (!e->mono_to_unix_ms || llabs(off - e->mono_to_unix_ms) > 3600LL * 1000))
 			e->mono_to_unix_ms = off;
 	}
 	e->evaluations++;

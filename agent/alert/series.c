@@ -106,7 +106,7 @@ static int series_find(struct series_set *ss, enum series_kind k, const char *se
 			cap_server__reset(cap);
 		se->cap = cap;
 		if (!ring_h)
-			ring_h = calloc(2 * ENG_WINDOW, sizeof(*ring_h)); /* server time, felt */
+			ring_h = calloc((size_t)2 * ENG_WINDOW, sizeof(*ring_h)); /* server, felt */
 		if (!ring_h)
 			return -1;
 		se->ring_h = ring_h;

@@ -49,7 +49,9 @@ static int attach_all(struct capture *c, char *errmsg, size_t errlen)
 
 	bpf_object__for_each_program(prog, c->skel->obj)
 		n++;
-	c->links = calloc(n, sizeof(*c->links));
+	/* calloc(0) may be NULL, which is not ENOMEM */
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): links is an array of pointers
+	c->links = calloc(n ? n : 1, sizeof(*c->links));
 	if (!c->links)
 		return -ENOMEM;
 	bpf_object__for_each_program(prog, c->skel->obj) {

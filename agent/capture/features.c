@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/perf_event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,8 +39,10 @@ static void probe_priv(struct feature *f)
 	FILE *fp = fopen("/proc/self/status", "re");
 
 	while (fp && fgets(line, sizeof(line), fp))
-		if (sscanf(line, "CapEff: %llx", &eff) == 1)
+		if (!strncmp(line, "CapEff:", 7)) {
+			eff = strtoull(line + 7, NULL, 16);
 			break;
+		}
 	if (fp)
 		fclose(fp);
 	if (eff & (1ULL << 21))
@@ -103,7 +106,8 @@ static void probe_fentry(struct feature *f)
 
 static int read_pmu_type(const char *pmu)
 {
-	char path[128], buf[32];
+	char path[128], buf[32], *end;
+	long type;
 	int fd, n;
 
 	snprintf(path, sizeof(path), "/sys/bus/event_source/devices/%s/type", pmu);
@@ -115,7 +119,11 @@ static int read_pmu_type(const char *pmu)
 	if (n <= 0)
 		return -EINVAL;
 	buf[n] = '\0';
-	return atoi(buf);
+	errno = 0;
+	type = strtol(buf, &end, 10);
+	if (end == buf || (*end && *end != '\n') || errno || type < 0 || type > INT_MAX)
+		return -EINVAL;
+	return (int)type;
 }
 
 /* A kprobe perf event on a kernel function, created and closed. */

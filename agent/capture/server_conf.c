@@ -132,13 +132,13 @@ int64_t server_conf__redis_bytes(const char *s)
 	if (!strncasecmp(end, "kb", 2))
 		mul = 1024, end += 2;
 	else if (!strncasecmp(end, "mb", 2))
-		mul = 1024 * 1024, end += 2;
+		mul = 1024ULL * 1024, end += 2;
 	else if (!strncasecmp(end, "gb", 2))
 		mul = 1024ULL * 1024 * 1024, end += 2;
 	else if (*end == 'k' || *end == 'K')
 		mul = 1000, end++;
 	else if (*end == 'm' || *end == 'M')
-		mul = 1000 * 1000, end++;
+		mul = 1000ULL * 1000, end++;
 	else if (*end == 'g' || *end == 'G')
 		mul = 1000ULL * 1000 * 1000, end++;
 	while (*end == '"' || *end == '\'')
@@ -236,6 +236,7 @@ uint64_t server_conf__rss_bytes(uint32_t pid)
 	f = fopen(path, "re");
 	if (!f)
 		return 0;
+	// NOLINTNEXTLINE(cert-err34-c): the kernel's format, no overflow to detect
 	n = fscanf(f, "%lu %lu", &size, &resident);
 	fclose(f);
 	return n == 2 ? (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE) : 0;

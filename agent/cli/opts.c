@@ -315,12 +315,12 @@ static void http_usage(FILE *f)
 		"                          content) on every path but /healthz and /readyz; browsers\n"
 		"                          may log in with Basic auth, any user, TOKEN as password.\n"
 		"                          The file must not be readable by others (chmod 600)\n"
-		"  --http-max-conns N      connections open at once, all clients (default %u)\n"
-		"  --http-max-conns-per-ip N  ... from one address (default %u)\n"
+		"  --http-max-conns N      connections open at once, all clients (default %d)\n"
+		"  --http-max-conns-per-ip N  ... from one address (default %d)\n"
 		"  --http-timeout SECONDS  a request must arrive and its reply be read within this\n"
 		"                          long of the connection (or its previous reply); idle and\n"
-		"                          slow-drip connections are closed (default %u)\n"
-		"  --http-max-header-bytes N  request line and headers, larger: 431 (default %u)\n"
+		"                          slow-drip connections are closed (default %d)\n"
+		"  --http-max-header-bytes N  request line and headers, larger: 431 (default %d)\n"
 		"top, reading an agent that asks for them:\n"
 		"  --connect https://HOST:PORT  the agent serves TLS\n"
 		"  --cacert FILE           (top) trust the agent's certificate (or its CA) from FILE\n"
@@ -723,7 +723,7 @@ int opts__parse(unsigned int cmd, int argc, char **argv, struct nx_opts *o)
 	o->otlp_timeout = 10;
 	o->otlp_queue = 32;
 	o->top_delay = 1; /* top */
-	o->report_interval_ns = 15 * 60 * 1000000000ULL;
+	o->report_interval_ns = 15ULL * 60 * 1000000000;
 	for (size_t i = 0; i < N_OPTIONS; i++)
 		if (options[i].cmds & cmd || record_takes(cmd, options[i].opt.name))
 			longopts[n++] = options[i].opt;

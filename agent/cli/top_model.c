@@ -78,14 +78,16 @@ static void str(char *out, size_t len, json_t *o, const char *key)
 static double parse_time(const char *s)
 {
 	struct tm tm = {};
-	int ms = 0;
+	double frac = 0, unit = 0.1;
 	char *end;
 
 	if (!s || !(end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)))
 		return NAN;
+	/* any number of fraction digits (".5" is 500 ms); by hand: strtod would follow the locale */
 	if (*end == '.')
-		ms = atoi(end + 1);
-	return (double)timegm(&tm) + ms / 1000.0;
+		for (end++; *end >= '0' && *end <= '9'; end++, unit /= 10)
+			frac += (*end - '0') * unit;
+	return (double)timegm(&tm) + frac;
 }
 
 static double evaluated_at(const char *health)

@@ -282,7 +282,6 @@ bool top_screen__input(struct top_screen *sc, const struct top_snapshot *s, int 
 	switch (ch) {
 	case 'q':
 	case 'Q':
-		return false;
 	case 3: /* Ctrl-C should the terminal deliver it as a key */
 		return false;
 	case '\n':

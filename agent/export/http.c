@@ -10,6 +10,7 @@
 #include "export/http_auth.h"
 #include "export/http_deadline.h"
 #include "export/http_tls.h"
+#include "util.h"
 
 struct http_server {
 	struct MHD_Daemon *mhd;
@@ -274,7 +275,7 @@ static int parse_listen(const char *listen, char *host, size_t hlen, char *port,
 		return -EINVAL;
 	memcpy(host, listen, n);
 	host[n] = '\0';
-	strcpy(port, colon + 1);
+	nx_strlcpy(port, plen, colon + 1);
 	return 0;
 }
 

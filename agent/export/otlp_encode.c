@@ -23,7 +23,7 @@ typedef Opentelemetry__Proto__Metrics__V1__ExponentialHistogramDataPoint ExpData
 
 /* --- arena: every message of one request, freed at once ---------------------------------- */
 
-#define ARENA_BLOCK (64 * 1024)
+#define ARENA_BLOCK ((size_t)64 * 1024)
 
 struct arena_block {
 	struct arena_block *next;
@@ -136,12 +136,13 @@ static void kvs__add(struct arena *a, struct kvs *l, KeyValue *kv)
 		return;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 8;
+		// NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers (repeated field)
 		KeyValue **v = arena__alloc(a, cap * sizeof(*v));
 
 		if (!v)
 			return;
 		if (l->n)
-			memcpy(v, l->v, l->n * sizeof(*v));
+			memcpy(v, l->v, l->n * sizeof(*v)); // NOLINT(bugprone-sizeof-expression)
 		l->v = v;
 		l->cap = cap;
 	}
@@ -290,6 +291,23 @@ static HistogramDataPoint *hist_point(struct arena *a, const struct mm_family *f
 static ExpDataPoint *exp_point(struct arena *a, const struct mm_sample *s, uint64_t start,
 			       uint64_t now);
 
+/* The OTLP data kind a family of this type becomes. */
+static Opentelemetry__Proto__Metrics__V1__Metric__DataCase data_case_of(enum mm_type type,
+									 bool exponential)
+{
+	switch (type) {
+	case MM_COUNTER:
+		return OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM;
+	case MM_GAUGE:
+		return OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE;
+	case MM_HISTOGRAM:
+		return exponential
+			       ? OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM
+			       : OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM;
+	}
+	return OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA__NOT_SET;
+}
+
 static Metric *new_metric(struct arena *a, const char *name, const char *unit, const char *help,
 			  enum mm_type type, bool exponential)
 {
@@ -387,6 +405,7 @@ int otlp_encode__metrics(const struct metric_model *m, const struct otlp_resourc
 	opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__init(&req);
 	opentelemetry__proto__metrics__v1__resource_metrics__init(&rm);
 	opentelemetry__proto__metrics__v1__scope_metrics__init(&sm);
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers (repeated field)
 	metrics = arena__alloc(&a, (m->n_families + 1) * sizeof(*metrics));
 	rm.resource = resource(&a, res);
 	sm.scope = scope(&a);
@@ -414,22 +433,15 @@ int otlp_encode__metrics(const struct metric_model *m, const struct otlp_resourc
 		for (size_t i = 0; i < n_metrics && !mt; i++) {
 			Metric *o = metrics[i];
 
-			if (strcmp(o->name, name) || strcmp(o->unit, unit ? unit : ""))
+			if (strcmp(o->name, name) || strcmp(o->unit, unit ? unit : "") ||
+			    o->data_case != data_case_of(f->type, exp))
 				continue;
-			if (f->type == MM_COUNTER && o->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM)
-				mt = o;
-			else if (f->type == MM_GAUGE &&
-				 o->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE)
-				mt = o;
-			else if (f->type == MM_HISTOGRAM && exp &&
-				 o->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM)
-				mt = o;
-			else if (f->type == MM_HISTOGRAM && !exp &&
-				 o->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM &&
-				 o->histogram->n_data_points &&
-				 o->histogram->data_points[0]->n_explicit_bounds == (size_t)f->n_bounds &&
-				 !memcmp(o->histogram->data_points[0]->explicit_bounds, f->bounds,
-					 f->n_bounds * sizeof(double)))
+			/* explicit-bucket histograms also agree on their bounds */
+			if (f->type != MM_HISTOGRAM || exp ||
+			    (o->histogram->n_data_points &&
+			     o->histogram->data_points[0]->n_explicit_bounds == (size_t)f->n_bounds &&
+			     !memcmp(o->histogram->data_points[0]->explicit_bounds, f->bounds,
+				     f->n_bounds * sizeof(double))))
 				mt = o;
 		}
 		if (!mt) {
@@ -642,7 +654,7 @@ static ExpDataPoint *exp_point(struct arena *a, const struct mm_sample *s, uint6
 	if (lo_idx > hi_idx)
 		return p;
 	pos->offset = lo_idx;
-	pos->n_bucket_counts = (size_t)(hi_idx - lo_idx + 1);
+	pos->n_bucket_counts = (size_t)(hi_idx - lo_idx) + 1;
 	pos->bucket_counts = arena__alloc(a, pos->n_bucket_counts * sizeof(uint64_t));
 	if (!pos->bucket_counts)
 		return NULL;
@@ -717,6 +729,7 @@ int otlp_encode__logs(const struct otlp_log *logs, int n, const struct otlp_reso
 	opentelemetry__proto__collector__logs__v1__export_logs_service_request__init(&req);
 	opentelemetry__proto__logs__v1__resource_logs__init(&rl);
 	opentelemetry__proto__logs__v1__scope_logs__init(&sl);
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers (repeated field)
 	recs = arena__alloc(&a, (n + 1) * sizeof(*recs));
 	rl.resource = resource(&a, res);
 	sl.scope = scope(&a);

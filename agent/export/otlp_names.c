@@ -108,7 +108,9 @@ static bool lookup(const char *list, const char *label, char *buf, size_t len)
 {
 	size_t k = strlen(label);
 
-	for (const char *p = list; p && *p;) {
+	if (!list)
+		return false;
+	for (const char *p = list; *p;) {
 		const char *end = strchr(p, ' ');
 		size_t n = end ? (size_t)(end - p) : strlen(p);
 

@@ -58,14 +58,15 @@ long otlp_send__retry_after(const char *value, time_t now, long max_s)
 
 uint64_t otlp_send__backoff_ns(int attempt, uint64_t initial_ns, uint64_t max_ns, uint32_t rnd)
 {
-	uint64_t d = initial_ns;
+	uint64_t d = initial_ns, half;
 
 	for (int i = 1; i < attempt && d < max_ns; i++)
 		d *= 2;
 	if (d > max_ns)
 		d = max_ns;
 	/* jitter: many agents that failed together do not retry together */
-	return d / 2 + (uint64_t)((double)(d - d / 2) * (rnd / 4294967296.0));
+	half = d / 2;
+	return half + (uint64_t)((double)(d - half) * (rnd / 4294967296.0));
 }
 
 int otlp_send__gzip(const uint8_t *in, size_t len, uint8_t **out, size_t *out_len)

@@ -5,7 +5,7 @@
 
 /* The arena: blocks of at least MM_BLOCK bytes, bump-allocated, freed together. A model of a
  * busy node (a few thousand samples) takes a few hundred KiB. */
-#define MM_BLOCK (64 * 1024)
+#define MM_BLOCK ((size_t)64 * 1024)
 
 struct mm_block {
 	struct mm_block *next;

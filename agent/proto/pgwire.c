@@ -172,8 +172,9 @@ static void portal_forget(struct pg_conn *c)
 {
 	pg_sql__put(c, c->unnamed_portal);
 	c->unnamed_portal = NULL;
-	while (c->n_portals)
-		named_del(c, c->portals, &c->n_portals, &c->portals[0]);
+	for (uint32_t i = 0; i < c->n_portals; i++)
+		pg_sql__put(c, c->portals[i].sql);
+	c->n_portals = 0;
 }
 
 static struct pg_sql *portal_get(struct pg_conn *c, bool named, uint64_t hash)
@@ -242,12 +243,12 @@ void pg_pair__emit(struct pg_conn *c, struct pending *e, char txn)
 				  : PG_KIND_EXTENDED;
 	r.copy = e->copy;
 	r.status = e->status;
-	strcpy(r.tag, e->tag);
+	nx_strlcpy(r.tag, sizeof(r.tag), e->tag);
 	r.statements = e->statements;
 	r.rows = e->rows;
-	strcpy(r.sqlstate, e->status == PG_ERROR ? e->sqlstate : "");
-	strcpy(r.severity,
-	       e->status == PG_ERROR ? pg_severities[e->severity ? e->severity : 1] : "");
+	nx_strlcpy(r.sqlstate, sizeof(r.sqlstate), e->status == PG_ERROR ? e->sqlstate : "");
+	nx_strlcpy(r.severity, sizeof(r.severity),
+		   e->status == PG_ERROR ? pg_severities[e->severity ? e->severity : 1] : "");
 	r.txn_status = txn;
 	r.t_request = e->t_request;
 	r.t_response = e->t_response;
@@ -375,9 +376,9 @@ static void take_error(struct pending *e, const struct framer *f)
 
 	e->status = PG_ERROR;
 	e->severity = 1;
-	for (uint8_t i = 1; i < sizeof(pg_severities) / sizeof(pg_severities[0]); i++)
+	for (size_t i = 1; i < sizeof(pg_severities) / sizeof(pg_severities[0]); i++)
 		if (!strcmp(sev, pg_severities[i]))
-			e->severity = i;
+			e->severity = (uint8_t)i;
 	for (int i = 0; ok && i < 5; i++)
 		ok = (code[i] >= '0' && code[i] <= '9') || (code[i] >= 'A' && code[i] <= 'Z');
 	memcpy(e->sqlstate, ok ? code : "", ok ? 6 : 1);
@@ -650,13 +651,14 @@ void pg_pair__server(struct pg_conn *c)
 				pg_sql__put(c, c->unnamed_stmt);
 				c->unnamed_stmt = e->name_cut ? NULL : sql_ref(e->sql);
 			}
-		} else if (e->type == 'B' && t == '2') {
 		} else if (e->type == 'D' && t == 't' && e->target != 'P' &&
 			   !(e->flags & F_PARAMDESC)) {
 			e->flags |= F_PARAMDESC; /* (a target past the capture may be either) */
 			return;
-		} else if (e->type == 'D' && (t == 'T' || t == 'n') &&
-			   (e->target != 'S' || (e->flags & F_PARAMDESC))) {
+		} else if ((e->type == 'B' && t == '2') ||
+			   (e->type == 'D' && (t == 'T' || t == 'n') &&
+			    (e->target != 'S' || (e->flags & F_PARAMDESC)))) {
+			/* BindComplete, the Describe's last answer: only completion */
 		} else if (e->type == 'C' && t == '3') {
 			if (e->target == 'S' && !e->named) {
 				pg_sql__put(c, c->unnamed_stmt);

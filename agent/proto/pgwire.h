@@ -83,7 +83,7 @@
 #define PG_MAX_STATEMENTS 256
 #define PG_MAX_PORTALS 16 /* named portals (cursors); the unnamed one is always kept */
 /* SQL text held per connection (statements, and statements waiting for their responses). */
-#define PG_SQL_BUDGET (64 * 1024)
+#define PG_SQL_BUDGET ((size_t)64 * 1024)
 
 enum pg_kind {
 	PG_KIND_SIMPLE = 0,   /* Query message: sql may hold several statements */

@@ -303,7 +303,7 @@ static void run_add(struct pg_conn *c, struct run *r, uint32_t s, bool anon)
 {
 	uint64_t ts = pg_queue__at(c, s)->t_request;
 	bool exact = true;
-	struct run_seg *g = r->n_seg ? &r->seg[(r->seg0 + r->n_seg - 1) % RUN_SEGS] : NULL;
+	struct run_seg *g;
 
 	for (uint32_t i = 0; i < r->len; i++) {
 		const struct pending *e = pg_queue__at(c, s + i);
@@ -312,12 +312,14 @@ static void run_add(struct pg_conn *c, struct run *r, uint32_t s, bool anon)
 		if (e->type != 'S' && e->type != 'C' && e->t_request != ts)
 			exact = false; /* a repetition that came over two reads */
 	}
-	if (g && g->ts == ts) {
-		exact = exact && g->exact == g->n;
-	} else if (r->n_seg < RUN_SEGS) {
+	/* the latest segment, or a new one when this read is another (and there is room) */
+	g = r->n_seg ? &r->seg[(r->seg0 + r->n_seg - 1) % RUN_SEGS] : NULL;
+	if (!g || (g->ts != ts && r->n_seg < RUN_SEGS)) {
 		g = &r->seg[(r->seg0 + r->n_seg++) % RUN_SEGS];
 		g->ts = ts;
 		g->n = g->exact = 0;
+	} else if (g->ts == ts) {
+		exact = exact && g->exact == g->n;
 	} else { /* more reads waiting than kept: it takes the latest kept one, earlier */
 		exact = false;
 	}

@@ -370,8 +370,8 @@ static bool kr_reserve(struct resp_conn *c, uint32_t n)
 		ncap *= 2;
 	if (ncap > 2 * RESP_MAX_PENDING || !(nk = malloc((size_t)ncap * sizeof(*nk))))
 		return false;
-	/* Positions stay what they were; only their slots move. */
-	for (uint64_t pos = c->kr_head; pos < c->kr_tail; pos++)
+	/* Positions stay what they were; only their slots move (none while kr_cap is 0). */
+	for (uint64_t pos = c->kr_head; c->kr_cap && pos < c->kr_tail; pos++)
 		memcpy(nk[pos % ncap], c->kr[pos % c->kr_cap], sizeof(*nk));
 	free(c->kr);
 	c->kr = nk;
@@ -550,10 +550,8 @@ static void judge_reply(struct pending *p, uint8_t type, bool null, bool empty, 
 	case HM_VALUE:
 		if (null)
 			mark_key(p, 0, false);
-		else if (type != '-' && type != '!')
-			mark_key(p, 0, true);
-		else if (wrongtype)
-			mark_key(p, 0, true); /* the key exists: Redis counted a hit before the type check */
+		else if ((type != '-' && type != '!') || wrongtype)
+			mark_key(p, 0, true); /* WRONGTYPE: the key exists (Redis counted a hit) */
 		break;
 	case HM_COUNT:
 		if (type == ':' && ival >= 0 && ival <= p->total_keys) {
@@ -1324,7 +1322,7 @@ static bool parse_requests(struct resp_conn *c, const uint8_t *d, uint32_t n)
 				if (!parse_i64(rq->line, &v))
 					return false;
 				if (rq->state == RQ_ARRAY_LINE) {
-					if (v > 1024 * 1024 * 1024)
+					if (v > (int64_t)1024 * 1024 * 1024)
 						return false;
 					if (v <= 0) {
 						request_done(c);
@@ -1383,7 +1381,7 @@ static bool parse_requests(struct resp_conn *c, const uint8_t *d, uint32_t n)
 				inline_done(c);
 			} else if (rq->inl_len < INLINE_CAP - 1) {
 				rq->inl[rq->inl_len++] = ch;
-			} else if (rq->cur.bytes > 64 * 1024) {
+			} else if (rq->cur.bytes > (uint64_t)64 * 1024) {
 				return false; /* Redis itself refuses inline requests this big */
 			}
 			break;

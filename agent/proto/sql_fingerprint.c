@@ -573,7 +573,7 @@ static void emit(struct fp *f, bool ws, const uint8_t *src, size_t n, enum xmode
 		/* Cut before the token that does not fit; what was written is hashed now. */
 		f->full = true;
 		hash_update(&f->hs, (const uint8_t *)text, f->tlen);
-		memcpy(text + f->tlen, "...", 3);
+		memcpy(text + f->tlen, "...", sizeof("...")); /* text has room for it and the NUL */
 	}
 	if (!f->full) {
 		if (sp)
@@ -816,7 +816,8 @@ static void flush_semis(struct fp *f)
 void sql_fingerprint__compute(const char *sql, size_t len, struct sql_fingerprint *out)
 {
 	struct fp f;
-	struct lex lx = { .s = (const uint8_t *)sql, .n = sql ? len : 0 };
+	/* "" for NULL: the lexer never reads it (n is 0), and no path holds a NULL base pointer. */
+	struct lex lx = { .s = (const uint8_t *)(sql ? sql : ""), .n = sql ? len : 0 };
 	struct tok t, p;
 
 	/* Field by field: porig/pnew need no zeroing, np bounds them. */
@@ -969,7 +970,7 @@ void sql_fingerprint__compute(const char *sql, size_t len, struct sql_fingerprin
 
 size_t sql_fingerprint__next_statement(const char *sql, size_t len, size_t *stmt_len)
 {
-	struct lex lx = { .s = (const uint8_t *)sql, .n = sql ? len : 0 };
+	struct lex lx = { .s = (const uint8_t *)(sql ? sql : ""), .n = sql ? len : 0 };
 	unsigned long paren = 0, begin = 0, nwords = 0;
 	char ids[4] = { 0 };
 	bool any = false;
@@ -1018,9 +1019,9 @@ size_t sql_fingerprint__next_statement(const char *sql, size_t len, size_t *stmt
 			    (ids[1] == 'f' || ids[1] == 'p' ||
 			     (ids[1] == 'o' && ids[2] == 'r' &&
 			      (ids[3] == 'f' || ids[3] == 'p')))) {
-				if (word_is(lx.s, t.start, t.end, "begin"))
-					begin++;
-				else if (begin && word_is(lx.s, t.start, t.end, "case"))
+				/* a CASE inside BEGIN ATOMIC has its own END */
+				if (word_is(lx.s, t.start, t.end, "begin") ||
+				    (begin && word_is(lx.s, t.start, t.end, "case")))
 					begin++;
 				else if (begin && word_is(lx.s, t.start, t.end, "end"))
 					begin--;

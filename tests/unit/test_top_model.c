@@ -306,6 +306,19 @@ static void test_same_evaluation(void **state)
 					       "{\"enabled\":false,\"evaluated_at\":null}"));
 }
 
+/* The fraction of a second is a fraction, however many digits it has (it was read as a count of
+ * milliseconds: ".5" was 5 ms, ".005" too, ".500000" 500 s). */
+static void test_evaluation_time_fractions(void **state)
+{
+#define EVAL_AT(frac) "{\"enabled\":true,\"evaluated_at\":\"2026-12-06T18:00:01" frac "Z\"}"
+	assert_true(top_model__same_evaluation(EVAL_AT(".5"), EVAL_AT(".500")));
+	assert_true(top_model__same_evaluation(EVAL_AT(".500000"), EVAL_AT(".5")));
+	assert_true(top_model__same_evaluation(EVAL_AT(""), EVAL_AT(".000")));
+	assert_false(top_model__same_evaluation(EVAL_AT(".5"), EVAL_AT(".005")));
+	assert_false(top_model__same_evaluation(EVAL_AT(".25"), EVAL_AT(".025")));
+#undef EVAL_AT
+}
+
 static void test_missing_and_bad_documents(void **state)
 {
 	struct top_docs none = {}, bad = { .doc = { "not json", "[1,2]", "{\"servers\":7}" } };
@@ -620,6 +633,7 @@ int main(void)
 		cmocka_unit_test(test_first_refresh),
 		cmocka_unit_test(test_rates_between_refreshes),
 		cmocka_unit_test(test_same_evaluation),
+		cmocka_unit_test(test_evaluation_time_fractions),
 		cmocka_unit_test(test_missing_and_bad_documents),
 		cmocka_unit_test(test_numbers_fit),
 		cmocka_unit_test(test_rows_sort_filter_and_width),
