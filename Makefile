@@ -217,7 +217,7 @@ fuzz: run-deps $(FUZZ_BINS)
 	done
 
 # clang-tidy and cppcheck over agent/ (tests/lint/lint.sh: the check sets and why); clean = none.
-lint: deps $(SKELS)
+lint: deps $(SKELS) $(OTLP_STAMP)
 	$(Q)bash tests/lint/lint.sh
 
 vmlinux:

@@ -5,6 +5,7 @@
 #   unit:        build/tests/unit/test_*        (cmocka, with CMOCKA_MESSAGE_OUTPUT=TAP)
 #   sanitizers:  build/san/tests/unit/test_*    (the same, built with ASan + UBSan)
 #   fuzz:        tests/fuzz/run_ci.sh           (each build/fuzz/fuzz_* for FUZZ_CI_SECONDS)
+#   lint:        tests/lint/lint.sh             (clang-tidy, cppcheck: clean = no finding)
 #   integration: tests/integration/test_*.py    (python3, TAP)
 #
 # Each program's stdout is echoed and counted: `ok` lines pass, `not ok` lines fail, lines with a
@@ -90,6 +91,8 @@ done
 if [ -n "$(ls build/fuzz/fuzz_* 2>/dev/null)" ]; then
 	run_one "tests/fuzz/run_ci.sh" 900 bash tests/fuzz/run_ci.sh
 fi
+# clang-tidy and cppcheck over agent/ (make lint), as TAP: any finding fails, a missing tool skips.
+run_one "tests/lint/lint.sh" 1800 env LINT_TAP=1 bash tests/lint/lint.sh
 for t in tests/integration/test_*.py; do
 	[ -f "$t" ] || continue
 	run_one "$t" "$INTEGRATION_TIMEOUT" python3 "$t"
