@@ -233,12 +233,14 @@ static void fill_limits(struct runner *r, struct redis_snapshot *snap, struct po
 		struct rs_server_snap *sv = &snap->servers[i];
 
 		server_limits__get(&r->limits, sv->pid, true, &l);
+		sv->gone = sv->pid && !targets__alive(sv->pid);
 		sv->max_conns = l.max_conns;
 		sv->maxmemory = l.maxmemory;
 		sv->rss_bytes = l.rss_bytes;
 	}
 	for (int i = 0; pg && i < pg->n_servers; i++) {
 		server_limits__get(&r->limits, pg->servers[i].pid, false, &l);
+		pg->servers[i].gone = pg->servers[i].pid && !targets__alive(pg->servers[i].pid);
 		pg->servers[i].max_conns = l.max_conns;
 	}
 }

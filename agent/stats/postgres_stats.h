@@ -130,6 +130,7 @@ struct ps_db_snap {
 struct ps_server_snap {
 	char server[PS_SERVER_LEN];
 	uint32_t pid;		/* the postmaster (the backends' parent) */
+	bool gone;		/* pid has exited (the capture side looks when it publishes) */
 	struct nx_identity ident; /* its container and pod ("" on the host) */
 	uint64_t queries, errors, conns_opened;
 	uint64_t deadlocks;	/* USDT deadlock__found */
