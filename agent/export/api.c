@@ -3,9 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <math.h>
 #include <jansson.h>
 #include "capture/pg_usdt.h"
 #include "export/api.h"
+#include "util.h"
 #include "stats/snap_box.h"
 
 #define TOP_PREFIXES 10
@@ -14,7 +16,9 @@
 /* hits / (hits + misses): a keyspace or shared-buffer hit ratio; null before any access. */
 static json_t *ratio(uint64_t hits, uint64_t misses)
 {
-	return hits + misses ? json_real((double)hits / (double)(hits + misses)) : json_null();
+	double r = nx_hit_ratio(hits, misses);
+
+	return isnan(r) ? json_null() : json_real(r);
 }
 
 /* Writes root as one line and frees it; a NULL root (a failed pack) is an error. */
