@@ -45,6 +45,7 @@ enum {
 	OPT_REDIS_UPROBES,
 	OPT_SLOW_MS,
 	OPT_SLOW_LOG,
+	OPT_PG_CATALOG,
 };
 
 /* top's options ('d' and 'n' are short options of top only) */
@@ -80,6 +81,7 @@ static const struct {
 	{ { "alertmanager", required_argument, NULL, OPT_ALERTMANAGER }, NX_CMD_RUN },
 	{ { "webhook", required_argument, NULL, OPT_WEBHOOK }, NX_CMD_RUN },
 	{ { "no-alerts", no_argument, NULL, OPT_NO_ALERTS }, NX_CMD_RUN },
+	{ { "pg-catalog", required_argument, NULL, OPT_PG_CATALOG }, NX_CMD_RUN },
 	{ { "json", no_argument, NULL, OPT_JSON }, NX_CMD_TRACE },
 	{ { "raw", no_argument, NULL, OPT_RAW }, NX_CMD_TRACE },
 	/* trace's filters */
@@ -243,6 +245,12 @@ void opts__usage(FILE *f)
 		"  --alertmanager URL      (run) send alerts to this Alertmanager (overrides FILE)\n"
 		"  --webhook URL           (run) POST alerts as JSON to this URL (overrides FILE)\n"
 		"  --no-alerts             (run) no alert rules, health score or notifications\n"
+		"  --pg-catalog MODE       (run) name relations and indexes from each PostgreSQL\n"
+		"                          server's catalog (read-only queries, README \"Index and\n"
+		"                          table usage\"): 'peer' connects over the server's own Unix\n"
+		"                          socket as the user owning the postmaster; anything else is a\n"
+		"                          libpq connection string (a pg_monitor role is enough).\n"
+		"                          Off by default\n"
 		"  --json                  (trace) one JSON object per line\n"
 		"  --raw                   (trace) raw captured chunks instead of decoded commands\n"
 		"  -v, --verbose           libbpf's debug output\n"
@@ -399,6 +407,11 @@ static int set_option(struct nx_opts *o, int c, const char *arg)
 		return parse_u32(arg, 0, 3600 * 1000, &o->slow_ms) ? bad("--slow-command-ms", arg) : 0;
 	case OPT_SLOW_LOG:
 		return parse_u32(arg, 1, RS_SLOW_LOG_MAX, &o->slow_log) ? bad("--slow-log-size", arg) : 0;
+	case OPT_PG_CATALOG:
+		if (!*arg)
+			return bad("--pg-catalog (want 'peer' or a connection string)", arg);
+		o->pg_catalog = arg;
+		return 0;
 	case OPT_ALERTS:
 		if (!*arg)
 			return bad("--alerts (want a file)", arg);

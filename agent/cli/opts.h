@@ -39,6 +39,7 @@ struct nx_opts {
 	const char *alertmanager_url; /* run: overrides the file's notify.alertmanager */
 	const char *webhook_url;      /* run: overrides the file's notify.webhook */
 	bool no_alerts;		      /* run: no alert engine at all */
+	const char *pg_catalog;	      /* run: --pg-catalog "peer" or a libpq conninfo (NULL: off) */
 	bool json;
 	bool raw;
 	struct trace_filter filter; /* trace: --server, --kind, --command... --count */

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "export/pg_metrics.h"
+#include "export/pg_relation_metrics.h"
 
 #define LABELS 1024
 
@@ -317,4 +318,5 @@ void pg_metrics__render(struct prom *p, const struct postgres_snapshot *s)
 	prom__family(p, "nexus_postgres_encrypted_connections_total", "counter",
 		     "Connections that switched to SSL/GSS encryption: counted, not decoded.");
 	prom__sample(p, "nexus_postgres_encrypted_connections_total", NULL, s->wire.encrypted_conns);
+	pg_relation_metrics__render(p, s);
 }
