@@ -633,8 +633,8 @@ static void refresh(struct pg_catalog *c, struct pgc_server *snap_sv, const uint
 			state = SERVED_OK;
 		} else if (!err && !datname) {
 			state = SERVED_OK; /* not a database of this server: nothing to name */
-		} else {
-			c->errors++;
+		} else if (!err) {
+			c->errors++; /* one database failed in a run that otherwise worked */
 		}
 		free(r->rels[i]);
 		pthread_mutex_lock(&c->lock);

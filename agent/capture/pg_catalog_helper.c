@@ -211,6 +211,11 @@ int cmd_pg_catalog_helper(int argc, char **argv)
 		goto cleanup;
 	}
 	err = 0;
+	/* "db 0": the shared catalogs (pg_database, pg_authid...), as the bootstrap database's
+	 * pg_class lists them; the agent keeps the relisshared rows. */
+	for (int j = 0; j < in.n_wanted; j++)
+		if (in.wanted[j] == 0)
+			dump_relations(boot, 0);
 	for (int i = 0; i < PQntuples(dbs); i++) {
 		unsigned int oid = strtoul(PQgetvalue(dbs, i, 0), NULL, 10);
 		const char *name = PQgetvalue(dbs, i, 1);

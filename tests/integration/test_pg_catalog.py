@@ -38,7 +38,7 @@ PEER = ["peer: the catalog connection really is peer-authenticated (the server l
         "peer: reads per index equal idx_blks_read deltas within 1 % (and some are reads)",
         "peer: schema, table and index names right in both databases",
         "peer: an index never used is listed under unused_indexes with the start time",
-        "peer: /api/v1/database/relations has names and kinds (table, index)",
+        "peer: /api/v1/database/relations has names and kinds (table, index; shared catalogs where listed)",
         "peer: nexus_postgres_relation_buffer_{hits,reads}_total by relation and kind, "
         "equal to the API",
         "peer: nexus_postgres_catalog_errors_total is 0 and refreshes counted"]
@@ -231,7 +231,9 @@ def group_peer(g, pg):
         kinds = {(r.get("database"), r.get("name")): r.get("kind") for r in rels["relations"]}
         want = {("postgres", "nx_orders"): "table", ("postgres", "nx_orders_customer_idx"):
                 "index"}
-        chk(g, c[5], rels["catalog"] and all(kinds.get(k) == v for k, v in want.items()),
+        shared = [r for r in rels["relations"] if r["database_oid"] == 0]
+        chk(g, c[5], rels["catalog"] and all(kinds.get(k) == v for k, v in want.items())
+            and all(r.get("schema") == "pg_catalog" and r.get("kind") for r in shared),
                 ["relations: %s" % json.dumps(rels["relations"][:6])])
         fams = h.parse_prometheus(fetch(port))
         m_ok, info = True, []
