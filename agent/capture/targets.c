@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,7 +111,43 @@ int targets__scan(const struct target_spec *spec,
 	return n;
 }
 
-static int scan_listen(const char *path, uint16_t *ports, int n, int max)
+#define MAX_SOCK_INODES 1024
+
+static int cmp_ino(const void *a, const void *b)
+{
+	unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Adds the socket inodes of pid's open files to inos (n so far); returns the new count. */
+static int socket_inodes(pid_t pid, unsigned long *inos, int n, int max)
+{
+	char path[64], fd[320], target[64];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	if (pid <= 0 || !(d = opendir(path)))
+		return n;
+	while (n < max && (de = readdir(d))) {
+		ssize_t len;
+
+		snprintf(fd, sizeof(fd), "%s/%.255s", path, de->d_name);
+		len = readlink(fd, target, sizeof(target) - 1);
+		if (len <= 0)
+			continue;
+		target[len] = 0;
+		if (sscanf(target, "socket:[%lu]", &inos[n]) == 1)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* owned: only sockets whose inode is in inos (sorted); else every listener not yet stored. */
+static int scan_listen(const char *path, uint16_t *ports, int n, int max,
+		       const unsigned long *inos, int n_inos, bool owned)
 {
 	FILE *f = fopen(path, "re");
 	char line[256];
@@ -123,12 +160,17 @@ static int scan_listen(const char *path, uint16_t *ports, int n, int max)
 	}
 	while (n < max && fgets(line, sizeof(line), f)) {
 		unsigned int port, state;
+		unsigned long ino = 0;
 		bool dup = false;
 
-		/* "  0: 0100007F:18EB 00000000:0000 0A ..." */
-		if (sscanf(line, " %*d: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x", &port, &state) != 2)
+		/* "  0: 0100007F:18EB 00000000:0000 0A 00000000:00000000 00:00000000 00000000
+		 *  0 0 12345 ..." */
+		if (sscanf(line, " %*d: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x %*x:%*x %*x:%*x %*x %*u "
+				 "%*u %lu", &port, &state, &ino) < 2)
 			continue;
 		if (state != 0x0A) /* TCP_LISTEN */
+			continue;
+		if (owned && !bsearch(&ino, inos, n_inos, sizeof(*inos), cmp_ino))
 			continue;
 		for (int i = 0; i < n; i++)
 			dup |= ports[i] == port;
@@ -139,13 +181,37 @@ static int scan_listen(const char *path, uint16_t *ports, int n, int max)
 	return n;
 }
 
+/*
+ * The process's own listening ports first (and its parent's: a postgres backend serves on the
+ * postmaster's), then the rest of its network namespace: on a busy host the namespace has more
+ * listeners than max, and which ones made the cut must not decide whether a connection is seen
+ * as served or as made.
+ */
 int targets__listen_ports(pid_t tgid, uint16_t *ports, int max)
 {
-	char path[64];
-	int n;
+	unsigned long *inos = malloc(MAX_SOCK_INODES * sizeof(*inos));
+	char path[64], tcp[64], tcp6[64], stat[512], *rp;
+	int n = 0, n_inos = 0, ppid = 0;
+	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/net/tcp", tgid);
-	n = scan_listen(path, ports, 0, max);
-	snprintf(path, sizeof(path), "/proc/%d/net/tcp6", tgid);
-	return scan_listen(path, ports, n, max);
+	snprintf(tcp, sizeof(tcp), "/proc/%d/net/tcp", tgid);
+	snprintf(tcp6, sizeof(tcp6), "/proc/%d/net/tcp6", tgid);
+	if (inos) {
+		snprintf(path, sizeof(path), "/proc/%d/stat", tgid);
+		if ((f = fopen(path, "re"))) {
+			/* "PID (comm) S PPID ...": comm may hold spaces and parentheses */
+			if (fgets(stat, sizeof(stat), f) && (rp = strrchr(stat, ')')))
+				sscanf(rp + 1, " %*c %d", &ppid);
+			fclose(f);
+		}
+		n_inos = socket_inodes(tgid, inos, 0, MAX_SOCK_INODES);
+		n_inos = socket_inodes(ppid, inos, n_inos, MAX_SOCK_INODES);
+		qsort(inos, n_inos, sizeof(*inos), cmp_ino);
+		n = scan_listen(tcp, ports, n, max, inos, n_inos, true);
+		n = scan_listen(tcp6, ports, n, max, inos, n_inos, true);
+	}
+	n = scan_listen(tcp, ports, n, max, NULL, 0, false);
+	n = scan_listen(tcp6, ports, n, max, NULL, 0, false);
+	free(inos);
+	return n;
 }

@@ -38,8 +38,9 @@ bool targets__name_matches(const struct target_spec *spec, const char *comm, con
  * listed pid); returns how many, or -errno. */
 int targets__scan(const struct target_spec *spec,
 		  void (*fn)(void *ctx, const struct target_info *ti), void *ctx);
-/* TCP ports in LISTEN state in the network namespace of a process (/proc/PID/net/tcp{,6}).
- * Returns how many were stored (at most max). */
+/* TCP ports in LISTEN state in the network namespace of a process (/proc/PID/net/tcp{,6}): its
+ * own and its parent's first, then the namespace's others. Returns how many were stored (at most
+ * max). */
 int targets__listen_ports(pid_t tgid, uint16_t *ports, int max);
 
 #endif /* NEXUS_TARGETS_H */
