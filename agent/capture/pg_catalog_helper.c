@@ -9,8 +9,9 @@
  * merely forked from a multithreaded process may inherit a lock some other thread held. So the
  * agent forks and immediately execs itself; this helper drops to the target uid/gid (no
  * supplementary groups, no capabilities, no_new_privs) before it reads anything from a server,
- * and then it can do nothing the postmaster's owner could not. A crash or a hang in libpq costs a
- * helper (killed after its deadline), never the agent.
+ * and then it can do nothing the postmaster's owner could not (connection-string mode: the agent's
+ * user, without any capability). A crash or a hang in libpq costs a helper (killed after its
+ * deadline), never the agent.
  *
  * Input (stdin, one "key value" a line): uid, gid, sockdir, port, user (peer mode) or conninfo,
  * then one "db OID" per database wanted. Output (stdout, tab-separated, control characters in
@@ -27,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
 #include <unistd.h>
 #include <libpq-fe.h>
 #include "capture/pg_catalog.h"
@@ -121,6 +124,24 @@ static int drop_to(long uid, long gid)
 	return 0;
 }
 
+/*
+ * Connection-string mode: the string may name a passfile or certificates only the agent's user
+ * can read, so the user stays; every capability goes (uid 0 without them reads root's own
+ * 0600 files, nothing more), and no exec can bring one back.
+ */
+static int drop_capabilities(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = {};
+
+	for (int cap = 0; cap <= 63; cap++)
+		prctl(PR_CAPBSET_DROP, cap, 0, 0, 0); /* EINVAL past the last: harmless */
+	if (syscall(SYS_capset, &hdr, data))
+		return -errno;
+	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	return 0;
+}
+
 static PGconn *connect_db(const struct helper_in *in, const char *host, const char *dbname)
 {
 	char port[16];
@@ -199,6 +220,10 @@ int cmd_pg_catalog_helper(int argc, char **argv)
 			return 1;
 		}
 		fcntl(dfd, F_SETFD, 0);
+	}
+	if (in.conninfo[0] && drop_capabilities()) {
+		put_error(0, "cannot drop capabilities");
+		return 1;
 	}
 	boot = connect_db(&in, host, NULL);
 	if (PQstatus(boot) != CONNECTION_OK) {

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Buffer hits and reads per relation. Relations with series of their own are the first
- * PS_REL_METRIC_CAP by access (stats/pg_relations.c keeps them once chosen); every other
- * relation of a (server, database) is summed into relation="(other)", kind="(other)".
+ * PS_REL_METRIC_CAP user relations by access (stats/pg_relations.c keeps them once chosen);
+ * every other relation of a (server, database), system catalogs included, is summed into
+ * relation="(other)", kind="(other)".
  */
 #include <inttypes.h>
 #include <stdio.h>

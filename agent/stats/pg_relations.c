@@ -89,7 +89,26 @@ static void name_row(struct ps_rel_snap *row, const struct pgc_rel *rel)
 	snprintf(row->table, sizeof(row->table), "%s", rel->table);
 }
 
-/* Relations past the metric cap keep going to "(other)"; the first ones by access keep theirs. */
+static bool user_schema(const char *s)
+{
+	return strcmp(s, "pg_catalog") && strcmp(s, "information_schema") &&
+	       strncmp(s, "pg_toast", 8) && strncmp(s, "pg_temp_", 8);
+}
+
+/* PostgreSQL's own catalogs: by schema when named, else by file number (below
+ * FirstNormalObjectId, 16384, until a VACUUM FULL renumbers one). */
+static bool system_rel(const struct ps_rel_snap *row)
+{
+	if (!row->db_oid)
+		return true;
+	return row->named ? !user_schema(row->schema) : row->relfilenode < 16384;
+}
+
+/*
+ * Relations past the metric cap keep going to "(other)"; the first ones by access keep theirs.
+ * System catalogs never take a series (they go to "(other)"): backends' planning and the
+ * catalog reads of --pg-catalog itself would otherwise fill the cap before the user's tables.
+ */
 static void pick_metric(struct pg_relations *r, struct ps_rel_snap *rows, int n)
 {
 	int added = 0;
@@ -100,7 +119,7 @@ static void pick_metric(struct pg_relations *r, struct ps_rel_snap *rows, int n)
 		rows[i].metric = bsearch(&k, r->metric, r->n_metric, sizeof(k), cmp_u64) != NULL;
 	}
 	for (int i = 0; i < n && r->n_metric + added < PS_REL_METRIC_CAP; i++)
-		if (!rows[i].metric && rows[i].hits + rows[i].reads) {
+		if (!rows[i].metric && rows[i].hits + rows[i].reads && !system_rel(&rows[i])) {
 			rows[i].metric = true;
 			r->metric[r->n_metric + added++] =
 				key_of(rows[i].db_oid, rows[i].relfilenode);
@@ -109,12 +128,6 @@ static void pick_metric(struct pg_relations *r, struct ps_rel_snap *rows, int n)
 		r->n_metric += added;
 		qsort(r->metric, r->n_metric, sizeof(r->metric[0]), cmp_u64);
 	}
-}
-
-static bool user_schema(const char *s)
-{
-	return strcmp(s, "pg_catalog") && strcmp(s, "information_schema") &&
-	       strncmp(s, "pg_toast", 8) && strncmp(s, "pg_temp_", 8);
 }
 
 /* Indexes of the catalog's databases with no row here (or a row at zero). */

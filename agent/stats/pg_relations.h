@@ -3,8 +3,8 @@
  * Relations into the PostgreSQL snapshot: the USDT probes' buffer counts per (database oid,
  * relfilenode), given their server and database from what the snapshot learned, their names
  * from the --pg-catalog snapshot, and the catalog's indexes nobody touched. Remembers which
- * relations own metric series (the first PS_REL_METRIC_CAP by access keep theirs, so the
- * "(other)" counter never goes back).
+ * relations own metric series (the first PS_REL_METRIC_CAP user relations by access keep
+ * theirs, so the "(other)" counter never goes back; system catalogs always count in "(other)").
  */
 #ifndef NEXUS_PG_RELATIONS_H
 #define NEXUS_PG_RELATIONS_H

@@ -246,8 +246,8 @@ def group_peer(g, pg):
                 vals.append([v for n, l, v in f["samples"]
                              if all(l.get(x) == y for x, y in lab.items())])
             info.append("%s: metrics %s, api %s" % (".".join(k), vals, used.get(k)))
-            m_ok &= vals[0] and vals[1] and k in used and \
-                (int(vals[0][0]), int(vals[1][0])) == used[k]
+            m_ok = m_ok and bool(vals[0] and vals[1] and k in used
+                                 and (int(vals[0][0]), int(vals[1][0])) == used[k])
         chk(g, c[6], m_ok, info)
         errs = [v for n, l, v in fams.get("nexus_postgres_catalog_errors_total",
                                           {"samples": []})["samples"]]

@@ -127,6 +127,11 @@ static void test_fill(void **state)
 	assert_string_equal(x->database, "(shared)");
 	assert_int_equal(x->server, -1);
 	assert_string_equal(x->name, "pg_database");
+	/* user relations take metric series; catalogs (named or by number) never do */
+	assert_true(row(s, SHOP, 1000)->metric);
+	assert_true(row(s, SHOP, 1001)->metric);
+	assert_false(row(s, 0, 1262)->metric);
+	assert_false(row(s, 99999, 5)->metric);
 	/* a database no server is known to have: every server is asked */
 	assert_int_equal(row(s, 99999, 5)->server, -1);
 	assert_non_null(asked("s1", 99999));
@@ -176,20 +181,20 @@ static void test_metric_cap(void **state)
 	int metric = 0;
 
 	for (int i = 0; i < n; i++)
-		rows[i] = (struct pg_rel_count){ SHOP, 5000 + i, 1000 - i, 0 };
+		rows[i] = (struct pg_rel_count){ SHOP, 20000 + i, 1000 - i, 0 };
 	assert_int_equal(pg_relations__fill(r, s, rows, n, NULL, NULL, NULL), 0);
 	for (int i = 0; i < s->n_relations; i++)
 		metric += s->relations[i].metric;
 	assert_int_equal(metric, PS_REL_METRIC_CAP);
-	assert_true(row(s, SHOP, 5000)->metric);
-	assert_false(row(s, SHOP, 5000 + n - 1)->metric);
+	assert_true(row(s, SHOP, 20000)->metric);
+	assert_false(row(s, SHOP, 20000 + n - 1)->metric);
 	postgres_snapshot__free(s);
 
-	rows[n] = (struct pg_rel_count){ SHOP, 9999, 1000000, 0 };
+	rows[n] = (struct pg_rel_count){ SHOP, 99999, 1000000, 0 };
 	s = snapshot();
 	assert_int_equal(pg_relations__fill(r, s, rows, n + 1, NULL, NULL, NULL), 0);
-	assert_false(row(s, SHOP, 9999)->metric);
-	assert_true(row(s, SHOP, 5000 + PS_REL_METRIC_CAP - 1)->metric);
+	assert_false(row(s, SHOP, 99999)->metric);
+	assert_true(row(s, SHOP, 20000 + PS_REL_METRIC_CAP - 1)->metric);
 
 	/* the metrics: one series per chosen relation, the rest summed into (other) */
 	char *text = NULL;
@@ -200,7 +205,7 @@ static void test_metric_cap(void **state)
 	pg_relation_metrics__render(&p, s);
 	fclose(f);
 	assert_non_null(strstr(text, "nexus_postgres_relation_buffer_hits_total{server=\"s1\","
-				     "database=\"shop\",relation=\"5000\",kind=\"unknown\"} 1000"));
+				     "database=\"shop\",relation=\"20000\",kind=\"unknown\"} 1000"));
 	/* (other): 20 relations of 1000-100 .. 1000-119 hits, and the busy newcomer */
 	long other = 1000000;
 	for (int i = PS_REL_METRIC_CAP; i < n; i++)
