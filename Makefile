@@ -30,7 +30,10 @@ CFLAGS ?= -g -O2
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
 	-DNX_VERSION='"$(VERSION)"' $(INCLUDES)
 PKG_LIBS := libbpf libelf libmicrohttpd gnutls jansson yaml-0.1 libcurl ncursesw zlib libprotobuf-c
-LDLIBS := $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null || echo -lbpf -lelf -lz -lmicrohttpd -lgnutls -ljansson -lyaml -lcurl -lncursesw -ltinfo -lprotobuf-c) -lpthread -lm
+# --pg-catalog: libpq (its headers live in /usr/include/postgresql)
+INCLUDES += $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
+LDLIBS_PQ := $(shell pkg-config --libs libpq 2>/dev/null || echo -lpq)
+LDLIBS := $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null || echo -lbpf -lelf -lz -lmicrohttpd -lgnutls -ljansson -lyaml -lcurl -lncursesw -ltinfo -lprotobuf-c) $(LDLIBS_PQ) -lpthread -lm
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))

@@ -18,6 +18,8 @@ BUILD_PKGS=(
 	libgnutls28-dev
 	# the status page (GET /) is embedded in the binary with xxd -i
 	xxd
+	# --pg-catalog talks to PostgreSQL through libpq (libpq5 at run time)
+	libpq-dev
 )
 RUN_PKGS=(
 	# make fuzz: libFuzzer and the sanitizer runtimes

@@ -54,6 +54,7 @@ enum {
 	OPT_OTLP_QUEUE,
 	OPT_POD_LOGS_DIR, /* issue 11: containers and pods */
 	OPT_RUNBOOK_URL_BASE,
+	OPT_PG_CATALOG,
 };
 
 /* reports (issue 14) */
@@ -105,6 +106,7 @@ static const struct {
 	{ { "otlp-timeout", required_argument, NULL, OPT_OTLP_TIMEOUT }, NX_CMD_RUN },
 	{ { "otlp-queue", required_argument, NULL, OPT_OTLP_QUEUE }, NX_CMD_RUN },
 	{ { "runbook-url-base", required_argument, NULL, OPT_RUNBOOK_URL_BASE }, NX_CMD_RUN },
+	{ { "pg-catalog", required_argument, NULL, OPT_PG_CATALOG }, NX_CMD_RUN },
 	{ { "json", no_argument, NULL, OPT_JSON }, NX_CMD_TRACE },
 	{ { "raw", no_argument, NULL, OPT_RAW }, NX_CMD_TRACE },
 	/* trace's filters */
@@ -391,6 +393,12 @@ void opts__usage(FILE *f)
 		"  --runbook-url-base URL  (run) alerts' runbook_url is URL#rule_name (default the\n"
 		"                          repository's docs/runbooks.md on GitHub; \"\": no links;\n"
 		"                          overrides FILE's runbook_url_base)\n"
+		"  --pg-catalog MODE       (run) name relations and indexes from each PostgreSQL\n"
+		"                          server's catalog (read-only queries, README \"Index and\n"
+		"                          table usage\"): 'peer' connects over the server's own Unix\n"
+		"                          socket as the user owning the postmaster; anything else is a\n"
+		"                          libpq connection string (a pg_monitor role is enough).\n"
+		"                          Off by default\n"
 		"  --json                  (trace) one JSON object per line\n"
 		"  --raw                   (trace) raw captured chunks instead of decoded commands\n"
 		"  -v, --verbose           libbpf's debug output\n"
@@ -586,6 +594,11 @@ static int set_option(struct nx_opts *o, int c, const char *arg)
 		if (arg[0] != '/')
 			return bad("--pod-logs-dir (want an absolute path)", arg);
 		o->pod_logs_dir = arg;
+		return 0;
+	case OPT_PG_CATALOG:
+		if (!*arg)
+			return bad("--pg-catalog (want 'peer' or a connection string)", arg);
+		o->pg_catalog = arg;
 		return 0;
 	case OPT_ALERTS:
 		if (!*arg)

@@ -51,6 +51,7 @@ struct nx_opts {
 	double otlp_timeout;	      /* --otlp-timeout seconds (10) */
 	uint32_t otlp_queue;	      /* --otlp-queue requests (32) */
 	const char *runbook_url_base; /* run: overrides the file's runbook_url_base (NULL: not given) */
+	const char *pg_catalog;	      /* run: --pg-catalog "peer" or a libpq conninfo (NULL: off) */
 	bool json;
 	bool raw;
 	struct trace_filter filter; /* trace: --server, --kind, --command... --count */

@@ -599,5 +599,7 @@ void postgres_snapshot__free(struct postgres_snapshot *snap)
 		free(snap->servers[i].dbs);
 	}
 	free(snap->servers);
+	free(snap->relations);
+	free(snap->unused);
 	free(snap);
 }
