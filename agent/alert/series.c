@@ -324,6 +324,7 @@ void series_set__update_redis(struct series_set *ss, const struct rs_server_snap
 	se->limit = sv->max_conns ? sv->max_conns : REDIS_MAXCLIENTS;
 	take_stalls(se, sv, now_ns);
 	series_pid(se, sv->pid, sv->gone, now_ns);
+	se->ident = sv->ident;
 	series_update(ss, se, &r, &sv->total, &sv->felt_total);
 	capacity_observe(ss, se, now_ns, sv->rss_bytes ? (double)sv->rss_bytes : NAN,
 			 (double)sv->maxmemory);
@@ -403,6 +404,7 @@ void series_set__update_pg(struct series_set *ss, const struct ps_server_snap *s
 		}
 		se->conns = pg_conns(sv, NULL);
 		series_pid(se, sv->pid, sv->gone, now_ns);
+		se->ident = sv->ident;
 		limit = se->limit = sv->max_conns ? sv->max_conns : PG_MAX_CONNECTIONS;
 		series_update(ss, se, &r, &ss->scratch, NULL);
 		capacity_observe(ss, se, now_ns, NAN, 0);
