@@ -110,7 +110,36 @@ int targets__scan(const struct target_spec *spec,
 	return n;
 }
 
-static int scan_listen(const char *path, uint16_t *ports, int n, int max)
+/* Socket inodes among a process's open files (its listening sockets are among them). */
+static int socket_inodes(pid_t pid, unsigned long *inodes, int n, int max)
+{
+	char path[300], link[64];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	d = opendir(path);
+	if (!d)
+		return n;
+	while (n < max && (de = readdir(d))) {
+		unsigned long ino;
+		ssize_t len;
+
+		snprintf(path, sizeof(path), "/proc/%d/fd/%s", pid, de->d_name);
+		len = readlink(path, link, sizeof(link) - 1);
+		if (len <= 0)
+			continue;
+		link[len] = '\0';
+		if (sscanf(link, "socket:[%lu]", &ino) == 1)
+			inodes[n++] = ino;
+	}
+	closedir(d);
+	return n;
+}
+
+/* LISTEN ports of a /proc/PID/net/tcp{,6}; with inodes (n_ino > 0), only those sockets. */
+static int scan_listen(const char *path, const unsigned long *inodes, int n_ino, uint16_t *ports,
+		       int n, int max)
 {
 	FILE *f = fopen(path, "re");
 	char line[256];
@@ -123,12 +152,19 @@ static int scan_listen(const char *path, uint16_t *ports, int n, int max)
 	}
 	while (n < max && fgets(line, sizeof(line), f)) {
 		unsigned int port, state;
-		bool dup = false;
+		unsigned long ino;
+		bool dup = false, mine = n_ino == 0;
 
-		/* "  0: 0100007F:18EB 00000000:0000 0A ..." */
-		if (sscanf(line, " %*d: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x", &port, &state) != 2)
+		/* "  0: 0100007F:18EB 00000000:0000 0A 00000000:00000000 00:00000000 00000000
+		 *    0        0 12345 ..." (the 10th field is the socket's inode) */
+		if (sscanf(line, " %*d: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x %*x:%*x %*x:%*x %*x "
+			   "%*u %*u %lu", &port, &state, &ino) != 3)
 			continue;
 		if (state != 0x0A) /* TCP_LISTEN */
+			continue;
+		for (int i = 0; i < n_ino && !mine; i++)
+			mine = inodes[i] == ino;
+		if (!mine)
 			continue;
 		for (int i = 0; i < n; i++)
 			dup |= ports[i] == port;
@@ -141,11 +177,19 @@ static int scan_listen(const char *path, uint16_t *ports, int n, int max)
 
 int targets__listen_ports(pid_t tgid, uint16_t *ports, int max)
 {
+	/* The namespace's table lists every listener in it (on a busy host many more than max):
+	 * keep the ones this process or its parent holds (a postgres backend's listener is its
+	 * postmaster's). When neither fd table can be read, every listener in the namespace. */
+	unsigned long inodes[512];
+	struct target_info ti;
 	char path[64];
-	int n;
+	int n, n_ino;
 
+	n_ino = socket_inodes(tgid, inodes, 0, 512);
+	if (!targets__describe(tgid, &ti) && ti.ppid > 1)
+		n_ino = socket_inodes(ti.ppid, inodes, n_ino, 512);
 	snprintf(path, sizeof(path), "/proc/%d/net/tcp", tgid);
-	n = scan_listen(path, ports, 0, max);
+	n = scan_listen(path, inodes, n_ino, ports, 0, max);
 	snprintf(path, sizeof(path), "/proc/%d/net/tcp6", tgid);
-	return scan_listen(path, ports, n, max);
+	return scan_listen(path, inodes, n_ino, ports, n, max);
 }

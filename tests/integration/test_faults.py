@@ -16,6 +16,8 @@
 - Alertmanager and webhook receivers that are down, accept and never answer, or answer garbage,
   while alerts fire and are resent every second: capture stays exact (agent counts == INFO
   commandstats) and /metrics answers fast.
+- 40 other listeners in the network namespace: a postgres backend's connections are still told
+  apart as accepted (the agent keeps the listening ports a process holds, not the namespace's).
 A configuration file that is invalid on SIGHUP keeps the last good one: test_alerts.py checks that
 ("SIGHUP with a broken file ..."); it is not repeated here.
 
@@ -755,6 +757,44 @@ def group_receivers(g):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+LISTEN_CHECKS = [
+    "40 other listeners in the network namespace: a postgres watched by --pid is still the "
+    "server of its connections (queries counted on its address, exactly 6)",
+]
+
+
+def group_listeners(g):
+    """/proc/PID/net/tcp lists every listener of the namespace; the agent keeps a few ports per
+    process, so on a busy host it must keep the process's own (found by socket inode)."""
+    c = LISTEN_CHECKS
+    socks = []
+    try:
+        for _ in range(40):
+            sk = socket.socket()
+            sk.bind(("127.0.0.1", 0))
+            sk.listen(1)
+            socks.append(sk)
+        with h.postgres_server() as pg:
+            port = h.free_port()
+            server = "127.0.0.1:%d" % pg.port
+            with h.agent("--no-default-targets", "--pid", str(pg.pid), "--no-usdt", "--listen",
+                         "127.0.0.1:%d" % port, mode="run", raw=False) as a:
+                for _ in range(6):
+                    pg.psql("SELECT 42 AS nx_listeners")
+
+                def counted():
+                    fams = h.parse_prometheus(fetch(port))
+                    return sum(v for l, v in tr.samples(fams, "nexus_postgres_queries_total")
+                               if l.get("server") == server)
+                n = h.wait_until(lambda: counted() >= 6 and counted(), 10, 0.3) or counted()
+                time.sleep(tr.PUBLISH_WAIT)
+                g.check(c[0], n == 6 and counted() == 6,
+                        ["queries on %s: %s" % (server, counted())] + a.stderr_tail(5))
+    finally:
+        for sk in socks:
+            sk.close()
+
+
 def main():
     h.exit_cleanly_on_sigterm()
     tap = h.Tap()
@@ -775,7 +815,8 @@ def main():
                                     ("pg", PG_CHECKS, group_pg, 240),
                                     ("agent", AGENT_CHECKS, group_agent, 120),
                                     ("env", ENV_CHECKS, group_env, 180),
-                                    ("receivers", RECV_CHECKS, group_receivers, 240)):
+                                    ("receivers", RECV_CHECKS, group_receivers, 240),
+                                    ("listeners", LISTEN_CHECKS, group_listeners, 120)):
         if not only or name in only:
             h.run_group(tap, checks, guarded(fn, limit), skip)
     return tap.done()

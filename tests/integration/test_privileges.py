@@ -12,6 +12,7 @@ missing one. The core set (CAP_BPF + CAP_PERFMON, --no-usdt) is proved the same 
 """
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -27,7 +28,7 @@ CORE = ["bpf", "perfmon"]
 
 
 def with_caps(caps, argv):
-    return ["setpriv", "--inh-caps=-all", "--ambient-caps=-all",
+    return [shutil.which("setpriv") or "/usr/bin/setpriv", "--inh-caps=-all", "--ambient-caps=-all",
             "--bounding-set=-all," + ",".join("+" + c for c in caps), "--"] + argv
 
 
@@ -72,7 +73,18 @@ def start(caps, rd, pg, *extra):
             "--listen", "127.0.0.1:%d" % port] + list(extra)
     a = h.AgentRun(with_caps(caps, argv))
     a.start(h.ATTACH_TIMEOUT)
+    # the HTTP server comes up a moment after the "attached" line
+    if not h.wait_until(lambda: metrics_up(port), 10, 0.1):
+        a.stop()
+        raise h.HarnessError("/metrics on %d never answered" % port)
     return a, port
+
+
+def metrics_up(port):
+    try:
+        return bool(tf.fetch(port))
+    except OSError:
+        return False
 
 
 def fails(caps, rd, pg, *extra):
