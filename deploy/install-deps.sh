@@ -27,6 +27,9 @@ RUN_PKGS=(
 	bpftrace
 	# nexus-agent top's integration test drives it in a terminal
 	tmux
+	# test_faults / test_privileges: setpriv and unshare (capability sets, private mount
+	# namespaces), readelf (the call sites the agent's uprobe links must match)
+	util-linux binutils
 )
 
 case "${1:-all}" in
