@@ -13,7 +13,8 @@ A throwaway redis-server and postgres (pgbench -i -s 1), `nexus-agent run --no-d
   postgres  pgbench, TPC-B-like, 2 clients, rate-limited (-R SOAK_PG_TPS, default 50), and
             pgbench -C (a new connection per transaction, -R SOAK_PG_CONN_TPS, default 20)
 
-Once a minute it prints a row: minute, the agent's RSS, connections it tracks
+Five Redis connections and two PostgreSQL sessions (pg_sleep) stay open from start to end. Once a
+minute it prints a row: minute, the agent's RSS, connections it tracks
 (nexus_agent_connections) against the live ones (ESTABLISHED sockets on the servers' ports in
 /proc/net/tcp{,6}), events per second, events lost (nexus_agent_events_lost_total), new connections
 in the minute. After the load it waits for the tracked connections to settle and checks:
@@ -29,6 +30,7 @@ Exit status 0 when every check holds, 1 otherwise. Root; not part of `make test`
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -46,6 +48,7 @@ PG_TPS = int(os.environ.get("SOAK_PG_TPS", "50"))
 PG_CONN_TPS = int(os.environ.get("SOAK_PG_CONN_TPS", "20"))
 RSS_LIMIT_KB = 5 * 1024
 TICK = 2.0
+HELD_REDIS, HELD_PG = 5, 2  # connections open from start to end
 
 
 def rss_kb(pid):
@@ -134,6 +137,16 @@ def main():
         a = h.AgentRun(argv)
         a.start(h.ATTACH_TIMEOUT)
         h.wait_until(lambda: _up(port), 10, 0.1)
+        # connections that stay open the whole run, so "tracked == live" at the end is not 0 == 0
+        held = []
+        for _ in range(HELD_REDIS):
+            sk = socket.create_connection(("127.0.0.1", rd.port), timeout=10)
+            sk.sendall(b"*1\r\n$4\r\nPING\r\n")
+            sk.recv(64)
+            held.append(sk)
+        sleepers = [subprocess.Popen([h.pg_tool("psql"), "-X", "-c", "SELECT pg_sleep(86400)"],
+                                     env=env, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL) for _ in range(HELD_PG)]
         conn0 = redis_conns_received(rd) + pg_sessions(pg)
         loops = [
             Loop(["redis-benchmark", "-p", str(rd.port), "-c", "4", "-P", "16", "-n",
@@ -192,7 +205,12 @@ def main():
         def settled():
             state["m"], state["live"] = metrics(port), live_conns(ports)
             return int(state["m"]["nexus_agent_connections"] or 0) == state["live"]
-        ok_conns = bool(h.wait_until(settled, 30, 0.5))
+        ok_conns = bool(h.wait_until(settled, 30, 0.5)) and state["live"] >= HELD_REDIS + HELD_PG
+        for sk in held:
+            sk.close()
+        for p in sleepers:
+            p.kill()
+            p.wait(timeout=10)
         total_conns = redis_conns_received(rd) + pg_sessions(pg) - conn0
         rss_end = rss_kb(a.proc.pid)
         alive = a.running
@@ -204,8 +222,9 @@ def main():
         ("agent ran the whole soak", alive and len(rows) >= int(MINUTES)),
         ("RSS growth after warm-up %+d kB (minute 1: %d kB, end: %d kB) < %d kB"
          % (growth, warm, rss_end, RSS_LIMIT_KB), growth < RSS_LIMIT_KB),
-        ("tracked connections %d == live %d after the load"
-         % (state["m"]["nexus_agent_connections"] or 0, state["live"]), ok_conns),
+        ("tracked connections %d == live %d after the load (%d held open all along)"
+         % (state["m"]["nexus_agent_connections"] or 0, state["live"], HELD_REDIS + HELD_PG),
+         ok_conns),
         ("events lost: %d" % lost, lost == 0),
         ("connections made: %d >= %d" % (total_conns, CHURN), total_conns >= CHURN),
         ("load generators: %s burst failures"
