@@ -110,17 +110,19 @@ int targets__scan(const struct target_spec *spec,
 	return n;
 }
 
-/* Socket inodes among a process's open files (its listening sockets are among them). */
-static int socket_inodes(pid_t pid, unsigned long *inodes, int n, int max)
+/* Socket inodes among a process's open files (its listening sockets are among them); -1 when its
+ * fd table cannot be read (no CAP_SYS_PTRACE for another user's process). */
+static int socket_inodes(pid_t pid, unsigned long *inodes, int max)
 {
 	char path[300], link[64];
 	struct dirent *de;
+	int n = 0;
 	DIR *d;
 
 	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
 	d = opendir(path);
 	if (!d)
-		return n;
+		return -1;
 	while (n < max && (de = readdir(d))) {
 		unsigned long ino;
 		ssize_t len;
@@ -137,7 +139,6 @@ static int socket_inodes(pid_t pid, unsigned long *inodes, int n, int max)
 	return n;
 }
 
-/* LISTEN ports of a /proc/PID/net/tcp{,6}; with inodes (n_ino > 0), only those sockets. */
 static int scan_listen(const char *path, const unsigned long *inodes, int n_ino, uint16_t *ports,
 		       int n, int max)
 {
@@ -175,21 +176,41 @@ static int scan_listen(const char *path, const unsigned long *inodes, int n_ino,
 	return n;
 }
 
-int targets__listen_ports(pid_t tgid, uint16_t *ports, int max)
+/* LISTEN ports in tgid's namespace held by the sockets listed (all when n_ino < 0). */
+static int ports_of(pid_t tgid, const unsigned long *inodes, int n_ino, uint16_t *ports, int max)
 {
-	/* The namespace's table lists every listener in it (on a busy host many more than max):
-	 * keep the ones this process or its parent holds (a postgres backend's listener is its
-	 * postmaster's). When neither fd table can be read, every listener in the namespace. */
-	unsigned long inodes[512];
-	struct target_info ti;
 	char path[64];
-	int n, n_ino;
+	int n;
 
-	n_ino = socket_inodes(tgid, inodes, 0, 512);
-	if (!targets__describe(tgid, &ti) && ti.ppid > 1)
-		n_ino = socket_inodes(ti.ppid, inodes, n_ino, 512);
+	if (n_ino == 0)
+		return 0;
+	if (n_ino < 0)
+		n_ino = 0; /* no filter */
 	snprintf(path, sizeof(path), "/proc/%d/net/tcp", tgid);
 	n = scan_listen(path, inodes, n_ino, ports, 0, max);
 	snprintf(path, sizeof(path), "/proc/%d/net/tcp6", tgid);
 	return scan_listen(path, inodes, n_ino, ports, n, max);
+}
+
+int targets__listen_ports(pid_t tgid, uint16_t *ports, int max)
+{
+	/* The namespace's table lists every listener in it (on a busy host many more than max):
+	 * keep the ones this process holds, by socket inode; a process holding none gets its
+	 * parent's (a postgres backend's listener is its postmaster's). Only when neither fd
+	 * table can be read, every listener in the namespace (the first max of them). */
+	unsigned long inodes[512];
+	struct target_info ti;
+	int n_own, n_parent = -1, n;
+
+	n_own = socket_inodes(tgid, inodes, 512);
+	n = n_own > 0 ? ports_of(tgid, inodes, n_own, ports, max) : 0;
+	if (n > 0)
+		return n;
+	if (!targets__describe(tgid, &ti) && ti.ppid > 1) {
+		n_parent = socket_inodes(ti.ppid, inodes, 512);
+		n = n_parent > 0 ? ports_of(tgid, inodes, n_parent, ports, max) : 0;
+		if (n > 0)
+			return n;
+	}
+	return n_own < 0 && n_parent < 0 ? ports_of(tgid, NULL, -1, ports, max) : 0;
 }
