@@ -25,21 +25,36 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-INCLUDES := -Iinclude -Iagent -I$(OUTPUT)
+INCLUDES := -Iinclude -Iagent -I$(OUTPUT) -I$(OUTPUT)/otlp-gen
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Wno-gnu-variable-sized-type-not-at-end \
 	-Ivmlinux/$(ARCH) -Iinclude -I/usr/include/$(MULTIARCH)
 CFLAGS ?= -g -O2
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
 	-DNX_VERSION='"$(VERSION)"' $(INCLUDES)
-PKG_LIBS := libbpf libelf libmicrohttpd jansson yaml-0.1 libcurl ncursesw zlib
-LDLIBS := $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null || echo -lbpf -lelf -lz -lmicrohttpd -ljansson -lyaml -lcurl -lncursesw -ltinfo) -lpthread -lm
+PKG_LIBS := libbpf libelf libmicrohttpd gnutls jansson yaml-0.1 libcurl ncursesw zlib libprotobuf-c
+# --pg-catalog: libpq (its headers live in /usr/include/postgresql)
+INCLUDES += $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
+LDLIBS_PQ := $(shell pkg-config --libs libpq 2>/dev/null || echo -lpq)
+LDLIBS := $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null || echo -lbpf -lelf -lz -lmicrohttpd -lgnutls -ljansson -lyaml -lcurl -lncursesw -ltinfo -lprotobuf-c) $(LDLIBS_PQ) -lpthread -lm
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
 
+# OTLP messages: protobuf-c code generated at build time from the vendored .proto files
+# (agent/export/otlp/proto). protoc-c 1.4 predates proto3 `optional`, so the copy it reads turns
+# each `optional T x = N;` into `oneof _x { T x = N; }`: what protoc itself does (a synthetic
+# oneof), the same field numbers and wire format, and the same presence (a sum of 0 is sent).
+OTLP_PROTO_DIR := agent/export/otlp/proto
+OTLP_PROTOS := common/v1/common resource/v1/resource metrics/v1/metrics logs/v1/logs \
+	collector/metrics/v1/metrics_service collector/logs/v1/logs_service
+OTLP_GEN := $(OUTPUT)/otlp-gen
+OTLP_GEN_SRCS := $(patsubst %,$(OTLP_GEN)/opentelemetry/proto/%.pb-c.c,$(OTLP_PROTOS))
+OTLP_GEN_OBJS := $(patsubst %.c,%.o,$(OTLP_GEN_SRCS))
+OTLP_STAMP := $(OTLP_GEN)/.stamp
+
 AGENT_SRCS := $(wildcard agent/*.c agent/*/*.c)
-AGENT_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(AGENT_SRCS))
+AGENT_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(AGENT_SRCS)) $(OTLP_GEN_OBJS)
 # Everything but main.c, so unit tests link the modules they test.
 LIB_OBJS := $(filter-out $(OUTPUT)/agent/main.o,$(AGENT_OBJS))
 
@@ -48,8 +63,8 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/unit/%,$(UNIT_SRCS))
 
 .DELETE_ON_ERROR:
 # BPF objects and skeletons are intermediate files to make; keep them, or every build rebuilds all.
-.SECONDARY: $(BPF_OBJS) $(SKELS)
-.PHONY: all deps run-deps test unit unit-san fuzz-build demo bench eval soak fuzz vmlinux clean
+.SECONDARY: $(BPF_OBJS) $(SKELS) $(OTLP_GEN_SRCS)
+.PHONY: all deps run-deps test unit unit-san fuzz-build lint demo bench eval soak fuzz vmlinux clean
 
 all: deps $(OUTPUT)/nexus-agent
 
@@ -68,11 +83,41 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/bpf/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
 
+$(OTLP_STAMP): $(patsubst %,$(OTLP_PROTO_DIR)/opentelemetry/proto/%.proto,$(OTLP_PROTOS))
+	$(call msg,PROTOC-C,$(OTLP_GEN))
+	$(Q)rm -rf $(OTLP_GEN) && mkdir -p $(OTLP_GEN)/src
+	$(Q)for p in $(OTLP_PROTOS); do \
+		mkdir -p $(OTLP_GEN)/src/opentelemetry/proto/$$(dirname $$p) && \
+		sed -E 's/^([[:space:]]*)optional[[:space:]]+([A-Za-z0-9_.]+)[[:space:]]+([a-z0-9_]+)[[:space:]]*=[[:space:]]*([0-9]+)[[:space:]]*;/\1oneof _\3 { \2 \3 = \4; }/' \
+			$(OTLP_PROTO_DIR)/opentelemetry/proto/$$p.proto \
+			> $(OTLP_GEN)/src/opentelemetry/proto/$$p.proto || exit 1; \
+	done
+	$(Q)protoc-c --c_out=$(OTLP_GEN) -I$(OTLP_GEN)/src \
+		$(patsubst %,$(OTLP_GEN)/src/opentelemetry/proto/%.proto,$(OTLP_PROTOS))
+	$(Q)touch $@
+
+$(OTLP_GEN_SRCS): $(OTLP_STAMP)
+
+# Generated code: not ours to keep warning-free.
+$(OTLP_GEN)/%.pb-c.o: $(OTLP_GEN)/%.pb-c.c
+	$(call msg,CC,$@)
+	$(Q)$(CC) -g -O2 -I$(OTLP_GEN) -c $< -o $@
+
 # Agent objects depend on the skeletons (capture includes them) and on their own headers.
-$(OUTPUT)/agent/%.o: agent/%.c $(SKELS) $(wildcard agent/*.h agent/*/*.h include/*.h)
+$(OUTPUT)/agent/%.o: agent/%.c $(SKELS) $(OTLP_STAMP) $(wildcard agent/*.h agent/*/*.h include/*.h)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+# The status page (GET /): agent/export/status_page.html as a C array, so the binary serves it
+# with no file beside it. xxd -i reads stdin to print only the bytes.
+$(OUTPUT)/status_page_html.h: agent/export/status_page.html
+	$(call msg,EMBED,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q){ echo '/* generated from $< by the Makefile: do not edit */'; \
+		echo 'static const unsigned char status_page_html[] = {'; xxd -i < $<; echo '};'; } > $@
+
+$(OUTPUT)/agent/export/status_page.o: $(OUTPUT)/status_page_html.h
 
 $(OUTPUT)/nexus-agent: $(AGENT_OBJS)
 	$(call msg,LINK,$@)
@@ -97,10 +142,15 @@ SAN_FLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanit
 SAN_LIB_OBJS := $(patsubst $(OUTPUT)/%,$(OUTPUT)/san/%,$(LIB_OBJS))
 SAN_UNIT_BINS := $(patsubst $(OUTPUT)/%,$(OUTPUT)/san/%,$(UNIT_BINS))
 
-$(OUTPUT)/san/agent/%.o: agent/%.c $(SKELS) $(wildcard agent/*.h agent/*/*.h include/*.h)
+$(OUTPUT)/san/agent/%.o: agent/%.c $(SKELS) $(OTLP_STAMP) $(wildcard agent/*.h agent/*/*.h include/*.h)
 	$(call msg,CC-SAN,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
+
+$(OUTPUT)/san/otlp-gen/%.pb-c.o: $(OTLP_GEN)/%.pb-c.c
+	$(call msg,CC-SAN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -g $(SAN_FLAGS) -I$(OTLP_GEN) -c $< -o $@
 
 $(OUTPUT)/san/tests/unit/%: tests/unit/%.c $(SAN_LIB_OBJS)
 	$(call msg,CC-SAN,$@)
@@ -129,6 +179,7 @@ $(OUTPUT)/bench/%: tests/bench/%.c $(LIB_OBJS)
 bench: run-deps all $(BENCH_BINS)
 	$(Q)for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
 	$(Q)bash tests/bench/bench_replay.sh
+	$(Q)python3 tests/bench/bench_memory.py
 	$(Q)bash tests/bench/bench_all.sh
 
 # Fault injection against real servers under load: detection and resolution times, false alerts
@@ -148,12 +199,12 @@ soak: run-deps all
 FUZZ_SECONDS ?= 60
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))
-FUZZ_LIB_SRCS := $(filter-out agent/main.c,$(AGENT_SRCS))
+FUZZ_LIB_SRCS := $(filter-out agent/main.c,$(AGENT_SRCS)) $(OTLP_GEN_SRCS)
 FUZZ_LIB_OBJS := $(patsubst %.c,$(OUTPUT)/fuzz/obj/%.o,$(FUZZ_LIB_SRCS))
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
 	-D_GNU_SOURCE -DNX_VERSION='"fuzz"' $(INCLUDES)
 
-$(OUTPUT)/fuzz/obj/%.o: %.c $(SKELS) $(wildcard agent/*.h agent/*/*.h include/*.h)
+$(OUTPUT)/fuzz/obj/%.o: %.c $(SKELS) $(OTLP_STAMP) $(OUTPUT)/status_page_html.h $(wildcard agent/*.h agent/*/*.h include/*.h)
 	$(call msg,FUZZ-CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)clang $(FUZZ_CFLAGS) -c $< -o $@
@@ -174,6 +225,10 @@ fuzz: run-deps $(FUZZ_BINS)
 		./$$f -max_total_time=$(FUZZ_SECONDS) -max_len=20000 corpus-$$f seeds-$$f \
 			|| exit 1; \
 	done
+
+# clang-tidy and cppcheck over agent/ (tests/lint/lint.sh: the check sets and why); clean = none.
+lint: deps $(SKELS)
+	$(Q)bash tests/lint/lint.sh
 
 vmlinux:
 	$(Q)mkdir -p vmlinux/$(ARCH)

@@ -67,15 +67,6 @@ struct l7_conn {
 	char comm[NX_COMM_LEN];
 	char server[NX_ENDPOINT_LEN];
 	char client[NX_ENDPOINT_LEN];
-	/* postgres: the (database, user, state) this connection is counted under */
-	int pg_state;
-	char pg_db[PG_NAME_LEN], pg_user[PG_NAME_LEN], pg_app[PG_NAME_LEN];
-	char pg_client[NX_ENDPOINT_LEN]; /* the client's host: client without its port */
-	/* USDT figures since the last statement completed: they belong to the next one. */
-	uint64_t usdt_hits, usdt_reads, usdt_lock_ns, usdt_exec_ns;
-	/* redis: call() times of commands executed but not yet answered, oldest first */
-	uint32_t exec_head, exec_n;
-	uint64_t exec_q[EXEC_QUEUE];
 	/* Per direction (enum nx_dir), where the syscall being fed chunk by chunk stands: the next
 	 * chunk's offset and the bytes still to come. A chunk the ring buffer lost shows as a jump,
 	 * which the parser is told as a gap. */
@@ -84,13 +75,39 @@ struct l7_conn {
 		uint32_t next;
 		uint32_t left;
 	} pos[2];
-	/* postgres: when the bytes of the connection's last reads reached its socket, by the read's
-	 * time: a statement's t_request is the time of a read, which finds its arrival here. */
-	struct read_arrival {
-		uint64_t ts, arrived;
-	} arrivals[PG_ARRIVALS];
-	uint32_t arrivals_next;
+	/* What only one protocol needs, last: a Redis connection is allocated without the
+	 * PostgreSQL part (l7_size), which is most of the struct. At 10,000 Redis connections that
+	 * is 10 MB less. */
+	union {
+		struct { /* redis: call() times of commands executed but not yet answered, oldest first */
+			uint32_t exec_head, exec_n;
+			uint64_t exec_q[EXEC_QUEUE];
+		};
+		struct { /* postgres */
+			/* the (database, user, state) this connection is counted under */
+			int pg_state;
+			char pg_db[PG_NAME_LEN], pg_user[PG_NAME_LEN], pg_app[PG_NAME_LEN];
+			char pg_client[NX_ENDPOINT_LEN]; /* the client's host: client without port */
+			/* USDT figures since the last statement completed: the next one's */
+			uint64_t usdt_hits, usdt_reads, usdt_lock_ns, usdt_exec_ns;
+			/* when the bytes of the connection's last reads reached its socket, by the
+			 * read's time: a statement's t_request is the time of a read, which finds its
+			 * arrival here */
+			struct read_arrival {
+				uint64_t ts, arrived;
+			} arrivals[PG_ARRIVALS];
+			uint32_t arrivals_next;
+		};
+	};
 };
+
+/* Bytes to allocate for a connection of kind: the struct up to the end of its protocol's part. */
+static size_t l7_size(enum nx_server_kind kind)
+{
+	if (kind == NX_KIND_REDIS)
+		return offsetof(struct l7_conn, exec_q) + sizeof(((struct l7_conn *)0)->exec_q);
+	return sizeof(struct l7_conn);
+}
 
 static struct reader_slot *reader_slot(struct pipeline *p, uint32_t tid)
 {
@@ -374,7 +391,7 @@ static struct l7_conn *l7_conn_of(struct pipeline *p, const struct nx_record *r,
 
 	if (lc)
 		return lc;
-	lc = calloc(1, sizeof(*lc));
+	lc = calloc(1, l7_size(kind));
 	if (!lc)
 		return NULL;
 	lc->kind = kind;
@@ -390,10 +407,13 @@ static struct l7_conn *l7_conn_of(struct pipeline *p, const struct nx_record *r,
 	lc->pid = r->proc->tgid;
 	memcpy(lc->comm, r->proc->comm, sizeof(lc->comm));
 	fmt_conn_ends(c, lc->server, lc->client, sizeof(lc->server));
-	client_host(lc->pg_client, sizeof(lc->pg_client), lc->client);
+	if (kind == NX_KIND_POSTGRES)
+		client_host(lc->pg_client, sizeof(lc->pg_client), lc->client);
 	c->proto = lc;
 	if (kind == NX_KIND_REDIS && p->rs) {
 		redis_stats__connection(p->rs, lc->server, +1);
+		/* once per connection: a server restarted in (or out of) a container is seen anew */
+		redis_stats__server_identity(p->rs, lc->server, r->proc->ident);
 	} else if (kind == NX_KIND_POSTGRES) {
 		struct pg_backend_slot *slot = pg_backend_slot(p, lc->pid);
 
@@ -405,6 +425,7 @@ static struct l7_conn *l7_conn_of(struct pipeline *p, const struct nx_record *r,
 			/* A backend's parent is the postmaster: the server's identity across
 			 * connections (target_gone, target_restarted). */
 			postgres_stats__server_pid(p->ps, lc->server, r->proc->ppid);
+			postgres_stats__server_identity(p->ps, lc->server, r->proc->ident);
 			pg_track(lc, PG_STATE_STARTUP, r->hdr->ts_ns);
 		}
 	}

@@ -12,6 +12,14 @@ BUILD_PKGS=(
 	libmicrohttpd-dev libjansson-dev libcmocka-dev libyaml-dev libcurl4-openssl-dev
 	# nexus-agent top's screen
 	libncurses-dev
+	# OTLP export: protobuf-c code generated from the vendored .proto files, and its runtime
+	protobuf-c-compiler libprotobuf-c-dev
+	# --tls-cert/--tls-key: checked with GnuTLS (what libmicrohttpd's TLS uses)
+	libgnutls28-dev
+	# the status page (GET /) is embedded in the binary with xxd -i
+	xxd
+	# --pg-catalog talks to PostgreSQL through libpq (libpq5 at run time)
+	libpq-dev
 )
 RUN_PKGS=(
 	# make fuzz: libFuzzer and the sanitizer runtimes
@@ -23,10 +31,20 @@ RUN_PKGS=(
 	# completeness tests with real client libraries (Debian's Python ones; npm's come from
 	# npm, which ships with nodejs here)
 	python3-redis python3-asyncpg python3-psycopg nodejs
+	# deploy/ tests: YAML of the manifests and configs (promtool comes with prometheus)
+	python3-yaml
 	# make bench: the bare probe that is the floor every overhead is compared with
 	bpftrace
 	# nexus-agent top's integration test drives it in a terminal
 	tmux
+	# make lint (make test runs it): static analysis of agent/
+	clang-tidy cppcheck
+	# the OTLP integration test decodes what the agent sends with the official schema
+	protobuf-compiler
+	# the HTTP endpoint's test makes a self-signed certificate
+	openssl
+	# the status page's integration test renders it in a real browser (headless)
+	chromium
 	# test_faults / test_privileges: setpriv and unshare (capability sets, private mount
 	# namespaces), readelf (the call sites the agent's uprobe links must match)
 	util-linux binutils

@@ -15,6 +15,8 @@
 #define ALERT_LABEL_VALUE_LEN 128
 #define ALERT_SUMMARY_LEN 256
 #define ALERT_DESCRIPTION_LEN 512
+/* room for a base URL as long as ACFG_URL_LEN, '#' and a rule name (runbook.h) */
+#define ALERT_RUNBOOK_URL_LEN 600
 
 enum alert_severity { SEV_INFO, SEV_WARNING, SEV_CRITICAL, SEV__COUNT };
 
@@ -36,6 +38,7 @@ struct alert {
 	struct alert_label labels[ALERT_MAX_LABELS]; /* e.g. server, database, command */
 	char summary[ALERT_SUMMARY_LEN];
 	char description[ALERT_DESCRIPTION_LEN];
+	char runbook_url[ALERT_RUNBOOK_URL_LEN]; /* "" when the rule has none (runbook.h) */
 	double value;		 /* the series' value at the last evaluation */
 	double threshold;	 /* what it was compared with (NAN for anomaly rules) */
 	uint64_t fingerprint;	 /* hash of name + labels: the dedup key */

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <yaml.h>
 #include "alert/alert_config.h"
+#include "alert/runbook.h"
 
 #define ACFG_MAX_FILE (1 << 20) /* 64 overrides + 64 custom rules fit in a few tens of KiB */
 #define DISP_LEN 48		/* how much of a bad value a message quotes */
@@ -36,6 +37,7 @@ void alert_config__init(struct alert_config *c)
 	memset(c, 0, sizeof(*c));
 	c->resend_interval_ns = 60ULL * 1000000000ULL;
 	c->timeout_ns = 5ULL * 1000000000ULL;
+	snprintf(c->runbook_url_base, sizeof(c->runbook_url_base), "%s", RUNBOOK_URL_BASE_DEFAULT);
 }
 
 const char *acfg_op__str(enum acfg_op op)
@@ -131,7 +133,7 @@ static const char *disp(char *out, const char *s)
 {
 	size_t i;
 
-	for (i = 0; s[i] && i < DISP_LEN - 4; i++)
+	for (i = 0; i < DISP_LEN - 4 && s[i]; i++)
 		out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
 	if (s[i])
 		memcpy(out + i, "...", 3), i += 3;
@@ -546,11 +548,12 @@ enum {
 	CF_CLEAR_FOR,
 	CF_SEVERITY,
 	CF_SUMMARY,
+	CF_RUNBOOK_URL,
 	CF__COUNT
 };
 static const char *const custom_fields[CF__COUNT] = {
 	"name", "metric", "match", "rate", "op", "threshold", "clear", "for", "clear_for",
-	"severity", "summary",
+	"severity", "summary", "runbook_url",
 };
 
 static int custom_name(struct acfg_parser *p, struct acfg_custom *r)
@@ -576,6 +579,8 @@ static int custom_name(struct acfg_parser *p, struct acfg_custom *r)
 	return 0;
 }
 
+static int get_url(struct acfg_parser *p, const char *what, char *dst);
+
 static int parse_custom(struct acfg_parser *p, struct acfg_custom *r)
 {
 	static const int required[] = { CF_NAME, CF_METRIC, CF_OP, CF_THRESHOLD };
@@ -598,8 +603,8 @@ static int parse_custom(struct acfg_parser *p, struct acfg_custom *r)
 		if (f < 0)
 			return fail(p, km,
 				    "unknown field '%s' in a custom rule (expected name, metric, "
-				    "match, rate, op, threshold, clear, for, clear_for, severity or "
-				    "summary)",
+				    "match, rate, op, threshold, clear, for, clear_for, severity, "
+				    "summary or runbook_url)",
 				    disp(d, key));
 		if (seen & (1u << f))
 			return fail(p, km, "duplicate field '%s' in a custom rule", key);
@@ -640,6 +645,9 @@ static int parse_custom(struct acfg_parser *p, struct acfg_custom *r)
 			break;
 		case CF_SEVERITY:
 			err = get_severity(p, &r->severity);
+			break;
+		case CF_RUNBOOK_URL:
+			err = get_url(p, key, r->runbook_url);
 			break;
 		default:
 			err = get_str(p, key, r->summary, sizeof(r->summary));
@@ -775,6 +783,11 @@ static int parse_notify(struct acfg_parser *p)
 	}
 }
 
+static int parse_runbook_base(struct acfg_parser *p)
+{
+	return get_url(p, "runbook_url_base", p->c->runbook_url_base);
+}
+
 static int parse_top(struct acfg_parser *p)
 {
 	static const struct {
@@ -784,6 +797,7 @@ static int parse_top(struct acfg_parser *p)
 		{ "rules", parse_rules },
 		{ "custom_rules", parse_custom_rules },
 		{ "notify", parse_notify },
+		{ "runbook_url_base", parse_runbook_base },
 	};
 	const size_t n = sizeof(sections) / sizeof(sections[0]);
 	char key[ALERT_NAME_LEN], d[DISP_LEN];
@@ -802,8 +816,8 @@ static int parse_top(struct acfg_parser *p)
 			;
 		if (i == n)
 			return fail(p, km,
-				    "unknown top-level key '%s' (expected rules, custom_rules or "
-				    "notify)",
+				    "unknown top-level key '%s' (expected rules, custom_rules, "
+				    "notify or runbook_url_base)",
 				    disp(d, key));
 		if (seen & (1u << i))
 			return fail(p, km, "duplicate key '%s'", key);

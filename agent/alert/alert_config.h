@@ -24,11 +24,13 @@
  *       for: 15s
  *       severity: warning
  *       summary: "Redis errors above 50/s"
+ *       runbook_url: https://wiki.example/redis-errors   # optional; none by default
  *   notify:
  *     alertmanager: http://127.0.0.1:9093   # base URL; alerts go to /api/v2/alerts
  *     webhook: http://127.0.0.1:8080/hook   # generic JSON webhook
  *     resend_interval: 60s
  *     timeout: 5s
+ *   runbook_url_base: https://wiki.example/nexus/runbooks.md  # built-in rules' links (BASE#rule)
  */
 #ifndef NEXUS_ALERT_CONFIG_H
 #define NEXUS_ALERT_CONFIG_H
@@ -75,6 +77,7 @@ struct acfg_custom {
 	uint64_t for_ns, clear_for_ns;
 	enum alert_severity severity; /* default warning */
 	char summary[ALERT_SUMMARY_LEN];
+	char runbook_url[ACFG_URL_LEN]; /* "" = none: a custom rule has no runbook of its own */
 	int line;
 };
 
@@ -87,6 +90,9 @@ struct alert_config {
 	char webhook_url[ACFG_URL_LEN];
 	uint64_t resend_interval_ns; /* default 60 s */
 	uint64_t timeout_ns;	     /* default 5 s */
+	/* built-in rules' runbook links: BASE#rule_name (runbook.h); "" = none.
+	 * Default RUNBOOK_URL_BASE_DEFAULT. */
+	char runbook_url_base[ACFG_URL_LEN];
 };
 
 /* The defaults: no overrides, no custom rules, no receivers. */

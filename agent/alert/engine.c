@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 #include "alert/custom_rules.h"
+#include "alert/runbook.h"
 #include "alert/engine.h"
 #include "alert/notify.h"
 #include "alert/rule_state.h"
@@ -293,6 +294,18 @@ static void advise(const struct engine *e, int rule, const struct rule_subject *
 		custom_rules__advice(&e->cfg->custom[rule - e->n_rules], v, t);
 }
 
+/* The alert's runbook link: BASE#rule for a built-in rule, the file's runbook_url for a custom
+ * one (none unless given). */
+static void runbook(const struct engine *e, int rule, struct alert *a)
+{
+	if (rule < e->n_rules)
+		runbook__url(e->cfg->runbook_url_base, e->rule[rule]->name, a->runbook_url,
+			     sizeof(a->runbook_url));
+	else
+		snprintf(a->runbook_url, sizeof(a->runbook_url), "%s",
+			 e->cfg->custom[rule - e->n_rules].runbook_url);
+}
+
 /*
  * Applies a verdict to the instance of (rule, labels): creates it when the rule fires, steps it,
  * refreshes what it says. key is the alert's name and labels (severity, ... not yet set); s is
@@ -339,6 +352,7 @@ static void judge(struct engine *e, int rule, int series, const struct alert *ke
 		advise(e, rule, s, v, &t);
 		snprintf(in->a.summary, sizeof(in->a.summary), "%s", t.summary);
 		snprintf(in->a.description, sizeof(in->a.description), "%s", t.description);
+		runbook(e, rule, &in->a);
 	}
 	step(e, in, v->fire, v->clear);
 }
@@ -515,6 +529,10 @@ static void health_of(const struct engine *e, const struct series *se,
 			in->firing_warning++;
 	}
 	health__score(in, &h->health);
+	if (se->cap) {
+		h->has_cap = true;
+		memcpy(h->cap, se->cap->fit, sizeof(h->cap));
+	}
 }
 
 void engine_snapshot__free(struct engine_snapshot *s)

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include "alert/alert.h"
 #include "alert/alert_config.h"
+#include "alert/capacity.h"
 #include "alert/health.h"
 #include "alert/notify.h"
 
@@ -32,6 +33,8 @@ struct engine_server_health {
 	char kind[12]; /* "redis" or "postgres" */
 	struct health_result health;
 	struct health_input input;
+	bool has_cap;			  /* the capacity trends below are known */
+	struct cap_fit cap[CAP__COUNT]; /* connections, memory, traffic (alert/capacity.h) */
 };
 
 struct engine_snapshot {

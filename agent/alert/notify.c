@@ -200,6 +200,8 @@ static json_t *alert_json(const struct alert *a, const struct notify_cfg *cfg, i
 		err |= json_object_set_new(ann, "summary", json_text(a->summary));
 	if (a->description[0])
 		err |= json_object_set_new(ann, "description", json_text(a->description));
+	if (a->runbook_url[0]) /* the annotation Prometheus' alerting rules use for it */
+		err |= json_object_set_new(ann, "runbook_url", json_text(a->runbook_url));
 	fmt_value(buf, sizeof(buf), a->value);
 	err |= json_object_set_new(ann, "value", json_string(buf));
 	if (isfinite(a->threshold)) {

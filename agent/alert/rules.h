@@ -46,6 +46,7 @@
 #include "alert/alert.h"
 #include "alert/alert_config.h"
 #include "alert/baseline.h"
+#include "alert/capacity.h"
 #include "alert/engine.h" /* ENG_WINDOW: what "the last 5 s" of a signal is */
 #include "alert/rule_state.h"
 
@@ -102,6 +103,7 @@ struct rule_subject {
 	bool present;	      /* in this tick's snapshots (only SC_SERVERS can be absent) */
 	bool usdt;	      /* PostgreSQL's USDT figures are live for it */
 	uint32_t pid, old_pid;
+	bool gone;	      /* pid has exited (the snapshot says so: the engine asks no OS) */
 	bool restarted_now;   /* its pid changed at this tick (old_pid -> pid) */
 	const double *sig;    /* [S__COUNT] this tick's signals */
 	const double *score;  /* [S__COUNT] their anomaly scores against their baselines */
@@ -114,6 +116,8 @@ struct rule_subject {
 	const struct rs_stall *stall;
 	double blocked_share;
 	double lost;			 /* the agent: events lost since the last tick */
+	/* a server's capacity trends, [CAP__COUNT] (NULL: none, e.g. a database or the agent) */
+	const struct cap_fit *cap;
 };
 
 static inline bool subject__redis(const struct rule_subject *s)

@@ -3,9 +3,7 @@
  * Built-in rules on any server's clients, traffic and process (Redis and PostgreSQL alike,
  * judged per server), and on the agent itself. See rules.h for the entry format.
  */
-#include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include "alert/rules.h"
 
@@ -121,16 +119,11 @@ static void traffic_surge_advice(const struct rule_subject *s, const struct rule
 		 w, base > 0 ? r / base : INFINITY);
 }
 
-static bool pid_alive(uint32_t pid)
-{
-	return pid && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
-}
-
 /* Also judged once the server left the snapshots (.absent): that is one way of being gone. */
 static void target_gone_eval(const struct rule_subject *s, const struct rule_bounds *b,
 			     struct verdict *v)
 {
-	bool gone = !s->present || (s->pid && !pid_alive(s->pid));
+	bool gone = !s->present || s->gone;
 
 	v->value = s->pid;
 	v->threshold = NAN;
@@ -195,6 +188,69 @@ static void events_lost_advice(const struct rule_subject *s, const struct rule_b
 		 "undercount. Raise --ring-mb, lower --capture-bytes, or check the agent's CPU.");
 }
 
+/*
+ * The threshold and clear are seconds to the limit. The trends are fitted once a minute
+ * (alert/capacity.c): a prediction holds between fits, so `for` spans a refit.
+ */
+#define CAP_CRITICAL_S 1800 /* sent as critical under 30 min */
+
+/* The resource that reaches its limit first; -1 when none is predicted to. */
+static int cap_soonest(const struct rule_subject *s)
+{
+	int best = -1;
+
+	for (int r = 0; s->cap && r < CAP__COUNT; r++)
+		if (s->cap[r].limit > 0 && isfinite(s->cap[r].ttl_s) &&
+		    (best < 0 || s->cap[r].ttl_s < s->cap[best].ttl_s))
+			best = r;
+	return best;
+}
+
+static void capacity_eval(const struct rule_subject *s, const struct rule_bounds *b,
+			  struct verdict *v)
+{
+	int r = cap_soonest(s);
+	double ttl = r < 0 ? INFINITY : s->cap[r].ttl_s;
+
+	v->value = ttl;
+	v->why = r;
+	v->fire = ttl < b->threshold;
+	v->clear = !(ttl < b->clear);
+	v->escalate = ttl < CAP_CRITICAL_S;
+}
+
+static void capacity_advice(const struct rule_subject *s, const struct rule_bounds *b,
+			    const struct verdict *v, struct rule_text *t)
+{
+	char w[RULE_WHO_LEN];
+	const struct cap_fit *f;
+	bool mem;
+
+	rule__who(s, w, sizeof(w));
+	if (v->why < 0 || !s->cap) {
+		snprintf(t->summary, sizeof(t->summary), "%s: no capacity limit in sight", w);
+		snprintf(t->description, sizeof(t->description),
+			 "%s: no resource with a known limit is predicted to reach it.", w);
+		return;
+	}
+	f = &s->cap[v->why];
+	mem = v->why == CAP_MEMORY;
+	snprintf(t->summary, sizeof(t->summary), "%s reaches its %s limit in %.0f min at this trend",
+		 w, cap_resource__str(v->why), v->value / 60);
+	snprintf(t->description, sizeof(t->description),
+		 "%s: %s grows %.3g%s per hour (Theil-Sen over %d minutes, Mann-Kendall z %.1f); "
+		 "now %.4g%s of %.4g%s. %s",
+		 w, cap_resource__str(v->why), f->slope * 3600 / (mem ? 1048576 : 1),
+		 mem ? " MiB" : "", f->n, f->z, f->value / (mem ? 1048576 : 1), mem ? " MiB" : "",
+		 f->limit / (mem ? 1048576 : 1), mem ? " MiB" : "",
+		 mem ? "Find what grows (keys without a TTL, big keys: redis-cli --bigkeys) or raise "
+		       "maxmemory and set an eviction policy."
+		     : subject__redis(s) ? "Look for clients that leak connections (CLIENT LIST by "
+					    "age) or raise maxclients."
+					  : "Look for clients that leak connections, put a pooler "
+					    "(PgBouncer) in front, or raise max_connections.");
+}
+
 static const struct rule rules[] = {
 	{
 		.name = "connection_storm",
@@ -243,6 +299,14 @@ static const struct rule rules[] = {
 		.applies = { .scopes = SC_SERVERS },
 		.eval = target_restarted_eval,
 		.advice = target_restarted_advice,
+	},
+	{
+		.name = "capacity_exhaustion_predicted",
+		.defaults = { .severity = SEV_WARNING, .for_s = 60, .clear_for_s = 300,
+			      .threshold = 4 * 3600, .clear = 5 * 3600 },
+		.applies = { .scopes = SC_SERVERS },
+		.eval = capacity_eval,
+		.advice = capacity_advice,
 	},
 	{
 		.name = "events_lost",

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include "alert/series.h"
-#include "capture/server_conf.h"
 
 /* Ratios need this many events in the window to mean anything (a 1-in-3 error is no ratio). */
 #define MIN_RATIO_EVENTS	20
@@ -61,6 +60,8 @@ void series_set__init(struct series_set *ss)
 	 * at, and silences of a busy server are milliseconds; the rule adds STALL_MIN_S. */
 	c[S_GAP].min_abs_effect = 0.05;
 	c[S_GAP].min_rel_effect = 4; /* 5x the usual silence */
+	/* without it, no capacity trends (the fits are skipped), everything else works */
+	cap_scratch__init(&ss->cap_scratch);
 }
 
 void series_set__free(struct series_set *ss)
@@ -68,7 +69,10 @@ void series_set__free(struct series_set *ss)
 	for (int i = 0; i < ENG_MAX_SERIES; i++) {
 		free(ss->s[i].ring_h);
 		ss->s[i].ring_h = NULL;
+		free(ss->s[i].cap);
+		ss->s[i].cap = NULL;
 	}
+	cap_scratch__free(&ss->cap_scratch);
 }
 
 static int series_find(struct series_set *ss, enum series_kind k, const char *server,
@@ -92,8 +96,15 @@ static int series_find(struct series_set *ss, enum series_kind k, const char *se
 	{
 		struct series *se = &ss->s[free_slot];
 		struct hist *ring_h = se->ring_h;
+		struct cap_server *cap = se->cap;
 
 		memset(se, 0, sizeof(*se));
+		/* servers keep capacity trends; the slot's earlier ones are reused */
+		if (!db[0] && !cap)
+			cap = malloc(sizeof(*cap));
+		if (cap)
+			cap_server__reset(cap);
+		se->cap = cap;
 		if (!ring_h)
 			ring_h = calloc(2 * ENG_WINDOW, sizeof(*ring_h)); /* server time, felt */
 		if (!ring_h)
@@ -225,8 +236,9 @@ static void series_update(struct series_set *ss, struct series *se, const struct
 
 /* The server's process as its snapshot names it (PostgreSQL: the postmaster, the parent of the
  * backends, which the pipeline takes from the backend's process record). */
-static void series_pid(struct series *se, uint32_t pid, uint64_t now_ns)
+static void series_pid(struct series *se, uint32_t pid, bool gone, uint64_t now_ns)
 {
+	se->gone = gone;
 	se->restarted_now = false;
 	if (!pid)
 		return;
@@ -235,12 +247,6 @@ static void series_pid(struct series *se, uint32_t pid, uint64_t now_ns)
 		se->restarted_ns = now_ns;
 		se->restarted_now = true;
 	}
-	if (se->kind == SK_POSTGRES && pid != se->pid) {
-		/* What "near the limit" means for this server: read again when it restarts. */
-		int max = server_conf__pg_max_connections(pid);
-
-		se->conf_limit = max > 0 ? max : PG_MAX_CONNECTIONS;
-	}
 	se->pid = pid;
 }
 
@@ -248,6 +254,22 @@ static void see(struct series *se, uint64_t now_ns)
 {
 	se->present = true;
 	se->last_seen_ns = now_ns;
+}
+
+/* A server's capacity readings: one point a minute per resource, fitted when a step ends. */
+static void capacity_observe(struct series_set *ss, struct series *se, uint64_t now_ns,
+			     double memory, double maxmemory)
+{
+	struct cap_server *c = se->cap;
+
+	if (!c)
+		return;
+	cap_series__observe(&c->s[CAP_CONNECTIONS], &ss->cap_scratch, now_ns, se->conns,
+			    se->limit, &c->fit[CAP_CONNECTIONS]);
+	cap_series__observe(&c->s[CAP_MEMORY], &ss->cap_scratch, now_ns, memory, maxmemory,
+			    &c->fit[CAP_MEMORY]);
+	cap_series__observe(&c->s[CAP_TRAFFIC], &ss->cap_scratch, now_ns, se->sig[S_RATE], 0,
+			    &c->fit[CAP_TRAFFIC]);
 }
 
 /*
@@ -297,10 +319,14 @@ void series_set__update_redis(struct series_set *ss, const struct rs_server_snap
 	r.misses = sv->misses;
 	r.opened = sv->conns_opened;
 	se->conns = (double)sv->conns;
-	se->limit = REDIS_MAXCLIENTS;
+	/* What "near the limit" means: the snapshot carries the configured limit (capture side,
+	 * read again when the server restarts), else the server's default. */
+	se->limit = sv->max_conns ? sv->max_conns : REDIS_MAXCLIENTS;
 	take_stalls(se, sv, now_ns);
-	series_pid(se, sv->pid, now_ns);
+	series_pid(se, sv->pid, sv->gone, now_ns);
 	series_update(ss, se, &r, &sv->total, &sv->felt_total);
+	capacity_observe(ss, se, now_ns, sv->rss_bytes ? (double)sv->rss_bytes : NAN,
+			 (double)sv->maxmemory);
 }
 
 /* Without per-database histograms, a server's latency from its statements' Prometheus buckets:
@@ -376,9 +402,10 @@ void series_set__update_pg(struct series_set *ss, const struct ps_server_snap *s
 			synth_hist(&ss->scratch, sv);
 		}
 		se->conns = pg_conns(sv, NULL);
-		series_pid(se, sv->pid, now_ns);
-		limit = se->limit = se->conf_limit > 0 ? se->conf_limit : PG_MAX_CONNECTIONS;
+		series_pid(se, sv->pid, sv->gone, now_ns);
+		limit = se->limit = sv->max_conns ? sv->max_conns : PG_MAX_CONNECTIONS;
 		series_update(ss, se, &r, &ss->scratch, NULL);
+		capacity_observe(ss, se, now_ns, NAN, 0);
 		se->lock_share = isnan(se->sig[S_LOCK_WAIT])
 					 ? NAN
 					 : fmin(1, se->sig[S_LOCK_WAIT] / fmax(1, se->conns));
@@ -419,10 +446,13 @@ void series__absent(struct series *se)
 void series__forget(struct series *se)
 {
 	struct hist *ring_h = se->ring_h;
+	struct cap_server *cap = se->cap;
 
 	memset(se, 0, sizeof(*se));
 	se->ring_h = ring_h; /* kept for the next series in this slot: no churn */
+	se->cap = cap;
 }
+
 
 void series__subject(const struct series_set *ss, const struct series *se,
 		     struct rule_subject *out)
@@ -434,6 +464,7 @@ void series__subject(const struct series_set *ss, const struct series *se,
 		.present = se->present,
 		.usdt = se->usdt,
 		.pid = se->pid,
+		.gone = se->gone,
 		.old_pid = se->old_pid,
 		.restarted_now = se->restarted_now,
 		.sig = se->sig,
@@ -445,6 +476,7 @@ void series__subject(const struct series_set *ss, const struct series *se,
 		.deadlocks = se->deadlocks_delta,
 		.stall = se->has_stall ? &se->stall : NULL,
 		.blocked_share = se->blocked_share,
+		.cap = se->cap && !se->database[0] ? se->cap->fit : NULL,
 	};
 	if (se->kind == SK_REDIS)
 		out->scope = SC_REDIS;

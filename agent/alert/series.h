@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "alert/baseline.h"
+#include "alert/capacity.h"
 #include "alert/engine.h"
 #include "alert/rules.h"
 #include "stats/hist.h"
@@ -33,6 +34,7 @@ struct series {
 	char database[PS_NAME_LEN]; /* "" for a server's own series */
 	uint64_t last_seen_ns;
 	uint32_t pid; /* the process judged (PostgreSQL: its postmaster) */
+	bool gone;    /* pid has exited, as the snapshot says */
 	uint32_t old_pid;
 	uint64_t restarted_ns; /* 0: never seen restarting */
 	int n_inst;	       /* alert instances that refer to it (the engine's count) */
@@ -42,7 +44,6 @@ struct series {
 	struct hist *ring_h; /* ENG_WINDOW since-start histograms beside them */
 	/* this tick's signals */
 	double sig[S__COUNT], score[S__COUNT], conns, limit, lock_share;
-	double conf_limit; /* max_connections as the server's configuration says; 0: unknown */
 	uint64_t deadlocks_delta;
 	bool restarted_now;
 	/* Redis: the longest stall that ended since the last reading (has_stall), the end of the
@@ -52,6 +53,8 @@ struct series {
 	uint64_t stall_seen_end;
 	double blocked_share;
 	struct baseline b[S__COUNT];
+	/* a server's capacity trends (NULL for databases, or when it could not be allocated) */
+	struct cap_server *cap;
 };
 
 struct series_set {
@@ -59,6 +62,7 @@ struct series_set {
 	struct baseline_cfg bcfg[S__COUNT]; /* per signal: warm-up, half-life, minimum effects */
 	struct hist scratch, window;	    /* work space of one update */
 	uint64_t dropped; /* readings of servers or databases that found no free slot */
+	struct cap_scratch cap_scratch;	    /* work space of the capacity fits */
 };
 
 /* Baseline settings per signal; an empty table. */

@@ -278,6 +278,18 @@ int capture__counters(struct capture *c, uint64_t out[NX_CNT__COUNT])
 	return 0;
 }
 
+int capture__counter_by_cpu(const struct capture *c, enum nx_counter k, uint64_t *out, int max)
+{
+	int n = c->ncpus < max ? c->ncpus : max;
+
+	if (n <= 0)
+		return 0;
+	memset(out, 0, n * sizeof(*out));
+	for (int cpu = 0; cpu < c->ncpus; cpu++)
+		out[cpu < n ? cpu : n - 1] += c->percpu[cpu * NX_CNT__COUNT + k];
+	return n;
+}
+
 int capture__share_maps(const struct capture *c, struct bpf_map *events, struct bpf_map *counters)
 {
 	int rc = bpf_map__reuse_fd(events, bpf_map__fd(c->skel->maps.events));

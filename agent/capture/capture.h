@@ -46,6 +46,9 @@ uint32_t capture__count_targets(const struct capture *c);
 int capture__poll(struct capture *c, int timeout_ms);
 /* Sums the kernel side's per-CPU counters (enum nx_counter). */
 int capture__counters(struct capture *c, uint64_t out[NX_CNT__COUNT]);
+/* Counter k of each possible CPU as the last capture__counters read them, at most max CPUs (the
+ * rest added to the last); returns how many CPUs were stored. */
+int capture__counter_by_cpu(const struct capture *c, enum nx_counter k, uint64_t *out, int max);
 struct bpf_map;
 /* Makes an optional probe object's (pg_usdt, redis_uprobes) ring buffer and counters the
  * capture's, before that object is loaded: every record lands in one ring, in order. 0 or

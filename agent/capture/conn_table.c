@@ -13,7 +13,8 @@ struct conn_table {
 	uint32_t mask; /* buckets - 1 */
 	uint32_t capacity;
 	uint32_t count;
-	int32_t free_head; /* free nodes, chained through hnext */
+	int32_t free_head; /* released nodes, chained through hnext */
+	uint32_t fresh;	   /* nodes [fresh, capacity) were never used: untouched, so not resident */
 	int32_t lru_head;  /* most recently active */
 	int32_t lru_tail;  /* eviction candidate */
 	uint64_t evictions;
@@ -55,11 +56,12 @@ struct conn_table *conn_table__new(uint32_t capacity, conn_release_fn release, v
 	}
 	for (uint32_t i = 0; i < nb; i++)
 		t->buckets[i] = NIL;
-	for (uint32_t i = 0; i < capacity; i++)
-		t->nodes[i].hnext = i + 1 < capacity ? (int32_t)(i + 1) : NIL;
+	/* No free list through every node: calloc's pages stay untouched (and out of the RSS) until
+	 * connections need them, so --max-conns costs memory only as far as it is used. */
 	t->mask = nb - 1;
 	t->capacity = capacity;
-	t->free_head = 0;
+	t->free_head = NIL;
+	t->fresh = 0;
 	t->lru_head = t->lru_tail = NIL;
 	t->release = release;
 	t->release_ctx = ctx;
@@ -173,7 +175,7 @@ struct nx_conn *conn_table__insert(struct conn_table *t, uint32_t tgid, uint32_t
 		evicted->tgid = 0;
 	if (c)
 		conn_table__remove(t, c);
-	if (t->free_head == NIL) {
+	if (t->free_head == NIL && t->fresh == t->capacity) {
 		struct nx_conn *old = &t->nodes[t->lru_tail];
 
 		if (evicted)
@@ -181,9 +183,14 @@ struct nx_conn *conn_table__insert(struct conn_table *t, uint32_t tgid, uint32_t
 		conn_table__remove(t, old);
 		t->evictions++;
 	}
-	i = t->free_head;
-	c = &t->nodes[i];
-	t->free_head = c->hnext;
+	if (t->free_head != NIL) {
+		i = t->free_head;
+		c = &t->nodes[i];
+		t->free_head = c->hnext;
+	} else {
+		i = (int32_t)t->fresh++;
+		c = &t->nodes[i];
+	}
 	memset(c, 0, sizeof(*c));
 	c->tgid = tgid;
 	c->fd = fd;

@@ -5,7 +5,15 @@
 #include <string.h>
 #include "capture/capture.h"
 #include "capture/conntrack.h"
+#include "capture/pod_identity.h"
 #include "capture/targets.h"
+
+/* One container's identity, shared by its processes (a postmaster and its backends). */
+struct ident_node {
+	struct nx_identity id; /* first: nx_proc.ident points here */
+	uint32_t refs;
+	struct ident_node *next;
+};
 
 struct conntrack {
 	struct conn_table *conns;
@@ -14,6 +22,9 @@ struct conntrack {
 	struct conntrack_sink sink;
 	struct conntrack_stats st;
 	struct conntrack_host host; /* describe/listen_ports NULL: this host's /proc */
+	bool identify;
+	const char *pod_logs_dir;
+	struct ident_node *idents; /* of the processes in the table, each once */
 };
 
 void conntrack__set_host(struct conntrack *ct, const struct conntrack_host *host)
@@ -38,6 +49,8 @@ struct conntrack *conntrack__new(const struct conntrack_opts *opts, struct captu
 		return NULL;
 	ct->cap = cap;
 	ct->sink = sink;
+	ct->identify = opts->identify;
+	ct->pod_logs_dir = opts->pod_logs_dir;
 	ct->conns = conn_table__new(opts->max_conns, sink.on_release, sink.ctx);
 	ct->procs = ct->conns ? proc_table__new(opts->max_procs) : NULL;
 	if (!ct->procs) {
@@ -55,7 +68,77 @@ void conntrack__free(struct conntrack *ct)
 		return;
 	conn_table__free(ct->conns);
 	proc_table__free(ct->procs);
+	while (ct->idents) {
+		struct ident_node *n = ct->idents;
+
+		ct->idents = n->next;
+		free(n);
+	}
 	free(ct);
+}
+
+static const struct nx_identity *ident_hold(const struct nx_identity *id)
+{
+	if (id)
+		((struct ident_node *)id)->refs++;
+	return id;
+}
+
+static void ident_put(struct conntrack *ct, const struct nx_identity *id)
+{
+	struct ident_node **pp;
+
+	if (!id || --((struct ident_node *)id)->refs)
+		return;
+	for (pp = &ct->idents; *pp; pp = &(*pp)->next)
+		if (&(*pp)->id == id) {
+			struct ident_node *n = *pp;
+
+			*pp = n->next;
+			free(n);
+			return;
+		}
+}
+
+/* The shared node equal to id, made when none is; NULL when out of memory. */
+static const struct nx_identity *ident_intern(struct conntrack *ct, const struct nx_identity *id)
+{
+	struct ident_node *n;
+
+	for (n = ct->idents; n; n = n->next)
+		if (!memcmp(&n->id, id, sizeof(*id)))
+			return ident_hold(&n->id);
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return NULL;
+	n->id = *id;
+	n->refs = 1;
+	n->next = ct->idents;
+	ct->idents = n;
+	return &n->id;
+}
+
+/* Takes over a reference the caller holds; the process's former one is let go. */
+static void set_ident(struct conntrack *ct, struct nx_proc *p, const struct nx_identity *id)
+{
+	const struct nx_identity *old = p->ident;
+
+	p->ident = id;
+	ident_put(ct, old);
+}
+
+/* Which container and pod a process met now runs in: once per process, never per record. */
+static void identify(struct conntrack *ct, struct nx_proc *p)
+{
+	struct nx_identity id;
+	bool found;
+
+	if (ct->host.identify)
+		found = ct->host.identify(ct->host.ctx, p->tgid, &id);
+	else
+		found = ct->identify && !ct->host.describe &&
+			pod_identity__lookup((pid_t)p->tgid, ct->pod_logs_dir, &id);
+	set_ident(ct, p, found ? ident_intern(ct, &id) : NULL);
 }
 
 static void set_comm(struct nx_proc *p, const char *comm)
@@ -88,6 +171,7 @@ struct nx_proc *conntrack__add_proc(struct conntrack *ct, uint32_t tgid, uint32_
 	if (exe)
 		snprintf(p->exe, sizeof(p->exe), "%s", exe);
 	learn_listen_ports(ct, p);
+	identify(ct, p);
 	return p;
 }
 
@@ -106,11 +190,18 @@ static struct nx_proc *proc_of(struct conntrack *ct, uint32_t tgid, const char *
 
 static void add_listen_port(struct nx_proc *p, uint16_t port)
 {
+	int max = sizeof(p->listen_ports) / sizeof(p->listen_ports[0]);
+
 	for (int i = 0; i < p->n_listen; i++)
 		if (p->listen_ports[i] == port)
 			return;
-	if (p->n_listen < sizeof(p->listen_ports) / sizeof(p->listen_ports[0]))
+	if (p->n_listen < max) {
 		p->listen_ports[p->n_listen++] = port;
+		return;
+	}
+	/* Full: an accept is first-hand knowledge, so it pushes out the oldest port. */
+	memmove(p->listen_ports, p->listen_ports + 1, (max - 1) * sizeof(p->listen_ports[0]));
+	p->listen_ports[max - 1] = port;
 }
 
 /*
@@ -263,6 +354,8 @@ static void on_proc_start(struct conntrack *ct, const struct nx_proc_event *ev)
 			memcpy(p->exe, parent->exe, sizeof(p->exe));
 			memcpy(p->listen_ports, parent->listen_ports, sizeof(p->listen_ports));
 			p->n_listen = parent->n_listen;
+			/* a child starts in its parent's cgroup: the same container */
+			set_ident(ct, p, ident_hold(parent->ident));
 		}
 	} else if (describe(ct, ev->hdr.tgid, &ti) == 0) {
 		p = conntrack__add_proc(ct, ev->hdr.tgid, ti.ppid, ev->comm, ti.exe);
@@ -296,6 +389,7 @@ static void on_proc_exit(struct conntrack *ct, const struct nx_proc_event *ev)
 	gone = *p;
 	proc_table__remove(ct->procs, p);
 	emit(ct, &ev->hdr, NULL, NULL, &gone, ev->exit_code);
+	ident_put(ct, gone.ident);
 }
 
 void conntrack__record(void *ctx, const void *rec, size_t size)

@@ -8,6 +8,7 @@
 #ifndef NEXUS_CONNTRACK_H
 #define NEXUS_CONNTRACK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "capture/conn_table.h"
 #include "capture/proc_table.h"
@@ -53,6 +54,10 @@ struct conntrack_stats {
 struct conntrack_opts {
 	uint32_t max_conns;
 	uint32_t max_procs;
+	/* Look up each process's container and pod (pod_identity.h) when it is met: run and trace.
+	 * Off where pids are not this host's live processes (replay, tests). */
+	bool identify;
+	const char *pod_logs_dir; /* NULL: the default */
 };
 
 struct conntrack;
@@ -78,6 +83,9 @@ struct target_info;
 struct conntrack_host {
 	int (*describe)(void *ctx, uint32_t tgid, struct target_info *ti); /* 0 or -errno */
 	int (*listen_ports)(void *ctx, uint32_t tgid, uint16_t *ports, int max); /* how many */
+	/* Its container and pod (pod_identity__lookup): true when it runs in one. NULL with
+	 * describe set: none looked up. */
+	bool (*identify)(void *ctx, uint32_t tgid, struct nx_identity *id);
 	void *ctx;
 };
 void conntrack__set_host(struct conntrack *ct, const struct conntrack_host *host);

@@ -182,6 +182,57 @@ void pg_usdt__each_waiting(struct pg_usdt *u, void (*fn)(void *ctx, uint32_t tgi
 	}
 }
 
+#define REL_BATCH 512
+
+/* One syscall per REL_BATCH entries: the map is read once a second on the capture thread, and
+ * a get-next-key plus a lookup per entry would cost ~10 ms there for a full map. 0, or -errno
+ * when the kernel has no batch lookup for this map (the caller then walks it). */
+static int each_relation_batch(struct pg_usdt *u, int fd,
+			       void (*fn)(void *ctx, const struct nx_pg_rel_key *k,
+					  const struct nx_pg_rel_val *v),
+			       void *ctx)
+{
+	struct nx_pg_rel_key *keys = calloc(REL_BATCH, sizeof(*keys));
+	struct nx_pg_rel_val *vals = calloc((size_t)REL_BATCH * u->ncpus, sizeof(*vals));
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	__u64 in = 0, out = 0;
+	bool first = true;
+	int err = 0;
+
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (;;) {
+		__u32 n = REL_BATCH;
+
+		err = bpf_map_lookup_batch(fd, first ? NULL : &in, &out, keys, vals, &n, &opts);
+		if (err && errno != ENOENT) {
+			err = first ? -errno : 0; /* mid-way: what was read stands */
+			break;
+		}
+		for (__u32 i = 0; i < n; i++) {
+			struct nx_pg_rel_val v = {};
+
+			for (int c = 0; c < u->ncpus; c++) {
+				v.hits += vals[(size_t)i * u->ncpus + c].hits;
+				v.reads += vals[(size_t)i * u->ncpus + c].reads;
+			}
+			fn(ctx, &keys[i], &v);
+		}
+		if (err) { /* ENOENT: that was the last batch */
+			err = 0;
+			break;
+		}
+		in = out;
+		first = false;
+	}
+cleanup:
+	free(keys);
+	free(vals);
+	return err;
+}
+
 void pg_usdt__each_relation(struct pg_usdt *u,
 			    void (*fn)(void *ctx, const struct nx_pg_rel_key *k,
 				       const struct nx_pg_rel_val *v),
@@ -189,10 +240,13 @@ void pg_usdt__each_relation(struct pg_usdt *u,
 {
 	int fd = bpf_map__fd(u->skel->maps.pg_relations);
 	struct nx_pg_rel_key key, next, *prev = NULL;
-	struct nx_pg_rel_val *percpu = calloc(u->ncpus, sizeof(*percpu));
+	struct nx_pg_rel_val *percpu;
 
 	/* A per-CPU map gives one value per possible CPU, each rounded up to 8 bytes. */
 	_Static_assert(sizeof(struct nx_pg_rel_val) % 8 == 0, "no padding between CPUs' values");
+	if (!each_relation_batch(u, fd, fn, ctx))
+		return;
+	percpu = calloc(u->ncpus, sizeof(*percpu));
 	while (percpu && !bpf_map_get_next_key(fd, prev, &next)) {
 		struct nx_pg_rel_val v = {};
 

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include "capture/conn_table.h"
 #include "events.h"
+#include "identity.h"
 
 enum nx_server_kind {
 	NX_KIND_OTHER = 0,
@@ -24,6 +25,9 @@ struct nx_proc {
 	char comm[NX_COMM_LEN];
 	char exe[256]; /* the executable, as /proc/PID/root/... resolves it: inside a container too */
 	uint64_t seen_ns;
+	/* Its container and pod (NULL: a process of the host, or not looked up): shared by the
+	 * processes of one container, owned by conntrack (looked up once per process met). */
+	const struct nx_identity *ident;
 	/* TCP ports listening in its network namespace: a connection on one of them was accepted.
 	 * Read from /proc once per discovered process, inherited at fork, extended by accept. */
 	uint16_t listen_ports[8];

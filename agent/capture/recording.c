@@ -240,7 +240,7 @@ struct rec_reader *rec_reader__open(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen,
 			 "%s: recording format version %u is newer than this agent reads (%u): "
 			 "replay it with a newer nexus-agent",
-			 path, r->hdr.version, REC_VERSION);
+			 path, r->hdr.version, (unsigned)REC_VERSION);
 		goto cleanup;
 	}
 	memcpy(&r->hdr, buf, n < sizeof(r->hdr) ? n : sizeof(r->hdr));

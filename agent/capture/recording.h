@@ -29,6 +29,8 @@
  *	REC_E_LISTEN   its listening TCP ports (struct rec_listen)
  *	REC_E_PG_TITLE a postgres backend's user and database, from its title (struct rec_title)
  *	REC_E_COUNTERS the kernel's counters (u64[NX_CNT__COUNT]) at the time of the block
+ *	REC_E_IDENTITY a process's container and pod (struct rec_identity); a later minor
+ *	               addition: readers before it skip it, and their servers carry no identity
  *	A lookup entry comes before the record whose handling asked for it.
  *   the end block (REC_BLOCK_END): entries as above (the final counters); nothing follows it.
  *
@@ -41,6 +43,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "events.h"
+#include "identity.h"
 
 #define REC_MAGIC "NXREC\r\n\x1a"
 #define REC_VERSION 1
@@ -62,6 +65,7 @@ enum rec_entry_kind {
 	REC_E_LISTEN = 4,
 	REC_E_PG_TITLE = 5,
 	REC_E_COUNTERS = 6,
+	REC_E_IDENTITY = 7,
 };
 
 /* Capture settings of the recording (REC_F_*). */
@@ -120,6 +124,12 @@ struct rec_title {
 	int32_t rc;
 	char user[64];
 	char db[64];
+};
+
+struct rec_identity {
+	uint32_t tgid;
+	uint32_t found; /* 1: in a container or pod; 0: a process of the host */
+	struct nx_identity id; /* fixed-size strings, NUL-terminated */
 };
 
 /* --- writing ---------------------------------------------------------------------------------- */

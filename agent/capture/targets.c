@@ -2,10 +2,12 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include "capture/targets.h"
 
 static int read_small(const char *path, char *buf, size_t len)
@@ -110,37 +112,39 @@ int targets__scan(const struct target_spec *spec,
 	return n;
 }
 
-/* Socket inodes among a process's open files (its listening sockets are among them); -1 when its
- * fd table cannot be read (no CAP_SYS_PTRACE for another user's process). */
-static int socket_inodes(pid_t pid, unsigned long *inodes, int max)
+/* The inodes of a process's sockets (/proc/PID/fd, lowest fds first: listeners open early). */
+static int socket_inodes(pid_t tgid, unsigned long *inodes, int max)
 {
-	char path[300], link[64];
+	char path[64], link[64];
 	struct dirent *de;
-	int n = 0;
 	DIR *d;
+	int n = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	snprintf(path, sizeof(path), "/proc/%d/fd", tgid);
 	d = opendir(path);
 	if (!d)
-		return -1;
+		return 0;
 	while (n < max && (de = readdir(d))) {
-		unsigned long ino;
+		char fd_path[64 + 256];
 		ssize_t len;
 
-		snprintf(path, sizeof(path), "/proc/%d/fd/%s", pid, de->d_name);
-		len = readlink(path, link, sizeof(link) - 1);
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(fd_path, sizeof(fd_path), "%s/%s", path, de->d_name);
+		len = readlink(fd_path, link, sizeof(link) - 1);
 		if (len <= 0)
 			continue;
 		link[len] = '\0';
-		if (sscanf(link, "socket:[%lu]", &ino) == 1)
-			inodes[n++] = ino;
+		if (sscanf(link, "socket:[%lu]", &inodes[n]) == 1)
+			n++;
 	}
 	closedir(d);
 	return n;
 }
 
-static int scan_listen(const char *path, const unsigned long *inodes, int n_ino, uint16_t *ports,
-		       int n, int max)
+/* Listening ports in a /proc/net/tcp{,6} file; with inodes, only those sockets. */
+static int scan_listen(const char *path, uint16_t *ports, int n, int max,
+		       const unsigned long *inodes, int n_inodes)
 {
 	FILE *f = fopen(path, "re");
 	char line[256];
@@ -153,18 +157,17 @@ static int scan_listen(const char *path, const unsigned long *inodes, int n_ino,
 	}
 	while (n < max && fgets(line, sizeof(line), f)) {
 		unsigned int port, state;
-		unsigned long ino;
-		bool dup = false, mine = n_ino == 0;
+		unsigned long inode = 0;
+		bool dup = false, mine = !inodes;
 
-		/* "  0: 0100007F:18EB 00000000:0000 0A 00000000:00000000 00:00000000 00000000
-		 *    0        0 12345 ..." (the 10th field is the socket's inode) */
-		if (sscanf(line, " %*d: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x %*x:%*x %*x:%*x %*x "
-			   "%*u %*u %lu", &port, &state, &ino) != 3)
+		/* "  0: 0100007F:18EB 00000000:0000 0A 00000000:00000000 00:00000000 00000000  0 0 INODE" */
+		if (sscanf(line, " %*d: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x %*x:%*x %*x:%*x %*x %*u %*u %lu",
+			   &port, &state, &inode) < 2)
 			continue;
 		if (state != 0x0A) /* TCP_LISTEN */
 			continue;
-		for (int i = 0; i < n_ino && !mine; i++)
-			mine = inodes[i] == ino;
+		for (int i = 0; inodes && i < n_inodes; i++)
+			mine |= inodes[i] == inode;
 		if (!mine)
 			continue;
 		for (int i = 0; i < n; i++)
@@ -176,41 +179,58 @@ static int scan_listen(const char *path, const unsigned long *inodes, int n_ino,
 	return n;
 }
 
-/* LISTEN ports in tgid's namespace held by the sockets listed (all when n_ino < 0). */
-static int ports_of(pid_t tgid, const unsigned long *inodes, int n_ino, uint16_t *ports, int max)
+static bool same_netns(pid_t a, pid_t b)
 {
-	char path[64];
-	int n;
+	struct stat sa, sb;
+	char pa[64], pb[64];
 
-	if (n_ino == 0)
-		return 0;
-	if (n_ino < 0)
-		n_ino = 0; /* no filter */
-	snprintf(path, sizeof(path), "/proc/%d/net/tcp", tgid);
-	n = scan_listen(path, inodes, n_ino, ports, 0, max);
-	snprintf(path, sizeof(path), "/proc/%d/net/tcp6", tgid);
-	return scan_listen(path, inodes, n_ino, ports, n, max);
+	snprintf(pa, sizeof(pa), "/proc/%d/ns/net", a);
+	snprintf(pb, sizeof(pb), "/proc/%d/ns/net", b);
+	return !stat(pa, &sa) && !stat(pb, &sb) && sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev;
 }
 
+/* The listening ports among the sockets a process owns. */
+static int own_listen_ports(pid_t tgid, uint16_t *ports, int max)
+{
+	unsigned long inodes[256];
+	int n_inodes = socket_inodes(tgid, inodes, 256);
+	char tcp[64], tcp6[64];
+	int n;
+
+	if (!n_inodes)
+		return 0;
+	snprintf(tcp, sizeof(tcp), "/proc/%d/net/tcp", tgid);
+	snprintf(tcp6, sizeof(tcp6), "/proc/%d/net/tcp6", tgid);
+	n = scan_listen(tcp, ports, 0, max, inodes, n_inodes);
+	return scan_listen(tcp6, ports, n, max, inodes, n_inodes);
+}
+
+/*
+ * The ports the process itself listens on: a host network namespace holds many other listeners
+ * (every daemon of the node), more than a process entry keeps. A process that owns none gets its
+ * parent's (a postgres backend: the postmaster's listeners are closed in it, and it serves on
+ * them), and failing that every listener of its namespace.
+ */
 int targets__listen_ports(pid_t tgid, uint16_t *ports, int max)
 {
-	/* The namespace's table lists every listener in it (on a busy host many more than max):
-	 * keep the ones this process holds, by socket inode; a process holding none gets its
-	 * parent's (a postgres backend's listener is its postmaster's). Only when neither fd
-	 * table can be read, every listener in the namespace (the first max of them). */
-	unsigned long inodes[512];
 	struct target_info ti;
-	int n_own, n_parent = -1, n;
+	char tcp[64], tcp6[64];
+	int n = own_listen_ports(tgid, ports, max);
 
-	n_own = socket_inodes(tgid, inodes, 512);
-	n = n_own > 0 ? ports_of(tgid, inodes, n_own, ports, max) : 0;
-	if (n > 0)
+	if (n)
 		return n;
-	if (!targets__describe(tgid, &ti) && ti.ppid > 1) {
-		n_parent = socket_inodes(ti.ppid, inodes, 512);
-		n = n_parent > 0 ? ports_of(tgid, inodes, n_parent, ports, max) : 0;
-		if (n > 0)
+	if (!targets__describe(tgid, &ti) && ti.ppid > 1 && same_netns(tgid, ti.ppid)) {
+		n = own_listen_ports(ti.ppid, ports, max);
+		if (n)
 			return n;
 	}
-	return n_own < 0 && n_parent < 0 ? ports_of(tgid, NULL, -1, ports, max) : 0;
+	snprintf(tcp, sizeof(tcp), "/proc/%d/net/tcp", tgid);
+	snprintf(tcp6, sizeof(tcp6), "/proc/%d/net/tcp6", tgid);
+	n = scan_listen(tcp, ports, 0, max, NULL, 0);
+	return scan_listen(tcp6, ports, n, max, NULL, 0);
+}
+
+bool targets__alive(pid_t pid)
+{
+	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
 }

@@ -38,8 +38,13 @@ bool targets__name_matches(const struct target_spec *spec, const char *comm, con
  * listed pid); returns how many, or -errno. */
 int targets__scan(const struct target_spec *spec,
 		  void (*fn)(void *ctx, const struct target_info *ti), void *ctx);
-/* TCP ports in LISTEN state in the network namespace of a process (/proc/PID/net/tcp{,6}).
- * Returns how many were stored (at most max). */
+/* TCP ports in LISTEN state that a process listens on itself (its socket inodes in
+ * /proc/PID/net/tcp{,6}); when it owns none, its parent's in the same network namespace (a
+ * postgres backend serves on the postmaster's), else every listener of its namespace. Returns how
+ * many were stored (at most max). */
+/* Whether a process exists (one we may not signal counts: EPERM). */
+bool targets__alive(pid_t pid);
+
 int targets__listen_ports(pid_t tgid, uint16_t *ports, int max);
 
 #endif /* NEXUS_TARGETS_H */

@@ -10,12 +10,29 @@
 #include "capture/privs.h"
 #include "capture/redis_uprobes.h"
 #include "capture/features.h"
+#include "capture/pod_identity.h"
 #include "capture/proc_table.h"
 #include "capture/targets.h"
 #include "cli/commands.h"
 #include "cli/opts.h"
 
 static const char *const kind_names[] = { "other", "redis", "postgres" };
+
+static const char *pod_logs_dir; /* --pod-logs-dir */
+
+/* Its container and pod, as run and trace label its series. */
+static void show_identity(pid_t tgid)
+{
+	struct nx_identity id;
+
+	if (!pod_identity__lookup(tgid, pod_logs_dir, &id))
+		return;
+	printf("              container: %s%s%s%s\n", id.container_id[0] ? id.container_id : "-",
+	       id.runtime[0] ? " (" : "", id.runtime, id.runtime[0] ? ")" : "");
+	if (id.pod_uid[0])
+		printf("              pod: %s/%s uid %s\n", id.namespace_[0] ? id.namespace_ : "?",
+		       id.pod[0] ? id.pod : "?", id.pod_uid);
+}
 
 static void show_target(void *ctx, const struct target_info *ti)
 {
@@ -34,6 +51,7 @@ static void show_target(void *ctx, const struct target_info *ti)
 	       kind_names[kind]);
 	if (ti->host_exe[0])
 		printf("              binary seen from here: %s\n", ti->host_exe);
+	show_identity(ti->tgid);
 	if (kind == NX_KIND_REDIS && ti->host_exe[0]) {
 		if (elf_syms__find(ti->host_exe, redis_syms, 2, found))
 			printf("              uprobes: cannot read the binary's symbols\n");
@@ -155,6 +173,7 @@ int cmd_check(int argc, char **argv)
 	for (int i = 0; i < o.spec.n_pids; i++)
 		printf(" pid %d", o.spec.pids[i]);
 	printf("):\n");
+	pod_logs_dir = o.pod_logs_dir;
 	if (targets__scan(&o.spec, show_target, &n) < 0)
 		printf("  cannot scan /proc: %s\n", strerror(errno));
 	else if (!n)

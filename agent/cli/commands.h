@@ -14,5 +14,6 @@ int cmd_top(int argc, char **argv);
 /* issue 12: record and replay */
 int cmd_record(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
+int cmd_report(int argc, char **argv); /* issue 14 */
 
 #endif /* NEXUS_COMMANDS_H */

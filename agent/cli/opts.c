@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "alert/alert_config.h"
 #include "cli/opts.h"
 #include "stats/redis_stats.h"
 
@@ -45,6 +46,22 @@ enum {
 	OPT_REDIS_UPROBES,
 	OPT_SLOW_MS,
 	OPT_SLOW_LOG,
+	OPT_OTLP_ENDPOINT,
+	OPT_OTLP_INTERVAL,
+	OPT_OTLP_GZIP,
+	OPT_OTLP_HISTOGRAMS,
+	OPT_OTLP_TIMEOUT,
+	OPT_OTLP_QUEUE,
+	OPT_POD_LOGS_DIR, /* issue 11: containers and pods */
+	OPT_RUNBOOK_URL_BASE,
+	OPT_PG_CATALOG,
+};
+
+/* reports (issue 14) */
+enum {
+	OPT_REPORT_INTERVAL = 1536,
+	OPT_REPORT_DIR,
+	OPT_REPORT_FORMAT,
 };
 
 /* top's options ('d' and 'n' are short options of top only) */
@@ -76,10 +93,20 @@ static const struct {
 	{ { "redis-uprobes", no_argument, NULL, OPT_REDIS_UPROBES }, NX_CMD_RUN | NX_CMD_TRACE },
 	{ { "slow-command-ms", required_argument, NULL, OPT_SLOW_MS }, NX_CMD_RUN },
 	{ { "slow-log-size", required_argument, NULL, OPT_SLOW_LOG }, NX_CMD_RUN },
+	{ { "pod-logs-dir", required_argument, NULL, OPT_POD_LOGS_DIR },
+	  NX_CMD_RUN | NX_CMD_TRACE | NX_CMD_CHECK },
 	{ { "alerts", required_argument, NULL, OPT_ALERTS }, NX_CMD_RUN },
 	{ { "alertmanager", required_argument, NULL, OPT_ALERTMANAGER }, NX_CMD_RUN },
 	{ { "webhook", required_argument, NULL, OPT_WEBHOOK }, NX_CMD_RUN },
 	{ { "no-alerts", no_argument, NULL, OPT_NO_ALERTS }, NX_CMD_RUN },
+	{ { "otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT }, NX_CMD_RUN },
+	{ { "otlp-interval", required_argument, NULL, OPT_OTLP_INTERVAL }, NX_CMD_RUN },
+	{ { "otlp-gzip", required_argument, NULL, OPT_OTLP_GZIP }, NX_CMD_RUN },
+	{ { "otlp-histograms", required_argument, NULL, OPT_OTLP_HISTOGRAMS }, NX_CMD_RUN },
+	{ { "otlp-timeout", required_argument, NULL, OPT_OTLP_TIMEOUT }, NX_CMD_RUN },
+	{ { "otlp-queue", required_argument, NULL, OPT_OTLP_QUEUE }, NX_CMD_RUN },
+	{ { "runbook-url-base", required_argument, NULL, OPT_RUNBOOK_URL_BASE }, NX_CMD_RUN },
+	{ { "pg-catalog", required_argument, NULL, OPT_PG_CATALOG }, NX_CMD_RUN },
 	{ { "json", no_argument, NULL, OPT_JSON }, NX_CMD_TRACE },
 	{ { "raw", no_argument, NULL, OPT_RAW }, NX_CMD_TRACE },
 	/* trace's filters */
@@ -104,6 +131,12 @@ static const struct {
 	{ { "no-default-targets", no_argument, NULL, OPT_NO_DEFAULTS }, NX_CMD_TOP },
 	{ { "verbose", no_argument, NULL, OPT_VERBOSE }, NX_CMD_TOP },
 	{ { "help", no_argument, NULL, OPT_HELP }, NX_CMD_TOP },
+	/* reports (issue 14) */
+	{ { "report-interval", required_argument, NULL, OPT_REPORT_INTERVAL }, NX_CMD_RUN },
+	{ { "report-dir", required_argument, NULL, OPT_REPORT_DIR }, NX_CMD_RUN },
+	{ { "connect", required_argument, NULL, OPT_TOP_CONNECT }, NX_CMD_REPORT },
+	{ { "format", required_argument, NULL, OPT_REPORT_FORMAT }, NX_CMD_REPORT },
+	{ { "help", no_argument, NULL, OPT_HELP }, NX_CMD_REPORT },
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
@@ -120,7 +153,7 @@ static const struct option record_options[] = {
  * statistics and shows them. By name, so the table above stays as it is. */
 static const char *const record_names[] = {
 	"comm", "pid", "no-default-targets", "capture-bytes", "ring-mb", "max-conns", "duration",
-	"no-usdt", "pg-exec-time", "redis-uprobes", "verbose", "help", "output", NULL
+	"no-usdt", "pg-exec-time", "redis-uprobes", "verbose", "help", "output", "pod-logs-dir", NULL
 };
 static const char *const replay_names[] = {
 	"listen", "duration", "key-delimiter", "key-depth", "full-keys", "max-conns",
@@ -200,6 +233,105 @@ static void record_usage(FILE *f)
 }
 /* --- end of record and replay ---------------------------------------------------------------- */
 
+/* --- the HTTP endpoint's protection (issue 13), run and replay ------------------------------- */
+enum {
+	OPT_TLS_CERT = 1280,
+	OPT_TLS_KEY,
+	OPT_AUTH_TOKEN_FILE,
+	OPT_HTTP_MAX_CONNS,
+	OPT_HTTP_MAX_CONNS_PER_IP,
+	OPT_HTTP_TIMEOUT,
+	OPT_HTTP_MAX_HEADER_BYTES,
+	OPT_CACERT,
+};
+
+#define NX_CMD_SERVE (NX_CMD_RUN | NX_CMD_REPLAY)
+static const struct {
+	struct option opt;
+	unsigned int cmds;
+} http_options[] = {
+	{ { "tls-cert", required_argument, NULL, OPT_TLS_CERT }, NX_CMD_SERVE },
+	{ { "tls-key", required_argument, NULL, OPT_TLS_KEY }, NX_CMD_SERVE },
+	/* top: the token it sends to the agent it reads */
+	{ { "auth-token-file", required_argument, NULL, OPT_AUTH_TOKEN_FILE },
+	  NX_CMD_SERVE | NX_CMD_TOP },
+	{ { "http-max-conns", required_argument, NULL, OPT_HTTP_MAX_CONNS }, NX_CMD_SERVE },
+	{ { "http-max-conns-per-ip", required_argument, NULL, OPT_HTTP_MAX_CONNS_PER_IP },
+	  NX_CMD_SERVE },
+	{ { "http-timeout", required_argument, NULL, OPT_HTTP_TIMEOUT }, NX_CMD_SERVE },
+	{ { "http-max-header-bytes", required_argument, NULL, OPT_HTTP_MAX_HEADER_BYTES },
+	  NX_CMD_SERVE },
+	{ { "cacert", required_argument, NULL, OPT_CACERT }, NX_CMD_TOP },
+};
+#define N_HTTP_OPTIONS (sizeof(http_options) / sizeof(http_options[0]))
+
+static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
+static int bad(const char *what, const char *arg);
+
+/* 1: not one of these options; 0 or -EINVAL: handled. */
+static int http_option(struct nx_opts *o, int c, const char *arg)
+{
+	struct http_config *h = &o->http;
+
+	switch (c) {
+	case OPT_CACERT:
+		if (!*arg)
+			return bad("--cacert (want a PEM file)", arg);
+		o->top_cacert = arg;
+		return 0;
+	case OPT_TLS_CERT:
+	case OPT_TLS_KEY:
+	case OPT_AUTH_TOKEN_FILE:
+		if (!*arg)
+			return bad(c == OPT_TLS_CERT  ? "--tls-cert (want a PEM file)"
+				   : c == OPT_TLS_KEY ? "--tls-key (want a PEM file)"
+						      : "--auth-token-file (want a file)",
+				   arg);
+		*(c == OPT_TLS_CERT ? &h->tls_cert
+		  : c == OPT_TLS_KEY ? &h->tls_key : &h->auth_token_file) = arg;
+		return 0;
+	case OPT_HTTP_MAX_CONNS:
+		return parse_u32(arg, 1, 10000, &h->max_conns) ? bad("--http-max-conns (1..10000)", arg)
+							      : 0;
+	case OPT_HTTP_MAX_CONNS_PER_IP:
+		return parse_u32(arg, 1, 10000, &h->max_conns_per_ip)
+			       ? bad("--http-max-conns-per-ip (1..10000)", arg) : 0;
+	case OPT_HTTP_TIMEOUT:
+		return parse_u32(arg, 1, 3600, &h->timeout_s) ? bad("--http-timeout (1..3600 s)", arg)
+							      : 0;
+	case OPT_HTTP_MAX_HEADER_BYTES:
+		return parse_u32(arg, 1024, 1 << 20, &h->max_header_bytes)
+			       ? bad("--http-max-header-bytes (1024..1048576)", arg) : 0;
+	}
+	return 1;
+}
+
+static void http_usage(FILE *f)
+{
+	fprintf(f,
+		"\n"
+		"HTTP endpoint (run, and replay --listen); see \"Securing the endpoint\" in the README:\n"
+		"  --tls-cert FILE         serve HTTPS only, with this PEM certificate (chain)...\n"
+		"  --tls-key FILE          ... and this PEM private key (both are needed)\n"
+		"  --auth-token-file FILE  require `Authorization: Bearer TOKEN` (TOKEN: the file's\n"
+		"                          content) on every path but /healthz and /readyz; browsers\n"
+		"                          may log in with Basic auth, any user, TOKEN as password.\n"
+		"                          The file must not be readable by others (chmod 600)\n"
+		"  --http-max-conns N      connections open at once, all clients (default %u)\n"
+		"  --http-max-conns-per-ip N  ... from one address (default %u)\n"
+		"  --http-timeout SECONDS  a request must arrive and its reply be read within this\n"
+		"                          long of the connection (or its previous reply); idle and\n"
+		"                          slow-drip connections are closed (default %u)\n"
+		"  --http-max-header-bytes N  request line and headers, larger: 431 (default %u)\n"
+		"top, reading an agent that asks for them:\n"
+		"  --connect https://HOST:PORT  the agent serves TLS\n"
+		"  --cacert FILE           (top) trust the agent's certificate (or its CA) from FILE\n"
+		"  --auth-token-file FILE  (top) send `Authorization: Bearer` with FILE's token\n",
+		HTTP_DEFAULT_MAX_CONNS, HTTP_DEFAULT_MAX_CONNS_PER_IP, HTTP_DEFAULT_TIMEOUT_S,
+		HTTP_DEFAULT_MAX_HEADER_BYTES);
+}
+/* --- end of the HTTP endpoint's options ------------------------------------------------------ */
+
 void opts__usage(FILE *f)
 {
 	fprintf(f,
@@ -212,12 +344,15 @@ void opts__usage(FILE *f)
 		"  trace   print each captured chunk as a line\n"
 		"  check   say what this kernel offers and whether the agent can run here\n"
 		"  top     the servers, their commands and clients on one screen, live\n"
+		"  report  print the agent's latest health report and recommendations\n"
 		"  record  write what the probes capture to a file (-o FILE)\n"
 		"  replay  run a recording through the pipeline, no root needed\n"
 		"  version print the version\n"
 		"\n"
 		"Options:\n"
 		"  --listen HOST:PORT      (run) HTTP address for /metrics, default :9435\n"
+		"                          (also /api/v1/..., /healthz: capture loop alive, /readyz:\n"
+		"                          probes attached)\n"
 		"  --comm NAME             also watch processes running executable NAME (repeatable)\n"
 		"  --pid PID               also watch process PID and its children (repeatable)\n"
 		"  --no-default-targets    do not watch redis-server, valkey-server and postgres by name\n"
@@ -239,10 +374,31 @@ void opts__usage(FILE *f)
 		"  --slow-command-ms N     (run) Redis commands whose clients waited N ms or more (arrival\n"
 		"                          to reply) go to /api/v1/cache/slow-commands; 0: none (default 10)\n"
 		"  --slow-log-size N       (run) slow commands kept, 1..%u (default %u)\n"
+		"  --pod-logs-dir DIR      the kubelet's pod log directory, whose <namespace>_<pod>_<uid>\n"
+		"                          entries name the pods of servers (default /var/log/pods)\n"
 		"  --alerts FILE           (run) alert rules and receivers, YAML; SIGHUP reloads it\n"
 		"  --alertmanager URL      (run) send alerts to this Alertmanager (overrides FILE)\n"
 		"  --webhook URL           (run) POST alerts as JSON to this URL (overrides FILE)\n"
 		"  --no-alerts             (run) no alert rules, health score or notifications\n"
+		"  --otlp-endpoint URL     (run) push metrics (POST URL/v1/metrics) and alerts and slow\n"
+		"                          commands/statements as logs (URL/v1/logs) to an OpenTelemetry\n"
+		"                          collector, OTLP/HTTP protobuf, e.g. http://127.0.0.1:4318\n"
+		"  --otlp-interval SECONDS (run) metrics push period, 1..3600 (default 15)\n"
+		"  --otlp-gzip on|off      (run) gzip request bodies (default on)\n"
+		"  --otlp-histograms explicit|exponential\n"
+		"                          (run) histogram kind (default explicit: the /metrics buckets)\n"
+		"  --otlp-timeout SECONDS  (run) per request, 0.1..120 (default 10)\n"
+		"  --otlp-queue N          (run) requests waiting at most, 1..1024 (default 32); the\n"
+		"                          oldest is dropped and counted when full\n"
+		"  --runbook-url-base URL  (run) alerts' runbook_url is URL#rule_name (default the\n"
+		"                          repository's docs/runbooks.md on GitHub; \"\": no links;\n"
+		"                          overrides FILE's runbook_url_base)\n"
+		"  --pg-catalog MODE       (run) name relations and indexes from each PostgreSQL\n"
+		"                          server's catalog (read-only queries, README \"Index and\n"
+		"                          table usage\"): 'peer' connects over the server's own Unix\n"
+		"                          socket as the user owning the postmaster; anything else is a\n"
+		"                          libpq connection string (a pg_monitor role is enough).\n"
+		"                          Off by default\n"
 		"  --json                  (trace) one JSON object per line\n"
 		"  --raw                   (trace) raw captured chunks instead of decoded commands\n"
 		"  -v, --verbose           libbpf's debug output\n"
@@ -253,8 +409,18 @@ void opts__usage(FILE *f)
 		"  -d, --delay SECONDS     between refreshes, 0.1..3600 (default 1)\n"
 		"  --batch                 print the tables as text at each refresh, no screen\n"
 		"  -n, --iterations N      stop after N refreshes (default: never)\n"
-		"  --comm, --pid, --no-default-targets  targets of the agent top starts itself\n",
-		NX_MAX_CAPTURE, NX_DEFAULT_CAPTURE, RS_SLOW_LOG_MAX, RS_SLOW_LOG_DEFAULT);
+		"  --comm, --pid, --no-default-targets  targets of the agent top starts itself\n"
+		"\n"
+		"Reports (see README \"Reports and recommendations\"):\n"
+		"  --report-interval D     (run) a health report every D: 30s, 15m, 1h (default 15m);\n"
+		"                          the last 96 are kept, GET /api/v1/report[?n=K]\n"
+		"  --report-dir DIR        (run) also write each report to DIR/report-<time>.json\n"
+		"                          (atomically; the newest 96 files are kept)\n"
+		"  report [--connect HOST:PORT] [--format text|markdown|json]\n"
+		"                          print the latest report of the agent at HOST:PORT\n"
+		"                          (default 127.0.0.1:9435) and its recommendations\n",
+		(unsigned)NX_MAX_CAPTURE, (unsigned)NX_DEFAULT_CAPTURE, (unsigned)RS_SLOW_LOG_MAX,
+		(unsigned)RS_SLOW_LOG_DEFAULT);
 	fputs(
 		"\n"
 		"Filters of trace: a decoded command or statement is printed when it passes every one\n"
@@ -284,6 +450,31 @@ void opts__usage(FILE *f)
 	      "  CAP_DAC_READ_SEARCH     postgres' configuration files (max_connections)\n"
 	      "A missing one is named at start with what it costs.\n",
 	      f);
+	http_usage(f);
+}
+
+int opts__parse_interval(const char *s, uint64_t *ns)
+{
+	char *end;
+	double v = strtod(s, &end), mul = 1;
+
+	if (end == s)
+		return -EINVAL;
+	if (!strcmp(end, "ms"))
+		mul = 1e-3;
+	else if (!strcmp(end, "s") || !*end)
+		mul = 1;
+	else if (!strcmp(end, "m") || !strcmp(end, "min"))
+		mul = 60;
+	else if (!strcmp(end, "h"))
+		mul = 3600;
+	else
+		return -EINVAL;
+	v *= mul;
+	if (!(v >= 1) || v > 7 * 86400)
+		return -EINVAL;
+	*ns = (uint64_t)(v * 1e9);
+	return 0;
 }
 
 static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
@@ -408,6 +599,16 @@ static int set_option(struct nx_opts *o, int c, const char *arg)
 		return parse_u32(arg, 0, 3600 * 1000, &o->slow_ms) ? bad("--slow-command-ms", arg) : 0;
 	case OPT_SLOW_LOG:
 		return parse_u32(arg, 1, RS_SLOW_LOG_MAX, &o->slow_log) ? bad("--slow-log-size", arg) : 0;
+	case OPT_POD_LOGS_DIR:
+		if (arg[0] != '/')
+			return bad("--pod-logs-dir (want an absolute path)", arg);
+		o->pod_logs_dir = arg;
+		return 0;
+	case OPT_PG_CATALOG:
+		if (!*arg)
+			return bad("--pg-catalog (want 'peer' or a connection string)", arg);
+		o->pg_catalog = arg;
+		return 0;
 	case OPT_ALERTS:
 		if (!*arg)
 			return bad("--alerts (want a file)", arg);
@@ -423,6 +624,45 @@ static int set_option(struct nx_opts *o, int c, const char *arg)
 		return 0;
 	case OPT_NO_ALERTS:
 		o->no_alerts = true;
+		return 0;
+	case OPT_OTLP_ENDPOINT:
+		if (strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8))
+			return bad("--otlp-endpoint (want an http(s):// URL)", arg);
+		o->otlp_endpoint = arg;
+		return 0;
+	case OPT_OTLP_INTERVAL:
+	case OPT_OTLP_TIMEOUT: {
+		double v = strtod(arg, &end), lo = c == OPT_OTLP_INTERVAL ? 1 : 0.1;
+		double hi = c == OPT_OTLP_INTERVAL ? 3600 : 120;
+
+		if (end == arg || *end || !(v >= lo) || v > hi)
+			return bad(c == OPT_OTLP_INTERVAL ? "--otlp-interval (want 1..3600 seconds)"
+							  : "--otlp-timeout (want 0.1..120 seconds)",
+				   arg);
+		*(c == OPT_OTLP_INTERVAL ? &o->otlp_interval : &o->otlp_timeout) = v;
+		return 0;
+	}
+	case OPT_OTLP_GZIP:
+		if (strcmp(arg, "on") && strcmp(arg, "off"))
+			return bad("--otlp-gzip (want on or off)", arg);
+		o->otlp_no_gzip = !strcmp(arg, "off");
+		return 0;
+	case OPT_OTLP_HISTOGRAMS:
+		if (strcmp(arg, "explicit") && strcmp(arg, "exponential"))
+			return bad("--otlp-histograms (want explicit or exponential)", arg);
+		o->otlp_exponential = !strcmp(arg, "exponential");
+		return 0;
+	case OPT_OTLP_QUEUE:
+		return parse_u32(arg, 1, 1024, &o->otlp_queue) ? bad("--otlp-queue (want 1..1024)", arg)
+							       : 0;
+	case OPT_RUNBOOK_URL_BASE:
+		/* "" turns the links off; otherwise a URL the engine can append #rule_name to */
+		if (*arg && ((strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8)) ||
+			     strlen(arg) >= ACFG_URL_LEN || strpbrk(arg, " \t\r\n#")))
+			return bad("--runbook-url-base (want an http(s):// URL without '#' or spaces, "
+				   "or \"\")",
+				   arg);
+		o->runbook_url_base = arg;
 		return 0;
 	case OPT_JSON:
 		o->json = true;
@@ -458,13 +698,34 @@ static int set_option(struct nx_opts *o, int c, const char *arg)
 		return 0;
 	case OPT_TOP_ITERATIONS:
 		return parse_u32(arg, 1, UINT32_MAX, &o->top_iterations) ? bad("-n", arg) : 0;
+	/* reports */
+	case OPT_REPORT_INTERVAL:
+		if (opts__parse_interval(arg, &o->report_interval_ns))
+			return bad("--report-interval (want 1s..7d: 30s, 15m, 1h; a number: s)",
+				   arg);
+		return 0;
+	case OPT_REPORT_DIR:
+		if (!*arg)
+			return bad("--report-dir (want a directory)", arg);
+		o->report_dir = arg;
+		return 0;
+	case OPT_REPORT_FORMAT:
+		if (!strcmp(arg, "text"))
+			o->report_format = NX_REPORT_TEXT;
+		else if (!strcmp(arg, "markdown"))
+			o->report_format = NX_REPORT_MARKDOWN;
+		else if (!strcmp(arg, "json"))
+			o->report_format = NX_REPORT_JSON;
+		else
+			return bad("--format (want text, markdown or json)", arg);
+		return 0;
 	}
 	return -EINVAL;
 }
 
 int opts__parse(unsigned int cmd, int argc, char **argv, struct nx_opts *o)
 {
-	struct option longopts[N_OPTIONS + N_RECORD_OPTIONS + 1];
+	struct option longopts[N_OPTIONS + N_RECORD_OPTIONS + N_HTTP_OPTIONS + 1];
 	const char *why;
 	bool defaults = true;
 	int n = 0, c, rc;
@@ -480,13 +741,21 @@ int opts__parse(unsigned int cmd, int argc, char **argv, struct nx_opts *o)
 	o->resp.depth = 1;
 	o->slow_ms = 10;
 	o->slow_log = RS_SLOW_LOG_DEFAULT;
+	o->otlp_interval = 15;
+	o->otlp_timeout = 10;
+	o->otlp_queue = 32;
 	o->top_delay = 1; /* top */
+	o->report_interval_ns = 15 * 60 * 1000000000ULL;
 	for (size_t i = 0; i < N_OPTIONS; i++)
 		if (options[i].cmds & cmd || record_takes(cmd, options[i].opt.name))
 			longopts[n++] = options[i].opt;
 	for (size_t i = 0; i < N_RECORD_OPTIONS; i++)
 		if (record_takes(cmd, record_options[i].name))
 			longopts[n++] = record_options[i];
+	http_config__defaults(&o->http);
+	for (size_t i = 0; i < N_HTTP_OPTIONS; i++)
+		if (http_options[i].cmds & cmd)
+			longopts[n++] = http_options[i].opt;
 	memset(&longopts[n], 0, sizeof(longopts[n]));
 
 	optind = 0; /* glibc: 0 also re-reads the ordering ("+": stop at FILE; replay permutes) */
@@ -516,6 +785,11 @@ int opts__parse(unsigned int cmd, int argc, char **argv, struct nx_opts *o)
 			goto usage;
 		if (rc == 0)
 			continue;
+		rc = http_option(o, c, optarg);
+		if (rc < 0)
+			goto usage;
+		if (rc == 0)
+			continue;
 		if (set_option(o, c, optarg))
 			goto usage;
 	}
@@ -528,6 +802,12 @@ int opts__parse(unsigned int cmd, int argc, char **argv, struct nx_opts *o)
 	if (o->no_alerts && (o->alerts_file || o->alertmanager_url || o->webhook_url)) {
 		fprintf(stderr,
 			"nexus-agent: --no-alerts with --alerts, --alertmanager or --webhook\n");
+		goto usage;
+	}
+	if (o->cmd == NX_CMD_REPLAY && !o->listen_given &&
+	    (o->http.tls_cert || o->http.tls_key || o->http.auth_token_file)) {
+		fprintf(stderr, "nexus-agent replay: --tls-cert, --tls-key and --auth-token-file "
+				"need --listen\n");
 		goto usage;
 	}
 	if (o->no_usdt && o->pg_exec_time) {

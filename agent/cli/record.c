@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "capture/pod_identity.h"
 #include "capture/pg_title.h"
 #include "capture/recording.h"
 #include "cli/commands.h"
@@ -25,6 +26,7 @@ struct recorder {
 	int err;	    /* the first failed write: the recording stops there */
 	uint64_t records;   /* ring records written */
 	uint64_t last_counters;
+	const char *pod_logs_dir; /* --pod-logs-dir */
 };
 
 static void add(struct recorder *r, uint16_t kind, const void *data, uint32_t len, uint64_t ts)
@@ -90,6 +92,17 @@ static int log_listen_ports(void *ctx, uint32_t tgid, uint16_t *ports, int max)
 	return n;
 }
 
+static bool log_identify(void *ctx, uint32_t tgid, struct nx_identity *id)
+{
+	struct recorder *r = ctx;
+	struct rec_identity e = { .tgid = tgid };
+
+	e.found = pod_identity__lookup((pid_t)tgid, r->pod_logs_dir, id);
+	e.id = *id;
+	add(r, REC_E_IDENTITY, &e, sizeof(e), nx_now_ns());
+	return e.found;
+}
+
 /* A target running before the recording: who it is, and for a postgres backend whose startup
  * the recording cannot hold, whom it serves (the pipeline would read its title). */
 static void log_found(void *ctx, const struct target_info *ti)
@@ -149,7 +162,8 @@ int cmd_record(int argc, char **argv)
 {
 	struct recorder r = {};
 	const struct conntrack_host host = {
-		.describe = log_describe, .listen_ports = log_listen_ports, .ctx = &r
+		.describe = log_describe, .listen_ports = log_listen_ports,
+		.identify = log_identify, .ctx = &r
 	};
 	const struct session_hooks hooks = {
 		.record = on_ring, .host = &host, .found = log_found, .ctx = &r
@@ -162,6 +176,7 @@ int cmd_record(int argc, char **argv)
 	if (opts__parse(NX_CMD_RECORD, argc, argv, &o))
 		return NX_EXIT_USAGE;
 	fill_header(&h, &o);
+	r.pod_logs_dir = o.pod_logs_dir;
 	/* Before attaching: a file that cannot be written stops us before any probe runs. */
 	r.w = rec_writer__open(o.output, &h);
 	if (!r.w) {

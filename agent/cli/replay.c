@@ -25,6 +25,7 @@
 #include "export/api.h"
 #include "export/http.h"
 #include "export/metrics.h"
+#include "export/status_page.h"
 #include "cli/trace_filter.h"
 #include "pipeline.h"
 #include "stats/self_stats.h"
@@ -32,14 +33,16 @@
 #include "util.h"
 
 #define STATS_NS (1000 * 1000000ULL) /* snapshots and alert ticks, in record time, as run */
-#define REPLAY_ROUTES 9
+#define REPLAY_ROUTES 10
 
 /* What the recording host's /proc answered, in the order it was asked: the newest per tgid. */
 struct host_log {
 	struct rec_proc *procs;
 	struct rec_listen *listens;
 	struct rec_title *titles;
+	struct rec_identity *idents;
 	size_t n_procs, n_listens, n_titles, cap_procs, cap_listens, cap_titles;
+	size_t n_idents, cap_idents;
 };
 
 struct replayer {
@@ -61,7 +64,6 @@ struct replayer {
 	struct engine *engine;
 	double start_time;
 	struct metrics_sources sources;
-	struct api_relations_ctx relations;
 	struct http_route routes[REPLAY_ROUTES];
 	/* trace output */
 	bool json;
@@ -150,6 +152,29 @@ static int host_pg_title(void *ctx, uint32_t pid, char *user, size_t ulen, char 
 		return 0;
 	}
 	return -ENOENT;
+}
+
+static bool host_identify(void *ctx, uint32_t tgid, struct nx_identity *id)
+{
+	struct replayer *r = ctx;
+
+	for (size_t i = r->host.n_idents; i-- > 0;) {
+		const struct rec_identity *e = &r->host.idents[i];
+
+		if (e->tgid != tgid)
+			continue;
+		if (!e->found)
+			return false;
+		/* the file's strings, bounded: whatever it holds, each field ends in its own size */
+		*id = e->id;
+		id->container_id[sizeof(id->container_id) - 1] = '\0';
+		id->pod_uid[sizeof(id->pod_uid) - 1] = '\0';
+		id->pod[sizeof(id->pod) - 1] = '\0';
+		id->namespace_[sizeof(id->namespace_) - 1] = '\0';
+		id->runtime[sizeof(id->runtime) - 1] = '\0';
+		return true;
+	}
+	return false;
 }
 
 /* --- trace output (as trace prints) ----------------------------------------------------------- */
@@ -341,6 +366,12 @@ static int feed(struct replayer *r, char *err, size_t errlen)
 				 sizeof(struct rec_title), e.data))
 				return -ENOMEM;
 			break;
+		case REC_E_IDENTITY:
+			if (e.len >= sizeof(struct rec_identity) &&
+			    push((void **)&r->host.idents, &r->host.n_idents, &r->host.cap_idents,
+				 sizeof(struct rec_identity), e.data))
+				return -ENOMEM;
+			break;
 		case REC_E_COUNTERS:
 			if (e.len >= sizeof(r->kernel))
 				memcpy(r->kernel, e.data, sizeof(r->kernel));
@@ -365,7 +396,6 @@ static int serve(struct replayer *r, struct http_server **http)
 	r->sources = (struct metrics_sources){ .self = &r->self_box, .redis = &r->redis_box,
 					       .postgres = &r->postgres_box,
 					       .engine = r->engine ? &r->engine_box : NULL };
-	r->relations = (struct api_relations_ctx){ .postgres = &r->postgres_box };
 	const struct http_route routes[REPLAY_ROUTES] = {
 		{ "/metrics", metrics__handle, &r->sources },
 		{ "/api/v1/cache/stats", api__cache_stats, &r->redis_box },
@@ -373,20 +403,24 @@ static int serve(struct replayer *r, struct http_server **http)
 		{ "/api/v1/database/slow-queries", api__slow_queries, &r->postgres_box },
 		{ "/api/v1/database/connections", api__db_connections, &r->postgres_box },
 		{ "/api/v1/database/stats", api__db_stats, &r->postgres_box },
-		{ "/api/v1/database/relations", api__db_relations, &r->relations },
+		{ "/api/v1/database/relations", api__db_relations, &r->postgres_box },
 		{ "/api/v1/alerts", alert_api__alerts, &r->engine_box },
 		{ "/api/v1/health", alert_api__health, &r->engine_box },
+		{ "/", status_page__handle, NULL },
 	};
 
 	memcpy(r->routes, routes, sizeof(routes));
-	*http = http_server__start(r->o->listen, r->routes, REPLAY_ROUTES, msg, sizeof(msg));
+	*http = http_server__start_cfg(r->o->listen, r->routes, REPLAY_ROUTES, &r->o->http, msg,
+				       sizeof(msg));
 	if (!*http) {
 		int err = -errno;
 
 		fprintf(stderr, "nexus-agent: %s\n", msg[0] ? msg : strerror(errno));
 		return err ? err : -EINVAL;
 	}
-	fprintf(stderr, "nexus-agent: serving http://%s/metrics\n", r->o->listen);
+	fprintf(stderr, "nexus-agent: serving %s://%s/metrics%s\n",
+		r->o->http.cert_pem ? "https" : "http", r->o->listen,
+		r->o->http.token ? " (bearer token required)" : "");
 	return 0;
 }
 
@@ -460,6 +494,10 @@ int cmd_replay(int argc, char **argv)
 	if (opts__parse(NX_CMD_REPLAY, argc, argv, &o))
 		return NX_EXIT_USAGE;
 	r.o = &o;
+	if (o.listen_given && http_config__load(&o.http, err, sizeof(err))) {
+		fprintf(stderr, "nexus-agent: %s\n", err);
+		return NX_EXIT_USAGE;
+	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
@@ -513,7 +551,8 @@ int cmd_replay(int argc, char **argv)
 		goto cleanup;
 	}
 	host = (struct conntrack_host){ .describe = host_describe,
-					.listen_ports = host_listen_ports, .ctx = &r };
+					.listen_ports = host_listen_ports,
+					.identify = host_identify, .ctx = &r };
 	conntrack__set_host(r.ct, &host);
 	if (o.listen_given) {
 		publish(&r, h->start_mono_ns);
@@ -545,6 +584,7 @@ int cmd_replay(int argc, char **argv)
 		fprintf(stderr, "nexus-agent: %lu records could not be printed\n", r.failed);
 cleanup:
 	http_server__stop(http);
+	http_config__release(&o.http);
 	conntrack__free(r.ct);
 	pipeline__free(r.pipe);
 	if (r.redis) {
@@ -558,6 +598,7 @@ cleanup:
 	free(r.host.procs);
 	free(r.host.listens);
 	free(r.host.titles);
+	free(r.host.idents);
 	rec_reader__close(r.rd);
 	return status;
 }

@@ -107,7 +107,9 @@ int session__open_hooked(struct session *s, const struct nx_opts *o, struct conn
 		.n_exec_names = o->spec.n_names,
 		.verbose = o->verbose,
 	};
-	struct conntrack_opts topts = { .max_conns = o->max_conns, .max_procs = 16384 };
+	/* Containers and pods are looked up here, once per process (record's hook logs them). */
+	struct conntrack_opts topts = { .max_conns = o->max_conns, .max_procs = 16384,
+					.identify = true, .pod_logs_dir = o->pod_logs_dir };
 	struct sigaction sa = { .sa_handler = on_signal };
 	char msg[256] = "";
 	bool probes_ok;

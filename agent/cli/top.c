@@ -27,6 +27,7 @@
 #include "cli/top_batch.h"
 #include "cli/top_model.h"
 #include "cli/top_screen.h"
+#include "export/http_auth.h"
 
 #define DEFAULT_AGENT "127.0.0.1:9435"
 #define CHILD_START_S 60.0 /* attaching can take a while on a busy node */
@@ -76,7 +77,8 @@ static char *http_get(CURL *c, const char *addr, const char *path, char *err, si
 	long status = 0;
 	CURLcode rc;
 
-	snprintf(url, sizeof(url), "http://%s%s", addr, path);
+	/* --connect https://HOST:PORT (an agent with --tls-cert); plain HOST:PORT is http */
+	snprintf(url, sizeof(url), "%s%s%s", strstr(addr, "://") ? "" : "http://", addr, path);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
@@ -96,6 +98,27 @@ static char *http_get(CURL *c, const char *addr, const char *path, char *err, si
 		return NULL;
 	}
 	return b.p ? b.p : strdup("");
+}
+
+/* --cacert and --auth-token-file (issue 13): set once on the handle, used by every request.
+ * 0, or -1 after saying why. */
+static int top_secure(CURL *c, const struct nx_opts *o)
+{
+	char err[512], *token;
+
+	if (o->top_cacert)
+		curl_easy_setopt(c, CURLOPT_CAINFO, o->top_cacert);
+	if (!o->http.auth_token_file)
+		return 0;
+	if (http_auth__load_token(o->http.auth_token_file, &token, err, sizeof(err))) {
+		fprintf(stderr, "nexus-agent top: %s\n", err);
+		return -1;
+	}
+	curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+	curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, token); /* libcurl keeps its own copy */
+	explicit_bzero(token, strlen(token));
+	free(token);
+	return 0;
 }
 
 /* Reads every document into docs; how many could be read. */
@@ -149,7 +172,8 @@ static int refresh(CURL *c, const char *addr, struct top_model *m, char *err, si
 	rc = ok ? top_model__update(m, &docs, now_s()) : -1;
 	free_docs(&docs);
 	if (rc && !err[0])
-		snprintf(err, errlen, "http://%s: no figures could be read", addr);
+		snprintf(err, errlen, "%s%s: no figures could be read",
+			 strstr(addr, "://") ? "" : "http://", addr);
 	return rc ? -1 : 0;
 }
 
@@ -416,11 +440,15 @@ int cmd_top(int argc, char **argv)
 		fprintf(stderr, "nexus-agent top: out of memory\n");
 		return NX_EXIT_FAIL;
 	}
+	if (top_secure(c, &o)) {
+		curl_easy_cleanup(c);
+		return NX_EXIT_USAGE;
+	}
 	addr = o.top_connect ? o.top_connect : DEFAULT_AGENT;
 	body = http_get(c, addr, "/api/v1/health", NULL, 0);
 	if (body) {
 		free(body);
-		snprintf(source, sizeof(source), "http://%s", addr);
+		snprintf(source, sizeof(source), "%s%s", strstr(addr, "://") ? "" : "http://", addr);
 	} else if (o.top_connect) {
 		char err[512];
 

@@ -387,6 +387,8 @@ static void parse_slow_queries(struct top_snapshot *s, json_t *root)
 				str(db, sizeof(db), q, "database");
 				str(user, sizeof(user), q, "user");
 				snprintf(key, sizeof(key), "%s/%s/%s", fp, db, user);
+				/* sv is not NULL: the loop over lists runs only when it is set */
+				// cppcheck-suppress nullPointer
 				for (int k = 0; k < sv->n_cmds && !c; k++)
 					if (!strcmp(sv->cmds[k].key, key))
 						c = &sv->cmds[k];

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <jansson.h>
 #include "export/alert_api.h"
+#include "export/capacity_metrics.h"
 #include "export/api.h"
 #include "stats/snap_box.h"
 
@@ -54,6 +55,7 @@ static json_t *alert_json(const struct alert *a, int *err)
 	set(o, "labels", labels, err);
 	set(o, "summary", json_string(a->summary), err);
 	set(o, "description", json_string(a->description), err);
+	set(o, "runbook_url", a->runbook_url[0] ? json_string(a->runbook_url) : json_null(), err);
 	set(o, "value", num(a->value), err);
 	set(o, "threshold", num(a->threshold), err);
 	set(o, "active_since", rfc3339(a->active_since_ms), err);
@@ -227,6 +229,7 @@ void alert_api__fill_model(struct metric_model *m, const struct engine_snapshot 
 	labelled(m, "scope", "node", s->node_score);
 	for (int i = 0; i < s->n_servers; i++)
 		labelled(m, "scope", s->servers[i].server, s->servers[i].health.score);
+	capacity_metrics__fill(m, s);
 	mm__family(m, "nexus_alert_evaluations_total", MM_COUNTER, "{evaluation}",
 		   "Evaluations of the alert rules (one per second).");
 	mm__sample(m, NULL, (double)s->evaluations);

@@ -3,9 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <math.h>
 #include <jansson.h>
-#include "capture/pg_usdt.h"
 #include "export/api.h"
+#include "util.h"
 #include "stats/snap_box.h"
 
 #define TOP_PREFIXES 10
@@ -14,7 +15,9 @@
 /* hits / (hits + misses): a keyspace or shared-buffer hit ratio; null before any access. */
 static json_t *ratio(uint64_t hits, uint64_t misses)
 {
-	return hits + misses ? json_real((double)hits / (double)(hits + misses)) : json_null();
+	double r = nx_hit_ratio(hits, misses);
+
+	return isnan(r) ? json_null() : json_real(r);
 }
 
 /* Writes root as one line and frees it; a NULL root (a failed pack) is an error. */
@@ -65,6 +68,18 @@ static int by_misses(const void *a, const void *b)
 	return x->misses < y->misses ? 1 : x->misses > y->misses ? -1 : 0;
 }
 
+/* A server's container and pod: the four fields are always there, "" for a server of the host. */
+static json_t *with_container(json_t *o, const struct nx_identity *id)
+{
+	if (o) {
+		json_object_set_new(o, "container_id", json_string(id->container_id));
+		json_object_set_new(o, "pod_uid", json_string(id->pod_uid));
+		json_object_set_new(o, "pod", json_string(id->pod));
+		json_object_set_new(o, "namespace", json_string(id->namespace_));
+	}
+	return o;
+}
+
 static json_t *server(const struct rs_server_snap *sv)
 {
 	json_t *cmds = json_array(), *prefixes = json_array();
@@ -90,7 +105,8 @@ static json_t *server(const struct rs_server_snap *sv)
 						(json_int_t)sorted[i].misses, "hit_ratio",
 						ratio(sorted[i].hits, sorted[i].misses)));
 	free(sorted);
-	return json_pack("{s:s, s:i, s:f, s:f, s:{s:o, s:o}, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, "
+	return with_container(
+		json_pack("{s:s, s:i, s:f, s:f, s:{s:o, s:o}, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, "
 			 "s:{s:I, s:o, s:o}}",
 			 "server", sv->server, "pid", (int)sv->pid, "window_seconds", sv->win_seconds,
 			 "ops_per_second", sv->win_commands / secs, "hit_ratio", "window",
@@ -101,7 +117,7 @@ static json_t *server(const struct rs_server_snap *sv)
 			 "connections", (json_int_t)sv->conns, "commands_by_name", cmds,
 			 "top_prefixes_by_misses", prefixes, "request_wait", "count",
 			 (json_int_t)sv->wait.count, "ms_window", latency(sv->wait.q_win, sv->wait.win_count),
-			 "ms_since_start", latency(sv->wait.q_total, sv->wait.count));
+			 "ms_since_start", latency(sv->wait.q_total, sv->wait.count)), &sv->ident);
 fail:
 	json_decref(cmds);
 	json_decref(prefixes);
@@ -286,10 +302,12 @@ int api__render_slow_queries(FILE *f, const struct postgres_snapshot *s)
 	for (int i = 0; servers && s && i < s->n_servers; i++) {
 		const struct ps_server_snap *sv = &s->servers[i];
 
-		json_array_append_new(servers, json_pack("{s:s, s:o, s:o}", "server", sv->server,
-							 "by_p95", top_queries(sv, by_p95),
-							 "by_total_time",
-							 top_queries(sv, by_total)));
+		json_array_append_new(servers, with_container(json_pack("{s:s, s:o, s:o}", "server",
+									sv->server, "by_p95",
+									top_queries(sv, by_p95),
+									"by_total_time",
+									top_queries(sv, by_total)),
+							      &sv->ident));
 	}
 	return dump(f, json_pack("{s:o}", "servers", servers));
 }
@@ -333,10 +351,11 @@ int api__render_db_connections(FILE *f, const struct postgres_snapshot *s)
 		 * state now, and how many it opened. */
 		for (int j = 0; conns && j < sv->n_opened; j++)
 			json_array_append_new(conns, identity(sv, &sv->opened[j]));
-		json_array_append_new(servers, json_pack("{s:s, s:I, s:o}", "server", sv->server,
-							 "opened_total",
-							 (json_int_t)sv->conns_opened,
-							 "connections", conns));
+		json_array_append_new(servers, with_container(json_pack("{s:s, s:I, s:o}", "server",
+									sv->server, "opened_total",
+									(json_int_t)sv->conns_opened,
+									"connections", conns),
+							      &sv->ident));
 	}
 	return dump(f, json_pack("{s:o}", "servers", servers));
 }
@@ -390,12 +409,14 @@ int api__render_db_stats(FILE *f, const struct postgres_snapshot *s)
 			json_array_append_new(dbs, db_stats(sv, &sv->dbs[j]));
 		json_array_append_new(
 			servers,
-			json_pack("{s:s, s:i, s:b, s:I, s:o, s:{s:I, s:o, s:o}}", "server",
-				  sv->server, "pid", (int)sv->pid, "usdt", sv->usdt, "deadlocks_total",
-				  (json_int_t)sv->deadlocks, "databases", dbs, "request_wait", "count",
-				  (json_int_t)sv->wait.count, "ms_window",
-				  latency(sv->wait.q_win, sv->wait.win_count), "ms_since_start",
-				  latency(sv->wait.q_total, sv->wait.count)));
+			with_container(
+				json_pack("{s:s, s:i, s:b, s:I, s:o, s:{s:I, s:o, s:o}}", "server",
+					  sv->server, "pid", (int)sv->pid, "usdt", sv->usdt,
+					  "deadlocks_total", (json_int_t)sv->deadlocks, "databases", dbs,
+					  "request_wait", "count", (json_int_t)sv->wait.count,
+					  "ms_window", latency(sv->wait.q_win, sv->wait.win_count),
+					  "ms_since_start", latency(sv->wait.q_total, sv->wait.count)),
+				&sv->ident));
 	}
 	return dump(f, json_pack("{s:o}", "servers", servers));
 }
@@ -418,86 +439,6 @@ int api__slow_queries(void *ctx, const struct http_request *req, struct http_res
 int api__db_connections(void *ctx, const struct http_request *req, struct http_response *resp)
 {
 	return serve_pg(ctx, resp, api__render_db_connections);
-}
-
-#define TOP_RELATIONS 50
-
-struct rel_collect {
-	struct rel_row {
-		struct nx_pg_rel_key k;
-		struct nx_pg_rel_val v;
-	} *rows;
-	int n, cap;
-};
-
-static void collect_rel(void *ctx, const struct nx_pg_rel_key *k, const struct nx_pg_rel_val *v)
-{
-	struct rel_collect *c = ctx;
-
-	if (c->n < c->cap)
-		c->rows[c->n++] = (struct rel_row){ *k, *v };
-}
-
-static int by_reads(const void *a, const void *b)
-{
-	const struct rel_row *x = a, *y = b;
-
-	return x->v.reads < y->v.reads ? 1 : x->v.reads > y->v.reads ? -1 : 0;
-}
-
-/* The (server, database) of a database oid, as the snapshot learned it; NULLs when unknown. */
-static void db_of_oid(const struct postgres_snapshot *s, uint32_t oid, const char **server,
-		      const char **database)
-{
-	*server = *database = NULL;
-	for (int i = 0; s && oid && i < s->n_servers; i++)
-		for (int j = 0; j < s->servers[i].n_dbs; j++)
-			if (s->servers[i].dbs[j].oid == oid) {
-				*server = s->servers[i].server;
-				*database = s->servers[i].dbs[j].database;
-				return;
-			}
-}
-
-int api__render_db_relations(FILE *f, const struct postgres_snapshot *s, struct pg_usdt *usdt)
-{
-	struct rel_collect c = { .cap = 8192 };
-	json_t *rels = json_array();
-	int err;
-
-	if (usdt && !(c.rows = malloc(c.cap * sizeof(*c.rows)))) {
-		json_decref(rels);
-		return -ENOMEM;
-	}
-	if (usdt)
-		pg_usdt__each_relation(usdt, collect_rel, &c);
-	qsort(c.rows, c.n, sizeof(*c.rows), by_reads);
-	for (int i = 0; rels && i < c.n && i < TOP_RELATIONS; i++) {
-		const struct rel_row *r = &c.rows[i];
-		const char *server, *database;
-
-		db_of_oid(s, r->k.db_oid, &server, &database);
-		json_array_append_new(
-			rels, json_pack("{s:s?, s:s?, s:I, s:I, s:I, s:I, s:o}", "server", server,
-					"database", database, "database_oid", (json_int_t)r->k.db_oid,
-					"relfilenode", (json_int_t)r->k.rel_node, "buffer_hits",
-					(json_int_t)r->v.hits, "buffer_reads", (json_int_t)r->v.reads,
-					"hit_ratio", ratio(r->v.hits, r->v.reads)));
-	}
-	free(c.rows);
-	/* relfilenode, not a name: names live in each database's pg_class, which the agent does
-	 * not read (no credentials). database_oid 0 holds the shared catalogs. */
-	err = dump(f, json_pack("{s:b, s:o}", "usdt", usdt != NULL, "relations", rels));
-	return err;
-}
-
-int api__db_relations(void *ctx, const struct http_request *req, struct http_response *resp)
-{
-	const struct api_relations_ctx *rc = ctx;
-	struct snap_ref *ref;
-	const struct postgres_snapshot *s = snap_box__get(rc->postgres, &ref);
-
-	return finish(resp, ref, api__render_db_relations(resp->body, s, rc->usdt));
 }
 
 int api__db_stats(void *ctx, const struct http_request *req, struct http_response *resp)

@@ -2,6 +2,7 @@
 #include <time.h>
 #include "export/metrics.h"
 #include "export/alert_api.h"
+#include "export/otlp.h"
 #include "export/prom.h"
 #include "model/model_fill.h"
 #include "stats/snap_box.h"
@@ -31,6 +32,8 @@ void metrics__fill(struct metrics_sources *src, struct metric_model *m)
 		alert_api__fill_model(m, snap_box__get(src->engine, &ref));
 		snap_box__put(ref);
 	}
+	if (src->otlp)
+		otlp__fill_model(m, src->otlp);
 }
 
 int metrics__handle(void *ctx, const struct http_request *req, struct http_response *resp)

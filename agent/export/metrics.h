@@ -10,6 +10,7 @@
 #include "stats/self_stats.h"
 
 struct snap_box;
+struct otlp_exporter;
 
 /* What the model is filled from: the agent's own figures and the latest snapshots. */
 struct metrics_sources {
@@ -17,6 +18,7 @@ struct metrics_sources {
 	struct snap_box *redis;	   /* holds struct redis_snapshot */
 	struct snap_box *postgres; /* holds struct postgres_snapshot */
 	struct snap_box *engine;   /* holds struct engine_snapshot; NULL when alerting is off */
+	struct otlp_exporter *otlp; /* --otlp-endpoint: its own counters; NULL without */
 };
 
 /* An http_handler_fn; ctx is a struct metrics_sources. */

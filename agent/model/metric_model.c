@@ -170,6 +170,31 @@ void mm__histogram(struct metric_model *m, const struct mm_labels *labels, const
 	s->sum = sum;
 }
 
+void mm__histogram_exp(struct metric_model *m, int n, const double *lo, const double *hi,
+		       const uint64_t *count)
+{
+	struct mm_family *f = m->n_families ? &m->families[m->n_families - 1] : NULL;
+	struct mm_sample *s;
+	struct mm_exp *e;
+	double *los, *his;
+	uint64_t *counts;
+
+	if (!f || f->type != MM_HISTOGRAM || !f->n_samples || n <= 0)
+		return;
+	s = &f->samples[f->n_samples - 1];
+	e = arena_alloc(m, sizeof(*e));
+	los = arena_alloc(m, n * sizeof(*los));
+	his = arena_alloc(m, n * sizeof(*his));
+	counts = arena_alloc(m, n * sizeof(*counts));
+	if (!e || !los || !his || !counts)
+		return;
+	memcpy(los, lo, n * sizeof(*los));
+	memcpy(his, hi, n * sizeof(*his));
+	memcpy(counts, count, n * sizeof(*counts));
+	*e = (struct mm_exp){ .n = n, .lo = los, .hi = his, .count = counts };
+	s->exp = e;
+}
+
 const struct mm_family *metric_model__find(const struct metric_model *m, const char *name)
 {
 	for (int i = 0; i < m->n_families; i++)

@@ -39,6 +39,14 @@ struct mm_labels {
 	struct mm_label l[MM_MAX_LABELS];
 };
 
+/* Optional fine buckets of a histogram sample, for OTLP exponential histograms: n non-empty
+ * ranges [lo, hi) of the stats' log-linear histogram (family unit), ascending, and their counts. */
+struct mm_exp {
+	int n;
+	const double *lo, *hi;
+	const uint64_t *count;
+};
+
 struct mm_sample {
 	const struct mm_label *labels; /* in the model's arena */
 	int n_labels;
@@ -48,6 +56,7 @@ struct mm_sample {
 	const uint64_t *buckets;
 	uint64_t count;
 	double sum;
+	const struct mm_exp *exp; /* NULL unless the filler has fine buckets (zeroed by mm__*) */
 };
 
 struct mm_family {
@@ -102,6 +111,11 @@ void mm__sample(struct metric_model *m, const struct mm_labels *labels, double v
  * count and sum. */
 void mm__histogram(struct metric_model *m, const struct mm_labels *labels, const uint64_t *buckets,
 		   uint64_t count, double sum);
+
+/* Fine buckets for the histogram sample just added (OTLP exponential histograms): n ranges
+ * [lo, hi) (family unit) and their counts, copied into the arena. Ignored without such a sample. */
+void mm__histogram_exp(struct metric_model *m, int n, const double *lo, const double *hi,
+		       const uint64_t *count);
 
 /* Look-ups for readers. */
 const struct mm_family *metric_model__find(const struct metric_model *m, const char *name);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "model/model_fill.h"
+#include "model/server_labels.h"
 
 static void fp_label(char *buf, size_t len, uint64_t fp, const char *text)
 {
@@ -14,10 +15,9 @@ static void fp_label(char *buf, size_t len, uint64_t fp, const char *text)
 		snprintf(buf, len, "%016" PRIx64, fp);
 }
 
-static void server_labels(struct mm_labels *ls, const char *server)
+static void server_labels(struct mm_labels *ls, const struct ps_server_snap *sv)
 {
-	mm_labels__reset(ls);
-	mm_labels__add(ls, "server", server);
+	model__server_labels(ls, sv->server, &sv->ident);
 }
 
 static void fill_queries(struct metric_model *m, const struct ps_server_snap *sv)
@@ -28,7 +28,7 @@ static void fill_queries(struct metric_model *m, const struct ps_server_snap *sv
 		char fp[24];
 
 		fp_label(fp, sizeof(fp), se->fingerprint, se->text);
-		server_labels(&base, sv->server);
+		server_labels(&base, sv);
 		mm_labels__add(&base, "database", se->database);
 		mm_labels__add(&base, "user", se->user);
 		mm_labels__add(&base, "fingerprint", fp);
@@ -60,8 +60,9 @@ static void fill_wait(struct metric_model *m, const struct postgres_snapshot *s)
 		const struct lat_snap *w = &s->servers[i].wait;
 		struct mm_labels ls;
 
-		server_labels(&ls, s->servers[i].server);
+		server_labels(&ls, &s->servers[i]);
 		mm__histogram(m, &ls, w->le, w->count, w->sum_ns / 1e9);
+		model__fine(m, &w->fine);
 	}
 }
 
@@ -71,6 +72,7 @@ static void fill_hist(struct metric_model *m, const struct ps_server_snap *sv)
 	for (int i = 0; i < sv->n_series; i++) {
 		const struct ps_series_snap *se = &sv->series[i];
 		uint64_t le[LS_N_LE] = { 0 }, count = 0, sum = 0;
+		struct hist_sparse fine = { 0 }; /* for OTLP exponential histograms */
 		struct mm_labels ls;
 		bool seen = false;
 		char fp[24];
@@ -86,12 +88,14 @@ static void fill_hist(struct metric_model *m, const struct ps_server_snap *sv)
 				le[k] += sv->series[j].lat.le[k];
 			count += sv->series[j].lat.count;
 			sum += sv->series[j].lat.sum_ns;
+			hist_sparse__merge(&fine, &sv->series[j].lat.fine);
 		}
 		fp_label(fp, sizeof(fp), se->fingerprint, se->text);
-		server_labels(&ls, sv->server);
+		server_labels(&ls, sv);
 		mm_labels__add(&ls, "database", se->database);
 		mm_labels__add(&ls, "fingerprint", fp);
 		mm__histogram(m, &ls, le, count, sum / 1e9);
+		model__fine(m, &fine);
 	}
 }
 
@@ -146,7 +150,7 @@ static void fill_connections(struct metric_model *m, const struct postgres_snaps
 			for (int o = j; o < sv->n_conns; o++)
 				if (same_conn_group(&sv->conns[o], k))
 					n += sv->conns[o].n;
-			server_labels(&ls, sv->server);
+			server_labels(&ls, sv);
 			mm_labels__add(&ls, "database", k->database);
 			mm_labels__add(&ls, "user", k->user);
 			mm_labels__add(&ls, "state", pg_state_names[k->state]);
@@ -158,7 +162,7 @@ static void fill_connections(struct metric_model *m, const struct postgres_snaps
 	for (int i = 0; i < s->n_servers; i++) {
 		struct mm_labels ls;
 
-		server_labels(&ls, s->servers[i].server);
+		server_labels(&ls, &s->servers[i]);
 		mm__sample(m, &ls, s->servers[i].conns_opened);
 	}
 }
@@ -177,7 +181,7 @@ static void fill_db_counter(struct metric_model *m, const struct postgres_snapsh
 		for (int j = 0; j < sv->n_dbs; j++) {
 			struct mm_labels ls;
 
-			server_labels(&ls, sv->server);
+			server_labels(&ls, sv);
 			mm_labels__add(&ls, "database", sv->dbs[j].database);
 			if (extra_name)
 				mm_labels__add(&ls, extra_name, extra_value);
@@ -223,7 +227,7 @@ static void fill_exec(struct metric_model *m, const struct postgres_snapshot *s)
 				if (same_group(&sv->series[k], se))
 					ns += sv->series[k].exec_ns;
 			fp_label(fp, sizeof(fp), se->fingerprint, se->text);
-			server_labels(&ls, sv->server);
+			server_labels(&ls, sv);
 			mm_labels__add(&ls, "database", se->database);
 			mm_labels__add(&ls, "fingerprint", fp);
 			mm__sample(m, &ls, ns / 1e9);
@@ -259,7 +263,7 @@ static void fill_usdt(struct metric_model *m, const struct postgres_snapshot *s)
 
 		if (!s->servers[i].usdt)
 			continue;
-		server_labels(&ls, s->servers[i].server);
+		server_labels(&ls, &s->servers[i]);
 		mm__sample(m, &ls, s->servers[i].deadlocks);
 	}
 }
@@ -310,4 +314,5 @@ void model__fill_postgres(struct metric_model *m, const struct postgres_snapshot
 	one(m, "nexus_postgres_encrypted_connections_total", "{connection}",
 	    "Connections that switched to SSL/GSS encryption: counted, not decoded.",
 	    s->wire.encrypted_conns);
+	model__fill_relations(m, s);
 }

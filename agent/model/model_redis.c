@@ -4,11 +4,11 @@
 #include <stdio.h>
 #include <string.h>
 #include "model/model_fill.h"
+#include "model/server_labels.h"
 
 static void server_labels(struct mm_labels *ls, const struct rs_server_snap *sv)
 {
-	mm_labels__reset(ls);
-	mm_labels__add(ls, "server", sv->server);
+	model__server_labels(ls, sv->server, &sv->ident);
 }
 
 /* commands_total: a command can have two series (XREAD with and without BLOCK): sum them. */
@@ -47,7 +47,8 @@ static void fill_commands(struct metric_model *m, const struct rs_server_snap *s
 
 /* One histogram series; command NULL for a per-server family. */
 static void fill_hist(struct metric_model *m, const struct rs_server_snap *sv, const char *command,
-		      const uint64_t le_counts[LS_N_LE], uint64_t count, uint64_t sum_ns)
+		      const uint64_t le_counts[LS_N_LE], uint64_t count, uint64_t sum_ns,
+		      const struct hist_sparse *fine)
 {
 	struct mm_labels ls;
 
@@ -55,6 +56,7 @@ static void fill_hist(struct metric_model *m, const struct rs_server_snap *sv, c
 	if (command)
 		mm_labels__add(&ls, "command", command);
 	mm__histogram(m, &ls, le_counts, count, sum_ns / 1e9);
+	model__fine(m, fine); /* OTLP exponential histograms */
 }
 
 static void fill_hists(struct metric_model *m, const struct redis_snapshot *s, bool blocking)
@@ -73,7 +75,7 @@ static void fill_hists(struct metric_model *m, const struct redis_snapshot *s, b
 				const struct rs_cmd_snap *c = &s->servers[i].cmds[j];
 
 				fill_hist(m, &s->servers[i], c->command, c->lat.le, c->lat.count,
-					  c->lat.sum_ns);
+					  c->lat.sum_ns, &c->lat.fine);
 			}
 }
 
@@ -104,7 +106,7 @@ static void fill_exec(struct metric_model *m, const struct redis_snapshot *s)
 				       !strcmp(s->servers[i].cmds[k].command, c->command);
 			if (c->exec_count && !dup)
 				fill_hist(m, &s->servers[i], c->command, c->exec_le, c->exec_count,
-					  c->exec_sum_ns);
+					  c->exec_sum_ns, NULL);
 		}
 }
 
@@ -119,7 +121,7 @@ static void fill_wait(struct metric_model *m, const struct redis_snapshot *s)
 	for (int i = 0; i < s->n_servers; i++) {
 		const struct lat_snap *w = &s->servers[i].wait;
 
-		fill_hist(m, &s->servers[i], NULL, w->le, w->count, w->sum_ns);
+		fill_hist(m, &s->servers[i], NULL, w->le, w->count, w->sum_ns, &w->fine);
 	}
 }
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* The nexus_agent_* families of the metric model: the agent's own figures. */
+#include <stdio.h>
 #include "model/model_fill.h"
 
 #ifndef NX_VERSION
@@ -32,6 +33,19 @@ void model__fill_self(struct metric_model *m, const struct self_stats *s)
 	one(m, "nexus_agent_events_lost_total", MM_COUNTER, "{record}",
 	    "Records the ring buffer had no room for: data the agent never saw.",
 	    s->kernel[NX_CNT_LOST]);
+	if (s->n_cpus) {
+		char cpu[12];
+
+		mm__family(m, "nexus_agent_events_lost_by_cpu_total", MM_COUNTER, "{record}",
+			   "nexus_agent_events_lost_total by the CPU whose record found the ring "
+			   "buffer full.");
+		for (int i = 0; i < s->n_cpus; i++) {
+			snprintf(cpu, sizeof(cpu), "%d", i);
+			mm_labels__reset(&ls);
+			mm_labels__add(&ls, "cpu", cpu);
+			mm__sample(m, &ls, s->lost_by_cpu[i]);
+		}
+	}
 	one(m, "nexus_agent_payload_read_errors_total", MM_COUNTER, "{event}",
 	    "Payloads the kernel side could not copy from the target's memory.",
 	    s->kernel[NX_CNT_READ_FAIL]);

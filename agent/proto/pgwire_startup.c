@@ -21,7 +21,7 @@ static void copy_label(char *dst, size_t size, const char *src)
 {
 	size_t n = 0;
 
-	for (; src[n] && n < size - 1; n++)
+	for (; n < size - 1 && src[n]; n++)
 		dst[n] = (src[n] >= 0x20 && src[n] < 0x7f) ? src[n] : '?';
 	dst[n] = '\0';
 }

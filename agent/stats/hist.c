@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <stdbool.h>
 #include <string.h>
 #include "stats/hist.h"
 
@@ -307,4 +308,99 @@ void hist_window__snapshot(const struct hist_window *w, uint64_t now_ns, struct 
 		if (t - w->tag[i] < HIST_WINDOW_SLOTS)
 			hist__merge(out, &w->slot[i]);
 	}
+}
+
+/* --- sparse copies (OTLP exponential histograms) ------------------------------------------- */
+
+/* Group of bucket i at shift s: bucket 0 alone, the others by 2^s within their octave (64 is a
+ * multiple of 2^s, so a group never spans two octaves). Returns the group's first bucket. */
+static inline uint32_t group_first(uint32_t i, unsigned s)
+{
+	return i ? (((i - 1) >> s) << s) + 1 : 0;
+}
+
+/* Regroups a sorted (idx, count) list in place at shift s; returns its new length. */
+static int regroup(uint16_t *idx, uint64_t *count, int n, unsigned s)
+{
+	int m = 0;
+
+	for (int k = 0; k < n; k++) {
+		uint16_t g = (uint16_t)group_first(idx[k], s);
+
+		if (m && idx[m - 1] == g) {
+			count[m - 1] += count[k];
+		} else {
+			idx[m] = g;
+			count[m++] = count[k];
+		}
+	}
+	return m;
+}
+
+/* Fits a sorted list into out, coarsening from shift s as needed. */
+static void sparse_fit(struct hist_sparse *out, uint16_t *idx, uint64_t *count, int n, unsigned s)
+{
+	n = regroup(idx, count, n, s);
+	while (n > HIST_SPARSE_MAX && s < HIST_SUB_BITS)
+		n = regroup(idx, count, n, ++s);
+	out->shift = (uint8_t)s;
+	out->n = (uint16_t)n;
+	memcpy(out->idx, idx, n * sizeof(*idx));
+	memcpy(out->count, count, n * sizeof(*count));
+}
+
+void hist__sparse(const struct hist *h, struct hist_sparse *out)
+{
+	uint16_t idx[HIST_BUCKETS];
+	uint64_t count[HIST_BUCKETS];
+	int n = 0;
+
+	for (uint32_t i = 0; i < HIST_BUCKETS; i++)
+		if (h->buckets[i]) {
+			idx[n] = (uint16_t)i;
+			count[n++] = h->buckets[i];
+		}
+	sparse_fit(out, idx, count, n, 0);
+}
+
+void hist_sparse__merge(struct hist_sparse *dst, const struct hist_sparse *src)
+{
+	uint16_t idx[2 * HIST_SPARSE_MAX];
+	uint64_t count[2 * HIST_SPARSE_MAX];
+	unsigned s = dst->shift > src->shift ? dst->shift : src->shift;
+	int n = 0, a = 0, b = 0;
+
+	/* both lists are sorted and a group's first bucket is monotone in the bucket: merge */
+	while (a < dst->n || b < src->n) {
+		bool take_a = b >= src->n || (a < dst->n && dst->idx[a] <= src->idx[b]);
+
+		idx[n] = take_a ? dst->idx[a] : src->idx[b];
+		count[n++] = take_a ? dst->count[a++] : src->count[b++];
+	}
+	sparse_fit(dst, idx, count, n, s);
+}
+
+void hist_sparse__range_ns(const struct hist_sparse *s, int i, uint64_t *lo, uint64_t *hi)
+{
+	uint32_t first = s->idx[i], last;
+	uint64_t w;
+
+	if (!first) {
+		*lo = 0;
+		*hi = HIST_LOW;
+		return;
+	}
+	last = first + (1U << s->shift) - 1;
+	*lo = bucket_lo(first, &w);
+	*hi = bucket_lo(last, &w) + w;
+}
+
+uint64_t hist_sparse__mid_ns(const struct hist_sparse *s, int i)
+{
+	uint64_t lo, hi;
+
+	if (!s->idx[i])
+		return bucket_mid(0);
+	hist_sparse__range_ns(s, i, &lo, &hi);
+	return lo + (hi - lo) / 2;
 }

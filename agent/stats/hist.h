@@ -84,6 +84,31 @@ uint64_t hist__max(const struct hist *h);
 uint64_t hist__min(const struct hist *h);
 
 /*
+ * A bounded sparse copy of a histogram's non-empty buckets, for OTLP exponential histograms
+ * (the Prometheus `le` buckets are too coarse to map onto them). Entry i covers 2^shift fine
+ * buckets from bucket idx[i] (bucket 0, below HIST_LOW, always alone), ascending. shift is the
+ * smallest (0..HIST_SUB_BITS) that fits HIST_SPARSE_MAX entries: at shift s an entry is 2^s/64
+ * of its octave wide, so its midpoint is within 2^s/128 of every value in it (0.78 % at s = 0).
+ * 32 entries always fit at s = 6 (an octave each); 1.3 KiB.
+ */
+#define HIST_SPARSE_MAX 128
+
+struct hist_sparse {
+	uint8_t shift;
+	uint16_t n;
+	uint16_t idx[HIST_SPARSE_MAX];
+	uint64_t count[HIST_SPARSE_MAX];
+};
+
+void hist__sparse(const struct hist *h, struct hist_sparse *out);
+/* dst += src, coarsening dst's shift when the union does not fit. */
+void hist_sparse__merge(struct hist_sparse *dst, const struct hist_sparse *src);
+/* Midpoint of entry i in ns; its range [lo, hi) (bucket 0: [0, HIST_LOW); values past HIST_HIGH
+ * are counted in the top bucket and so end at HIST_HIGH). */
+uint64_t hist_sparse__mid_ns(const struct hist_sparse *s, int i);
+void hist_sparse__range_ns(const struct hist_sparse *s, int i, uint64_t *lo, uint64_t *hi);
+
+/*
  * Sliding window: a ring of HIST_WINDOW_SLOTS histograms, each holding HIST_WINDOW_SLOT_NS of
  * CLOCK_MONOTONIC time. A snapshot merges the current slot and the HIST_WINDOW_SLOTS - 1 before
  * it, so it covers between 50 and 60 s with the defaults: a value is gone from snapshots at most

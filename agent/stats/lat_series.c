@@ -69,6 +69,7 @@ void lat_series__snapshot(const struct lat_series *se, uint64_t now_ns, struct l
 		out->le[i] = hist__count_le(&se->total, (uint64_t)(ls_le_seconds[i] * 1e9 + 0.5));
 	for (int i = 0; i < LS_N_QUANTILES; i++)
 		out->q_total[i] = hist__quantile(&se->total, ls_quantiles[i]);
+	hist__sparse(&se->total, &out->fine);
 	hist_window__snapshot(&se->win, now_ns, scratch);
 	out->win_count = hist__count(scratch);
 	for (int i = 0; i < LS_N_QUANTILES; i++)

@@ -48,6 +48,7 @@ struct lat_snap {
 	uint64_t q_total[LS_N_QUANTILES];
 	uint64_t win_count;
 	uint64_t q_win[LS_N_QUANTILES];
+	struct hist_sparse fine; /* the since-start histogram's non-empty buckets (OTLP) */
 };
 
 void lat_series__init(struct lat_series *se);

@@ -63,6 +63,7 @@ struct ps_opened {
 struct ps_server {
 	char server[PS_SERVER_LEN];
 	uint32_t pid;
+	struct nx_identity ident;
 	uint64_t queries, errors, conns_opened, deadlocks;
 	bool usdt;
 	struct reply_gap gap;
@@ -281,6 +282,19 @@ void postgres_stats__server_pid(struct postgres_stats *s, const char *server, ui
 		sv->pid = pid;
 }
 
+void postgres_stats__server_identity(struct postgres_stats *s, const char *server,
+				     const struct nx_identity *id)
+{
+	struct ps_server *sv = server_of(s, server);
+
+	if (!sv || sv == s->servers[PS_MAX_SERVERS])
+		return;
+	if (id)
+		sv->ident = *id;
+	else
+		memset(&sv->ident, 0, sizeof(sv->ident));
+}
+
 void postgres_stats__usdt(struct postgres_stats *s, const struct pg_usdt_flush *f)
 {
 	struct ps_server *sv = server_of(s, f->server);
@@ -451,6 +465,7 @@ static int snap_server(const struct ps_server *sv, uint64_t now_ns, struct ps_se
 	out->errors = sv->errors;
 	out->conns_opened = sv->conns_opened;
 	out->pid = sv->pid;
+	out->ident = sv->ident;
 	out->deadlocks = sv->deadlocks;
 	out->reply_gap_ns = reply_gap__max(&sv->gap, now_ns);
 	out->usdt = sv->usdt;
@@ -584,5 +599,7 @@ void postgres_snapshot__free(struct postgres_snapshot *snap)
 		free(snap->servers[i].dbs);
 	}
 	free(snap->servers);
+	free(snap->relations);
+	free(snap->unused);
 	free(snap);
 }

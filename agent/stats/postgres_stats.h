@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "identity.h"
 #include "proto/pgwire.h"
 #include "stats/lat_series.h"
 
@@ -129,6 +130,8 @@ struct ps_db_snap {
 struct ps_server_snap {
 	char server[PS_SERVER_LEN];
 	uint32_t pid;		/* the postmaster (the backends' parent) */
+	bool gone;		/* pid has exited (the capture side looks when it publishes) */
+	struct nx_identity ident; /* its container and pod ("" on the host) */
 	uint64_t queries, errors, conns_opened;
 	uint64_t deadlocks;	/* USDT deadlock__found */
 	uint64_t reply_gap_ns;	/* longest silence between responses lately (reply_gap.h) */
@@ -142,7 +145,38 @@ struct ps_server_snap {
 	struct ps_conn_snap *conns;
 	int n_opened;
 	struct ps_opened_snap *opened;
+	/* max_connections as the postmaster's configuration says, set by whoever takes the
+	 * snapshot from /proc (run: capture/server_limits.c); 0 unknown (the default applies). */
+	uint32_t max_conns;
 };
+
+/*
+ * Buffer accesses of one relation (USDT buffer__read__done, keyed by database oid and
+ * relfilenode), with its names when --pg-catalog found them. Filled by stats/pg_relations.c.
+ */
+struct ps_rel_snap {
+	int server;		  /* index into servers[]; -1: not known */
+	char database[PS_NAME_LEN]; /* "" not known; "(shared)" for database oid 0 */
+	uint32_t db_oid, relfilenode;
+	uint64_t hits, reads;	  /* found in / not found in shared buffers */
+	bool named;		  /* schema, name, kind below come from the catalog */
+	char kind[20];		  /* pg_catalog__kind_name(); "" unnamed */
+	char schema[PS_NAME_LEN], name[PS_NAME_LEN];
+	char table[PS_NAME_LEN];  /* an index's table; "" otherwise */
+	bool metric;		  /* has series of its own in the relation metrics, else "(other)" */
+};
+
+/* An index the catalog lists that no backend touched since relations_since. */
+struct ps_unused_index {
+	int server;		  /* -1: not known */
+	char database[PS_NAME_LEN];
+	char schema[PS_NAME_LEN], table[PS_NAME_LEN], name[PS_NAME_LEN];
+	uint32_t relfilenode;
+};
+
+#define PS_MAX_RELATIONS 8192	  /* the kernel map's own size (bpf/pg_usdt.bpf.c) */
+#define PS_MAX_UNUSED 2048
+#define PS_REL_METRIC_CAP 100	  /* relations with their own metric series; the rest "(other)" */
 
 struct postgres_snapshot {
 	int n_servers;
@@ -150,6 +184,16 @@ struct postgres_snapshot {
 	uint64_t dropped_series;
 	struct pg_stats wire; /* the parsers' counters, set by whoever takes the snapshot */
 	bool exec_time;	      /* execution time is measured (--pg-exec-time); set likewise */
+	/* Relations (pg_relations__fill; none without USDT), by hits + reads, most first. */
+	bool relations_usdt;  /* the relation figures are read at all */
+	double relations_since; /* Unix time from which they count (the agent's start) */
+	int n_relations;
+	struct ps_rel_snap *relations;
+	int n_unused;
+	struct ps_unused_index *unused;
+	uint64_t unused_dropped;  /* past PS_MAX_UNUSED */
+	bool catalog;		  /* --pg-catalog is on */
+	uint64_t catalog_refreshes, catalog_errors;
 };
 
 struct postgres_stats;
@@ -167,6 +211,10 @@ void postgres_stats__conn_ready(struct postgres_stats *s, const char *server,
 void postgres_stats__conn_opened(struct postgres_stats *s, const char *server);
 /* The server's process (postmaster or backend) last seen. */
 void postgres_stats__server_pid(struct postgres_stats *s, const char *server, uint32_t pid);
+/* The container and pod of the server's processes (NULL: the host's), as of its newest
+ * connection. The "(other)" server past the cap keeps none. */
+void postgres_stats__server_identity(struct postgres_stats *s, const char *server,
+				     const struct nx_identity *id);
 /* USDT: a backend's buffer, lock and transaction figures. */
 void postgres_stats__usdt(struct postgres_stats *s, const struct pg_usdt_flush *f);
 void postgres_stats__deadlock(struct postgres_stats *s, const char *server);

@@ -37,6 +37,7 @@ enum { W_HITS, W_MISSES, W_CMDS, W_ERRS, W_BLOCKED_NS, W__N };
 struct rs_server {
 	char server[RS_SERVER_LEN];
 	uint32_t pid;
+	struct nx_identity ident;
 	uint64_t hits, misses, commands, errors, conns, conns_opened;
 	struct counter_window win[W__N];
 	int n_series;
@@ -473,6 +474,19 @@ void redis_stats__keyspace(struct redis_stats *s, uint32_t pid, uint64_t hits, u
 	}
 }
 
+void redis_stats__server_identity(struct redis_stats *s, const char *server,
+				  const struct nx_identity *id)
+{
+	struct rs_server *sv = server_of(s, server);
+
+	if (!sv || sv == s->servers[RS_MAX_SERVERS])
+		return;
+	if (id)
+		sv->ident = *id;
+	else
+		memset(&sv->ident, 0, sizeof(sv->ident));
+}
+
 static int snap_server(const struct rs_server *sv, uint64_t now_ns, struct rs_server_snap *out,
 		       struct hist *scratch)
 {
@@ -481,6 +495,7 @@ static int snap_server(const struct rs_server *sv, uint64_t now_ns, struct rs_se
 	memset(out, 0, sizeof(*out));
 	memcpy(out->server, sv->server, sizeof(out->server));
 	out->pid = sv->pid;
+	out->ident = sv->ident;
 	out->exact_keyspace = sv->exact;
 	out->hits = sv->exact ? sv->ks_hits : sv->hits;
 	out->misses = sv->exact ? sv->ks_misses : sv->misses;

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "identity.h"
 #include "proto/resp.h"
 #include "stats/lat_series.h"
 
@@ -53,6 +54,8 @@ struct rs_prefix_snap {
 struct rs_server_snap {
 	char server[RS_SERVER_LEN]; /* address:port or socket path */
 	uint32_t pid;		    /* the process last seen serving it */
+	bool gone;		    /* pid has exited (the capture side looks when it publishes) */
+	struct nx_identity ident;   /* its container and pod ("" on the host) */
 	uint64_t hits, misses;	    /* keyspace, since start: from lookupKey() when exact_keyspace,
 				     * else from the replies of the read commands */
 	bool exact_keyspace;	    /* --redis-uprobes counted them as Redis's INFO stats does */
@@ -71,6 +74,10 @@ struct rs_server_snap {
 	struct rs_cmd_snap *cmds;
 	int n_prefixes;
 	struct rs_prefix_snap *prefixes; /* "(other)" last when used */
+	/* Set by whoever takes the snapshot from /proc (run: capture/server_limits.c); 0 unknown. */
+	uint32_t max_conns;   /* maxclients as its configuration says */
+	uint64_t maxmemory;   /* bytes */
+	uint64_t rss_bytes;   /* the process's resident memory */
 };
 
 /* A command slower than the threshold, as the slow-command log keeps it (no values, no keys). */
@@ -137,6 +144,10 @@ void redis_stats__exec(struct redis_stats *s, const char *server, const struct r
 		       uint64_t exec_ns);
 /* --redis-uprobes: keyspace hits and misses of process pid, as lookupKey() counted them. */
 void redis_stats__keyspace(struct redis_stats *s, uint32_t pid, uint64_t hits, uint64_t misses);
+/* The container and pod of the process serving a server (NULL: the host's), as of its newest
+ * connection. The "(other)" server past the cap keeps none. */
+void redis_stats__server_identity(struct redis_stats *s, const char *server,
+				  const struct nx_identity *id);
 /* The parser counters to report with the figures. */
 struct resp_stats *redis_stats__parser(struct redis_stats *s);
 

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include "events.h"
 
+#define NX_SELF_MAX_CPUS 256 /* CPUs whose losses are told apart; the rest add to the last */
+
 struct self_stats {
 	uint64_t kernel[NX_CNT__COUNT]; /* the kernel side's counters (enum nx_counter) */
 	uint64_t records;
@@ -25,6 +27,10 @@ struct self_stats {
 	uint64_t parse_errors; /* protocol parsers: none yet */
 	uint32_t conns;
 	uint32_t targets;      /* processes whose bit is set in the kernel's target map */
+	/* kernel[NX_CNT_LOST] by CPU: which CPUs' traffic outruns the agent (n_cpus 0: unknown,
+	 * as in a replay) */
+	uint16_t n_cpus;
+	uint64_t lost_by_cpu[NX_SELF_MAX_CPUS];
 	double start_time;     /* unix seconds */
 };
 

@@ -162,6 +162,13 @@ def main():
         write(outdir, "fuzz_pgwire", name, chunks(conv))
     for name, sql in SQL_SEEDS.items():
         write(outdir, "fuzz_sql_fingerprint", name, b"\0" + sql.encode())
+    # the replay corpus: real recordings (libFuzzer reads their first -max_len bytes: a truncated
+    # recording, which the reader must handle too)
+    corpus = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "replay", "corpus")
+    for name in sorted(os.listdir(corpus)) if os.path.isdir(corpus) else []:
+        if name.endswith(".nxr"):
+            with open(os.path.join(corpus, name), "rb") as f:
+                write(outdir, "fuzz_recording", name, f.read())
     for t in ("fuzz_conntrack", "fuzz_pipeline", "fuzz_recording"):
         os.makedirs(os.path.join(outdir, "seeds-" + t), exist_ok=True)
 

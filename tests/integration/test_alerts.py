@@ -287,7 +287,7 @@ FLOW_CHECKS = [
     "misses: the custom threshold rule (rate of nexus_redis_keyspace_misses_total > 20, "
     "critical) fires with its summary",
     "alertmanager: GET /api/v2/alerts lists redis_hit_ratio_low with labels alertname, "
-    "severity=warning, server=127.0.0.1:PORT",
+    "severity=warning, server=127.0.0.1:PORT, and annotation runbook_url (its runbook's section)",
     "webhook: a JSON POST naming redis_hit_ratio_low arrives",
     "/metrics: nexus_alerts{alertname=\"redis_hit_ratio_low\",severity=\"warning\","
     "state=\"firing\"} 1",
@@ -387,8 +387,11 @@ def group_flow(g):
                 # ---- Alertmanager and the webhook
                 in_am = poll(lambda: am_active(am.port, RULE), 15)
                 labels = (in_am or [{}])[0].get("labels", {})
+                runbook = ((in_am or [{}])[0].get("annotations") or {}).get("runbook_url", "")
                 g.check(c[4], bool(in_am) and labels.get("alertname") == RULE
-                        and labels.get("severity") == "warning" and labels.get("server") == server,
+                        and labels.get("severity") == "warning" and labels.get("server") == server
+                        and runbook.startswith("https://") and runbook.endswith("/docs/runbooks.md#"
+                                                                                + RULE),
                         ["alertmanager alerts: %s" % short(in_am or poll.error)]
                         + ["alertmanager log: " + l for l in h._tail(am.log, 5)]
                         + a.stderr_tail(8))

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include "capture/conntrack.h"
+#include "capture/targets.h"
 
 #define TGID 4000001
 #define TGID2 4000002
@@ -235,9 +236,93 @@ static void test_bad_records(void **state)
 	conntrack__free(ct);
 }
 
+/* --- containers and pods: looked up once per process met, shared by a container's processes -- */
+
+struct idents {
+	int lookups;
+	const struct nx_identity *seen[16]; /* r->proc->ident of each record, in order */
+	int n;
+};
+
+static int fake_describe(void *ctx, uint32_t tgid, struct target_info *ti)
+{
+	memset(ti, 0, sizeof(*ti));
+	ti->tgid = (pid_t)tgid;
+	strcpy(ti->comm, "postgres");
+	return 0;
+}
+
+static int fake_listen(void *ctx, uint32_t tgid, uint16_t *ports, int max)
+{
+	return 0;
+}
+
+/* TGID is in a pod, TGID2 on the host. */
+static bool fake_identify(void *ctx, uint32_t tgid, struct nx_identity *id)
+{
+	struct idents *x = ctx;
+
+	x->lookups++;
+	memset(id, 0, sizeof(*id));
+	if (tgid != TGID)
+		return false;
+	strcpy(id->container_id, "3f1d0c6a9b8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817065f4e");
+	strcpy(id->pod_uid, "0f3a9c2e-1b2d-4c5e-8f90-a1b2c3d4e5f6");
+	strcpy(id->pod, "pg-0");
+	return true;
+}
+
+static void ident_sink(void *ctx, const struct nx_record *r)
+{
+	struct idents *x = ctx;
+
+	if (x->n < 16)
+		x->seen[x->n++] = r->proc ? r->proc->ident : NULL;
+}
+
+static void test_identity(void **state)
+{
+	struct conntrack_opts o = { .max_conns = 16, .max_procs = 8 };
+	struct idents x = {};
+	struct conntrack_host host = { .describe = fake_describe, .listen_ports = fake_listen,
+				       .identify = fake_identify, .ctx = &x };
+	struct conntrack *ct = conntrack__new(&o, NULL,
+					      (struct conntrack_sink){ .on_record = ident_sink,
+								       .ctx = &x });
+
+	assert_non_null(ct);
+	conntrack__set_host(ct, &host);
+	proc_ev(ct, NX_EV_PROC_EXEC, TGID, 1);		/* met at its exec: looked up */
+	proc_ev(ct, NX_EV_PROC_FORK, TGID + 10, TGID);	/* a backend: inherits, no lookup */
+	proc_ev(ct, NX_EV_PROC_FORK, TGID + 11, TGID);
+	proc_ev(ct, NX_EV_PROC_EXEC, TGID2, 1);		/* a host process: looked up, none */
+	assert_int_equal(x.lookups, 2);
+	assert_int_equal(x.n, 4);
+	assert_non_null(x.seen[0]);
+	assert_string_equal(x.seen[0]->pod, "pg-0");
+	assert_ptr_equal(x.seen[1], x.seen[0]); /* one shared copy per container */
+	assert_ptr_equal(x.seen[2], x.seen[0]);
+	assert_null(x.seen[3]);
+	/* the parent goes first: its children keep the identity */
+	proc_ev(ct, NX_EV_PROC_EXIT, TGID, 1);
+	conn_ev(ct, NX_EV_CONN_OPEN, TGID + 10, 8, 0x111, NX_OPEN_ACCEPT, 5432, 50000);
+	assert_int_equal(x.n, 6);
+	assert_ptr_equal(x.seen[5], x.seen[1]);
+	assert_string_equal(x.seen[5]->container_id,
+			    "3f1d0c6a9b8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817065f4e");
+	/* a child that execs is met anew: looked up again */
+	proc_ev(ct, NX_EV_PROC_EXEC, TGID + 11, TGID);
+	assert_int_equal(x.lookups, 3);
+	proc_ev(ct, NX_EV_PROC_EXIT, TGID + 10, TGID);
+	proc_ev(ct, NX_EV_PROC_EXIT, TGID + 11, TGID);
+	proc_ev(ct, NX_EV_PROC_EXIT, TGID2, 1);
+	conntrack__free(ct); /* nothing left to free twice (ASan/valgrind would say) */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_identity),
 		cmocka_unit_test(test_open_data_close), cmocka_unit_test(test_fd_reuse),
 		cmocka_unit_test(test_roles),		cmocka_unit_test(test_process_exit),
 		cmocka_unit_test(test_bounds),		cmocka_unit_test(test_bad_records),

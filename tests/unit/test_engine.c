@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include "alert/baseline.h"
 #include "alert/engine.h"
+#include "alert/runbook.h"
 #include "export/alert_api.h"
 #include "export/prom.h"
 #include "stats/postgres_stats.h"
@@ -53,7 +54,7 @@ static struct rig *rig_new(int n_redis, const struct alert_config *cfg)
 		struct rs_server_snap *sv = &r->rs.servers[i];
 
 		snprintf(sv->server, sizeof(sv->server), "10.0.%d.%d:6379", i / 250, i % 250 + 1);
-		sv->pid = (uint32_t)getpid(); /* alive, so target_gone stays quiet */
+		sv->pid = (uint32_t)getpid(); /* any pid: liveness is the snapshot's gone flag */
 		sv->conns = 5;
 	}
 	r->now = 1000 * SEC;
@@ -598,16 +599,71 @@ static void test_traffic_stopped(void **st)
 	rig_free(r);
 }
 
-/* A pid that existed and is gone: a reaped child. */
-static uint32_t dead_pid(void)
+/* Limits come in the snapshot (the capture side reads them): 950 of maxclients 1000 is near. */
+static void test_limit_from_snapshot(void **st)
 {
-	pid_t p = fork();
+	struct rig *r = rig_new(1, NULL);
+	struct rs_server_snap *sv = &r->rs.servers[0];
 
-	if (p == 0)
-		_exit(0);
-	assert_true(p > 0);
-	waitpid(p, NULL, 0);
-	return (uint32_t)p;
+	sv->conns = 950;
+	for (int t = 0; t < 10; t++)
+		steady_tick(r);
+	assert_int_equal(state(r, "connections_near_limit"), ALERT_INACTIVE); /* of 10000 */
+	sv->max_conns = 1000;
+	for (int t = 0; t < 10; t++)
+		steady_tick(r);
+	assert_int_equal(state(r, "connections_near_limit"), ALERT_FIRING);
+	rig_free(r);
+}
+
+/* Connections rising 3 a minute towards maxclients 1000: once the trend has enough points the
+ * time to the limit is predicted, capacity_exhaustion_predicted fires (warning), and /metrics
+ * has nexus_capacity_time_to_limit_seconds. Flat connections (the first hour) predict nothing. */
+static void test_capacity_exhaustion(void **st)
+{
+	struct rig *r = rig_new(1, NULL);
+	struct rs_server_snap *sv = &r->rs.servers[0];
+	const struct engine_server_health *h;
+	int fired = -1;
+	char *text = NULL;
+	size_t len = 0;
+	struct prom p;
+
+	sv->max_conns = 1000;
+	sv->conns = 100;
+	for (int t = 0; t < 3600; t++) {
+		steady_tick(r);
+		assert_int_equal(state(r, "capacity_exhaustion_predicted"), ALERT_INACTIVE);
+	}
+	for (int t = 0; t < 7200 && fired < 0; t++) {
+		sv->conns = 100 + 3 * (t / 60);
+		steady_tick(r);
+		if (state(r, "capacity_exhaustion_predicted") == ALERT_FIRING)
+			fired = t;
+	}
+	/* 6 h of points, the first hour flat: the rise shows (z >= 4, >= 2 % of the limit) and
+	 * the line reaches 1000 in under 4 h well before 2 h of it */
+	assert_true(fired > 0);
+	assert_int_equal(find(r->snap, "capacity_exhaustion_predicted", NULL)->severity,
+			 SEV_WARNING);
+	h = &r->snap->servers[0];
+	assert_true(h->has_cap && h->cap[CAP_CONNECTIONS].rising);
+	assert_true(h->cap[CAP_CONNECTIONS].ttl_s < 4 * 3600);
+	assert_true(h->cap[CAP_CONNECTIONS].limit == 1000);
+	p = (struct prom){ .f = open_memstream(&text, &len) };
+	{
+		struct metric_model m;
+
+		metric_model__init(&m, 0, 0);
+		alert_api__fill_model(&m, r->snap);
+		prom__render_model(&p, &m);
+		metric_model__free(&m);
+	}
+	fclose(p.f);
+	assert_non_null(strstr(text, "nexus_capacity_time_to_limit_seconds{server=\"10.0.0.1:6379\","
+				     "resource=\"connections\"} "));
+	free(text);
+	rig_free(r);
 }
 
 static void test_target_restarted_and_gone(void **st)
@@ -631,7 +687,7 @@ static void test_target_restarted_and_gone(void **st)
 	assert_int_equal(state(r, "target_restarted"), ALERT_RESOLVED); /* 60 s after */
 	assert_int_equal(state(r, "target_gone"), ALERT_INACTIVE);
 
-	sv->pid = dead_pid();
+	sv->gone = true; /* the capture side saw its process exit */
 	for (int t = 0; t < 7; t++)
 		steady_tick(r);
 	a = find(r->snap, "target_gone", NULL);
@@ -673,6 +729,9 @@ static void test_events_lost(void **st)
 	tick(r);
 	assert_int_equal(state(r, "events_lost"), ALERT_FIRING);
 	assert_true(find(r->snap, "events_lost", NULL)->value == 17);
+	/* a built-in rule links its section of docs/runbooks.md */
+	assert_string_equal(find(r->snap, "events_lost", NULL)->runbook_url,
+			    RUNBOOK_URL_BASE_DEFAULT "#events_lost");
 	for (int t = 0; t < 29; t++)
 		tick(r);
 	assert_int_equal(state(r, "events_lost"), ALERT_FIRING);
@@ -749,6 +808,7 @@ static void test_custom_rule(void **st)
 	c->threshold = c->clear = 500;
 	c->severity = SEV_CRITICAL;
 	snprintf(c->summary, sizeof(c->summary), "misses above 500/s");
+	snprintf(c->runbook_url, sizeof(c->runbook_url), "https://wiki.example/misses");
 	c = &cfg->custom[1];
 	snprintf(c->name, sizeof(c->name), "many_targets");
 	snprintf(c->metric, sizeof(c->metric), "nexus_agent_targets");
@@ -772,6 +832,7 @@ static void test_custom_rule(void **st)
 	assert_int_equal(a->state, ALERT_FIRING);
 	assert_true(a->value == 1000);
 	assert_string_equal(a->summary, "misses above 500/s");
+	assert_string_equal(a->runbook_url, "https://wiki.example/misses"); /* the file's own */
 	tick(r);
 	assert_int_equal(state(r, "misses_fast"), ALERT_RESOLVED);
 
@@ -780,6 +841,7 @@ static void test_custom_rule(void **st)
 	for (int t = 0; t < 3; t++)
 		tick(r);
 	assert_int_equal(state(r, "many_targets"), ALERT_FIRING);
+	assert_string_equal(find(r->snap, "many_targets", NULL)->runbook_url, ""); /* none given */
 	r->self.targets = 9; /* between clear and threshold: holds */
 	tick(r);
 	assert_int_equal(state(r, "many_targets"), ALERT_FIRING);
@@ -933,6 +995,8 @@ static void test_api(void **st)
 	assert_int_equal(strlen(json_string_value(json_object_get(a, "fired_at"))), 24);
 	assert_int_equal(strlen(json_string_value(json_object_get(a, "fingerprint"))), 16);
 	assert_true(json_real_value(json_object_get(a, "threshold")) == 0.8);
+	assert_string_equal(json_string_value(json_object_get(a, "runbook_url")),
+			    RUNBOOK_URL_BASE_DEFAULT "#redis_hit_ratio_low");
 	assert_int_equal(
 		json_integer_value(json_object_get(json_object_get(root, "counts"), "firing")), 1);
 	json_decref(root);
@@ -998,6 +1062,8 @@ int main(void)
 		cmocka_unit_test(test_custom_rule),
 		cmocka_unit_test(test_postgres),
 		cmocka_unit_test(test_caps),
+		cmocka_unit_test(test_limit_from_snapshot),
+		cmocka_unit_test(test_capacity_exhaustion),
 		cmocka_unit_test(test_bounded_memory),
 		cmocka_unit_test(test_api),
 	};

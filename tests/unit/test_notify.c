@@ -130,12 +130,20 @@ static void test_json_firing(void **state)
 			    "p99 latency 250 ms over 100 ms");
 	assert_string_equal(jstr(o, "annotations", "value"), "0.25");
 	assert_string_equal(jstr(o, "annotations", "threshold"), "0.1");
+	assert_null(json_object_get(json_object_get(o, "annotations"), "runbook_url")); /* none */
 	assert_string_equal(jstr(o, NULL, "startsAt"), "2023-11-14T22:13:20.123Z");
 	assert_string_equal(jstr(o, NULL, "generatorURL"), "http://node-1:9464/api/v1/alerts");
 	assert_null(json_object_get(o, "status")); /* only the webhook has it */
 	/* Firing: endsAt = now + 4 resend intervals, so Alertmanager lets it lapse if we die. */
 	int64_t ends = parse_rfc3339(jstr(o, NULL, "endsAt"));
 	assert_in_range(ends, before + 240000 - 1, after + 240000 + 1);
+	json_decref(j);
+
+	/* a runbook link is the runbook_url annotation */
+	snprintf(a.runbook_url, sizeof(a.runbook_url), "https://example.org/rb.md#latency_anomaly");
+	j = am_json(&a, 1, &cfg);
+	assert_string_equal(jstr(json_array_get(j, 0), "annotations", "runbook_url"),
+			    "https://example.org/rb.md#latency_anomaly");
 	json_decref(j);
 }
 

@@ -74,6 +74,22 @@ static void test_alerts(void **state)
 
 		assert_int_equal(parse(NX_CMD_RUN, &o, 4, both), -22);
 	}
+	{
+		char *rb[] = { "run", "--runbook-url-base", "https://wiki.example/rb.md", NULL };
+		char *none[] = { "run", "--runbook-url-base", "", NULL };
+		char *bad[][4] = { { "run", "--runbook-url-base", "wiki.example/rb.md", NULL },
+				   { "run", "--runbook-url-base", "https://x/rb.md#a", NULL },
+				   { "run", "--runbook-url-base", "https://x/a b", NULL } };
+
+		assert_int_equal(parse(NX_CMD_RUN, &o, 1, rb), 0);
+		assert_null(o.runbook_url_base); /* not given: the file's, or the default */
+		assert_int_equal(parse(NX_CMD_RUN, &o, 3, rb), 0);
+		assert_string_equal(o.runbook_url_base, "https://wiki.example/rb.md");
+		assert_int_equal(parse(NX_CMD_RUN, &o, 3, none), 0);
+		assert_string_equal(o.runbook_url_base, ""); /* no links */
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+			assert_int_equal(parse(NX_CMD_RUN, &o, 3, bad[i]), -22);
+	}
 }
 
 /* Flags that each parse but cannot go together. */
@@ -289,6 +305,26 @@ static void test_record_replay(void **state)
 	assert_int_not_equal(parse(NX_CMD_REPLAY, &o, 4, rep_speed), 0);
 }
 
+/* --pod-logs-dir: an absolute directory, for run, trace and check; not given: the default. */
+static void test_pod_logs_dir(void **state)
+{
+	char *none[] = { "run", NULL };
+	char *run[] = { "run", "--pod-logs-dir", "/var/log/pods", NULL };
+	char *check[] = { "check", "--pod-logs-dir", "/host/var/log/pods", NULL };
+	char *rel[] = { "trace", "--pod-logs-dir", "var/log/pods", NULL };
+	char *top[] = { "top", "--pod-logs-dir", "/var/log/pods", NULL };
+	struct nx_opts o;
+
+	assert_int_equal(parse(NX_CMD_RUN, &o, 1, none), 0);
+	assert_null(o.pod_logs_dir);
+	assert_int_equal(parse(NX_CMD_RUN, &o, 3, run), 0);
+	assert_string_equal(o.pod_logs_dir, "/var/log/pods");
+	assert_int_equal(parse(NX_CMD_CHECK, &o, 3, check), 0);
+	assert_string_equal(o.pod_logs_dir, "/host/var/log/pods");
+	assert_int_equal(parse(NX_CMD_TRACE, &o, 3, rel), -22);
+	assert_int_equal(parse(NX_CMD_TOP, &o, 3, top), -22);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -302,6 +338,7 @@ int main(void)
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_top),
 		cmocka_unit_test(test_record_replay),
+		cmocka_unit_test(test_pod_logs_dir),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -49,11 +49,58 @@ static void test_cmdline(void **state)
 	assert_int_equal(server_conf__pg_max_connections((uint32_t)pid), 0);
 }
 
+/* Redis: memory units, redis.conf text, and a command line with a config file and options. */
+static void test_redis(void **state)
+{
+	char dir[] = "/tmp/nx-test-redisconf-XXXXXX", conf[256];
+	struct redis_conf rc = { 0 };
+	pid_t pid;
+	FILE *f;
+
+	assert_int_equal(server_conf__redis_bytes("100"), 100);
+	assert_int_equal(server_conf__redis_bytes("1k"), 1000);
+	assert_int_equal(server_conf__redis_bytes("1KB"), 1024);
+	assert_int_equal(server_conf__redis_bytes("64mb"), 64 << 20);
+	assert_int_equal(server_conf__redis_bytes("2g"), 2000000000LL);
+	assert_int_equal(server_conf__redis_bytes("\"1gb\""), 1LL << 30);
+	assert_int_equal(server_conf__redis_bytes("lots"), -1);
+	assert_int_equal(server_conf__redis_bytes("5mbx"), -1);
+	server_conf__parse_redis_text("# maxclients 5\nmaxclients 300\n  maxmemory 64mb\n"
+				      "maxmemory-policy allkeys-lru\n", &rc);
+	assert_int_equal(rc.maxclients, 300);
+	assert_true(rc.maxmemory == 64 << 20);
+	/* redis-server FILE --maxclients 42 (as with set-proc-title no): the option wins */
+	assert_non_null(mkdtemp(dir));
+	snprintf(conf, sizeof(conf), "%s/redis.conf", dir);
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	fputs("maxclients 300\nmaxmemory 1mb\n", f);
+	fclose(f);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execl("/bin/sh", "/bin/sh", "-c", "sleep 5", conf, "--maxclients", "42",
+		      (char *)NULL);
+		_exit(127);
+	}
+	usleep(100 * 1000);
+	server_conf__redis((uint32_t)pid, &rc);
+	assert_int_equal(rc.maxclients, 42);
+	assert_true(rc.maxmemory == 1 << 20);
+	assert_true(server_conf__rss_bytes((uint32_t)pid) > 0);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	assert_true(server_conf__rss_bytes((uint32_t)pid) == 0);
+	unlink(conf);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_cmdline),
+		cmocka_unit_test(test_redis),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
