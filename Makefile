@@ -4,6 +4,8 @@
 # make demo       a throwaway Redis and PostgreSQL with load, and the agent watching them
 # make bench      overhead against the floor (a bare bpftrace probe); BENCH_ONLY=redis|pg,
 #                 BENCH_ROUNDS, BENCH_SECONDS shorten it (tests/bench/lib.sh)
+# make soak       the agent over SOAK_MINUTES (default 30) of mixed load and connection churn:
+#                 RSS, tracked vs live connections, events/s, lost events (tests/bench/soak.py)
 # make vmlinux    regenerate vmlinux/$(ARCH)/vmlinux.h from this kernel's BTF (committed on purpose)
 # V=1 shows full commands.
 
@@ -62,7 +64,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/unit/%,$(UNIT_SRCS))
 .DELETE_ON_ERROR:
 # BPF objects and skeletons are intermediate files to make; keep them, or every build rebuilds all.
 .SECONDARY: $(BPF_OBJS) $(SKELS) $(OTLP_GEN_SRCS)
-.PHONY: all deps run-deps test unit unit-san fuzz-build lint demo bench eval fuzz vmlinux clean
+.PHONY: all deps run-deps test unit unit-san fuzz-build lint demo bench eval soak fuzz vmlinux clean
 
 all: deps $(OUTPUT)/nexus-agent
 
@@ -184,6 +186,11 @@ bench: run-deps all $(BENCH_BINS)
 # (EVAL_QUIET_SECONDS, default 600; about 15-20 minutes in all). See tests/bench/eval.py.
 eval: run-deps all
 	$(Q)python3 tests/bench/eval.py
+
+# The agent over time under mixed Redis/pgbench load and >= 100,000 short connections: RSS growth,
+# connections tracked vs live, lost events, one table row a minute. See tests/bench/soak.py.
+soak: run-deps all
+	$(Q)python3 tests/bench/soak.py
 
 # libFuzzer + ASan/UBSan over everything that reads bytes or records; FUZZ_SECONDS per target.
 # The agent's modules are compiled once (fuzzer-instrumented) and linked into every target.

@@ -45,6 +45,9 @@ RUN_PKGS=(
 	openssl
 	# the status page's integration test renders it in a real browser (headless)
 	chromium
+	# test_faults / test_privileges: setpriv and unshare (capability sets, private mount
+	# namespaces), readelf (the call sites the agent's uprobe links must match)
+	util-linux binutils
 )
 
 case "${1:-all}" in

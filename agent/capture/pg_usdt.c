@@ -98,9 +98,13 @@ void pg_usdt__close(struct pg_usdt *u)
 {
 	if (!u)
 		return;
-	for (int b = 0; b < u->exes.n; b++)
+	/* Only slots in use: a failed attach leaves destroyed pointers in its slot. */
+	for (int b = 0; b < PROBE_MAX_EXES; b++) {
+		if (!u->exes.e[b].used)
+			continue;
 		for (size_t i = 0; i < N_PROBES; i++)
 			bpf_link__destroy(u->links[b][i]);
+	}
 	bpf_link__destroy(u->fork_link);
 	pg_usdt_bpf__destroy(u->skel);
 	free(u);
@@ -121,17 +125,20 @@ static void watch(struct pg_usdt *u, uint32_t tgid)
 
 int pg_usdt__attach_pid(struct pg_usdt *u, uint32_t tgid, char *err, size_t errlen)
 {
-	struct bpf_link **links = u->links[u->exes.n];
+	struct bpf_link **links;
 	char exe[PROBE_EXE_LEN];
 	struct probe_exe id;
-	int rc;
+	int rc, slot;
 
 	/* Watched from now on, whatever becomes of the attachment; its children by inheritance. */
 	watch(u, tgid);
-	rc = probe_exes__find(&u->exes, tgid, "postgres", exe, &id, err, errlen);
+	rc = probe_exes__find(&u->exes, tgid, "postgres", exe, &id, &slot, err, errlen);
+	if (rc == 0)
+		probe_exes__anchor(&u->exes, slot, tgid);
 	if (rc <= 0)
 		return rc;
-	memset(u->links[u->exes.n], 0, sizeof(u->links[0]));
+	links = u->links[slot];
+	memset(links, 0, sizeof(u->links[0]));
 	for (size_t i = 0; i < N_PROBES; i++) {
 		if (probes[i].exec_time && !u->exec_time)
 			continue;
@@ -150,7 +157,8 @@ int pg_usdt__attach_pid(struct pg_usdt *u, uint32_t tgid, char *err, size_t errl
 			return rc;
 		}
 	}
-	probe_exes__add(&u->exes, &id);
+	probe_exes__add(&u->exes, slot, &id);
+	probe_exes__anchor(&u->exes, slot, tgid);
 	return 1;
 }
 
@@ -255,12 +263,27 @@ void pg_usdt__each_relation(struct pg_usdt *u,
 	free(percpu);
 }
 
+/* The last postgres started from an executable is gone (backends forked from it go with it):
+ * its probes go too, so a restart from another binary leaves nothing on the old file. */
+static void detach_if_last(struct pg_usdt *u, uint32_t tgid)
+{
+	int slot = probe_exes__release(&u->exes, tgid);
+
+	if (slot < 0)
+		return;
+	for (size_t i = 0; i < N_PROBES; i++) {
+		bpf_link__destroy(u->links[slot][i]);
+		u->links[slot][i] = NULL;
+	}
+}
+
 void pg_usdt__forget(struct pg_usdt *u, uint32_t tgid)
 {
 	if (!u)
 		return;
 	/* Its pg_tasks entry went with the task; a wait it never finished did not. */
 	bpf_map_delete_elem(bpf_map__fd(u->skel->maps.pg_waiting), &tgid);
+	detach_if_last(u, tgid);
 }
 
 bool pg_usdt__binary_has_probes(const char *path, char *missing, size_t len)

@@ -441,6 +441,15 @@ void opts__usage(FILE *f)
 		"  (one server's processes only: --no-default-targets --pid PID, in the kernel)\n",
 		f);
 	record_usage(f);
+	fputs("\n"
+	      "Privileges: root, or these capabilities (README \"Privileges\"; `check` lists them):\n"
+	      "  CAP_BPF, CAP_PERFMON    capture (required; CAP_SYS_ADMIN stands in for both)\n"
+	      "  CAP_SYS_ADMIN           USDT probes and --redis-uprobes (uprobe perf events), and\n"
+	      "                          mounting tracefs when it is not mounted\n"
+	      "  CAP_SYS_PTRACE          /proc/PID/exe, cwd, root of servers run by other users\n"
+	      "  CAP_DAC_READ_SEARCH     postgres' configuration files (max_connections)\n"
+	      "A missing one is named at start with what it costs.\n",
+	      f);
 	http_usage(f);
 }
 
