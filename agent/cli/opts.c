@@ -252,16 +252,16 @@ static const struct {
 } http_options[] = {
 	{ { "tls-cert", required_argument, NULL, OPT_TLS_CERT }, NX_CMD_SERVE },
 	{ { "tls-key", required_argument, NULL, OPT_TLS_KEY }, NX_CMD_SERVE },
-	/* top: the token it sends to the agent it reads */
+	/* top, report: the token they send to the agent they read */
 	{ { "auth-token-file", required_argument, NULL, OPT_AUTH_TOKEN_FILE },
-	  NX_CMD_SERVE | NX_CMD_TOP },
+	  NX_CMD_SERVE | NX_CMD_TOP | NX_CMD_REPORT },
 	{ { "http-max-conns", required_argument, NULL, OPT_HTTP_MAX_CONNS }, NX_CMD_SERVE },
 	{ { "http-max-conns-per-ip", required_argument, NULL, OPT_HTTP_MAX_CONNS_PER_IP },
 	  NX_CMD_SERVE },
 	{ { "http-timeout", required_argument, NULL, OPT_HTTP_TIMEOUT }, NX_CMD_SERVE },
 	{ { "http-max-header-bytes", required_argument, NULL, OPT_HTTP_MAX_HEADER_BYTES },
 	  NX_CMD_SERVE },
-	{ { "cacert", required_argument, NULL, OPT_CACERT }, NX_CMD_TOP },
+	{ { "cacert", required_argument, NULL, OPT_CACERT }, NX_CMD_TOP | NX_CMD_REPORT },
 };
 #define N_HTTP_OPTIONS (sizeof(http_options) / sizeof(http_options[0]))
 
@@ -416,9 +416,11 @@ void opts__usage(FILE *f)
 		"                          the last 96 are kept, GET /api/v1/report[?n=K]\n"
 		"  --report-dir DIR        (run) also write each report to DIR/report-<time>.json\n"
 		"                          (atomically; the newest 96 files are kept)\n"
-		"  report [--connect HOST:PORT] [--format text|markdown|json]\n"
+		"  report [--connect HOST:PORT|https://HOST:PORT] [--format text|markdown|json]\n"
+		"         [--cacert FILE] [--auth-token-file FILE]\n"
 		"                          print the latest report of the agent at HOST:PORT\n"
-		"                          (default 127.0.0.1:9435) and its recommendations\n",
+		"                          (default 127.0.0.1:9435) and its recommendations; a\n"
+		"                          secured agent's CA and token as for top\n",
 		(unsigned)NX_MAX_CAPTURE, (unsigned)NX_DEFAULT_CAPTURE, (unsigned)RS_SLOW_LOG_MAX,
 		(unsigned)RS_SLOW_LOG_DEFAULT);
 	fputs(
