@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "model/model_fill.h"
+#include "model/server_labels.h"
 #include "util.h"
 
 #define MAX_OTHER 256
@@ -24,10 +25,12 @@ static void labels_of(struct mm_labels *ls, char oid[16], const struct postgres_
 		      int server, const char *database, uint32_t db_oid, const char *relation,
 		      const char *kind)
 {
+	bool known = server >= 0 && server < s->n_servers;
+
 	snprintf(oid, 16, "%" PRIu32, db_oid);
-	mm_labels__reset(ls);
-	mm_labels__add(ls, "server",
-		       server >= 0 && server < s->n_servers ? s->servers[server].server : "(unknown)");
+	/* the server's labels as on every per-server series (its container and pod too) */
+	model__server_labels(ls, known ? s->servers[server].server : "(unknown)",
+			     known ? &s->servers[server].ident : NULL);
 	/* A database the agent has no name for yet: its oid. */
 	mm_labels__add(ls, "database", database[0] ? database : oid);
 	mm_labels__add(ls, "relation", relation);
