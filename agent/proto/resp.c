@@ -1107,6 +1107,25 @@ static bool is_key_arg(const struct pending *p, int64_t i)
 	return (i - ci->first_key) % ci->key_step == 0;
 }
 
+bool resp_arg_is_read(const char *name, size_t nlen, int64_t i, uint32_t alen)
+{
+	char command[RESP_CMD_LEN];
+	struct pending p = {};
+
+	if (i <= 0)
+		return true;
+	set_name(command, sizeof(command), name, nlen);
+	p.info = lookup_cmd(command);
+	if (p.info->kind == K_AUTH || p.info->kind == K_SUB || p.info->kind == K_UNSUB)
+		return false;
+	if (i == 1 && ((p.info->flags & CMD_CONTAINER) || p.info->kind == K_SELECT ||
+		       p.info->kind == K_HELLO))
+		return true;
+	if (alen == 5 && (!strcmp(command, "xread") || !strcmp(command, "xreadgroup")))
+		return true; /* BLOCK: its blocking flag */
+	return is_key_arg(&p, i);
+}
+
 /* One argument of the request being parsed, all of it (len) or its first ARG_CAP bytes. */
 static void on_arg(struct resp_conn *c, int64_t i, const char *a, uint32_t alen)
 {

@@ -115,4 +115,8 @@ void resp_conn__set_arrival(struct resp_conn *c, uint64_t ns);
 void resp_key_prefix(const struct resp_opts *o, const char *key, size_t len, char *out,
 		     size_t outlen);
 
+/* Whether the parser reads argument i (0: the name) of the command named by name (nlen raw
+ * bytes) when that argument is alen bytes long: record --redact keeps those and masks the rest. */
+bool resp_arg_is_read(const char *name, size_t nlen, int64_t i, uint32_t alen);
+
 #endif /* NEXUS_RESP_H */
