@@ -109,6 +109,9 @@ void resp_conn__set_arrival(struct resp_conn *c, uint64_t ns);
  * prefix never starts with '(' (it is shown as '?'). */
 #define RESP_NO_PREFIX "(none)"
 #define RESP_OTHER NX_OTHER
+/* The command (or subcommand: "config (unknown)") Redis answered "unknown command" to: what the
+ * client sent there is never shown (it may be a value or a mistyped password). */
+#define RESP_UNKNOWN "(unknown)"
 
 /* The key prefix of a key: up to the depth-th delimiter, RESP_NO_PREFIX when it has fewer
  * (privacy: a key without a prefix is not shown whole). */
