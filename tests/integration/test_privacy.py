@@ -152,7 +152,9 @@ class Load:
                 tr.pg_login(self.pg, "scramu", tr.SCRAM_PW,
                             "SELECT pg_sleep(0.2), '%s' AS a, %s AS b" % (LITERAL, NUMBER))
                 tr.pg_login(self.pg, "md5u", tr.MD5_PW,
-                            "SELECT '%s'::text || %s" % (LITERAL, NUMBER))
+                            "SELECT '%s'::text || %s, $$%s$$, $t$%s$t$, E'%s\\n' "
+                            "/* %s */ -- %s" % (LITERAL, NUMBER, LITERAL, LITERAL, LITERAL,
+                                                LITERAL, LITERAL))
             except h.HarnessError as e:
                 self.errors.append(str(e)[:200])
             try:
