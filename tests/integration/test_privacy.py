@@ -7,7 +7,7 @@ get traffic carrying planted secrets: Redis values, the tail of Redis keys beyon
 the AUTH password (also in HELLO AUTH), PostgreSQL passwords and SQL literals (a string and a
 number, also in a failing statement whose error message quotes it). `run` watches them with
 --listen, alerts (a hit-ratio rule that fires, posting to a webhook here) and --otlp-endpoint (a
-receiver here), every Redis command counting as slow; `trace` (default and --json) watches too.
+receiver here), Redis commands slow from 1 ms (a 3 MB value read back); `trace` (default and --json) watches too.
 Then none of the secrets may appear in: /metrics, every JSON API route, the status page, the
 OTLP requests (decompressed), the webhook payloads, the agent's stderr, trace's output,
 `top --batch`, `nexus-agent report`. And with the opt-in --full-keys the key tail does appear on
@@ -55,7 +55,8 @@ API_ROUTES = ["/api/v1/cache/stats", "/api/v1/cache/slow-commands",
 
 CHECKS = [
     "the planted traffic ran: Redis commands and PostgreSQL statements counted, the alert fired "
-    "(webhook posted), OTLP requests arrived, trace printed commands",
+    "(webhook posted), OTLP metrics and logs arrived, trace printed commands, slow commands and slow "
+    "statements listed",
     "/metrics holds no planted secret",
     "no JSON API route (%s) holds a planted secret" % ", ".join(API_ROUTES),
     "the status page (GET /) holds no planted secret",
@@ -127,16 +128,17 @@ class Load:
             s = socket.create_connection(("127.0.0.1", self.rd.port), timeout=10)
             f = s.makefile("rb")
             s.sendall(enc("AUTH", REDIS_PW) + enc("SET", "user:" + TAIL, VALUE)
-                      + enc("HELLO", "2", "AUTH", "default", REDIS_PW))
-            for _ in range(2):
+                      + enc("HELLO", "2", "AUTH", "default", REDIS_PW)
+                      + enc("SET", "big:" + TAIL, VALUE * 200000))
+            for _ in range(3):
                 f.readline()
             i = 0
             while not self.stop_ev.is_set():
                 s.sendall(b"".join(enc("GET", "user:%s:%d" % (TAIL, i + j)) for j in range(10))
                           + enc("GET", "user:" + TAIL) + enc("ECHO", VALUE)
                           + TYPED.encode() + b"\r\n" + enc(AS_CMD, VALUE)
-                          + enc("CONFIG", AS_CMD))
-                for _ in range(15):
+                          + enc("CONFIG", AS_CMD) + enc("GET", "big:" + TAIL))
+                for _ in range(16):
                     line = f.readline()
                     if line.startswith(b"$") and int(line[1:]) >= 0:
                         f.read(int(line[1:]) + 2)
@@ -223,7 +225,7 @@ def body(g, tmp):
             with h.agent(*targets, "--listen", "127.0.0.1:%d" % port, "--alerts", cfg,
                          "--webhook", wh.url, "--otlp-endpoint",
                          "http://127.0.0.1:%d" % otlp.port, "--otlp-interval", "1",
-                         "--slow-command-ms", "0", "--report-interval", "10s",
+                         "--slow-command-ms", "1", "--report-interval", "10s",
                          mode="run", raw=False) as a:
                 load = Load(rd, pg).start()
                 try:
@@ -247,11 +249,17 @@ def body(g, tmp):
             fams = h.parse_prometheus(metrics.decode(errors="replace"))
             n_redis = sum(v for l, v in tp.samples(fams, "nexus_redis_commands_total"))
             n_pg = sum(v for l, v in tp.samples(fams, "nexus_postgres_queries_total"))
+            slow_r = json.loads(apis["/api/v1/cache/slow-commands"] or b"{}")
+            slow_p = json.loads(apis["/api/v1/database/slow-queries"] or b"{}")
             g.check(CHECKS[0], fired and wh.posts() and otlp.bodies and n_redis > 100
-                    and n_pg > 3 and b"get" in trace_out[1] and not load.errors,
-                    ["alert %s" % ta.short(fired), "webhook posts %d, otlp requests %d"
-                     % (len(wh.posts()), len(otlp.bodies)), "redis %s pg %s" % (n_redis, n_pg),
+                    and n_pg > 3 and b"get" in trace_out[1] and not load.errors
+                    and b"big" in apis["/api/v1/cache/slow-commands"]
+                    and b"pg_sleep" in apis["/api/v1/database/slow-queries"]
+                    and any(p.endswith("/v1/logs") for p, _ in otlp.bodies),
+                    ["alert %s" % ta.short(fired), "webhook posts %d, otlp requests %s"
+                     % (len(wh.posts()), sorted(set(p for p, _ in otlp.bodies))), "redis %s pg %s" % (n_redis, n_pg),
                      "trace --json %d bytes" % len(trace_out[1]),
+                     "slow commands %s" % str(slow_r)[:300], "slow queries %s" % str(slow_p)[:300],
                      "load errors %s" % load.errors[:3]] + a.stderr_tail(5))
             g.check(CHECKS[1], not leaks(metrics), ["leaked: %s" % leaks(metrics)])
             bad = {r: leaks(b) for r, b in apis.items() if leaks(b)}
