@@ -258,6 +258,27 @@ static void test_gaps(void **state)
 	redact_conn__free(c);
 }
 
+/* The target connected out (a replica to its primary, a subscription's walreceiver): its
+ * writes are the requests, masked as such; what it reads are replies. */
+static void test_client_role(void **state)
+{
+	struct redact_conn *c = redact_conn__new(REDACT_POSTGRES, false, NULL);
+	char pw[] = "p\0\0\0\x08pw1\0";
+	char reply[] = "p\0\0\0\x08pw1\0"; /* not a server message: passed as the server's */
+
+	(void)state;
+	redact_conn__chunk(c, false, (uint8_t *)pw, 0, 9, 9, false, 1);
+	redact_conn__chunk(c, true, (uint8_t *)reply, 0, 9, 9, false, 2);
+	assert_memory_equal(pw, "p\0\0\0\x08****", 9);
+	assert_memory_equal(reply, "p\0\0\0\x08pw1\0", 9);
+	redact_conn__free(c);
+	c = redact_conn__new(REDACT_REDIS, false, NULL);
+	char auth[] = "*2\r\n$4\r\nAUTH\r\n$3\r\npw1\r\n";
+	redact_conn__chunk(c, false, (uint8_t *)auth, 0, strlen(auth), strlen(auth), false, 3);
+	assert_string_equal(auth, "*2\r\n$4\r\nAUTH\r\n$3\r\n***\r\n");
+	redact_conn__free(c);
+}
+
 /* Nothing known of the connection: every byte masked. */
 static void test_unknown(void **state)
 {
@@ -279,6 +300,7 @@ int main(void)
 		cmocka_unit_test(test_pg_splits),
 		cmocka_unit_test(test_redis_replay_same),
 		cmocka_unit_test(test_gaps),
+		cmocka_unit_test(test_client_role),
 		cmocka_unit_test(test_unknown),
 	};
 
