@@ -141,11 +141,12 @@ static const struct {
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
 /* --- record and replay (issue 12) ------------------------------------------------------------ */
-enum { OPT_OUTPUT = 'o', OPT_SPEED = 1024 };
+enum { OPT_OUTPUT = 'o', OPT_SPEED = 1024, OPT_REDACT };
 
 static const struct option record_options[] = {
 	{ "output", required_argument, NULL, OPT_OUTPUT },
 	{ "speed", required_argument, NULL, OPT_SPEED },
+	{ "redact", no_argument, NULL, OPT_REDACT },
 };
 #define N_RECORD_OPTIONS (sizeof(record_options) / sizeof(record_options[0]))
 
@@ -153,7 +154,7 @@ static const struct option record_options[] = {
  * statistics and shows them. By name, so the table above stays as it is. */
 static const char *const record_names[] = {
 	"comm", "pid", "no-default-targets", "capture-bytes", "ring-mb", "max-conns", "duration",
-	"no-usdt", "pg-exec-time", "redis-uprobes", "verbose", "help", "output", "pod-logs-dir", NULL
+	"no-usdt", "pg-exec-time", "redis-uprobes", "verbose", "help", "output", "pod-logs-dir", "redact", NULL
 };
 static const char *const replay_names[] = {
 	"listen", "duration", "key-delimiter", "key-depth", "full-keys", "max-conns",
@@ -194,6 +195,9 @@ static int record_option(struct nx_opts *o, int c, const char *arg)
 			return -EINVAL;
 		}
 		return 0;
+	case OPT_REDACT:
+		o->redact = true;
+		return 0;
 	case OPT_LISTEN:
 		o->listen_given = true;
 		return 1;
@@ -222,9 +226,14 @@ static void record_usage(FILE *f)
 	fprintf(f,
 		"\n"
 		"Record and replay:\n"
-		"  record -o FILE [--duration S] [target and capture options]\n"
+		"  record -o FILE [--redact] [--duration S] [target and capture options]\n"
 		"                          write every captured record to FILE (mode 0600: it holds\n"
 		"                          raw bytes, values and SQL literals included)\n"
+		"  --redact                (record) mask in place, lengths kept, so replay still decodes\n"
+		"                          it: Redis values (arguments other than command, subcommand\n"
+		"                          and keys; bulk replies; error text after its first word),\n"
+		"                          AUTH/HELLO AUTH/CONFIG SET/MIGRATE AUTH arguments, PostgreSQL\n"
+		"                          password and SASL messages. SQL text and keys stay\n"
 		"  replay FILE [--listen HOST:PORT] [--json] [--raw] [--speed X] [--duration S]\n"
 		"                          run FILE's records through the pipeline, no root needed:\n"
 		"                          print them as trace does, or serve /metrics and the API\n"

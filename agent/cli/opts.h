@@ -66,6 +66,7 @@ struct nx_opts {
 	const char *top_cacert;	  /* --cacert: the CA of an agent top reads over https:// */
 	/* record and replay (issue 12) */
 	const char *output;	  /* record: -o FILE */
+	bool redact;		  /* record: --redact (capture/redact.h) */
 	const char *input;	  /* replay: FILE */
 	double speed;		  /* replay: --speed X of record time (0: as fast as it goes) */
 	bool listen_given;	  /* replay: --listen serves /metrics instead of printing */
