@@ -4,6 +4,8 @@
 # make demo       a throwaway Redis and PostgreSQL with load, and the agent watching them
 # make bench      overhead against the floor (a bare bpftrace probe); BENCH_ONLY=redis|pg,
 #                 BENCH_ROUNDS, BENCH_SECONDS shorten it (tests/bench/lib.sh)
+# make soak       the agent over SOAK_MINUTES (default 30) of mixed load and connection churn:
+#                 RSS, tracked vs live connections, events/s, lost events (tests/bench/soak.py)
 # make vmlinux    regenerate vmlinux/$(ARCH)/vmlinux.h from this kernel's BTF (committed on purpose)
 # V=1 shows full commands.
 
@@ -30,7 +32,10 @@ CFLAGS ?= -g -O2
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
 	-DNX_VERSION='"$(VERSION)"' $(INCLUDES)
 PKG_LIBS := libbpf libelf libmicrohttpd gnutls jansson yaml-0.1 libcurl ncursesw zlib libprotobuf-c
-LDLIBS := $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null || echo -lbpf -lelf -lz -lmicrohttpd -lgnutls -ljansson -lyaml -lcurl -lncursesw -ltinfo -lprotobuf-c) -lpthread -lm
+# --pg-catalog: libpq (its headers live in /usr/include/postgresql)
+INCLUDES += $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
+LDLIBS_PQ := $(shell pkg-config --libs libpq 2>/dev/null || echo -lpq)
+LDLIBS := $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null || echo -lbpf -lelf -lz -lmicrohttpd -lgnutls -ljansson -lyaml -lcurl -lncursesw -ltinfo -lprotobuf-c) $(LDLIBS_PQ) -lpthread -lm
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
@@ -59,7 +64,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/unit/%,$(UNIT_SRCS))
 .DELETE_ON_ERROR:
 # BPF objects and skeletons are intermediate files to make; keep them, or every build rebuilds all.
 .SECONDARY: $(BPF_OBJS) $(SKELS) $(OTLP_GEN_SRCS)
-.PHONY: all deps run-deps test unit unit-san fuzz-build lint demo bench eval fuzz vmlinux clean
+.PHONY: all deps run-deps test unit unit-san fuzz-build lint demo bench eval soak fuzz vmlinux clean
 
 all: deps $(OUTPUT)/nexus-agent
 
@@ -181,6 +186,11 @@ bench: run-deps all $(BENCH_BINS)
 # (EVAL_QUIET_SECONDS, default 600; about 15-20 minutes in all). See tests/bench/eval.py.
 eval: run-deps all
 	$(Q)python3 tests/bench/eval.py
+
+# The agent over time under mixed Redis/pgbench load and >= 100,000 short connections: RSS growth,
+# connections tracked vs live, lost events, one table row a minute. See tests/bench/soak.py.
+soak: run-deps all
+	$(Q)python3 tests/bench/soak.py
 
 # libFuzzer + ASan/UBSan over everything that reads bytes or records; FUZZ_SECONDS per target.
 # The agent's modules are compiled once (fuzzer-instrumented) and linked into every target.

@@ -4,6 +4,7 @@
 #include <string.h>
 #include "cli/commands.h"
 #include "cli/opts.h"
+#include "capture/pg_catalog.h"
 
 static int cmd_version(int argc, char **argv)
 {
@@ -28,6 +29,8 @@ static const struct {
 	{ "record", cmd_record }, /* issue 12 */
 	{ "replay", cmd_replay },
 	{ "report", cmd_report }, /* issue 14 */
+	/* --pg-catalog's helper process (capture/pg_catalog_helper.c), started by run only */
+	{ "pg-catalog-helper", cmd_pg_catalog_helper },
 	{ "version", cmd_version },
 	{ "--version", cmd_version },
 	{ "help", cmd_help },

@@ -70,4 +70,10 @@ static inline uint64_t nx_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+/* hits / (hits + misses), NAN when there were none: the ratio of nothing is unknown, not 0 or 1. */
+static inline double nx_hit_ratio(uint64_t hits, uint64_t misses)
+{
+	return hits + misses ? (double)hits / (double)(hits + misses) : __builtin_nan("");
+}
+
 #endif /* NEXUS_UTIL_H */

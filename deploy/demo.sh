@@ -169,8 +169,8 @@ if port_in_use "$METRICS_PORT"; then
 	METRICS_PORT=$(free_port)
 	echo "port $old is busy (another agent running?); serving metrics on $METRICS_PORT instead"
 fi
-say "starting: $AGENT run --listen 127.0.0.1:$METRICS_PORT   (default targets: redis-server, valkey-server, postgres)"
-"$AGENT" run --listen "127.0.0.1:$METRICS_PORT" >"$TMP/agent.out" 2>"$TMP/agent.log" &
+say "starting: $AGENT run --listen 127.0.0.1:$METRICS_PORT --report-interval 20s   (default targets: redis-server, valkey-server, postgres)"
+"$AGENT" run --listen "127.0.0.1:$METRICS_PORT" --report-interval 20s >"$TMP/agent.out" 2>"$TMP/agent.log" &
 AGENT_PID=$!
 deadline=$((SECONDS + 30))
 until grep -q '^nexus-agent: attached' "$TMP/agent.log" 2>/dev/null; do
@@ -179,6 +179,7 @@ until grep -q '^nexus-agent: attached' "$TMP/agent.log" 2>/dev/null; do
 	sleep 0.2
 done
 grep '^nexus-agent: attached' "$TMP/agent.log" | head -n 1
+echo "status page while the demo runs: http://127.0.0.1:$METRICS_PORT/ (open it in a browser)"
 
 # ---------------------------------------------------------------------------------------------
 say "live capture for ${TRACE_SECS}s: $AGENT trace   (at most $TRACE_RATE lines a second shown)"
@@ -244,6 +245,12 @@ timeout 20 "$AGENT" top --connect "127.0.0.1:$METRICS_PORT" --batch -n 2 -d 1 ||
 say "health score and alerts: curl -s http://127.0.0.1:$METRICS_PORT/api/v1/health (and /api/v1/alerts)"
 curl -sf -m 5 "http://127.0.0.1:$METRICS_PORT/api/v1/health" | python3 -m json.tool | head -30 || true
 curl -sf -m 5 "http://127.0.0.1:$METRICS_PORT/api/v1/alerts" | python3 -m json.tool | head -20 || true
+say "the health report with its recommendations: $AGENT report --connect 127.0.0.1:$METRICS_PORT"
+for _ in $(seq 1 30); do
+	curl -sf -m 2 -o /dev/null "http://127.0.0.1:$METRICS_PORT/api/v1/report" && break
+	sleep 1
+done
+timeout 20 "$AGENT" report --connect "127.0.0.1:$METRICS_PORT" --format text | head -40 || true
 echo
-echo "In production, Prometheus scrapes this endpoint: see deploy/prometheus/prometheus.yml and"
-echo "deploy/kubernetes/daemonset.yaml."
+echo "In production, Prometheus scrapes this endpoint and an OpenTelemetry collector can receive"
+echo "the same figures (--otlp-endpoint): see the README's Deploying section and deploy/."

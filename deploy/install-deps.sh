@@ -18,6 +18,8 @@ BUILD_PKGS=(
 	libgnutls28-dev
 	# the status page (GET /) is embedded in the binary with xxd -i
 	xxd
+	# --pg-catalog talks to PostgreSQL through libpq (libpq5 at run time)
+	libpq-dev
 )
 RUN_PKGS=(
 	# make fuzz: libFuzzer and the sanitizer runtimes
@@ -43,6 +45,9 @@ RUN_PKGS=(
 	openssl
 	# the status page's integration test renders it in a real browser (headless)
 	chromium
+	# test_faults / test_privileges: setpriv and unshare (capability sets, private mount
+	# namespaces), readelf (the call sites the agent's uprobe links must match)
+	util-linux binutils
 )
 
 case "${1:-all}" in

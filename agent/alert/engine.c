@@ -503,6 +503,7 @@ static void health_of(const struct engine *e, const struct series *se,
 
 	snprintf(h->server, sizeof(h->server), "%s", se->server);
 	snprintf(h->kind, sizeof(h->kind), "%s", series_kind__str(se->kind));
+	h->ident = se->ident;
 	in->p95_s = se->sig[S_P95];
 	in->p95_baseline_s = baseline__warm(bl, &e->series.bcfg[S_P95]) ? bl->centre : NAN;
 	in->p95_warn_s = threshold_of(e, e->r_p95_warn);

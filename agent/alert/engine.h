@@ -11,6 +11,7 @@
 #ifndef NEXUS_ENGINE_H
 #define NEXUS_ENGINE_H
 #include <stdint.h>
+#include "identity.h"
 #include <stdio.h>
 #include "alert/alert.h"
 #include "alert/alert_config.h"
@@ -31,6 +32,7 @@ struct notifier;
 struct engine_server_health {
 	char server[ALERT_LABEL_VALUE_LEN];
 	char kind[12]; /* "redis" or "postgres" */
+	struct nx_identity ident; /* its container and pod (labels of its capacity series) */
 	struct health_result health;
 	struct health_input input;
 	bool has_cap;			  /* the capacity trends below are known */

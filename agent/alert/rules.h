@@ -103,6 +103,7 @@ struct rule_subject {
 	bool present;	      /* in this tick's snapshots (only SC_SERVERS can be absent) */
 	bool usdt;	      /* PostgreSQL's USDT figures are live for it */
 	uint32_t pid, old_pid;
+	bool gone;	      /* pid has exited (the snapshot says so: the engine asks no OS) */
 	bool restarted_now;   /* its pid changed at this tick (old_pid -> pid) */
 	const double *sig;    /* [S__COUNT] this tick's signals */
 	const double *score;  /* [S__COUNT] their anomaly scores against their baselines */

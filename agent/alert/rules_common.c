@@ -3,9 +3,7 @@
  * Built-in rules on any server's clients, traffic and process (Redis and PostgreSQL alike,
  * judged per server), and on the agent itself. See rules.h for the entry format.
  */
-#include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include "alert/rules.h"
 
@@ -121,16 +119,11 @@ static void traffic_surge_advice(const struct rule_subject *s, const struct rule
 		 w, base > 0 ? r / base : INFINITY);
 }
 
-static bool pid_alive(uint32_t pid)
-{
-	return pid && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
-}
-
 /* Also judged once the server left the snapshots (.absent): that is one way of being gone. */
 static void target_gone_eval(const struct rule_subject *s, const struct rule_bounds *b,
 			     struct verdict *v)
 {
-	bool gone = !s->present || (s->pid && !pid_alive(s->pid));
+	bool gone = !s->present || s->gone;
 
 	v->value = s->pid;
 	v->threshold = NAN;

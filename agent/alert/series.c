@@ -236,8 +236,9 @@ static void series_update(struct series_set *ss, struct series *se, const struct
 
 /* The server's process as its snapshot names it (PostgreSQL: the postmaster, the parent of the
  * backends, which the pipeline takes from the backend's process record). */
-static void series_pid(struct series *se, uint32_t pid, uint64_t now_ns)
+static void series_pid(struct series *se, uint32_t pid, bool gone, uint64_t now_ns)
 {
+	se->gone = gone;
 	se->restarted_now = false;
 	if (!pid)
 		return;
@@ -322,7 +323,8 @@ void series_set__update_redis(struct series_set *ss, const struct rs_server_snap
 	 * read again when the server restarts), else the server's default. */
 	se->limit = sv->max_conns ? sv->max_conns : REDIS_MAXCLIENTS;
 	take_stalls(se, sv, now_ns);
-	series_pid(se, sv->pid, now_ns);
+	series_pid(se, sv->pid, sv->gone, now_ns);
+	se->ident = sv->ident;
 	series_update(ss, se, &r, &sv->total, &sv->felt_total);
 	capacity_observe(ss, se, now_ns, sv->rss_bytes ? (double)sv->rss_bytes : NAN,
 			 (double)sv->maxmemory);
@@ -401,7 +403,8 @@ void series_set__update_pg(struct series_set *ss, const struct ps_server_snap *s
 			synth_hist(&ss->scratch, sv);
 		}
 		se->conns = pg_conns(sv, NULL);
-		series_pid(se, sv->pid, now_ns);
+		series_pid(se, sv->pid, sv->gone, now_ns);
+		se->ident = sv->ident;
 		limit = se->limit = sv->max_conns ? sv->max_conns : PG_MAX_CONNECTIONS;
 		series_update(ss, se, &r, &ss->scratch, NULL);
 		capacity_observe(ss, se, now_ns, NAN, 0);
@@ -463,6 +466,7 @@ void series__subject(const struct series_set *ss, const struct series *se,
 		.present = se->present,
 		.usdt = se->usdt,
 		.pid = se->pid,
+		.gone = se->gone,
 		.old_pid = se->old_pid,
 		.restarted_now = se->restarted_now,
 		.sig = se->sig,

@@ -34,6 +34,8 @@ struct series {
 	char database[PS_NAME_LEN]; /* "" for a server's own series */
 	uint64_t last_seen_ns;
 	uint32_t pid; /* the process judged (PostgreSQL: its postmaster) */
+	bool gone;    /* pid has exited, as the snapshot says */
+	struct nx_identity ident; /* its container and pod, as the snapshot says */
 	uint32_t old_pid;
 	uint64_t restarted_ns; /* 0: never seen restarting */
 	int n_inst;	       /* alert instances that refer to it (the engine's count) */

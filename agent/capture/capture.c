@@ -7,6 +7,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 /* events.h first: the skeleton names its types (struct nx_fast_slot). */
 #include "capture/capture.h"
@@ -114,6 +115,25 @@ static int configure(struct capture *c, const struct capture_opts *o, char *errm
 	return err;
 }
 
+/* The programs are CO-RE: without the kernel's BTF libbpf cannot relocate them and says so only
+ * in its debug log. Say it plainly first. */
+static int need_btf(char *errmsg, size_t errlen)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	int err;
+
+	if (btf) {
+		btf__free(btf);
+		return 0;
+	}
+	err = access("/sys/kernel/btf/vmlinux", R_OK) ? -errno : -EINVAL;
+	snprintf(errmsg, errlen,
+		 "no usable kernel BTF (/sys/kernel/btf/vmlinux %s): nexus-agent's programs are "
+		 "CO-RE and need a kernel built with CONFIG_DEBUG_INFO_BTF=y",
+		 err == -ENOENT ? "is missing" : err == -EINVAL ? "does not parse" : strerror(-err));
+	return err;
+}
+
 struct capture *capture__open(const struct capture_opts *opts, capture_record_fn fn, void *ctx,
 			      char *errmsg, size_t errlen)
 {
@@ -142,6 +162,9 @@ struct capture *capture__open(const struct capture_opts *opts, capture_record_fn
 	}
 
 	err = tracefs__ensure(errmsg, errlen);
+	if (err)
+		goto cleanup;
+	err = need_btf(errmsg, errlen);
 	if (err)
 		goto cleanup;
 

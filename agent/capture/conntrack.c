@@ -144,7 +144,12 @@ static void identify(struct conntrack *ct, struct nx_proc *p)
 static void set_comm(struct nx_proc *p, const char *comm)
 {
 	if (comm && *comm) {
-		snprintf(p->comm, sizeof(p->comm), "%s", comm);
+		/* A record's comm is NX_COMM_LEN bytes, NUL-terminated only if the kernel (or a
+		 * recording's author) did so: never read past it. */
+		size_t n = strnlen(comm, sizeof(p->comm) - 1);
+
+		memcpy(p->comm, comm, n);
+		p->comm[n] = '\0';
 		p->kind = nx_kind_of_comm(p->comm);
 	}
 }

@@ -98,9 +98,13 @@ void pg_usdt__close(struct pg_usdt *u)
 {
 	if (!u)
 		return;
-	for (int b = 0; b < u->exes.n; b++)
+	/* Only slots in use: a failed attach leaves destroyed pointers in its slot. */
+	for (int b = 0; b < PROBE_MAX_EXES; b++) {
+		if (!u->exes.e[b].used)
+			continue;
 		for (size_t i = 0; i < N_PROBES; i++)
 			bpf_link__destroy(u->links[b][i]);
+	}
 	bpf_link__destroy(u->fork_link);
 	pg_usdt_bpf__destroy(u->skel);
 	free(u);
@@ -121,17 +125,20 @@ static void watch(struct pg_usdt *u, uint32_t tgid)
 
 int pg_usdt__attach_pid(struct pg_usdt *u, uint32_t tgid, char *err, size_t errlen)
 {
-	struct bpf_link **links = u->links[u->exes.n];
+	struct bpf_link **links;
 	char exe[PROBE_EXE_LEN];
 	struct probe_exe id;
-	int rc;
+	int rc, slot;
 
 	/* Watched from now on, whatever becomes of the attachment; its children by inheritance. */
 	watch(u, tgid);
-	rc = probe_exes__find(&u->exes, tgid, "postgres", exe, &id, err, errlen);
+	rc = probe_exes__find(&u->exes, tgid, "postgres", exe, &id, &slot, err, errlen);
+	if (rc == 0)
+		probe_exes__anchor(&u->exes, slot, tgid);
 	if (rc <= 0)
 		return rc;
-	memset(u->links[u->exes.n], 0, sizeof(u->links[0]));
+	links = u->links[slot];
+	memset(links, 0, sizeof(u->links[0]));
 	for (size_t i = 0; i < N_PROBES; i++) {
 		if (probes[i].exec_time && !u->exec_time)
 			continue;
@@ -150,7 +157,8 @@ int pg_usdt__attach_pid(struct pg_usdt *u, uint32_t tgid, char *err, size_t errl
 			return rc;
 		}
 	}
-	probe_exes__add(&u->exes, &id);
+	probe_exes__add(&u->exes, slot, &id);
+	probe_exes__anchor(&u->exes, slot, tgid);
 	return 1;
 }
 
@@ -174,6 +182,57 @@ void pg_usdt__each_waiting(struct pg_usdt *u, void (*fn)(void *ctx, uint32_t tgi
 	}
 }
 
+#define REL_BATCH 512
+
+/* One syscall per REL_BATCH entries: the map is read once a second on the capture thread, and
+ * a get-next-key plus a lookup per entry would cost ~10 ms there for a full map. 0, or -errno
+ * when the kernel has no batch lookup for this map (the caller then walks it). */
+static int each_relation_batch(struct pg_usdt *u, int fd,
+			       void (*fn)(void *ctx, const struct nx_pg_rel_key *k,
+					  const struct nx_pg_rel_val *v),
+			       void *ctx)
+{
+	struct nx_pg_rel_key *keys = calloc(REL_BATCH, sizeof(*keys));
+	struct nx_pg_rel_val *vals = calloc((size_t)REL_BATCH * u->ncpus, sizeof(*vals));
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	__u64 in = 0, out = 0;
+	bool first = true;
+	int err = 0;
+
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (;;) {
+		__u32 n = REL_BATCH;
+
+		err = bpf_map_lookup_batch(fd, first ? NULL : &in, &out, keys, vals, &n, &opts);
+		if (err && errno != ENOENT) {
+			err = first ? -errno : 0; /* mid-way: what was read stands */
+			break;
+		}
+		for (__u32 i = 0; i < n; i++) {
+			struct nx_pg_rel_val v = {};
+
+			for (int c = 0; c < u->ncpus; c++) {
+				v.hits += vals[(size_t)i * u->ncpus + c].hits;
+				v.reads += vals[(size_t)i * u->ncpus + c].reads;
+			}
+			fn(ctx, &keys[i], &v);
+		}
+		if (err) { /* ENOENT: that was the last batch */
+			err = 0;
+			break;
+		}
+		in = out;
+		first = false;
+	}
+cleanup:
+	free(keys);
+	free(vals);
+	return err;
+}
+
 void pg_usdt__each_relation(struct pg_usdt *u,
 			    void (*fn)(void *ctx, const struct nx_pg_rel_key *k,
 				       const struct nx_pg_rel_val *v),
@@ -181,10 +240,13 @@ void pg_usdt__each_relation(struct pg_usdt *u,
 {
 	int fd = bpf_map__fd(u->skel->maps.pg_relations);
 	struct nx_pg_rel_key key, next, *prev = NULL;
-	struct nx_pg_rel_val *percpu = calloc(u->ncpus, sizeof(*percpu));
+	struct nx_pg_rel_val *percpu;
 
 	/* A per-CPU map gives one value per possible CPU, each rounded up to 8 bytes. */
 	_Static_assert(sizeof(struct nx_pg_rel_val) % 8 == 0, "no padding between CPUs' values");
+	if (!each_relation_batch(u, fd, fn, ctx))
+		return;
+	percpu = calloc(u->ncpus, sizeof(*percpu));
 	while (percpu && !bpf_map_get_next_key(fd, prev, &next)) {
 		struct nx_pg_rel_val v = {};
 
@@ -201,12 +263,27 @@ void pg_usdt__each_relation(struct pg_usdt *u,
 	free(percpu);
 }
 
+/* The last postgres started from an executable is gone (backends forked from it go with it):
+ * its probes go too, so a restart from another binary leaves nothing on the old file. */
+static void detach_if_last(struct pg_usdt *u, uint32_t tgid)
+{
+	int slot = probe_exes__release(&u->exes, tgid);
+
+	if (slot < 0)
+		return;
+	for (size_t i = 0; i < N_PROBES; i++) {
+		bpf_link__destroy(u->links[slot][i]);
+		u->links[slot][i] = NULL;
+	}
+}
+
 void pg_usdt__forget(struct pg_usdt *u, uint32_t tgid)
 {
 	if (!u)
 		return;
 	/* Its pg_tasks entry went with the task; a wait it never finished did not. */
 	bpf_map_delete_elem(bpf_map__fd(u->skel->maps.pg_waiting), &tgid);
+	detach_if_last(u, tgid);
 }
 
 bool pg_usdt__binary_has_probes(const char *path, char *missing, size_t len)

@@ -50,9 +50,13 @@ void redis_uprobes__close(struct redis_uprobes *u)
 {
 	if (!u)
 		return;
-	for (int b = 0; b < u->exes.n; b++)
+	/* Only slots in use: a failed attach leaves destroyed pointers in its slot. */
+	for (int b = 0; b < PROBE_MAX_EXES; b++) {
+		if (!u->exes.e[b].used)
+			continue;
 		for (int i = 0; i < N_LINKS; i++)
 			bpf_link__destroy(u->links[b][i]);
+	}
 	redis_uprobes_bpf__destroy(u->skel);
 	free(u);
 }
@@ -69,17 +73,20 @@ int redis_uprobes__attach_pid(struct redis_uprobes *u, uint32_t tgid, char *err,
 		{ u->skel->progs.nx_rd_lookup, "lookupKey", false },
 		{ u->skel->progs.nx_rd_lookup_ret, "lookupKey", true },
 	};
-	struct bpf_link **links = u->links[u->exes.n];
+	struct bpf_link **links;
 	char exe[PROBE_EXE_LEN];
 	struct probe_exe id;
 	uint8_t one = 1;
-	int rc;
+	int rc, slot;
 
 	bpf_map_update_elem(bpf_map__fd(u->skel->maps.redis_targets), &tgid, &one, BPF_ANY);
-	rc = probe_exes__find(&u->exes, tgid, "redis-server", exe, &id, err, errlen);
+	rc = probe_exes__find(&u->exes, tgid, "redis-server", exe, &id, &slot, err, errlen);
+	if (rc == 0)
+		probe_exes__anchor(&u->exes, slot, tgid);
 	if (rc <= 0)
 		return rc;
-	memset(u->links[u->exes.n], 0, sizeof(u->links[0]));
+	links = u->links[slot];
+	memset(links, 0, sizeof(u->links[0]));
 	for (int i = 0; i < N_LINKS; i++) {
 		LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = probes[i].func,
 			    .retprobe = probes[i].ret);
@@ -98,8 +105,23 @@ int redis_uprobes__attach_pid(struct redis_uprobes *u, uint32_t tgid, char *err,
 			return rc;
 		}
 	}
-	probe_exes__add(&u->exes, &id);
+	probe_exes__add(&u->exes, slot, &id);
+	probe_exes__anchor(&u->exes, slot, tgid);
 	return 1;
+}
+
+/* The last process that ran an executable is gone: its probes go too (a restart from another
+ * binary must not leave them on the old file, which they would also keep from being freed). */
+static void detach_if_last(struct redis_uprobes *u, uint32_t tgid)
+{
+	int slot = probe_exes__release(&u->exes, tgid);
+
+	if (slot < 0)
+		return;
+	for (int i = 0; i < N_LINKS; i++) {
+		bpf_link__destroy(u->links[slot][i]);
+		u->links[slot][i] = NULL;
+	}
 }
 
 void redis_uprobes__forget(struct redis_uprobes *u, uint32_t tgid)
@@ -108,6 +130,7 @@ void redis_uprobes__forget(struct redis_uprobes *u, uint32_t tgid)
 		return;
 	bpf_map_delete_elem(bpf_map__fd(u->skel->maps.redis_targets), &tgid);
 	bpf_map_delete_elem(bpf_map__fd(u->skel->maps.keyspace), &tgid);
+	detach_if_last(u, tgid);
 }
 
 void redis_uprobes__each_keyspace(struct redis_uprobes *u,

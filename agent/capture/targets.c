@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,4 +231,9 @@ int targets__listen_ports(pid_t tgid, uint16_t *ports, int max)
 	snprintf(tcp6, sizeof(tcp6), "/proc/%d/net/tcp6", tgid);
 	n = scan_listen(tcp, ports, 0, max, NULL, 0);
 	return scan_listen(tcp6, ports, n, max, NULL, 0);
+}
+
+bool targets__alive(pid_t pid)
+{
+	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
 }

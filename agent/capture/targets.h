@@ -42,6 +42,9 @@ int targets__scan(const struct target_spec *spec,
  * /proc/PID/net/tcp{,6}); when it owns none, its parent's in the same network namespace (a
  * postgres backend serves on the postmaster's), else every listener of its namespace. Returns how
  * many were stored (at most max). */
+/* Whether a process exists (one we may not signal counts: EPERM). */
+bool targets__alive(pid_t pid);
+
 int targets__listen_ports(pid_t tgid, uint16_t *ports, int max);
 
 #endif /* NEXUS_TARGETS_H */

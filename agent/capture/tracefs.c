@@ -25,8 +25,8 @@ int tracefs__ensure(char *errmsg, size_t errlen)
 	snprintf(errmsg, errlen,
 		 "tracefs is not mounted and mounting it at " NX_TRACEFS " failed: %s%s",
 		 strerror(errno),
-		 errno == EPERM ? " (run as root, or mount it: mount -t tracefs tracefs " NX_TRACEFS
-				  ")"
+		 errno == EPERM ? " (mounting needs CAP_SYS_ADMIN; or mount it first: "
+				  "mount -t tracefs tracefs " NX_TRACEFS ")"
 				: "");
 	return err ? err : -ENOENT;
 }

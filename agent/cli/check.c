@@ -7,6 +7,7 @@
 #include "capture/capture.h"
 #include "capture/elf_syms.h"
 #include "capture/pg_usdt.h"
+#include "capture/privs.h"
 #include "capture/redis_uprobes.h"
 #include "capture/features.h"
 #include "capture/pod_identity.h"
@@ -67,6 +68,25 @@ static void show_target(void *ctx, const struct target_info *ti)
 		else
 			printf("              USDT probes: MISSING %s (built without --enable-dtrace? "
 			       "the wire figures still work)\n", missing);
+	}
+}
+
+/* The capabilities of README "Privileges", each with what it is for (effective set now). */
+static void show_privileges(void)
+{
+	uint64_t eff;
+
+	if (privs__effective(&eff)) {
+		printf("\nprivileges: cannot read the capability sets: %s\n", strerror(errno));
+		return;
+	}
+	printf("\nprivileges (effective capabilities):\n");
+	for (int i = 0; i < PRIVS_COUNT; i++) {
+		bool on = eff & (1ULL << privs__table[i].cap);
+
+		printf("  %-20s %-4s %s%s%s\n", privs__table[i].name, on ? "yes" : "no",
+		       privs__table[i].why, on ? "" : "; without it: ",
+		       on ? "" : privs__table[i].without);
 	}
 }
 
@@ -132,6 +152,7 @@ int cmd_check(int argc, char **argv)
 		missing |= f[i].required && !f[i].ok;
 	}
 
+	show_privileges();
 	err = try_capture(msg, sizeof(msg), opt, sizeof(opt));
 	printf("\nattach path: syscalls:sys_exit_{read,write,readv,writev,recvfrom,sendto,recvmsg,"
 	       "sendmsg,accept,accept4,connect,close,dup2,dup3},\n"

@@ -54,6 +54,7 @@ enum {
 	OPT_OTLP_QUEUE,
 	OPT_POD_LOGS_DIR, /* issue 11: containers and pods */
 	OPT_RUNBOOK_URL_BASE,
+	OPT_PG_CATALOG,
 };
 
 /* reports (issue 14) */
@@ -105,6 +106,7 @@ static const struct {
 	{ { "otlp-timeout", required_argument, NULL, OPT_OTLP_TIMEOUT }, NX_CMD_RUN },
 	{ { "otlp-queue", required_argument, NULL, OPT_OTLP_QUEUE }, NX_CMD_RUN },
 	{ { "runbook-url-base", required_argument, NULL, OPT_RUNBOOK_URL_BASE }, NX_CMD_RUN },
+	{ { "pg-catalog", required_argument, NULL, OPT_PG_CATALOG }, NX_CMD_RUN },
 	{ { "json", no_argument, NULL, OPT_JSON }, NX_CMD_TRACE },
 	{ { "raw", no_argument, NULL, OPT_RAW }, NX_CMD_TRACE },
 	/* trace's filters */
@@ -139,11 +141,12 @@ static const struct {
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
 /* --- record and replay (issue 12) ------------------------------------------------------------ */
-enum { OPT_OUTPUT = 'o', OPT_SPEED = 1024 };
+enum { OPT_OUTPUT = 'o', OPT_SPEED = 1024, OPT_REDACT };
 
 static const struct option record_options[] = {
 	{ "output", required_argument, NULL, OPT_OUTPUT },
 	{ "speed", required_argument, NULL, OPT_SPEED },
+	{ "redact", no_argument, NULL, OPT_REDACT },
 };
 #define N_RECORD_OPTIONS (sizeof(record_options) / sizeof(record_options[0]))
 
@@ -151,7 +154,7 @@ static const struct option record_options[] = {
  * statistics and shows them. By name, so the table above stays as it is. */
 static const char *const record_names[] = {
 	"comm", "pid", "no-default-targets", "capture-bytes", "ring-mb", "max-conns", "duration",
-	"no-usdt", "pg-exec-time", "redis-uprobes", "verbose", "help", "output", "pod-logs-dir", NULL
+	"no-usdt", "pg-exec-time", "redis-uprobes", "verbose", "help", "output", "pod-logs-dir", "redact", NULL
 };
 static const char *const replay_names[] = {
 	"listen", "duration", "key-delimiter", "key-depth", "full-keys", "max-conns",
@@ -192,6 +195,9 @@ static int record_option(struct nx_opts *o, int c, const char *arg)
 			return -EINVAL;
 		}
 		return 0;
+	case OPT_REDACT:
+		o->redact = true;
+		return 0;
 	case OPT_LISTEN:
 		o->listen_given = true;
 		return 1;
@@ -220,9 +226,14 @@ static void record_usage(FILE *f)
 	fprintf(f,
 		"\n"
 		"Record and replay:\n"
-		"  record -o FILE [--duration S] [target and capture options]\n"
+		"  record -o FILE [--redact] [--duration S] [target and capture options]\n"
 		"                          write every captured record to FILE (mode 0600: it holds\n"
 		"                          raw bytes, values and SQL literals included)\n"
+		"  --redact                (record) mask in place, lengths kept, so replay still decodes\n"
+		"                          it: Redis values (arguments other than command, subcommand\n"
+		"                          and keys; bulk replies; error text after its first word),\n"
+		"                          AUTH/HELLO AUTH/CONFIG SET/MIGRATE AUTH arguments, PostgreSQL\n"
+		"                          password and SASL messages. SQL text and keys stay\n"
 		"  replay FILE [--listen HOST:PORT] [--json] [--raw] [--speed X] [--duration S]\n"
 		"                          run FILE's records through the pipeline, no root needed:\n"
 		"                          print them as trace does, or serve /metrics and the API\n"
@@ -250,16 +261,16 @@ static const struct {
 } http_options[] = {
 	{ { "tls-cert", required_argument, NULL, OPT_TLS_CERT }, NX_CMD_SERVE },
 	{ { "tls-key", required_argument, NULL, OPT_TLS_KEY }, NX_CMD_SERVE },
-	/* top: the token it sends to the agent it reads */
+	/* top, report: the token they send to the agent they read */
 	{ { "auth-token-file", required_argument, NULL, OPT_AUTH_TOKEN_FILE },
-	  NX_CMD_SERVE | NX_CMD_TOP },
+	  NX_CMD_SERVE | NX_CMD_TOP | NX_CMD_REPORT },
 	{ { "http-max-conns", required_argument, NULL, OPT_HTTP_MAX_CONNS }, NX_CMD_SERVE },
 	{ { "http-max-conns-per-ip", required_argument, NULL, OPT_HTTP_MAX_CONNS_PER_IP },
 	  NX_CMD_SERVE },
 	{ { "http-timeout", required_argument, NULL, OPT_HTTP_TIMEOUT }, NX_CMD_SERVE },
 	{ { "http-max-header-bytes", required_argument, NULL, OPT_HTTP_MAX_HEADER_BYTES },
 	  NX_CMD_SERVE },
-	{ { "cacert", required_argument, NULL, OPT_CACERT }, NX_CMD_TOP },
+	{ { "cacert", required_argument, NULL, OPT_CACERT }, NX_CMD_TOP | NX_CMD_REPORT },
 };
 #define N_HTTP_OPTIONS (sizeof(http_options) / sizeof(http_options[0]))
 
@@ -391,6 +402,12 @@ void opts__usage(FILE *f)
 		"  --runbook-url-base URL  (run) alerts' runbook_url is URL#rule_name (default the\n"
 		"                          repository's docs/runbooks.md on GitHub; \"\": no links;\n"
 		"                          overrides FILE's runbook_url_base)\n"
+		"  --pg-catalog MODE       (run) name relations and indexes from each PostgreSQL\n"
+		"                          server's catalog (read-only queries, README \"Index and\n"
+		"                          table usage\"): 'peer' connects over the server's own Unix\n"
+		"                          socket as the user owning the postmaster; anything else is a\n"
+		"                          libpq connection string (a pg_monitor role is enough).\n"
+		"                          Off by default\n"
 		"  --json                  (trace) one JSON object per line\n"
 		"  --raw                   (trace) raw captured chunks instead of decoded commands\n"
 		"  -v, --verbose           libbpf's debug output\n"
@@ -408,9 +425,11 @@ void opts__usage(FILE *f)
 		"                          the last 96 are kept, GET /api/v1/report[?n=K]\n"
 		"  --report-dir DIR        (run) also write each report to DIR/report-<time>.json\n"
 		"                          (atomically; the newest 96 files are kept)\n"
-		"  report [--connect HOST:PORT] [--format text|markdown|json]\n"
+		"  report [--connect HOST:PORT|https://HOST:PORT] [--format text|markdown|json]\n"
+		"         [--cacert FILE] [--auth-token-file FILE]\n"
 		"                          print the latest report of the agent at HOST:PORT\n"
-		"                          (default 127.0.0.1:9435) and its recommendations\n",
+		"                          (default 127.0.0.1:9435) and its recommendations; a\n"
+		"                          secured agent's CA and token as for top\n",
 		(unsigned)NX_MAX_CAPTURE, (unsigned)NX_DEFAULT_CAPTURE, (unsigned)RS_SLOW_LOG_MAX,
 		(unsigned)RS_SLOW_LOG_DEFAULT);
 	fputs(
@@ -433,6 +452,15 @@ void opts__usage(FILE *f)
 		"  (one server's processes only: --no-default-targets --pid PID, in the kernel)\n",
 		f);
 	record_usage(f);
+	fputs("\n"
+	      "Privileges: root, or these capabilities (README \"Privileges\"; `check` lists them):\n"
+	      "  CAP_BPF, CAP_PERFMON    capture (required; CAP_SYS_ADMIN stands in for both)\n"
+	      "  CAP_SYS_ADMIN           USDT probes and --redis-uprobes (uprobe perf events), and\n"
+	      "                          mounting tracefs when it is not mounted\n"
+	      "  CAP_SYS_PTRACE          /proc/PID/exe, cwd, root of servers run by other users\n"
+	      "  CAP_DAC_READ_SEARCH     postgres' configuration files (max_connections)\n"
+	      "A missing one is named at start with what it costs.\n",
+	      f);
 	http_usage(f);
 }
 
@@ -586,6 +614,11 @@ static int set_option(struct nx_opts *o, int c, const char *arg)
 		if (arg[0] != '/')
 			return bad("--pod-logs-dir (want an absolute path)", arg);
 		o->pod_logs_dir = arg;
+		return 0;
+	case OPT_PG_CATALOG:
+		if (!*arg)
+			return bad("--pg-catalog (want 'peer' or a connection string)", arg);
+		o->pg_catalog = arg;
 		return 0;
 	case OPT_ALERTS:
 		if (!*arg)

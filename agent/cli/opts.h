@@ -51,6 +51,7 @@ struct nx_opts {
 	double otlp_timeout;	      /* --otlp-timeout seconds (10) */
 	uint32_t otlp_queue;	      /* --otlp-queue requests (32) */
 	const char *runbook_url_base; /* run: overrides the file's runbook_url_base (NULL: not given) */
+	const char *pg_catalog;	      /* run: --pg-catalog "peer" or a libpq conninfo (NULL: off) */
 	bool json;
 	bool raw;
 	struct trace_filter filter; /* trace: --server, --kind, --command... --count */
@@ -65,6 +66,7 @@ struct nx_opts {
 	const char *top_cacert;	  /* --cacert: the CA of an agent top reads over https:// */
 	/* record and replay (issue 12) */
 	const char *output;	  /* record: -o FILE */
+	bool redact;		  /* record: --redact (capture/redact.h) */
 	const char *input;	  /* replay: FILE */
 	double speed;		  /* replay: --speed X of record time (0: as fast as it goes) */
 	bool listen_given;	  /* replay: --listen serves /metrics instead of printing */

@@ -4,7 +4,9 @@
  * a recording (capture/recording.h), with what the agent learned from /proc on the way (the start
  * scan, conntrack's lookups, postgres backends' titles), so replay needs neither this host nor
  * root. The records still go through conntrack, which prunes the kernel's fd cache as processes
- * and connections go; nothing is decoded here.
+ * and connections go; nothing is decoded here. With --redact, DATA records are written masked
+ * (capture/redact.h): conntrack's sink hands each one over with its connection, whose redaction
+ * state hangs on nx_conn.proto.
  */
 #include <errno.h>
 #include <signal.h>
@@ -15,6 +17,7 @@
 #include "capture/pod_identity.h"
 #include "capture/pg_title.h"
 #include "capture/recording.h"
+#include "capture/redact.h"
 #include "cli/commands.h"
 #include "cli/session.h"
 
@@ -27,6 +30,11 @@ struct recorder {
 	uint64_t records;   /* ring records written */
 	uint64_t last_counters;
 	const char *pod_logs_dir; /* --pod-logs-dir */
+	/* --redact */
+	bool redact;
+	struct redact_stats rst;
+	const void *rec;  /* what on_ring writes: the ring's record, or scratch masked */
+	uint8_t scratch[sizeof(struct nx_data_event) + NX_CHUNK_BYTES];
 };
 
 static void add(struct recorder *r, uint16_t kind, const void *data, uint32_t len, uint64_t ts)
@@ -49,9 +57,65 @@ static void on_ring(void *ctx, const void *rec, size_t size)
 {
 	struct recorder *r = ctx;
 
+	r->rec = rec;
 	conntrack__record(r->s.ct, rec, size);
-	add(r, REC_E_RING, rec, (uint32_t)size, ((const struct nx_event_hdr *)rec)->ts_ns);
+	if (r->redact && ((const struct nx_event_hdr *)rec)->type == NX_EV_DATA && r->rec == rec) {
+		/* a DATA record conntrack did not hand over (malformed): nothing of it is kept */
+		if (size > sizeof(struct nx_data_event) && size <= sizeof(r->scratch)) {
+			memcpy(r->scratch, rec, size);
+			memset(r->scratch + sizeof(struct nx_data_event), REDACT_MASK,
+			       size - sizeof(struct nx_data_event));
+			r->rec = r->scratch;
+		}
+	}
+	add(r, REC_E_RING, r->rec, (uint32_t)size, ((const struct nx_event_hdr *)rec)->ts_ns);
 	r->records++;
+}
+
+/* conntrack's sink, with --redact: a DATA record is copied and masked for on_ring to write. */
+static void on_redact(void *ctx, const struct nx_record *rec)
+{
+	struct recorder *r = ctx;
+	const struct nx_data_event *d = rec->data;
+	struct nx_conn *c = (struct nx_conn *)rec->conn; /* ours to hang state on (nx_conn.proto) */
+	struct redact_conn *rc = NULL;
+	uint32_t cap;
+
+	if (rec->hdr->type != NX_EV_DATA || !d)
+		return;
+	cap = d->cap_len;
+	if (sizeof(*d) + cap > sizeof(r->scratch))
+		return; /* on_ring masks what it was not handed */
+	memcpy(r->scratch, d, sizeof(*d) + cap);
+	r->rec = r->scratch;
+	if (c) {
+		rc = c->proto;
+		if (!rc) {
+			/* what the pipeline would decode, by the same facts: the process's kind and
+			 * a connection it serves; anything else is masked whole */
+			enum redact_proto proto = REDACT_ALL;
+			uint8_t kind = rec->proc ? rec->proc->kind : NX_KIND_OTHER;
+
+			if (c->transport && c->role != NX_ROLE_UNKNOWN)
+				proto = kind == NX_KIND_REDIS	   ? REDACT_REDIS
+					: kind == NX_KIND_POSTGRES ? REDACT_POSTGRES
+								   : REDACT_ALL;
+			rc = c->proto = redact_conn__new(proto, c->role != NX_ROLE_CLIENT, &r->rst);
+		}
+	}
+	if (!rc) {
+		memset(r->scratch + sizeof(*d), REDACT_MASK, cap);
+		return;
+	}
+	redact_conn__chunk(rc, d->dir == NX_DIR_IN, r->scratch + sizeof(*d), d->off, cap, d->len,
+			   d->flags & NX_DATA_F_MORE, d->hdr.ts_ns);
+}
+
+static void on_release(void *ctx, struct nx_conn *c)
+{
+	(void)ctx;
+	redact_conn__free(c->proto);
+	c->proto = NULL;
 }
 
 static void fill_proc(struct rec_proc *p, uint32_t tgid, int rc, const struct target_info *ti)
@@ -177,15 +241,22 @@ int cmd_record(int argc, char **argv)
 		return NX_EXIT_USAGE;
 	fill_header(&h, &o);
 	r.pod_logs_dir = o.pod_logs_dir;
+	r.redact = o.redact;
 	/* Before attaching: a file that cannot be written stops us before any probe runs. */
 	r.w = rec_writer__open(o.output, &h);
 	if (!r.w) {
 		fprintf(stderr, "nexus-agent: %s: %s\n", o.output, strerror(errno));
 		return NX_EXIT_FAIL;
 	}
-	err = session__open_hooked(&r.s, &o, (struct conntrack_sink){}, &hooks);
+	err = session__open_hooked(&r.s, &o,
+				   o.redact ? (struct conntrack_sink){ .on_record = on_redact,
+								       .on_release = on_release,
+								       .ctx = &r }
+					    : (struct conntrack_sink){},
+				   &hooks);
 	if (!err) {
-		fprintf(stderr, "nexus-agent: recording to %s\n", o.output);
+		fprintf(stderr, "nexus-agent: recording to %s%s\n", o.output,
+			o.redact ? " (redacted: values, AUTH and password messages masked)" : "");
 		err = session__loop(&r.s, &o, tick, &r);
 		capture__counters(r.s.cap, k);
 	}
@@ -205,5 +276,9 @@ int cmd_record(int argc, char **argv)
 		fprintf(stderr,
 			"nexus-agent: recorded %llu records (%llu lost by the kernel) to %s\n",
 			(unsigned long long)r.records, (unsigned long long)k[NX_CNT_LOST], o.output);
+	if (!err && o.redact)
+		fprintf(stderr, "nexus-agent: redacted %llu bytes; %llu stream directions lost "
+			"their framing and were masked from there on\n",
+			(unsigned long long)r.rst.masked, (unsigned long long)r.rst.desyncs);
 	return err ? NX_EXIT_FAIL : 0;
 }

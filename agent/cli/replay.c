@@ -64,7 +64,6 @@ struct replayer {
 	struct engine *engine;
 	double start_time;
 	struct metrics_sources sources;
-	struct api_relations_ctx relations;
 	struct http_route routes[REPLAY_ROUTES];
 	/* trace output */
 	bool json;
@@ -397,7 +396,6 @@ static int serve(struct replayer *r, struct http_server **http)
 	r->sources = (struct metrics_sources){ .self = &r->self_box, .redis = &r->redis_box,
 					       .postgres = &r->postgres_box,
 					       .engine = r->engine ? &r->engine_box : NULL };
-	r->relations = (struct api_relations_ctx){ .postgres = &r->postgres_box };
 	const struct http_route routes[REPLAY_ROUTES] = {
 		{ "/metrics", metrics__handle, &r->sources },
 		{ "/api/v1/cache/stats", api__cache_stats, &r->redis_box },
@@ -405,7 +403,7 @@ static int serve(struct replayer *r, struct http_server **http)
 		{ "/api/v1/database/slow-queries", api__slow_queries, &r->postgres_box },
 		{ "/api/v1/database/connections", api__db_connections, &r->postgres_box },
 		{ "/api/v1/database/stats", api__db_stats, &r->postgres_box },
-		{ "/api/v1/database/relations", api__db_relations, &r->relations },
+		{ "/api/v1/database/relations", api__db_relations, &r->postgres_box },
 		{ "/api/v1/alerts", alert_api__alerts, &r->engine_box },
 		{ "/api/v1/health", alert_api__health, &r->engine_box },
 		{ "/", status_page__handle, NULL },

@@ -5,68 +5,18 @@
 #include <string.h>
 #include <curl/curl.h>
 #include <jansson.h>
+#include "cli/api_client.h"
 #include "cli/commands.h"
 #include "cli/opts.h"
 #include "cli/report_fmt.h"
 
 #define DEFAULT_CONNECT "127.0.0.1:9435"
 
-struct body {
-	char *p;
-	size_t len;
-};
-
-static size_t on_data(void *data, size_t size, size_t n, void *ctx)
-{
-	struct body *b = ctx;
-	char *p;
-
-	if (b->len + size * n > (64u << 20)) /* no report is this big: a wrong server */
-		return 0;
-	p = realloc(b->p, b->len + size * n + 1);
-	if (!p)
-		return 0;
-	memcpy(p + b->len, data, size * n);
-	b->p = p;
-	b->len += size * n;
-	p[b->len] = '\0';
-	return size * n;
-}
-
-/* The body of GET url with its status, or NULL with why in err. */
-static char *get(const char *url, long *status, char *err, size_t errlen)
-{
-	CURL *c = curl_easy_init();
-	struct body b = { 0 };
-	CURLcode rc;
-
-	if (!c) {
-		snprintf(err, errlen, "cannot start libcurl");
-		return NULL;
-	}
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	rc = curl_easy_perform(c);
-	if (rc == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-	curl_easy_cleanup(c);
-	if (rc != CURLE_OK) {
-		snprintf(err, errlen, "%.300s: %s", url, curl_easy_strerror(rc));
-		free(b.p);
-		return NULL;
-	}
-	return b.p ? b.p : strdup("");
-}
-
 int cmd_report(int argc, char **argv)
 {
+	struct api_client client;
 	struct nx_opts o;
-	char url[512], err[512] = "";
+	char err[512] = "";
 	const char *addr;
 	json_error_t jerr;
 	json_t *root = NULL;
@@ -77,9 +27,13 @@ int cmd_report(int argc, char **argv)
 	if (opts__parse(NX_CMD_REPORT, argc, argv, &o))
 		return NX_EXIT_USAGE;
 	addr = o.top_connect ? o.top_connect : DEFAULT_CONNECT;
-	snprintf(url, sizeof(url), "http://%s/api/v1/report", addr);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	body = get(url, &status, err, sizeof(err));
+	if (api_client__init(&client, &o, "nexus-agent report", 10000)) {
+		curl_global_cleanup();
+		return NX_EXIT_USAGE;
+	}
+	body = api_client__get(&client, addr, "/api/v1/report", &status, err, sizeof(err));
+	api_client__free(&client);
 	if (!body) {
 		fprintf(stderr, "nexus-agent report: %s (is `nexus-agent run` listening there?)\n",
 			err);
@@ -89,19 +43,19 @@ int cmd_report(int argc, char **argv)
 	if (status != 200) {
 		const char *why = json_string_value(json_object_get(root, "error"));
 
-		fprintf(stderr, "nexus-agent report: %s: HTTP %ld: %s\n", url, status,
+		fprintf(stderr, "nexus-agent report: %s: HTTP %ld: %s\n", addr, status,
 			why ? why : "not a report");
 		goto cleanup;
 	}
 	if (!root) {
-		fprintf(stderr, "nexus-agent report: %s: not JSON: %s\n", url, jerr.text);
+		fprintf(stderr, "nexus-agent report: %s: not JSON: %s\n", addr, jerr.text);
 		goto cleanup;
 	}
 	if (o.report_format == NX_REPORT_JSON) {
 		json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		fputc('\n', stdout);
 	} else if (report_fmt__print(stdout, root, o.report_format == NX_REPORT_MARKDOWN)) {
-		fprintf(stderr, "nexus-agent report: %s: not a report\n", url);
+		fprintf(stderr, "nexus-agent report: %s: not a report\n", addr);
 		goto cleanup;
 	}
 	rc = 0;

@@ -182,6 +182,8 @@ static void indexes(struct out *o, const json_t *sv)
 									 : " (never accessed)");
 }
 
+#define STALLS_SHOWN 5
+
 static void stalls(struct out *o, const json_t *sv)
 {
 	const json_t *arr = json_object_get(sv, "stalls"), *s;
@@ -190,10 +192,17 @@ static void stalls(struct out *o, const json_t *sv)
 	if (!json_array_size(arr))
 		return;
 	fprintf(o->f, o->md ? "\n**Commands that held the event loop**\n\n" : "  stalls:\n");
-	json_array_foreach(arr, i, s)
+	/* the longest few: the JSON has them all (the report keeps 16, longest first) */
+	json_array_foreach(arr, i, s) {
+		if (i == STALLS_SHOWN) {
+			fprintf(o->f, "%s... %zu more (--format json lists them)\n", o->md ? "- " : "    ",
+				json_array_size(arr) - STALLS_SHOWN);
+			break;
+		}
 		fprintf(o->f, "%s%s %.1f ms (client %s, %.0f requests held)\n", o->md ? "- " : "    ",
 			str(s, "command"), dnum(s, "duration_ms"), str(s, "client"),
 			dnum(s, "requests_held"));
+	}
 }
 
 static void capacity(struct out *o, const json_t *sv)

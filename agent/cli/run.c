@@ -9,6 +9,7 @@
 #include <time.h>
 #include "alert/engine.h"
 #include "alert/notify.h"
+#include "capture/pg_catalog.h"
 #include "capture/pg_usdt.h"
 #include "capture/redis_uprobes.h"
 #include "capture/server_limits.h"
@@ -25,6 +26,7 @@
 #include "pipeline.h"
 #include "report/report_store.h"
 #include "report/reporter.h"
+#include "stats/pg_relations.h"
 #include "stats/postgres_stats.h"
 #include "stats/redis_stats.h"
 #include "stats/self_stats.h"
@@ -56,6 +58,10 @@ struct runner {
 	struct server_limits limits;	/* servers' limits and memory, from /proc */
 	struct reporter *reporter;	/* health reports every --report-interval */
 	struct report_store reports;	/* ... the last REPORT_KEEP, for /api/v1/report */
+	struct pg_catalog *catalog;	/* --pg-catalog; NULL: off */
+	struct pg_relations *relations;
+	struct pg_rel_count *rel_rows;	/* the USDT relation map, read once per tick */
+	int n_rel_rows;
 };
 
 static void free_redis_snapshot(void *p)
@@ -93,6 +99,42 @@ static void pg_waiting(void *ctx, uint32_t tgid, uint64_t since)
 	uint64_t now = nx_now_ns();
 
 	pipeline__pg_waiting(r->pipe, tgid, now > since ? now - since : 0);
+}
+
+static void collect_rel(void *ctx, const struct nx_pg_rel_key *k, const struct nx_pg_rel_val *v)
+{
+	struct runner *r = ctx;
+
+	if (r->n_rel_rows < PS_MAX_RELATIONS)
+		r->rel_rows[r->n_rel_rows++] =
+			(struct pg_rel_count){ k->db_oid, k->rel_node, v->hits, v->reads };
+}
+
+static void want_names(void *ctx, const char *server, uint32_t pid, uint32_t db_oid, uint64_t sig)
+{
+	pg_catalog__want(ctx, server, pid, db_oid, sig);
+}
+
+/* The relation map and its names into the snapshot: a map read and a catalog lookup, never a
+ * wait for a server (pg_catalog.c does that on its own thread). */
+static void fill_relations(struct runner *r, struct postgres_snapshot *pg)
+{
+	static const struct pg_catalog_snapshot none; /* on, nothing learned yet */
+	const struct pg_catalog_snapshot *cat;
+	void *ref;
+
+	pg->relations_usdt = r->s->pg != NULL;
+	pg->relations_since = r->start_time;
+	if (!r->s->pg || !r->relations || !r->rel_rows)
+		return;
+	r->n_rel_rows = 0;
+	pg_usdt__each_relation(r->s->pg, collect_rel, r);
+	cat = pg_catalog__get(r->catalog, &ref);
+	if (r->catalog && !cat)
+		cat = &none;
+	pg_relations__fill(r->relations, pg, r->rel_rows, r->n_rel_rows, cat,
+			   r->catalog ? want_names : NULL, r->catalog);
+	pg_catalog__put(ref);
 }
 
 /* --- alerting ------------------------------------------------------------------------------ */
@@ -233,12 +275,14 @@ static void fill_limits(struct runner *r, struct redis_snapshot *snap, struct po
 		struct rs_server_snap *sv = &snap->servers[i];
 
 		server_limits__get(&r->limits, sv->pid, true, &l);
+		sv->gone = sv->pid && !targets__alive(sv->pid);
 		sv->max_conns = l.max_conns;
 		sv->maxmemory = l.maxmemory;
 		sv->rss_bytes = l.rss_bytes;
 	}
 	for (int i = 0; pg && i < pg->n_servers; i++) {
 		server_limits__get(&r->limits, pg->servers[i].pid, false, &l);
+		pg->servers[i].gone = pg->servers[i].pid && !targets__alive(pg->servers[i].pid);
 		pg->servers[i].max_conns = l.max_conns;
 	}
 }
@@ -286,6 +330,7 @@ static uint64_t tick(void *ctx, int n_records)
 		if (snap && snap_box__publish(&r->redis_box, snap, free_redis_snapshot))
 			snap = NULL; /* freed by the failed publish */
 		if (pg) {
+			fill_relations(r, pg);
 			pg->wire = *pipeline__pg_stats(r->pipe);
 			pg->exec_time = r->s->pg && r->o->pg_exec_time;
 			if (snap_box__publish(&r->postgres_box, pg, free_postgres_snapshot))
@@ -377,6 +422,12 @@ int cmd_run(int argc, char **argv)
 		r.redis = NULL;
 	}
 	r.postgres = postgres_stats__new();
+	r.relations = pg_relations__new();
+	r.rel_rows = malloc(PS_MAX_RELATIONS * sizeof(*r.rel_rows));
+	if (!r.relations || !r.rel_rows) {
+		fprintf(stderr, "nexus-agent: out of memory\n");
+		goto cleanup;
+	}
 	r.pipe = r.redis && r.postgres
 			 ? pipeline__new(&popts, r.redis, r.postgres, (struct pipeline_sink){})
 			 : NULL;
@@ -388,11 +439,18 @@ int cmd_run(int argc, char **argv)
 	err = session__open(&s, &o, pipeline__conntrack_sink(r.pipe));
 	if (err)
 		goto cleanup;
+	if (o.pg_catalog) {
+		if (!s.pg)
+			fprintf(stderr, "nexus-agent: --pg-catalog: no USDT probes, so no relation "
+					"figures to name\n");
+		else if (!(r.catalog = pg_catalog__start(o.pg_catalog)))
+			fprintf(stderr, "nexus-agent: --pg-catalog: %s; relations keep their "
+					"relfilenode numbers\n", strerror(errno));
+	}
 	tick(&r, 0);
 	/* Probes are attached and that first tick published the first snapshots. */
 	healthz__set_ready(&r.health);
 
-	struct api_relations_ctx relations = { .postgres = &r.postgres_box, .usdt = s.pg };
 	const struct http_route routes[] = {
 		{ "/metrics", metrics__handle, &sources },
 		{ "/api/v1/cache/stats", api__cache_stats, &r.redis_box },
@@ -400,7 +458,8 @@ int cmd_run(int argc, char **argv)
 		{ "/api/v1/database/slow-queries", api__slow_queries, &r.postgres_box },
 		{ "/api/v1/database/connections", api__db_connections, &r.postgres_box },
 		{ "/api/v1/database/stats", api__db_stats, &r.postgres_box },
-		{ "/api/v1/database/relations", api__db_relations, &relations },
+		{ "/api/v1/database/relations", api__db_relations, &r.postgres_box },
+		{ "/api/v1/database/indexes", api__db_indexes, &r.postgres_box },
 		{ "/api/v1/alerts", alert_api__alerts, &r.engine_box },
 		{ "/api/v1/health", alert_api__health, &r.engine_box },
 		{ "/healthz", healthz__live, &r.health },
@@ -447,6 +506,7 @@ cleanup:
 	http_server__stop(http);
 	otlp__stop(otlp);
 	http_config__release(&o.http);
+	pg_catalog__stop(r.catalog);
 	session__close(&s);
 	reporter__free(r.reporter); /* it holds references to snapshots of the boxes */
 	snap_box__destroy(&r.redis_box);
@@ -459,5 +519,7 @@ cleanup:
 	pipeline__free(r.pipe);
 	redis_stats__free(r.redis);
 	postgres_stats__free(r.postgres);
+	pg_relations__free(r.relations);
+	free(r.rel_rows);
 	return err ? NX_EXIT_FAIL : 0;
 }

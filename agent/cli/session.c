@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 #include "capture/pg_usdt.h"
+#include "capture/privs.h"
 #include "capture/redis_uprobes.h"
 #include "cli/session.h"
 
@@ -111,6 +112,7 @@ int session__open_hooked(struct session *s, const struct nx_opts *o, struct conn
 					.identify = true, .pod_logs_dir = o->pod_logs_dir };
 	struct sigaction sa = { .sa_handler = on_signal };
 	char msg[256] = "";
+	bool probes_ok;
 	int err;
 
 	memset(s, 0, sizeof(*s));
@@ -119,6 +121,10 @@ int session__open_hooked(struct session *s, const struct nx_opts *o, struct conn
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* Name a missing capability now rather than report a bare EPERM later. */
+	err = privs__check(stderr, !o->no_usdt, o->redis_uprobes, &probes_ok);
+	if (err)
+		return err;
 	s->cap = capture__open(&copts, record, NULL, msg, sizeof(msg));
 	if (!s->cap) {
 		err = -errno;
@@ -138,7 +144,7 @@ int session__open_hooked(struct session *s, const struct nx_opts *o, struct conn
 	if (hooks && hooks->host)
 		conntrack__set_host(s->ct, hooks->host);
 	capture__set_record_ctx(s->cap, hooks && hooks->record ? hooks->ctx : s->ct);
-	if (!o->no_usdt) {
+	if (!o->no_usdt && probes_ok) {
 		s->pg = pg_usdt__open(s->cap, o->pg_exec_time, msg, sizeof(msg));
 		if (!s->pg)
 			fprintf(stderr, "nexus-agent: postgres USDT off: %s\n", msg);

@@ -22,12 +22,12 @@
 #include <time.h>
 #include <unistd.h>
 #include <curl/curl.h>
+#include "cli/api_client.h"
 #include "cli/commands.h"
 #include "cli/opts.h"
 #include "cli/top_batch.h"
 #include "cli/top_model.h"
 #include "cli/top_screen.h"
-#include "export/http_auth.h"
 
 #define DEFAULT_AGENT "127.0.0.1:9435"
 #define CHILD_START_S 60.0 /* attaching can take a while on a busy node */
@@ -50,79 +50,24 @@ static double now_s(void)
 
 /* --- HTTP --------------------------------------------------------------------------------- */
 
-struct body {
-	char *p;
-	size_t len;
-};
-
-static size_t on_data(char *data, size_t size, size_t n, void *ctx)
+/* GET addr + path; the body when the agent answered 200 (free it), else NULL with why in err. */
+static char *http_get(struct api_client *c, const char *addr, const char *path, char *err,
+		      size_t errlen)
 {
-	struct body *b = ctx;
-	char *p = realloc(b->p, b->len + size * n + 1);
+	long status;
+	char *body = api_client__get(c, addr, path, &status, err, errlen);
 
-	if (!p)
-		return 0;
-	memcpy(p + b->len, data, size * n);
-	b->p = p;
-	b->len += size * n;
-	p[b->len] = '\0';
-	return size * n;
-}
-
-/* GET http://addr/path; the body (free it), or NULL with why in err. */
-static char *http_get(CURL *c, const char *addr, const char *path, char *err, size_t errlen)
-{
-	struct body b = {};
-	char url[512];
-	long status = 0;
-	CURLcode rc;
-
-	/* --connect https://HOST:PORT (an agent with --tls-cert); plain HOST:PORT is http */
-	snprintf(url, sizeof(url), "%s%s%s", strstr(addr, "://") ? "" : "http://", addr, path);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 3000L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 1000L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	rc = curl_easy_perform(c);
-	if (rc == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	if (rc != CURLE_OK || status != 200) {
-		if (err && rc != CURLE_OK)
-			snprintf(err, errlen, "%.300s: %s", url, curl_easy_strerror(rc));
-		else if (err)
-			snprintf(err, errlen, "%.300s: HTTP %ld", url, status);
-		free(b.p);
+	if (body && status != 200) {
+		if (err)
+			snprintf(err, errlen, "%.300s%.100s: HTTP %ld", addr, path, status);
+		free(body);
 		return NULL;
 	}
-	return b.p ? b.p : strdup("");
-}
-
-/* --cacert and --auth-token-file (issue 13): set once on the handle, used by every request.
- * 0, or -1 after saying why. */
-static int top_secure(CURL *c, const struct nx_opts *o)
-{
-	char err[512], *token;
-
-	if (o->top_cacert)
-		curl_easy_setopt(c, CURLOPT_CAINFO, o->top_cacert);
-	if (!o->http.auth_token_file)
-		return 0;
-	if (http_auth__load_token(o->http.auth_token_file, &token, err, sizeof(err))) {
-		fprintf(stderr, "nexus-agent top: %s\n", err);
-		return -1;
-	}
-	curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
-	curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, token); /* libcurl keeps its own copy */
-	explicit_bzero(token, strlen(token));
-	free(token);
-	return 0;
+	return body;
 }
 
 /* Reads every document into docs; how many could be read. */
-static int fetch_all(CURL *c, const char *addr, struct top_docs *docs, char *err, size_t errlen)
+static int fetch_all(struct api_client *c, const char *addr, struct top_docs *docs, char *err, size_t errlen)
 {
 	int ok = 0;
 
@@ -150,7 +95,7 @@ static void free_docs(struct top_docs *docs)
  * on while we read (its evaluation time differs after the reads), the documents may straddle
  * two publications, so they are read once more.
  */
-static int refresh(CURL *c, const char *addr, struct top_model *m, char *err, size_t errlen)
+static int refresh(struct api_client *c, const char *addr, struct top_model *m, char *err, size_t errlen)
 {
 	struct top_docs docs = {};
 	int ok = 0, rc;
@@ -246,7 +191,7 @@ static void child_log_tail(const struct child *ch)
 
 /* Starts `nexus-agent run --listen 127.0.0.1:PORT` and waits until its API answers. 0, or -1
  * after saying why. */
-static int child_start(struct child *ch, CURL *c, const struct nx_opts *o)
+static int child_start(struct child *ch, struct api_client *c, const struct nx_opts *o)
 {
 	/* run --listen ADDR, then top's target options, passed on */
 	char *argv[4 + 1 + 2 * (NX_MAX_EXEC_NAMES + NX_MAX_TARGET_PIDS) + 1] = { "nexus-agent",
@@ -340,7 +285,7 @@ static int child_start(struct child *ch, CURL *c, const struct nx_opts *o)
 
 /* --- the loops ------------------------------------------------------------------------------ */
 
-static int run_batch(CURL *c, const char *addr, const struct nx_opts *o)
+static int run_batch(struct api_client *c, const char *addr, const struct nx_opts *o)
 {
 	struct top_model m;
 	char err[512];
@@ -371,7 +316,7 @@ static int run_batch(CURL *c, const char *addr, const struct nx_opts *o)
 	return rc;
 }
 
-static int run_screen(CURL *c, const char *addr, const char *source, const struct nx_opts *o)
+static int run_screen(struct api_client *c, const char *addr, const char *source, const struct nx_opts *o)
 {
 	struct top_screen *sc =
 		isatty(STDIN_FILENO) && isatty(STDOUT_FILENO) ? top_screen__open(source) : NULL;
@@ -422,8 +367,8 @@ int cmd_top(int argc, char **argv)
 	const char *addr;
 	char source[128];
 	struct nx_opts o;
+	struct api_client client, *c = &client;
 	char *body;
-	CURL *c;
 	int rc;
 
 	if (opts__parse(NX_CMD_TOP, argc, argv, &o))
@@ -435,13 +380,8 @@ int cmd_top(int argc, char **argv)
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	c = curl_easy_init();
-	if (!c) {
-		fprintf(stderr, "nexus-agent top: out of memory\n");
-		return NX_EXIT_FAIL;
-	}
-	if (top_secure(c, &o)) {
-		curl_easy_cleanup(c);
+	if (api_client__init(c, &o, "nexus-agent top", 3000)) {
+		curl_global_cleanup();
 		return NX_EXIT_USAGE;
 	}
 	addr = o.top_connect ? o.top_connect : DEFAULT_AGENT;
@@ -454,11 +394,11 @@ int cmd_top(int argc, char **argv)
 
 		free(http_get(c, addr, "/api/v1/health", err, sizeof(err)));
 		fprintf(stderr, "nexus-agent top: no agent answers at %s: %s\n", addr, err);
-		curl_easy_cleanup(c);
+		api_client__free(c);
 		return NX_EXIT_FAIL;
 	} else if (child_start(&ch, c, &o)) {
 		child_stop(&ch);
-		curl_easy_cleanup(c);
+		api_client__free(c);
 		return NX_EXIT_FAIL;
 	} else {
 		addr = ch.addr;
@@ -466,7 +406,7 @@ int cmd_top(int argc, char **argv)
 	}
 	rc = o.top_batch ? run_batch(c, addr, &o) : run_screen(c, addr, source, &o);
 	child_stop(&ch);
-	curl_easy_cleanup(c);
+	api_client__free(c);
 	curl_global_cleanup();
 	return rc;
 }

@@ -3,9 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <math.h>
 #include <jansson.h>
-#include "capture/pg_usdt.h"
 #include "export/api.h"
+#include "util.h"
 #include "stats/snap_box.h"
 
 #define TOP_PREFIXES 10
@@ -14,7 +15,9 @@
 /* hits / (hits + misses): a keyspace or shared-buffer hit ratio; null before any access. */
 static json_t *ratio(uint64_t hits, uint64_t misses)
 {
-	return hits + misses ? json_real((double)hits / (double)(hits + misses)) : json_null();
+	double r = nx_hit_ratio(hits, misses);
+
+	return isnan(r) ? json_null() : json_real(r);
 }
 
 /* Writes root as one line and frees it; a NULL root (a failed pack) is an error. */
@@ -275,7 +278,6 @@ static int by_total(const void *a, const void *b)
 /* The TOP_QUERIES series of sv by cmp, as a JSON array. */
 static json_t *top_queries(const struct ps_server_snap *sv, int (*cmp)(const void *, const void *))
 {
-	// NOLINTNEXTLINE(bugprone-sizeof-expression): v is an array of pointers, sorted
 	const struct ps_series_snap **v = malloc((sv->n_series ? sv->n_series : 1) * sizeof(*v));
 	json_t *a = json_array();
 
@@ -286,7 +288,7 @@ static json_t *top_queries(const struct ps_server_snap *sv, int (*cmp)(const voi
 	}
 	for (int i = 0; i < sv->n_series; i++)
 		v[i] = &sv->series[i];
-	qsort(v, sv->n_series, sizeof(*v), cmp); // NOLINT(bugprone-sizeof-expression): pointers
+	qsort(v, sv->n_series, sizeof(*v), cmp);
 	for (int i = 0; i < sv->n_series && i < TOP_QUERIES; i++)
 		json_array_append_new(a, query(v[i]));
 	free(v);
@@ -437,87 +439,6 @@ int api__slow_queries(void *ctx, const struct http_request *req, struct http_res
 int api__db_connections(void *ctx, const struct http_request *req, struct http_response *resp)
 {
 	return serve_pg(ctx, resp, api__render_db_connections);
-}
-
-#define TOP_RELATIONS 50
-
-struct rel_collect {
-	struct rel_row {
-		struct nx_pg_rel_key k;
-		struct nx_pg_rel_val v;
-	} *rows;
-	int n, cap;
-};
-
-static void collect_rel(void *ctx, const struct nx_pg_rel_key *k, const struct nx_pg_rel_val *v)
-{
-	struct rel_collect *c = ctx;
-
-	if (c->n < c->cap)
-		c->rows[c->n++] = (struct rel_row){ *k, *v };
-}
-
-static int by_reads(const void *a, const void *b)
-{
-	const struct rel_row *x = a, *y = b;
-
-	return x->v.reads < y->v.reads ? 1 : x->v.reads > y->v.reads ? -1 : 0;
-}
-
-/* The (server, database) of a database oid, as the snapshot learned it; NULLs when unknown. */
-static void db_of_oid(const struct postgres_snapshot *s, uint32_t oid, const char **server,
-		      const char **database)
-{
-	*server = *database = NULL;
-	for (int i = 0; s && oid && i < s->n_servers; i++)
-		for (int j = 0; j < s->servers[i].n_dbs; j++)
-			if (s->servers[i].dbs[j].oid == oid) {
-				*server = s->servers[i].server;
-				*database = s->servers[i].dbs[j].database;
-				return;
-			}
-}
-
-int api__render_db_relations(FILE *f, const struct postgres_snapshot *s, struct pg_usdt *usdt)
-{
-	struct rel_collect c = { .cap = 8192 };
-	json_t *rels = json_array();
-	int err;
-
-	if (usdt && !(c.rows = malloc(c.cap * sizeof(*c.rows)))) {
-		json_decref(rels);
-		return -ENOMEM;
-	}
-	if (usdt)
-		pg_usdt__each_relation(usdt, collect_rel, &c);
-	if (c.n) /* rows is NULL without USDT: qsort's pointer must not be, even for 0 rows */
-		qsort(c.rows, c.n, sizeof(*c.rows), by_reads);
-	for (int i = 0; rels && i < c.n && i < TOP_RELATIONS; i++) {
-		const struct rel_row *r = &c.rows[i];
-		const char *server, *database;
-
-		db_of_oid(s, r->k.db_oid, &server, &database);
-		json_array_append_new(
-			rels, json_pack("{s:s?, s:s?, s:I, s:I, s:I, s:I, s:o}", "server", server,
-					"database", database, "database_oid", (json_int_t)r->k.db_oid,
-					"relfilenode", (json_int_t)r->k.rel_node, "buffer_hits",
-					(json_int_t)r->v.hits, "buffer_reads", (json_int_t)r->v.reads,
-					"hit_ratio", ratio(r->v.hits, r->v.reads)));
-	}
-	free(c.rows);
-	/* relfilenode, not a name: names live in each database's pg_class, which the agent does
-	 * not read (no credentials). database_oid 0 holds the shared catalogs. */
-	err = dump(f, json_pack("{s:b, s:o}", "usdt", usdt != NULL, "relations", rels));
-	return err;
-}
-
-int api__db_relations(void *ctx, const struct http_request *req, struct http_response *resp)
-{
-	const struct api_relations_ctx *rc = ctx;
-	struct snap_ref *ref;
-	const struct postgres_snapshot *s = snap_box__get(rc->postgres, &ref);
-
-	return finish(resp, ref, api__render_db_relations(resp->body, s, rc->usdt));
 }
 
 int api__db_stats(void *ctx, const struct http_request *req, struct http_response *resp)

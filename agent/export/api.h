@@ -30,13 +30,12 @@ int api__render_db_connections(FILE *f, const struct postgres_snapshot *s);
 int api__db_stats(void *ctx, const struct http_request *req, struct http_response *resp);
 int api__render_db_stats(FILE *f, const struct postgres_snapshot *s);
 
-/* GET /api/v1/database/relations: relations by buffer reads, live from the USDT maps. */
-struct pg_usdt;
-struct api_relations_ctx {
-	struct snap_box *postgres; /* for database names by oid */
-	struct pg_usdt *usdt;	   /* NULL: no probes, an empty list */
-};
+/* GET /api/v1/database/relations: relations by buffer reads, with their names under
+ * --pg-catalog; GET /api/v1/database/indexes: per server and database, each index's buffer
+ * figures and the indexes nobody touched (export/relations_api.c). ctx: the PostgreSQL box. */
 int api__db_relations(void *ctx, const struct http_request *req, struct http_response *resp);
-int api__render_db_relations(FILE *f, const struct postgres_snapshot *s, struct pg_usdt *usdt);
+int api__render_db_relations(FILE *f, const struct postgres_snapshot *s);
+int api__db_indexes(void *ctx, const struct http_request *req, struct http_response *resp);
+int api__render_db_indexes(FILE *f, const struct postgres_snapshot *s);
 
 #endif /* NEXUS_API_H */

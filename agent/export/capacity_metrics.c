@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include "export/capacity_metrics.h"
+#include "model/server_labels.h"
 
 void capacity_metrics__fill(struct metric_model *m, const struct engine_snapshot *s)
 {
@@ -19,8 +20,7 @@ void capacity_metrics__fill(struct metric_model *m, const struct engine_snapshot
 					   "Seconds until the robust trend (Theil-Sen, last 6 h) of a "
 					   "resource reaches the server's limit; +Inf: no rise.");
 			family = true;
-			mm_labels__reset(&ls);
-			mm_labels__add(&ls, "server", h->server);
+			model__server_labels(&ls, h->server, &h->ident);
 			mm_labels__add(&ls, "resource", cap_resource__str(r));
 			mm__sample(m, &ls, h->cap[r].ttl_s);
 		}

@@ -19,6 +19,9 @@ void model__fill_self(struct metric_model *m, const struct self_stats *s);
 void model__fill_redis(struct metric_model *m, const struct redis_snapshot *s);
 /* nexus_postgres_* */
 void model__fill_postgres(struct metric_model *m, const struct postgres_snapshot *s);
+/* nexus_postgres_relation_buffer_{hits,reads}_total and the catalog counters (model__fill_postgres
+ * calls it last) */
+void model__fill_relations(struct metric_model *m, const struct postgres_snapshot *s);
 /* The fine buckets of a latency histogram (seconds) onto the histogram sample just added, for
  * OTLP exponential histograms (model_fine.c). NULL or empty: nothing. */
 void model__fine(struct metric_model *m, const struct hist_sparse *fine);

@@ -314,4 +314,5 @@ void model__fill_postgres(struct metric_model *m, const struct postgres_snapshot
 	one(m, "nexus_postgres_encrypted_connections_total", "{connection}",
 	    "Connections that switched to SSL/GSS encryption: counted, not decoded.",
 	    s->wire.encrypted_conns);
+	model__fill_relations(m, s);
 }

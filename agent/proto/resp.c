@@ -227,6 +227,7 @@ struct rep_parser {
 	int64_t top_int;
 	char err[RESP_ERR_LEN];
 	bool rejected; /* err is one Redis gives before running a command (processCommand) */
+	uint8_t unknown; /* 1: "ERR unknown command", 2: "ERR unknown subcommand" */
 	uint64_t bytes;
 	/* its direct children */
 	int64_t child_idx;
@@ -506,6 +507,16 @@ static void emit(struct resp_conn *c, struct pending *p, bool error, const char 
 
 	/* Field by field: the record is large and most of it (keys) is unused per command. */
 	nx_strlcpy(r.command, sizeof(r.command), p->command);
+	if (error && c->rp.unknown == 1) {
+		nx_strlcpy(r.command, sizeof(r.command), RESP_UNKNOWN);
+	} else if (error && c->rp.unknown == 2) {
+		char *sp = strchr(r.command, ' ');
+
+		if (sp && (size_t)(sp - r.command) + 1 + sizeof(RESP_UNKNOWN) <= sizeof(r.command))
+			memcpy(sp + 1, RESP_UNKNOWN, sizeof(RESP_UNKNOWN));
+		else if (sp)
+			*sp = '\0';
+	}
 	r.status = error ? RESP_ERROR : RESP_OK;
 	nx_strlcpy(r.error, sizeof(r.error), error ? (err[0] ? err : "ERR") : "");
 	r.db = p->db;
@@ -650,6 +661,7 @@ static void rp_reset(struct rep_parser *rp)
 	rp->top_int = 0;
 	rp->err[0] = '\0';
 	rp->rejected = false;
+	rp->unknown = 0;
 	rp->bytes = 0;
 	rp->child_idx = 0;
 	rp->child_err[0] = '\0';
@@ -754,6 +766,22 @@ static bool rejected_before_call(const char *msg, size_t len)
 	return false;
 }
 
+/*
+ * Whether Redis said it does not know the command (1) or the subcommand (2). What it did not
+ * know is any word a client sent where a command goes: a value, a password typed on its own line
+ * (redis-cli, then the password): never a label (privacy), and one series for all of them.
+ */
+static uint8_t unknown_command(const char *msg, size_t len)
+{
+	static const char cmd[] = "ERR unknown command", sub[] = "ERR unknown subcommand";
+
+	if (len >= sizeof(cmd) - 1 && !memcmp(msg, cmd, sizeof(cmd) - 1))
+		return 1;
+	if (len >= sizeof(sub) - 1 && !memcmp(msg, sub, sizeof(sub) - 1))
+		return 2;
+	return 0;
+}
+
 /* First word of an error message: "WRONGTYPE Operation against..." -> "WRONGTYPE". */
 static void error_word(char *out, const char *msg, size_t len)
 {
@@ -834,6 +862,7 @@ static bool line_done(struct resp_conn *c)
 			if (rp->depth == 0) {
 				error_word(rp->err, rp->line, rp->line_len);
 				rp->rejected = rejected_before_call(rp->line, rp->line_len);
+				rp->unknown = unknown_command(rp->line, rp->line_len);
 			} else if (rp->depth == 1)
 				error_word(rp->child_err, rp->line, rp->line_len);
 		}
@@ -1103,6 +1132,25 @@ static bool is_key_arg(const struct pending *p, int64_t i)
 	if (ci->key_step == 0)
 		return i == ci->first_key;
 	return (i - ci->first_key) % ci->key_step == 0;
+}
+
+bool resp_arg_is_read(const char *name, size_t nlen, int64_t i, uint32_t alen)
+{
+	char command[RESP_CMD_LEN];
+	struct pending p = {};
+
+	if (i <= 0)
+		return true;
+	set_name(command, sizeof(command), name, nlen);
+	p.info = lookup_cmd(command);
+	if (p.info->kind == K_AUTH || p.info->kind == K_SUB || p.info->kind == K_UNSUB)
+		return false;
+	if (i == 1 && ((p.info->flags & CMD_CONTAINER) || p.info->kind == K_SELECT ||
+		       p.info->kind == K_HELLO))
+		return true;
+	if (alen == 5 && (!strcmp(command, "xread") || !strcmp(command, "xreadgroup")))
+		return true; /* BLOCK: its blocking flag */
+	return is_key_arg(&p, i);
 }
 
 /* One argument of the request being parsed, all of it (len) or its first ARG_CAP bytes. */

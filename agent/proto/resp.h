@@ -109,10 +109,17 @@ void resp_conn__set_arrival(struct resp_conn *c, uint64_t ns);
  * prefix never starts with '(' (it is shown as '?'). */
 #define RESP_NO_PREFIX "(none)"
 #define RESP_OTHER NX_OTHER
+/* The command (or subcommand: "config (unknown)") Redis answered "unknown command" to: what the
+ * client sent there is never shown (it may be a value or a mistyped password). */
+#define RESP_UNKNOWN "(unknown)"
 
 /* The key prefix of a key: up to the depth-th delimiter, RESP_NO_PREFIX when it has fewer
  * (privacy: a key without a prefix is not shown whole). */
 void resp_key_prefix(const struct resp_opts *o, const char *key, size_t len, char *out,
 		     size_t outlen);
+
+/* Whether the parser reads argument i (0: the name) of the command named by name (nlen raw
+ * bytes) when that argument is alen bytes long: record --redact keeps those and masks the rest. */
+bool resp_arg_is_read(const char *name, size_t nlen, int64_t i, uint32_t alen);
 
 #endif /* NEXUS_RESP_H */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include <jansson.h>
+#include "util.h"
 #include "report/report_json.h"
 
 static json_t *num(double v)
@@ -43,11 +44,6 @@ static json_t *fired(const struct rp_fired *f, int n)
 	return a;
 }
 
-static double ratio(uint64_t hits, uint64_t misses)
-{
-	return hits + misses ? (double)hits / (double)(hits + misses) : NAN;
-}
-
 static double rate(uint64_t n, double seconds)
 {
 	return seconds > 0 ? n / seconds : NAN;
@@ -76,7 +72,7 @@ static json_t *figures(const struct rp_figures *f, bool redis)
 			 "requests", (json_int_t)f->requests, "requests_per_s",
 			 num(rate(f->requests, f->seconds)), "errors", (json_int_t)f->errors,
 			 "error_ratio", num(err_ratio(f)), "hits", (json_int_t)f->hits, "misses",
-			 (json_int_t)f->misses, "hit_ratio", num(ratio(f->hits, f->misses)),
+			 (json_int_t)f->misses, "hit_ratio", num(nx_hit_ratio(f->hits, f->misses)),
 			 "p50_ms", num(f->p50_s * 1e3), "p95_ms", num(f->p95_s * 1e3), "p99_ms",
 			 num(f->p99_s * 1e3), "connections_opened", (json_int_t)f->opened,
 			 "connections", num(f->conns), "connections_max", num(f->conns_max),
@@ -96,7 +92,7 @@ static json_t *changes(const struct rp_server *sv)
 		change(rate(c->requests, c->seconds), rate(p->requests, p->seconds), hp), "errors",
 		change((double)c->errors, (double)p->errors, hp), "error_ratio",
 		change(err_ratio(c), err_ratio(p), hp), "hit_ratio",
-		change(ratio(c->hits, c->misses), ratio(p->hits, p->misses), hp), "p50_ms",
+		change(nx_hit_ratio(c->hits, c->misses), nx_hit_ratio(p->hits, p->misses), hp), "p50_ms",
 		change(c->p50_s * 1e3, p->p50_s * 1e3, hp), "p95_ms",
 		change(c->p95_s * 1e3, p->p95_s * 1e3, hp), "p99_ms",
 		change(c->p99_s * 1e3, p->p99_s * 1e3, hp));
@@ -125,7 +121,7 @@ static json_t *top(const struct rp_server *sv, bool redis)
 			json_object_set_new(o, "buffer_reads",
 					    json_integer((json_int_t)t->buf_reads));
 			json_object_set_new(o, "buffer_hit_ratio",
-					    num(ratio(t->buf_hits, t->buf_reads)));
+					    num(nx_hit_ratio(t->buf_hits, t->buf_reads)));
 		} else {
 			json_object_set_new(o, "slow", json_integer((json_int_t)t->slow));
 		}
@@ -144,7 +140,7 @@ static json_t *prefixes(const struct rp_server *sv)
 		json_array_append_new(a, json_pack("{s:s, s:I, s:I, s:o, s:o}", "prefix", p->prefix,
 						   "hits", (json_int_t)p->hits, "misses",
 						   (json_int_t)p->misses, "hit_ratio",
-						   num(ratio(p->hits, p->misses)),
+						   num(nx_hit_ratio(p->hits, p->misses)),
 						   "previous_hit_ratio", num(p->prev_ratio)));
 	}
 	return a;
@@ -161,7 +157,7 @@ static json_t *indexes(const struct rp_server *sv)
 			a, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:b}", "database",
 				     x->database, "schema", x->schema, "table", x->table, "index",
 				     x->name, "kind", x->kind, "hits", (json_int_t)x->hits, "reads",
-				     (json_int_t)x->reads, "hit_ratio", num(ratio(x->hits, x->reads)),
+				     (json_int_t)x->reads, "hit_ratio", num(nx_hit_ratio(x->hits, x->reads)),
 				     "accessed_ever", x->accessed_ever));
 	}
 	return a;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "util.h"
 #include "report/report.h"
 
 /* Key prefixes */
@@ -82,11 +83,6 @@ static void ev_str(struct rp_rec *r, const char *key, const char *v)
 	r->n_evidence++;
 }
 
-static double ratio(uint64_t hits, uint64_t misses)
-{
-	return hits + misses ? (double)hits / (double)(hits + misses) : NAN;
-}
-
 /* --- Redis ------------------------------------------------------------------------------------ */
 
 static void prefixes(const struct rp_server *sv, struct rp_rec *out, int *n, int max)
@@ -94,7 +90,7 @@ static void prefixes(const struct rp_server *sv, struct rp_rec *out, int *n, int
 	for (int i = 0; i < sv->n_prefixes; i++) {
 		const struct rp_prefix *p = &sv->prefixes[i];
 		uint64_t lookups = p->hits + p->misses;
-		double hr = ratio(p->hits, p->misses);
+		double hr = nx_hit_ratio(p->hits, p->misses);
 		bool low, fell;
 		char subject[RP_TEXT_LEN];
 		struct rp_rec *r;
@@ -270,7 +266,7 @@ static void statements(const struct rp_server *sv, struct rp_rec *out, int *n, i
 	for (int i = 0; i < sv->n_top; i++) {
 		const struct rp_top *t = &sv->top[i];
 		uint64_t acc = t->buf_hits + t->buf_reads;
-		double hr = ratio(t->buf_hits, t->buf_reads), share = all > 0 ? t->total_s / all : 0;
+		double hr = nx_hit_ratio(t->buf_hits, t->buf_reads), share = all > 0 ? t->total_s / all : 0;
 		char subject[RP_TEXT_LEN];
 		struct rp_rec *r;
 

@@ -61,6 +61,13 @@ static int by_misses(const void *a, const void *b)
 	return x->misses < y->misses ? 1 : x->misses > y->misses ? -1 : strcmp(x->prefix, y->prefix);
 }
 
+static int by_duration(const void *a, const void *b)
+{
+	const struct rp_stall *x = a, *y = b;
+
+	return x->dur_s < y->dur_s ? 1 : x->dur_s > y->dur_s ? -1 : 0;
+}
+
 /* Keeps a row in the top list: appended while there is room, else over the shortest. */
 static void top_add(struct rp_server *sv, const struct rp_top *t)
 {
@@ -154,6 +161,7 @@ int rp_window__redis(struct rp_server *sv, const struct rs_server_snap *start,
 		o->waiters = st->waiters;
 		sv->n_stalls++;
 	}
+	qsort(sv->stalls, sv->n_stalls, sizeof(sv->stalls[0]), by_duration); /* longest first */
 	return 0;
 }
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "stats/counter_window.h"
+#include "stats/capped.h"
 #include "stats/postgres_stats.h"
 #include "stats/reply_gap.h"
 #include "util.h"
@@ -111,26 +112,19 @@ void postgres_stats__free(struct postgres_stats *s)
 	free(s);
 }
 
+static void *new_server(const char *name)
+{
+	struct ps_server *sv = calloc(1, sizeof(*sv));
+
+	if (sv)
+		nx_strlcpy(sv->server, sizeof(sv->server), name);
+	return sv;
+}
+
 static struct ps_server *server_of(struct postgres_stats *s, const char *name)
 {
-	for (int i = 0; i < s->n_servers; i++)
-		if (!strcmp(s->servers[i]->server, name))
-			return s->servers[i];
-	if (s->n_servers < PS_MAX_SERVERS) {
-		struct ps_server *sv = calloc(1, sizeof(*sv));
-
-		if (sv) {
-			nx_strlcpy(sv->server, sizeof(sv->server), name);
-			s->servers[s->n_servers++] = sv;
-		}
-		return sv;
-	}
-	if (!s->servers[PS_MAX_SERVERS]) {
-		s->servers[PS_MAX_SERVERS] = calloc(1, sizeof(struct ps_server));
-		if (s->servers[PS_MAX_SERVERS])
-			nx_strlcpy(s->servers[PS_MAX_SERVERS]->server, PS_SERVER_LEN, LS_OTHER);
-	}
-	return s->servers[PS_MAX_SERVERS];
+	return capped__get((void **)s->servers, &s->n_servers, PS_MAX_SERVERS,
+			   offsetof(struct ps_server, server), name, new_server, NULL);
 }
 
 static struct ps_series *add_series(struct ps_server *sv, const struct pg_query *q, bool other)
@@ -171,7 +165,7 @@ static struct ps_series *series_of(struct postgres_stats *s, struct ps_server *s
 	return add_series(sv, q, true);
 }
 
-static struct ps_db *new_db(const char *name)
+static void *new_db(const char *name)
 {
 	struct ps_db *d = calloc(1, sizeof(*d));
 
@@ -187,19 +181,8 @@ static struct ps_db *new_db(const char *name)
 /* The figures of one database of a server; past PS_MAX_DBS, the server's "(other)". */
 static struct ps_db *db_of(struct ps_server *sv, const char *name)
 {
-	for (int i = 0; i < sv->n_dbs; i++)
-		if (!strcmp(sv->dbs[i]->database, name))
-			return sv->dbs[i];
-	if (sv->n_dbs < PS_MAX_DBS) {
-		struct ps_db *d = new_db(name);
-
-		if (d)
-			sv->dbs[sv->n_dbs++] = d;
-		return d;
-	}
-	if (!sv->dbs[PS_MAX_DBS])
-		sv->dbs[PS_MAX_DBS] = new_db(LS_OTHER);
-	return sv->dbs[PS_MAX_DBS];
+	return capped__get((void **)sv->dbs, &sv->n_dbs, PS_MAX_DBS, offsetof(struct ps_db, database),
+			   name, new_db, NULL);
 }
 
 /* A lat_series allocated when first needed (most servers' arrivals are known, some never). */
@@ -599,5 +582,7 @@ void postgres_snapshot__free(struct postgres_snapshot *snap)
 		free(snap->servers[i].dbs);
 	}
 	free(snap->servers);
+	free(snap->relations);
+	free(snap->unused);
 	free(snap);
 }

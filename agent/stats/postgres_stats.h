@@ -130,6 +130,7 @@ struct ps_db_snap {
 struct ps_server_snap {
 	char server[PS_SERVER_LEN];
 	uint32_t pid;		/* the postmaster (the backends' parent) */
+	bool gone;		/* pid has exited (the capture side looks when it publishes) */
 	struct nx_identity ident; /* its container and pod ("" on the host) */
 	uint64_t queries, errors, conns_opened;
 	uint64_t deadlocks;	/* USDT deadlock__found */
@@ -149,12 +150,50 @@ struct ps_server_snap {
 	uint32_t max_conns;
 };
 
+/*
+ * Buffer accesses of one relation (USDT buffer__read__done, keyed by database oid and
+ * relfilenode), with its names when --pg-catalog found them. Filled by stats/pg_relations.c.
+ */
+struct ps_rel_snap {
+	int server;		  /* index into servers[]; -1: not known */
+	char database[PS_NAME_LEN]; /* "" not known; "(shared)" for database oid 0 */
+	uint32_t db_oid, relfilenode;
+	uint64_t hits, reads;	  /* found in / not found in shared buffers */
+	bool named;		  /* schema, name, kind below come from the catalog */
+	char kind[20];		  /* pg_catalog__kind_name(); "" unnamed */
+	char schema[PS_NAME_LEN], name[PS_NAME_LEN];
+	char table[PS_NAME_LEN];  /* an index's table; "" otherwise */
+	bool metric;		  /* has series of its own in the relation metrics, else "(other)" */
+};
+
+/* An index the catalog lists that no backend touched since relations_since. */
+struct ps_unused_index {
+	int server;		  /* -1: not known */
+	char database[PS_NAME_LEN];
+	char schema[PS_NAME_LEN], table[PS_NAME_LEN], name[PS_NAME_LEN];
+	uint32_t relfilenode;
+};
+
+#define PS_MAX_RELATIONS 8192	  /* the kernel map's own size (bpf/pg_usdt.bpf.c) */
+#define PS_MAX_UNUSED 2048
+#define PS_REL_METRIC_CAP 100	  /* relations with their own metric series; the rest "(other)" */
+
 struct postgres_snapshot {
 	int n_servers;
 	struct ps_server_snap *servers;
 	uint64_t dropped_series;
 	struct pg_stats wire; /* the parsers' counters, set by whoever takes the snapshot */
 	bool exec_time;	      /* execution time is measured (--pg-exec-time); set likewise */
+	/* Relations (pg_relations__fill; none without USDT), by hits + reads, most first. */
+	bool relations_usdt;  /* the relation figures are read at all */
+	double relations_since; /* Unix time from which they count (the agent's start) */
+	int n_relations;
+	struct ps_rel_snap *relations;
+	int n_unused;
+	struct ps_unused_index *unused;
+	uint64_t unused_dropped;  /* past PS_MAX_UNUSED */
+	bool catalog;		  /* --pg-catalog is on */
+	uint64_t catalog_refreshes, catalog_errors;
 };
 
 struct postgres_stats;

@@ -7,6 +7,7 @@
 #include "stats/counter_window.h"
 #include "stats/hist.h"
 #include "stats/lat_series.h"
+#include "stats/capped.h"
 #include "stats/redis_stats.h"
 #include "stats/reply_gap.h"
 #include "util.h"
@@ -128,7 +129,7 @@ struct resp_stats *redis_stats__parser(struct redis_stats *s)
 	return &s->parser;
 }
 
-static struct rs_server *new_server(const char *name)
+static void *new_server(const char *name)
 {
 	struct rs_server *sv = calloc(1, sizeof(*sv));
 
@@ -145,22 +146,16 @@ static struct rs_server *new_server(const char *name)
 /* The server's entry; past the cap, the shared "(other)" entry. NULL only when out of memory. */
 static struct rs_server *server_of(struct redis_stats *s, const char *name)
 {
+	struct rs_server *sv;
+
 	if (s->last && !strcmp(s->last->server, name))
 		return s->last;
-	for (int i = 0; i < s->n_servers; i++)
-		if (!strcmp(s->servers[i]->server, name))
-			return s->servers[i];
-	if (s->n_servers < RS_MAX_SERVERS) {
-		struct rs_server *sv = new_server(name);
-
-		if (sv)
-			s->servers[s->n_servers++] = sv;
-		return s->last = sv;
-	}
-	s->dropped_servers++;
-	if (!s->servers[RS_MAX_SERVERS])
-		s->servers[RS_MAX_SERVERS] = new_server(OTHER);
-	return s->servers[RS_MAX_SERVERS];
+	sv = capped__get((void **)s->servers, &s->n_servers, RS_MAX_SERVERS,
+			 offsetof(struct rs_server, server), name, new_server, &s->dropped_servers);
+	/* the (other) entry is not cached: a later server under the cap must still be found */
+	if (sv && sv != s->servers[RS_MAX_SERVERS])
+		s->last = sv;
+	return sv;
 }
 
 static struct rs_series *new_series(const char *command, bool blocking)

@@ -54,6 +54,7 @@ struct rs_prefix_snap {
 struct rs_server_snap {
 	char server[RS_SERVER_LEN]; /* address:port or socket path */
 	uint32_t pid;		    /* the process last seen serving it */
+	bool gone;		    /* pid has exited (the capture side looks when it publishes) */
 	struct nx_identity ident;   /* its container and pod ("" on the host) */
 	uint64_t hits, misses;	    /* keyspace, since start: from lookupKey() when exact_keyspace,
 				     * else from the replies of the read commands */

@@ -169,8 +169,11 @@ def main():
         if name.endswith(".nxr"):
             with open(os.path.join(corpus, name), "rb") as f:
                 write(outdir, "fuzz_recording", name, f.read())
-    for t in ("fuzz_conntrack", "fuzz_pipeline", "fuzz_recording"):
-        os.makedirs(os.path.join(outdir, "seeds-" + t), exist_ok=True)
+    # every target has a seed directory, empty when nothing above seeds it
+    here = os.path.dirname(os.path.abspath(__file__))
+    for name in sorted(os.listdir(here)):
+        if name.startswith("fuzz_") and name.endswith(".c"):
+            os.makedirs(os.path.join(outdir, "seeds-" + name[:-2]), exist_ok=True)
 
 
 if __name__ == "__main__":

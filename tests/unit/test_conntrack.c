@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 #include "capture/conntrack.h"
@@ -236,6 +238,34 @@ static void test_bad_records(void **state)
 	conntrack__free(ct);
 }
 
+/* A record's comm fills all NX_COMM_LEN bytes without a NUL (a recording's author can write
+ * that): the process's name is cut to what fits, and nothing reads past the record (an
+ * exact-size heap copy, so the sanitizer build would see an over-read). */
+static void comm_sink(void *ctx, const struct nx_record *r)
+{
+	if (r->proc)
+		snprintf(ctx, NX_COMM_LEN + 8, "%s", r->proc->comm);
+}
+
+static void test_unterminated_comm(void **state)
+{
+	char comm[NX_COMM_LEN + 8] = "";
+	struct conntrack_opts o = { .max_conns = 16, .max_procs = 8 };
+	struct conntrack *ct =
+		conntrack__new(&o, NULL, (struct conntrack_sink){ .on_record = comm_sink, .ctx = comm });
+	struct nx_proc_event *ev = malloc(sizeof(*ev));
+
+	assert_non_null(ev);
+	memset(ev, 0, sizeof(*ev));
+	ev->hdr.type = NX_EV_PROC_EXEC;
+	ev->hdr.tgid = ev->hdr.pid = TGID;
+	memset(ev->comm, 'A', sizeof(ev->comm));
+	conntrack__record(ct, ev, sizeof(*ev));
+	assert_string_equal(comm, "AAAAAAAAAAAAAAA"); /* NX_COMM_LEN - 1 of them */
+	free(ev);
+	conntrack__free(ct);
+}
+
 /* --- containers and pods: looked up once per process met, shared by a container's processes -- */
 
 struct idents {
@@ -326,6 +356,7 @@ int main(void)
 		cmocka_unit_test(test_open_data_close), cmocka_unit_test(test_fd_reuse),
 		cmocka_unit_test(test_roles),		cmocka_unit_test(test_process_exit),
 		cmocka_unit_test(test_bounds),		cmocka_unit_test(test_bad_records),
+		cmocka_unit_test(test_unterminated_comm),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
