@@ -278,6 +278,7 @@ static int by_total(const void *a, const void *b)
 /* The TOP_QUERIES series of sv by cmp, as a JSON array. */
 static json_t *top_queries(const struct ps_server_snap *sv, int (*cmp)(const void *, const void *))
 {
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): v is an array of pointers, sorted
 	const struct ps_series_snap **v = malloc((sv->n_series ? sv->n_series : 1) * sizeof(*v));
 	json_t *a = json_array();
 
@@ -288,7 +289,7 @@ static json_t *top_queries(const struct ps_server_snap *sv, int (*cmp)(const voi
 	}
 	for (int i = 0; i < sv->n_series; i++)
 		v[i] = &sv->series[i];
-	qsort(v, sv->n_series, sizeof(*v), cmp);
+	qsort(v, sv->n_series, sizeof(*v), cmp); // NOLINT(bugprone-sizeof-expression): pointers
 	for (int i = 0; i < sv->n_series && i < TOP_QUERIES; i++)
 		json_array_append_new(a, query(v[i]));
 	free(v);

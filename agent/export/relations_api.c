@@ -57,6 +57,7 @@ static int by_reads(const void *a, const void *b)
 int api__render_db_relations(FILE *f, const struct postgres_snapshot *s)
 {
 	int n = s ? s->n_relations : 0;
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): rows is an array of pointers, sorted
 	const struct ps_rel_snap **rows = malloc((n + 1) * sizeof(*rows));
 	json_t *rels = json_array();
 
@@ -66,7 +67,7 @@ int api__render_db_relations(FILE *f, const struct postgres_snapshot *s)
 	}
 	for (int i = 0; i < n; i++)
 		rows[i] = &s->relations[i];
-	qsort(rows, n, sizeof(*rows), by_reads);
+	qsort(rows, n, sizeof(*rows), by_reads); // NOLINT(bugprone-sizeof-expression): pointers
 	for (int i = 0; rels && i < n && i < TOP_RELATIONS; i++) {
 		const struct ps_rel_snap *r = rows[i];
 		json_t *o = json_pack("{s:s?, s:s?, s:I, s:I, s:I, s:I, s:o}", "server",

@@ -27,7 +27,7 @@ TIDY_CHECKS=$(printf '%s,' \
 	`# kernel style: if (!strcmp(a, b)) is equality, if (strcmp(a, b)) inequality, everywhere` \
 	'-bugprone-suspicious-string-compare')
 # build/otlp-gen: the protobuf-c headers `make` generates (the Makefile's lint target makes them)
-INCS=(-Iagent -Iinclude -Ibuild -Ibuild/otlp-gen)
+INCS=(-Iagent -Iinclude -Ibuild -Ibuild/otlp-gen -I/usr/include/postgresql) # libpq-fe.h
 FLAGS=(-std=gnu11 -D_GNU_SOURCE -DNX_VERSION='"lint"' "${INCS[@]}")
 JOBS=${LINT_JOBS:-$(nproc)}
 TAP=${LINT_TAP:-0}
