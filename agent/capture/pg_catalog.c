@@ -136,8 +136,9 @@ const struct pgc_db *pg_catalog__db(const struct pg_catalog_snapshot *s, const c
 
 			if (d->oid != db_oid)
 				continue;
-			if (pass == 0 ? server && !strcmp(d->server, server)
-				      : !server || !d->server[0])
+			if (pass == 0 && server && !strcmp(d->server, server))
+				return d;
+			if (pass == 1 && (!server || !d->server[0]))
 				return d;
 		}
 	return NULL;
@@ -199,7 +200,7 @@ int pg_catalog__parse_rel(const char *line, struct pgc_rel *out, uint32_t *db_oi
 		return 0;
 	if (strlen(line) >= sizeof(buf))
 		return -EINVAL;
-	strcpy(buf, line);
+	nx_strlcpy(buf, sizeof(buf), line);
 	buf[strcspn(buf, "\n")] = 0;
 	if (split_tabs(buf, f, 8) != 8 || strcmp(f[0], "R") || parse_u32(f[1], db_oid) ||
 	    parse_u32(f[2], &out->filenode) || strlen(f[3]) != 1 || strlen(f[4]) != 1)
@@ -231,12 +232,21 @@ static int read_ids(uint32_t pid, long *uid, long *gid)
 		return -errno;
 	*uid = *gid = -1;
 	while (fgets(line, sizeof(line), f)) {
-		long r, e;
+		/* "Uid:\treal\teffective\tsaved\tfs": the kernel's format */
+		bool is_uid = !strncmp(line, "Uid:", 4), is_gid = !strncmp(line, "Gid:", 4);
+		char *p = line + 4, *end;
+		long e;
 
-		if (sscanf(line, "Uid: %ld %ld", &r, &e) == 2)
-			*uid = e;
-		else if (sscanf(line, "Gid: %ld %ld", &r, &e) == 2)
-			*gid = e;
+		if (!is_uid && !is_gid)
+			continue;
+		strtol(p, &end, 10); /* the real id */
+		if (end == p)
+			continue;
+		p = end;
+		e = strtol(p, &end, 10); /* the effective one */
+		if (end == p)
+			continue;
+		*(is_uid ? uid : gid) = e;
 	}
 	fclose(f);
 	return *uid > 0 && *gid >= 0 ? 0 : -EPERM;
@@ -254,7 +264,8 @@ static void user_of(uint32_t pid, long uid, char *out, size_t len)
 	if (!(f = fopen(path, "re")))
 		return;
 	while (fgets(line, sizeof(line), f)) {
-		char *name = strtok(line, ":"), *pw = strtok(NULL, ":"), *u = strtok(NULL, ":");
+		char *save = NULL, *name = strtok_r(line, ":", &save), *pw = strtok_r(NULL, ":", &save),
+		     *u = strtok_r(NULL, ":", &save);
 
 		if (name && pw && u && strtol(u, NULL, 10) == uid) {
 			snprintf(out, len, "%s", name);
@@ -294,8 +305,13 @@ static int find_socket(uint32_t pid, struct peer *p)
 		if (len <= 0)
 			continue;
 		target[len] = 0;
-		if (sscanf(target, "socket:[%lu]", &inos[n]) == 1)
-			n++;
+		if (!strncmp(target, "socket:[", 8)) {
+			char *end;
+
+			inos[n] = strtoul(target + 8, &end, 10);
+			if (*end == ']')
+				n++;
+		}
 	}
 	closedir(d);
 	qsort(inos, n, sizeof(inos[0]), cmp_ino);
@@ -305,8 +321,11 @@ static int find_socket(uint32_t pid, struct peer *p)
 	while (err && fgets(line, sizeof(line), f)) {
 		unsigned long flags, ino;
 		char spath[4097] = "", *base;
-		int st;
+		unsigned int st;
 
+		/* /proc/net/unix: "Num RefCount Protocol Flags Type St Inode Path", the kernel's fixed
+		 * layout (a field that does not convert leaves the line skipped) */
+		// NOLINTNEXTLINE(cert-err34-c): the count of converted fields is checked
 		if (sscanf(line, "%*s %*s %*s %lx %*x %x %lu %4096s", &flags, &st, &ino, spath) != 4)
 			continue;
 		/* __SO_ACCEPTCON: a listening socket; '@': abstract, no file to reach */
@@ -626,7 +645,8 @@ static void refresh(struct pg_catalog *c, struct pgc_server *snap_sv, const uint
 			if (r->dbs[j].oid == want[i])
 				datname = r->dbs[j].datname;
 		if (!err && datname && !r->failed[i]) {
-			qsort(r->rels[i], r->n_rels[i], sizeof(*r->rels[i]), cmp_rel);
+			if (r->n_rels[i]) /* a database without relations may have none allocated */
+				qsort(r->rels[i], r->n_rels[i], sizeof(*r->rels[i]), cmp_rel);
 			store_db(c, snap_sv->server, want[i], datname, r->rels[i], r->n_rels[i],
 				 r->truncated[i]);
 			r->rels[i] = NULL;

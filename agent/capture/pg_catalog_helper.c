@@ -67,7 +67,7 @@ struct helper_in {
 /* Names as one printable field: no tab, newline or other control byte reaches the parser. */
 static void put_field(const char *s)
 {
-	for (int i = 0; s[i] && i < PGC_NAME_LEN - 1; i++)
+	for (int i = 0; i < PGC_NAME_LEN - 1 && s[i]; i++)
 		putchar((unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i]);
 }
 
@@ -75,8 +75,11 @@ static void put_error(unsigned int db, const char *msg)
 {
 	/* libpq's messages end in a newline and may carry a hint on the next: the first line */
 	printf("E\t%u\t", db);
-	for (int i = 0; msg && msg[i] && msg[i] != '\n' && i < 240; i++)
-		putchar((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f ? '?' : msg[i]);
+	char first[241];
+
+	snprintf(first, sizeof(first), "%.*s", msg ? (int)strcspn(msg, "\n") : 0, msg ? msg : "");
+	for (size_t i = 0; first[i]; i++)
+		putchar((unsigned char)first[i] < 0x20 || first[i] == 0x7f ? '?' : first[i]);
 	putchar('\n');
 }
 
@@ -150,8 +153,10 @@ static PGconn *connect_db(const struct helper_in *in, const char *host, const ch
 	if (in->conninfo[0]) {
 		/* The first dbname is expanded as the user's connection string; a second one (the
 		 * database wanted) overrides its dbname only. */
+		/* PG_OPTIONS is one literal made of several: no comma is missing */
 		const char *kw[] = { "dbname", "connect_timeout", "application_name", "options",
 				     dbname ? "dbname" : NULL, NULL };
+		// NOLINTNEXTLINE(bugprone-suspicious-missing-comma): PG_OPTIONS is one literal
 		const char *val[] = { in->conninfo, "5", "nexus-agent-catalog", PG_OPTIONS, dbname,
 				      NULL };
 
@@ -159,8 +164,11 @@ static PGconn *connect_db(const struct helper_in *in, const char *host, const ch
 	}
 	const char *kw[] = { "host", "port", "user", "dbname", "connect_timeout",
 			     "application_name", "options", "sslmode", "gssencmode", NULL };
+	/* PG_OPTIONS is one literal made of several: no comma is missing */
 	const char *val[] = { host, port, in->user, dbname ? dbname : "postgres", "5",
-			      "nexus-agent-catalog", PG_OPTIONS, "disable", "disable", NULL };
+			      "nexus-agent-catalog",
+			      PG_OPTIONS, // NOLINT(bugprone-suspicious-missing-comma)
+			      "disable", "disable", NULL };
 
 	return PQconnectdbParams(kw, val, 0);
 }
@@ -217,6 +225,7 @@ int cmd_pg_catalog_helper(int argc, char **argv)
 		snprintf(host, sizeof(host), "/proc/self/fd/%d", dfd);
 		if (drop_to(in.uid, in.gid)) {
 			put_error(0, "cannot drop privileges to the postmaster's owner");
+			close(dfd);
 			return 1;
 		}
 		fcntl(dfd, F_SETFD, 0);

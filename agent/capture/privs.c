@@ -58,7 +58,7 @@ static void missing(FILE *out, int i, const char *then)
 
 int privs__check(FILE *out, bool usdt, bool redis_uprobes, bool *probes_ok)
 {
-	uint64_t eff;
+	uint64_t eff = 0;
 	bool admin;
 	int rc = 0;
 

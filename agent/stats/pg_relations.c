@@ -42,8 +42,9 @@ static int by_access(const void *a, const void *b)
 
 	if (u != v)
 		return u < v ? 1 : -1;
-	return cmp_u64(&(uint64_t){ key_of(x->db_oid, x->relfilenode) },
-		       &(uint64_t){ key_of(y->db_oid, y->relfilenode) });
+	uint64_t kx = key_of(x->db_oid, x->relfilenode), ky = key_of(y->db_oid, y->relfilenode);
+
+	return cmp_u64(&kx, &ky);
 }
 
 static int server_index(const struct postgres_snapshot *s, const char *name)
