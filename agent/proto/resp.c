@@ -4,6 +4,11 @@
  * queue of commands waiting for their reply. The reply parser frames any RESP2/RESP3 value with a
  * stack of remaining element counts, so replies larger than the capture are skipped by their bulk
  * lengths; a gap it cannot frame drops what is pending (counted) rather than risk a wrong pairing.
+ *
+ * Why one file of this size: the two parsers, the queue, the key ring and the fast paths for
+ * whole commands and bulk replies share the connection's private state on the per-byte path,
+ * where a call across files would stop the compiler from inlining. The command table (what each
+ * command's keys and reply mean) is the part that could stand alone: the first cut if it grows.
  */
 #include <ctype.h>
 #include <errno.h>

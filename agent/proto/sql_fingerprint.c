@@ -5,6 +5,8 @@
  * normal form into the caller's struct and hashes it. Lookahead (a number after a unary minus, a
  * comparison after TRUE/FALSE, a list after IN/ARRAY, a row after VALUES) lexes a token at most
  * twice more, and the one loop over a run of operator bytes is remembered, so time stays linear.
+ * The lexer, the normaliser and the statement splitter stay in one file because they are one
+ * state machine over the same token stream; the fuzz target checks them together.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memmem */
