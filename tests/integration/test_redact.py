@@ -176,9 +176,11 @@ def body(g, tmp):
                 pg_login(pg, "md5u", MD5_PW, "SELECT 2")
                 for i in range(5):
                     pg_login(pg, "scramu", SCRAM_PW, "SELECT %d + 1" % i)
-                # pipelines and large replies: chunk boundaries anywhere in the framing
+                # pipelines and large replies (LRANGE of 100 values: 10 KB each), chunk boundaries
+                # anywhere in the framing; sized so that two recorders at 1 MiB captures lose
+                # nothing on a slow machine too (-d 1000 made 2 GB of replies, and CI lost records)
                 r, _ = h.run(["redis-benchmark", "-h", "127.0.0.1", "-p", str(redis.port),
-                              "-a", REDIS_PW, "-P", "16", "-c", "4", "-n", "20000", "-d", "1000",
+                              "-a", REDIS_PW, "-P", "16", "-c", "4", "-n", "5000", "-d", "100",
                               "-t", "set,get,lpush,lrange_100", "-q"], timeout=120)
                 if r.returncode:
                     raise h.HarnessError("redis-benchmark: %s" % r.stderr[-300:])
@@ -224,7 +226,7 @@ def body(g, tmp):
     fp, ep, _ = tr.replay_metrics([h.AGENT, "replay", plain], h.free_port())
     fr, er, _ = tr.replay_metrics([h.AGENT, "replay", red], h.free_port())
     rp, rr = tr.redis_counts(fp), tr.redis_counts(fr)
-    g.check(CHECKS[5], rp and rp == rr and sum(rp.values()) >= 80000,
+    g.check(CHECKS[5], rp and rp == rr and sum(rp.values()) >= 20000,
             ["plain %s" % sorted(rp.items()), "redacted %s" % sorted(rr.items())] + er[-3:])
     pp, pr = tr.pg_counts(fp), tr.pg_counts(fr)
     g.check(CHECKS[6], pp and pp == pr and sum(pp.values()) >= 100,
