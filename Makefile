@@ -131,6 +131,16 @@ $(OUTPUT)/tests/unit/%: tests/unit/%.c $(LIB_OBJS)
 $(OUTPUT)/bpf:
 	$(Q)mkdir -p $@
 
+# test_ringbuf drives the ring buffer consumer with a BPF program of its own (root only).
+$(OUTPUT)/tests/bpf/%.skel.h: tests/unit/bpf/%.bpf.c
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $(@D)/$*.bpf.o
+	$(Q)$(BPFTOOL) gen skeleton $(@D)/$*.bpf.o name $*_bpf > $@
+
+$(OUTPUT)/tests/unit/test_ringbuf $(OUTPUT)/san/tests/unit/test_ringbuf: \
+	$(OUTPUT)/tests/bpf/ringbuf_writer.skel.h
+
 unit: all $(UNIT_BINS)
 
 # The unit tests again, built with AddressSanitizer and UndefinedBehaviorSanitizer: any report

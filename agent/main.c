@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* nexus-agent: dispatches to a subcommand. */
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include "cli/commands.h"
@@ -40,6 +41,10 @@ static const struct {
 
 int main(int argc, char **argv)
 {
+	/* A fixed threshold, not glibc's sliding one: the kernel's BTF (5 MB, parsed while the
+	 * probes load) is then mmapped and handed back when freed, instead of raising the threshold
+	 * and staying in the heap of a process that runs for months. */
+	mallopt(M_MMAP_THRESHOLD, 256 << 10);
 	if (argc < 2) {
 		opts__usage(stderr);
 		return NX_EXIT_USAGE;

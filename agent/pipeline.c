@@ -65,8 +65,9 @@ struct l7_conn {
 	};
 	uint32_t pid;
 	char comm[NX_COMM_LEN];
-	char server[NX_ENDPOINT_LEN];
-	char client[NX_ENDPOINT_LEN];
+	/* The two ends as text, in the same allocation right after the protocol's part (l7_size):
+	 * "127.0.0.1:6379" takes 15 bytes, not NX_ENDPOINT_LEN. */
+	const char *server, *client;
 	/* Per direction (enum nx_dir), where the syscall being fed chunk by chunk stands: the next
 	 * chunk's offset and the bytes still to come. A chunk the ring buffer lost shows as a jump,
 	 * which the parser is told as a gap. */
@@ -79,9 +80,10 @@ struct l7_conn {
 	 * PostgreSQL part (l7_size), which is most of the struct. At 10,000 Redis connections that
 	 * is 10 MB less. */
 	union {
-		struct { /* redis: call() times of commands executed but not yet answered, oldest first */
+		struct { /* redis: call() times of commands executed but not yet answered, oldest first;
+			  * allocated at the first one (--redis-uprobes only) */
 			uint32_t exec_head, exec_n;
-			uint64_t exec_q[EXEC_QUEUE];
+			uint64_t *exec_q;
 		};
 		struct { /* postgres */
 			/* the (database, user, state) this connection is counted under */
@@ -124,6 +126,13 @@ static void on_redis_call(struct pipeline *p, const struct nx_redis_call_event *
 	if (!lc) {
 		p->exec.orphans++;
 		return;
+	}
+	if (!lc->exec_q) {
+		lc->exec_q = malloc(EXEC_QUEUE * sizeof(*lc->exec_q));
+		if (!lc->exec_q) {
+			p->exec.dropped++;
+			return;
+		}
 	}
 	if (lc->exec_n == EXEC_QUEUE) {
 		/* replies this far behind: the oldest can no longer be trusted to pair */
@@ -388,12 +397,20 @@ static struct l7_conn *l7_conn_of(struct pipeline *p, const struct nx_record *r,
 {
 	struct nx_conn *c = (struct nx_conn *)r->conn; /* ours to hang state on: see nx_conn.proto */
 	struct l7_conn *lc = c->proto;
+	char server[NX_ENDPOINT_LEN], client[NX_ENDPOINT_LEN];
+	size_t base, sl, cl;
 
 	if (lc)
 		return lc;
-	lc = calloc(1, l7_size(kind));
+	fmt_conn_ends(c, server, client, sizeof(server));
+	base = l7_size(kind);
+	sl = strlen(server) + 1;
+	cl = strlen(client) + 1;
+	lc = calloc(1, base + sl + cl);
 	if (!lc)
 		return NULL;
+	lc->server = memcpy((char *)lc + base, server, sl);
+	lc->client = memcpy((char *)lc + base + sl, client, cl);
 	lc->kind = kind;
 	if (kind == NX_KIND_REDIS)
 		lc->resp = resp_conn__new(&p->opts.resp, p->resp_stats);
@@ -406,7 +423,6 @@ static struct l7_conn *l7_conn_of(struct pipeline *p, const struct nx_record *r,
 	lc->p = p;
 	lc->pid = r->proc->tgid;
 	memcpy(lc->comm, r->proc->comm, sizeof(lc->comm));
-	fmt_conn_ends(c, lc->server, lc->client, sizeof(lc->server));
 	if (kind == NX_KIND_POSTGRES)
 		client_host(lc->pg_client, sizeof(lc->pg_client), lc->client);
 	c->proto = lc;
@@ -596,6 +612,7 @@ static void on_release(void *ctx, struct nx_conn *c)
 		if (p->rs)
 			redis_stats__connection(p->rs, lc->server, -1);
 		resp_conn__free(lc->resp);
+		free(lc->exec_q);
 	} else {
 		struct pg_backend_slot *slot = pg_backend_slot(p, lc->pid);
 

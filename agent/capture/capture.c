@@ -12,11 +12,12 @@
 /* events.h first: the skeleton names its types (struct nx_fast_slot). */
 #include "capture/capture.h"
 #include "capture.skel.h"
+#include "capture/ringbuf.h"
 #include "capture/tracefs.h"
 
 struct capture {
 	struct capture_bpf *skel;
-	struct ring_buffer *rb;
+	struct ringbuf *rb;
 	struct bpf_link **links;
 	int n_links;
 	capture_record_fn fn;
@@ -34,13 +35,12 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	return vfprintf(stderr, fmt, args);
 }
 
-static int on_record(void *ctx, void *data, size_t size)
+static void on_record(void *ctx, void *data, size_t size)
 {
 	struct capture *c = ctx;
 
 	if (size >= sizeof(struct nx_event_hdr))
 		c->fn(c->ctx, data, size);
-	return 0;
 }
 
 static int attach_all(struct capture *c, char *errmsg, size_t errlen)
@@ -188,7 +188,7 @@ struct capture *capture__open(const struct capture_opts *opts, capture_record_fn
 	err = attach_all(c, errmsg, errlen);
 	if (err)
 		goto cleanup;
-	c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.events), on_record, c, NULL);
+	c->rb = ringbuf__new(bpf_map__fd(c->skel->maps.events), on_record, c);
 	if (!c->rb) {
 		err = -errno;
 		snprintf(errmsg, errlen, "opening the ring buffer failed: %s", strerror(-err));
@@ -211,7 +211,7 @@ void capture__close(struct capture *c)
 {
 	if (!c)
 		return;
-	ring_buffer__free(c->rb);
+	ringbuf__free(c->rb);
 	for (int i = 0; i < c->n_links; i++)
 		bpf_link__destroy(c->links[i]);
 	free(c->links);
@@ -250,19 +250,9 @@ uint32_t capture__count_targets(const struct capture *c)
 
 int capture__poll(struct capture *c, int timeout_ms)
 {
-	int n, m;
-
 	/* Records are submitted without a wakeup (see nx_rb_flags()): poll only sleeps until the
-	 * timeout or a forced wakeup, and consume then drains whatever is there. */
-	n = ring_buffer__poll(c->rb, timeout_ms);
-	if (n == -EINTR)
-		n = 0;
-	if (n < 0)
-		return n;
-	m = ring_buffer__consume(c->rb);
-	if (m < 0)
-		return m == -EINTR ? n : m;
-	return n + m;
+	 * timeout or a forced wakeup, and then drains whatever is there. */
+	return ringbuf__poll(c->rb, timeout_ms);
 }
 
 int capture__counters(struct capture *c, uint64_t out[NX_CNT__COUNT])

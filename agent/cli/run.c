@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* nexus-agent run: capture, decode, keep statistics, and serve them over HTTP. */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,9 @@
  * (always: their windows move with time). */
 #define SELF_PUBLISH_NS (100 * 1000000ULL)
 #define STATS_PUBLISH_NS (1000 * 1000000ULL)
+/* How often memory freed since is handed back to the kernel (malloc_trim): after a burst of
+ * connections closes, glibc would otherwise keep the pages of the freed parsers for good. */
+#define TRIM_NS (10 * 1000000000ULL)
 
 struct runner {
 	struct session *s;
@@ -51,7 +55,7 @@ struct runner {
 	struct notifier *notifier;	/* NULL without a receiver */
 	const struct nx_opts *o;
 	double start_time;
-	uint64_t last_self, last_stats;
+	uint64_t last_self, last_stats, last_trim;
 	bool self_stale;		/* records arrived since the last publish_self() */
 	struct healthz health;		/* /healthz and /readyz */
 	struct http_server *http;	/* SIGHUP re-reads its --auth-token-file */
@@ -341,6 +345,10 @@ static uint64_t tick(void *ctx, int n_records)
 		if (token_reload_requested)
 			reload_token(r);
 		report_tick(r, now);
+		if (now - r->last_trim >= TRIM_NS) {
+			r->last_trim = now;
+			malloc_trim(0);
+		}
 	}
 	if (r->self_stale && r->last_self + SELF_PUBLISH_NS < r->last_stats + STATS_PUBLISH_NS)
 		return r->last_self + SELF_PUBLISH_NS;

@@ -7,9 +7,9 @@ A throwaway redis-server and postgres, the agent (`run`) on both, then:
   2. after redis-benchmark (13 command types, -P 16) and pgbench -S;
   3. with 10,000 live Redis connections (each sent one PING) and 5,000 distinct PostgreSQL
      statement fingerprints (SELECT <n> AS c<i>: an alias makes a fingerprint);
-  4. after those connections closed.
-Prints RSS and PSS (kB) at each step, and where the RSS is: the BPF ring buffer's data pages are
-mapped twice for wrap-around, so RSS counts them twice (PSS once).
+  4. after those connections closed (and the agent's 10-second malloc_trim).
+Prints RSS and PSS (kB) at each step, and where the RSS is: "bpf maps" is the ring buffer (its
+data mapped once) and the capture program's .bss (target bitmap, fd and arrival slots).
 
 Environment: NEXUS_AGENT (default build/nexus-agent), MEM_CONNS (10000), MEM_FINGERPRINTS (5000).
 """
@@ -43,7 +43,7 @@ def mem(pid):
         f = line.split()
         if "-" in f[0] and not f[0].endswith(":"):
             path = f[5] if len(f) > 5 else ""
-            name = ("bpf maps (ring buffer x2)" if path == "anon_inode:bpf-map" else
+            name = ("bpf maps" if path == "anon_inode:bpf-map" else
                     "heap" if path == "[heap]" else
                     "anonymous" if path == "" else
                     "stack" if path.startswith("[stack") else "files")
@@ -103,7 +103,7 @@ def main():
             finally:
                 for s in socks:
                     s.close()
-            time.sleep(3)
+            time.sleep(12)
             show("connections closed", pid)
     return 0
 
