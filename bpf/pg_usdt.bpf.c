@@ -67,8 +67,13 @@ static __always_inline struct nx_pg_task *me(void)
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(nx_pg_fork, struct task_struct *parent, struct task_struct *child)
 {
-	if (parent->tgid != child->tgid && bpf_task_storage_get(&pg_tasks, parent, NULL, 0))
-		bpf_task_storage_get(&pg_tasks, child, NULL, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	struct nx_pg_task *pt, *ct;
+
+	if (parent->tgid == child->tgid || !(pt = bpf_task_storage_get(&pg_tasks, parent, NULL, 0)))
+		return 0;
+	ct = bpf_task_storage_get(&pg_tasks, child, NULL, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (ct)
+		ct->server = pt->server ? pt->server : parent->tgid;
 	return 0;
 }
 
@@ -213,6 +218,7 @@ int nx_pg_buf_read(struct pt_regs *ctx)
 
 	rk.db_oid = db;
 	rk.rel_node = rel;
+	rk.server = t->server ? t->server : bpf_get_current_pid_tgid() >> 32;
 	rv = bpf_map_lookup_elem(&pg_relations, &rk);
 	if (!rv) {
 		struct nx_pg_rel_val zero = {};

@@ -186,7 +186,7 @@ struct nx_pg_task {
 	struct nx_pg_backend acc;
 	__u32 pending; /* kind of query__done's record: QUERY_DONE from query__start, COMMIT after a
 			* commit; 0 outside a Query or after an abort (every end writes at once) */
-	__u32 pad;
+	__u32 server;  /* its postmaster's tgid, set at fork; 0 in the postmaster itself */
 };
 
 /*
@@ -211,6 +211,7 @@ struct nx_redis_keyspace {
 struct nx_pg_rel_key {
 	__u32 db_oid;
 	__u32 rel_node; /* relfilenode: the relation's file, not its oid */
+	__u32 server;	/* the postmaster's tgid: two clusters on a node share oids and filenodes */
 };
 
 struct nx_pg_rel_val {

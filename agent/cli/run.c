@@ -111,7 +111,7 @@ static void collect_rel(void *ctx, const struct nx_pg_rel_key *k, const struct n
 
 	if (r->n_rel_rows < PS_MAX_RELATIONS)
 		r->rel_rows[r->n_rel_rows++] =
-			(struct pg_rel_count){ k->db_oid, k->rel_node, v->hits, v->reads };
+			(struct pg_rel_count){ k->db_oid, k->rel_node, v->hits, v->reads, k->server };
 }
 
 static void want_names(void *ctx, const char *server, uint32_t pid, uint32_t db_oid, uint64_t sig)

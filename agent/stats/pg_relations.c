@@ -8,8 +8,13 @@
 
 #define MAX_GROUPS 64 /* (server, database) pairs asked about per fill */
 
+/* A relation of one server: two clusters on a node have the same oids and filenodes. */
+struct rel_id {
+	uint32_t server_pid, db_oid, relfilenode;
+};
+
 struct pg_relations {
-	uint64_t metric[PS_REL_METRIC_CAP]; /* (db_oid << 32 | relfilenode), sorted */
+	struct rel_id metric[PS_REL_METRIC_CAP]; /* sorted */
 	int n_metric;
 };
 
@@ -23,16 +28,27 @@ void pg_relations__free(struct pg_relations *r)
 	free(r);
 }
 
-static uint64_t key_of(uint32_t db, uint32_t node)
+static int cmp_u32(uint32_t x, uint32_t y)
 {
-	return (uint64_t)db << 32 | node;
+	return x < y ? -1 : x > y;
 }
 
-static int cmp_u64(const void *a, const void *b)
+static int cmp_id(const void *a, const void *b)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	const struct rel_id *x = a, *y = b;
 
-	return x < y ? -1 : x > y;
+	if (x->server_pid != y->server_pid)
+		return cmp_u32(x->server_pid, y->server_pid);
+	if (x->db_oid != y->db_oid)
+		return cmp_u32(x->db_oid, y->db_oid);
+	return cmp_u32(x->relfilenode, y->relfilenode);
+}
+
+/* The server's postmaster pid (0: not known) names it here: indexes into servers[] move. */
+static struct rel_id id_of(const struct postgres_snapshot *s, int server, uint32_t db,
+			   uint32_t node)
+{
+	return (struct rel_id){ server >= 0 ? s->servers[server].pid : 0, db, node };
 }
 
 static int by_access(const void *a, const void *b)
@@ -42,9 +58,11 @@ static int by_access(const void *a, const void *b)
 
 	if (u != v)
 		return u < v ? 1 : -1;
-	uint64_t kx = key_of(x->db_oid, x->relfilenode), ky = key_of(y->db_oid, y->relfilenode);
-
-	return cmp_u64(&kx, &ky);
+	if (x->server != y->server)
+		return x->server < y->server ? -1 : 1;
+	if (x->db_oid != y->db_oid)
+		return cmp_u32(x->db_oid, y->db_oid);
+	return cmp_u32(x->relfilenode, y->relfilenode);
 }
 
 static int server_index(const struct postgres_snapshot *s, const char *name)
@@ -55,28 +73,50 @@ static int server_index(const struct postgres_snapshot *s, const char *name)
 	return -1;
 }
 
-/* The (server, database) of a database oid: from the wire's own figures first, then from the
+/* The server whose postmaster is pid, or -1. */
+static int server_of_pid(const struct postgres_snapshot *s, uint32_t pid)
+{
+	for (int i = 0; pid && i < s->n_servers; i++)
+		if (s->servers[i].pid == pid)
+			return i;
+	return -1;
+}
+
+/* The database named oid on server i (which may be -1: any server), or -1 in *server. */
+static bool find_db(const struct postgres_snapshot *s, int only, uint32_t oid, int *server,
+		    char *database)
+{
+	for (int i = 0; i < s->n_servers; i++)
+		for (int j = 0; (only < 0 || i == only) && j < s->servers[i].n_dbs; j++)
+			if (s->servers[i].dbs[j].oid == oid) {
+				*server = i;
+				snprintf(database, PS_NAME_LEN, "%s", s->servers[i].dbs[j].database);
+				return true;
+			}
+	return false;
+}
+
+/* The (server, database) of a database oid: the server is the one whose postmaster the probes
+ * saw (pid) when it is known; the database from the wire's own figures first, then from the
  * catalog (which knows each server's pg_database). */
 static void attribute(const struct postgres_snapshot *s, const struct pg_catalog_snapshot *cat,
-		      uint32_t oid, int *server, char *database)
+		      uint32_t pid, uint32_t oid, int *server, char *database)
 {
+	int by_pid = server_of_pid(s, pid);
 	const struct pgc_db *d;
 
-	*server = -1;
+	*server = by_pid;
 	database[0] = 0;
 	if (!oid) {
 		snprintf(database, PS_NAME_LEN, "(shared)");
 		return;
 	}
-	for (int i = 0; i < s->n_servers; i++)
-		for (int j = 0; j < s->servers[i].n_dbs; j++)
-			if (s->servers[i].dbs[j].oid == oid) {
-				*server = i;
-				snprintf(database, PS_NAME_LEN, "%s", s->servers[i].dbs[j].database);
-				return;
-			}
-	if ((d = pg_catalog__db(cat, NULL, oid))) {
-		*server = server_index(s, d->server);
+	if (find_db(s, by_pid, oid, server, database))
+		return;
+	d = pg_catalog__db(cat, by_pid >= 0 ? s->servers[by_pid].server : NULL, oid);
+	if (d) {
+		if (by_pid < 0)
+			*server = server_index(s, d->server);
 		snprintf(database, PS_NAME_LEN, "%s", d->datname);
 	}
 }
@@ -110,40 +150,43 @@ static bool system_rel(const struct ps_rel_snap *row)
  * System catalogs never take a series (they go to "(other)"): backends' planning and the
  * catalog reads of --pg-catalog itself would otherwise fill the cap before the user's tables.
  */
-static void pick_metric(struct pg_relations *r, struct ps_rel_snap *rows, int n)
+static void pick_metric(struct pg_relations *r, const struct postgres_snapshot *s,
+			struct ps_rel_snap *rows, int n)
 {
 	int added = 0;
 
 	for (int i = 0; i < n; i++) {
-		uint64_t k = key_of(rows[i].db_oid, rows[i].relfilenode);
+		struct rel_id k = id_of(s, rows[i].server, rows[i].db_oid, rows[i].relfilenode);
 
-		rows[i].metric = bsearch(&k, r->metric, r->n_metric, sizeof(k), cmp_u64) != NULL;
+		rows[i].metric = bsearch(&k, r->metric, r->n_metric, sizeof(k), cmp_id) != NULL;
 	}
 	for (int i = 0; i < n && r->n_metric + added < PS_REL_METRIC_CAP; i++)
 		if (!rows[i].metric && rows[i].hits + rows[i].reads && !system_rel(&rows[i])) {
 			rows[i].metric = true;
 			r->metric[r->n_metric + added++] =
-				key_of(rows[i].db_oid, rows[i].relfilenode);
+				id_of(s, rows[i].server, rows[i].db_oid, rows[i].relfilenode);
 		}
 	if (added) {
 		r->n_metric += added;
-		qsort(r->metric, r->n_metric, sizeof(r->metric[0]), cmp_u64);
+		qsort(r->metric, r->n_metric, sizeof(r->metric[0]), cmp_id);
 	}
 }
 
 /* Indexes of the catalog's databases with no row here (or a row at zero). */
 static int fill_unused(struct postgres_snapshot *snap, const struct pg_catalog_snapshot *cat)
 {
-	uint64_t *seen = malloc((snap->n_relations + 1) * sizeof(*seen));
+	struct rel_id *seen = malloc((snap->n_relations + 1) * sizeof(*seen));
 	int n_seen = 0;
 
 	if (!seen)
 		return -ENOMEM;
-	for (int i = 0; i < snap->n_relations; i++)
-		if (snap->relations[i].hits + snap->relations[i].reads)
-			seen[n_seen++] = key_of(snap->relations[i].db_oid,
-						snap->relations[i].relfilenode);
-	qsort(seen, n_seen, sizeof(*seen), cmp_u64);
+	for (int i = 0; i < snap->n_relations; i++) {
+		const struct ps_rel_snap *row = &snap->relations[i];
+
+		if (row->hits + row->reads)
+			seen[n_seen++] = id_of(snap, row->server, row->db_oid, row->relfilenode);
+	}
+	qsort(seen, n_seen, sizeof(*seen), cmp_id);
 	for (int i = 0; cat && i < cat->n_dbs; i++) {
 		const struct pgc_db *d = &cat->dbs[i];
 		int server = server_index(snap, d->server);
@@ -152,14 +195,14 @@ static int fill_unused(struct postgres_snapshot *snap, const struct pg_catalog_s
 		if (!d->oid)
 			continue;
 		if (server < 0) /* connection-string mode: the server the oid was seen on */
-			attribute(snap, NULL, d->oid, &server, unused_db);
+			attribute(snap, NULL, 0, d->oid, &server, unused_db);
 		for (int j = 0; j < d->n_rels; j++) {
 			const struct pgc_rel *rel = &d->rels[j];
-			uint64_t k = key_of(d->oid, rel->filenode);
+			struct rel_id k = id_of(snap, server, d->oid, rel->filenode);
 			struct ps_unused_index *u;
 
 			if (rel->kind != 'i' || !user_schema(rel->schema) ||
-			    bsearch(&k, seen, n_seen, sizeof(k), cmp_u64))
+			    bsearch(&k, seen, n_seen, sizeof(k), cmp_id))
 				continue;
 			if (snap->n_unused >= PS_MAX_UNUSED) {
 				snap->unused_dropped++;
@@ -245,7 +288,7 @@ int pg_relations__fill(struct pg_relations *r, struct postgres_snapshot *snap,
 		row->relfilenode = rows[i].relfilenode;
 		row->hits = rows[i].hits;
 		row->reads = rows[i].reads;
-		attribute(snap, cat, row->db_oid, &row->server, row->database);
+		attribute(snap, cat, rows[i].server_pid, row->db_oid, &row->server, row->database);
 		rel = pg_catalog__find(cat, row->server >= 0 ? snap->servers[row->server].server
 							     : NULL,
 				       row->db_oid, row->relfilenode);
@@ -253,7 +296,7 @@ int pg_relations__fill(struct pg_relations *r, struct postgres_snapshot *snap,
 			name_row(row, rel);
 	}
 	qsort(snap->relations, snap->n_relations, sizeof(*snap->relations), by_access);
-	pick_metric(r, snap->relations, snap->n_relations);
+	pick_metric(r, snap, snap->relations, snap->n_relations);
 	if (want)
 		ask(snap, cat, want, ctx);
 	return cat ? fill_unused(snap, cat) : 0;

@@ -16,6 +16,7 @@
 struct pg_rel_count {
 	uint32_t db_oid, relfilenode;
 	uint64_t hits, reads;
+	uint32_t server_pid; /* the postmaster's; 0: not known (the server is found by db_oid) */
 };
 
 /* Names wanted for (server, postmaster pid, database oid); sig: the unknown filenodes (0: none). */

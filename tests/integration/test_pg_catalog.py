@@ -7,7 +7,8 @@ agent's `peer` mode must really connect as the postmaster's owner. A workload to
 indexed tables in two databases; the agent's per-index buffer hits and reads over it must equal
 PostgreSQL's own pg_statio_user_indexes deltas (idx_blks_hit, idx_blks_read) within 1 %. Then a
 pg_monitor role through a connection string, and a connection string that cannot work: logged
-once, counted, and everything else still there. Prints TAP; needs root and BTF (else SKIP).
+once, counted, and everything else still there. Last, a second cluster made alike: each
+server's figures stay its own. Prints TAP; needs root and BTF (else SKIP).
 """
 
 import contextlib
@@ -301,7 +302,73 @@ def group_bad(g, pg):
                 ["relations %s" % json.dumps(rels)[:300], "queries samples %d" % len(queries)])
 
 
-ALL = [(PEER, group_peer), (CONNSTR, group_connstr), (BAD, group_bad)]
+def indexes_by_server(port):
+    """{server: {(database, schema, table, index): (hits, reads)}} from the API."""
+    doc = json.loads(fetch(port, "/api/v1/database/indexes"))
+    res = {}
+    for sv in doc["servers"]:
+        d_ = res.setdefault(sv["server"], {})
+        for d in sv["databases"]:
+            for i in d["indexes"]:
+                d_[(d["database"], i["schema"], i["table"], i["index"])] = (i["hits"], i["reads"])
+    return res
+
+
+def filenodes(pg):
+    return psql(pg, "SELECT relname || '=' || relfilenode FROM pg_class WHERE relname LIKE 'nx_%' "
+                    "ORDER BY 1").split()
+
+
+def group_two(g, pg):
+    """A second cluster made alike (the same database oids and, from the same DDL, the same
+    relfilenodes): the probes' postmaster pid keeps each server's relations its own."""
+    c = TWO
+    with h.postgres_server(settings=("autovacuum=off", "shared_buffers=1MB")) as pg2:
+        setup_schema(pg2)
+        port = h.free_port()
+        with h.agent("--no-default-targets", "--pid", str(pg.pid), "--pid", str(pg2.pid),
+                     "--listen", "127.0.0.1:%d" % port, "--pg-catalog", "peer", mode="run",
+                     raw=False) as a:
+            s1, s2 = "127.0.0.1:%d" % pg.port, "127.0.0.1:%d" % pg2.port
+            for p_ in (pg, pg2):
+                psql(p_, "SELECT count(*) FROM nx_items WHERE id = 1")
+            deadline = time.monotonic() + 40
+            while time.monotonic() < deadline:
+                cur = indexes_by_server(port)
+                if all(USED[2] in cur.get(s, {}) for s in (s1, s2)):
+                    break
+                time.sleep(0.5)
+
+            def settled():
+                prev = None
+                for _ in range(15):
+                    time.sleep(1.3)
+                    cur = indexes_by_server(port)
+                    if cur == prev:
+                        return cur
+                    prev = cur
+                return prev
+
+            base = (statio(pg), statio(pg2), settled())
+            workload(pg2)
+            time.sleep(1.0)
+            after = (statio(pg), statio(pg2), settled())
+            same = filenodes(pg) == filenodes(pg2)
+            rows, ok = ["same relfilenodes on both servers: %s" % same], True
+            for k in USED[:3]:
+                for i, sv in ((0, s1), (1, s2)):
+                    dp = after[i].get(k, (0, 0))[0] - base[i].get(k, (0, 0))[0]
+                    da = (after[2].get(sv, {}).get(k, (0, 0))[0]
+                          - base[2].get(sv, {}).get(k, (0, 0))[0])
+                    rows.append("%s %s: agent hits %+d, pg_statio %+d" % (sv, ".".join(k), da, dp))
+                    ok &= within(da, dp) and (dp > 0) == (i == 1)
+            chk(g, c[0], ok, rows + ["agent stderr: %s" % a.stderr_tail(4)])
+
+
+TWO = ["two clusters alike: each server's per-index hits equal its own pg_statio deltas "
+       "(the busy one's within 1 %, the idle one's unchanged)"]
+
+ALL = [(PEER, group_peer), (CONNSTR, group_connstr), (BAD, group_bad), (TWO, group_two)]
 
 
 def main():

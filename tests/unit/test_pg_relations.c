@@ -91,8 +91,8 @@ static const struct ps_rel_snap *row(const struct postgres_snapshot *s, uint32_t
 static void test_fill(void **state)
 {
 	const struct pg_rel_count rows[] = {
-		{ SHOP, 1001, 7, 1 },  { SHOP, 1000, 10, 5 }, { SHOP, 2000, 1, 0 },
-		{ 0, 1262, 3, 0 },     { 99999, 5, 1, 1 },
+		{ SHOP, 1001, 7, 1, 0 },  { SHOP, 1000, 10, 5, 0 }, { SHOP, 2000, 1, 0, 0 },
+		{ 0, 1262, 3, 0, 0 },     { 99999, 5, 1, 1, 0 },
 	};
 	struct pg_relations *r = pg_relations__new();
 	struct postgres_snapshot *s = snapshot();
@@ -156,7 +156,7 @@ static void test_fill(void **state)
 
 static void test_no_catalog(void **state)
 {
-	const struct pg_rel_count rows[] = { { SHOP, 1001, 7, 1 } };
+	const struct pg_rel_count rows[] = { { SHOP, 1001, 7, 1, 0 } };
 	struct pg_relations *r = pg_relations__new();
 	struct postgres_snapshot *s = snapshot();
 
@@ -167,6 +167,57 @@ static void test_no_catalog(void **state)
 	assert_string_equal(s->relations[0].database, "shop");
 	assert_int_equal(s->n_unused, 0);
 	assert_int_equal(n_asks, 0);
+	postgres_snapshot__free(s);
+	pg_relations__free(r);
+}
+
+/*
+ * Two clusters on one node: both have a database of oid SHOP and a file 1000 in it (initdb makes
+ * the same catalog). The probes' postmaster pid tells them apart; each server's row is its own,
+ * with its own series, and an index used on one server is still unused on the other.
+ */
+static void test_two_clusters(void **state)
+{
+	const struct pg_rel_count rows[] = {
+		{ SHOP, 1000, 10, 5, 100 }, /* s1's orders */
+		{ SHOP, 1000, 3, 0, 200 },  /* s2's file of the same number */
+		{ SHOP, 1002, 4, 0, 200 },  /* s2 uses orders_unused_idx; s1 does not */
+	};
+	struct pg_relations *r = pg_relations__new();
+	struct postgres_snapshot *s = snapshot();
+	int s1 = -1, s2 = -1, unused_s1 = 0, unused_s2 = 0;
+
+	/* s2 learned its database shop on the wire too */
+	s->servers[1].n_dbs = 1;
+	s->servers[1].dbs = calloc(1, sizeof(*s->servers[1].dbs));
+	strcpy(s->servers[1].dbs[0].database, "shop2");
+	s->servers[1].dbs[0].oid = SHOP;
+	assert_int_equal(pg_relations__fill(r, s, rows, 3, &cat, NULL, NULL), 0);
+	assert_int_equal(s->n_relations, 3);
+	for (int i = 0; i < s->n_relations; i++)
+		if (s->relations[i].relfilenode == 1000) {
+			if (s->relations[i].server == 0)
+				s1 = i;
+			else if (s->relations[i].server == 1)
+				s2 = i;
+		}
+	assert_true(s1 >= 0 && s2 >= 0);
+	assert_int_equal(s->relations[s1].hits, 10);
+	assert_string_equal(s->relations[s1].database, "shop");
+	assert_int_equal(s->relations[s2].hits, 3);
+	assert_string_equal(s->relations[s2].database, "shop2");
+	/* names do not cross servers: the catalog knows s1's file 1000, not s2's */
+	assert_true(s->relations[s1].named);
+	assert_true(s->relations[s1].metric);
+	assert_false(s->relations[s2].named);
+	/* the catalog lists orders_unused_idx for s1 only: s2's use of its own file 1002 does not
+	 * make s1's index used */
+	for (int i = 0; i < s->n_unused; i++) {
+		unused_s1 += s->unused[i].server == 0 && s->unused[i].relfilenode == 1002;
+		unused_s2 += s->unused[i].server == 1;
+	}
+	assert_int_equal(unused_s1, 1);
+	assert_int_equal(unused_s2, 0);
 	postgres_snapshot__free(s);
 	pg_relations__free(r);
 }
@@ -182,7 +233,7 @@ static void test_metric_cap(void **state)
 	int metric = 0;
 
 	for (int i = 0; i < n; i++)
-		rows[i] = (struct pg_rel_count){ SHOP, 20000 + i, 1000 - i, 0 };
+		rows[i] = (struct pg_rel_count){ SHOP, 20000 + i, 1000 - i, 0, 0 };
 	assert_int_equal(pg_relations__fill(r, s, rows, n, NULL, NULL, NULL), 0);
 	for (int i = 0; i < s->n_relations; i++)
 		metric += s->relations[i].metric;
@@ -191,7 +242,7 @@ static void test_metric_cap(void **state)
 	assert_false(row(s, SHOP, 20000 + n - 1)->metric);
 	postgres_snapshot__free(s);
 
-	rows[n] = (struct pg_rel_count){ SHOP, 99999, 1000000, 0 };
+	rows[n] = (struct pg_rel_count){ SHOP, 99999, 1000000, 0, 0 };
 	s = snapshot();
 	assert_int_equal(pg_relations__fill(r, s, rows, n + 1, NULL, NULL, NULL), 0);
 	assert_false(row(s, SHOP, 99999)->metric);
@@ -258,7 +309,7 @@ static void test_parse_rel(void **state)
 
 static void test_indexes_api(void **state)
 {
-	const struct pg_rel_count rows[] = { { SHOP, 1001, 3, 1 }, { SHOP, 1000, 10, 5 } };
+	const struct pg_rel_count rows[] = { { SHOP, 1001, 3, 1, 0 }, { SHOP, 1000, 10, 5, 0 } };
 	struct pg_relations *r = pg_relations__new();
 	struct postgres_snapshot *s = snapshot();
 	char *text = NULL;
@@ -289,6 +340,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fill),
 		cmocka_unit_test(test_no_catalog),
+		cmocka_unit_test(test_two_clusters),
 		cmocka_unit_test(test_metric_cap),
 		cmocka_unit_test(test_parse_rel),
 		cmocka_unit_test(test_indexes_api),
