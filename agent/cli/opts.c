@@ -7,6 +7,7 @@
 #include <string.h>
 #include "alert/alert_config.h"
 #include "cli/opts.h"
+#include "export/otlp_headers.h"
 #include "stats/redis_stats.h"
 
 /* Executables that are targets unless --no-default-targets. */
@@ -52,6 +53,7 @@ enum {
 	OPT_OTLP_HISTOGRAMS,
 	OPT_OTLP_TIMEOUT,
 	OPT_OTLP_QUEUE,
+	OPT_OTLP_HEADER,
 	OPT_POD_LOGS_DIR, /* issue 11: containers and pods */
 	OPT_RUNBOOK_URL_BASE,
 	OPT_PG_CATALOG,
@@ -105,6 +107,7 @@ static const struct {
 	{ { "otlp-histograms", required_argument, NULL, OPT_OTLP_HISTOGRAMS }, NX_CMD_RUN },
 	{ { "otlp-timeout", required_argument, NULL, OPT_OTLP_TIMEOUT }, NX_CMD_RUN },
 	{ { "otlp-queue", required_argument, NULL, OPT_OTLP_QUEUE }, NX_CMD_RUN },
+	{ { "otlp-header", required_argument, NULL, OPT_OTLP_HEADER }, NX_CMD_RUN },
 	{ { "runbook-url-base", required_argument, NULL, OPT_RUNBOOK_URL_BASE }, NX_CMD_RUN },
 	{ { "pg-catalog", required_argument, NULL, OPT_PG_CATALOG }, NX_CMD_RUN },
 	{ { "json", no_argument, NULL, OPT_JSON }, NX_CMD_TRACE },
@@ -399,6 +402,10 @@ void opts__usage(FILE *f)
 		"  --otlp-timeout SECONDS  (run) per request, 0.1..120 (default 10)\n"
 		"  --otlp-queue N          (run) requests waiting at most, 1..1024 (default 32); the\n"
 		"                          oldest is dropped and counted when full\n"
+		"  --otlp-header NAME=VALUE (run, repeatable) a request header for the collector\n"
+		"                          (e.g. authorization=Bearer...); OTEL_EXPORTER_OTLP_HEADERS\n"
+		"                          (name=value,..., %%-encoded) is read too, and keeps a\n"
+		"                          secret out of the process list\n"
 		"  --runbook-url-base URL  (run) alerts' runbook_url is URL#rule_name (default the\n"
 		"                          repository's docs/runbooks.md on GitHub; \"\": no links;\n"
 		"                          overrides FILE's runbook_url_base)\n"
@@ -666,6 +673,21 @@ static int set_option(struct nx_opts *o, int c, const char *arg)
 	case OPT_OTLP_QUEUE:
 		return parse_u32(arg, 1, 1024, &o->otlp_queue) ? bad("--otlp-queue (want 1..1024)", arg)
 							       : 0;
+	case OPT_OTLP_HEADER: {
+		struct otlp_headers h = {};
+		char err[160];
+		int rc = otlp_headers__add(&h, arg, 0, err, sizeof(err));
+
+		otlp_headers__free(&h);
+		/* the value may be a key: the message names the problem, never the argument */
+		if (rc || o->n_otlp_header == OTLP_MAX_HEADERS) {
+			fprintf(stderr, "nexus-agent: --otlp-header: %s\n",
+				rc ? err : "too many (at most 16)");
+			return -EINVAL;
+		}
+		o->otlp_header[o->n_otlp_header++] = arg;
+		return 0;
+	}
 	case OPT_RUNBOOK_URL_BASE:
 		/* "" turns the links off; otherwise a URL the engine can append #rule_name to */
 		if (*arg && ((strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8)) ||

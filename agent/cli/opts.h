@@ -50,6 +50,8 @@ struct nx_opts {
 	bool otlp_exponential;	      /* --otlp-histograms exponential */
 	double otlp_timeout;	      /* --otlp-timeout seconds (10) */
 	uint32_t otlp_queue;	      /* --otlp-queue requests (32) */
+	const char *otlp_header[16];  /* --otlp-header NAME=VALUE, checked (OTLP_MAX_HEADERS) */
+	int n_otlp_header;
 	const char *runbook_url_base; /* run: overrides the file's runbook_url_base (NULL: not given) */
 	const char *pg_catalog;	      /* run: --pg-catalog "peer" or a libpq conninfo (NULL: off) */
 	bool json;

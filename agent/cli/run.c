@@ -366,6 +366,7 @@ int cmd_run(int argc, char **argv)
 	char aerr[512] = "";
 	struct http_server *http = NULL;
 	struct otlp_exporter *otlp = NULL;
+	struct otlp_headers otlp_headers = {};
 	struct pipeline_opts popts;
 	struct session s = {};
 	struct nx_opts o;
@@ -476,6 +477,21 @@ int cmd_run(int argc, char **argv)
 		{ "/", status_page__handle, NULL },
 	};
 	if (o.otlp_endpoint) {
+		const char *env = getenv("OTEL_EXPORTER_OTLP_HEADERS");
+		char herr[160];
+
+		/* the environment's first: an --otlp-header of the same name replaces one */
+		err = env ? otlp_headers__add_list(&otlp_headers, env, herr, sizeof(herr)) : 0;
+		for (int i = 0; !err && i < o.n_otlp_header; i++)
+			err = otlp_headers__add(&otlp_headers, o.otlp_header[i], 0, herr,
+						sizeof(herr));
+		if (err) {
+			fprintf(stderr, "nexus-agent: %s%s\n",
+				env ? "OTEL_EXPORTER_OTLP_HEADERS or --otlp-header: " : "", herr);
+			goto cleanup;
+		}
+	}
+	if (o.otlp_endpoint) {
 		struct otlp_cfg ocfg = {
 			.endpoint = o.otlp_endpoint,
 			.interval_s = o.otlp_interval,
@@ -485,6 +501,7 @@ int cmd_run(int argc, char **argv)
 			.queue = (int)o.otlp_queue,
 			/* statements are slow by the same threshold as Redis commands */
 			.pg_slow_ns = (uint64_t)o.slow_ms * 1000000,
+			.headers = &otlp_headers,
 		};
 
 		/* before the HTTP server: /metrics then shows the exporter's counters from the
@@ -513,6 +530,7 @@ int cmd_run(int argc, char **argv)
 cleanup:
 	http_server__stop(http);
 	otlp__stop(otlp);
+	otlp_headers__free(&otlp_headers);
 	http_config__release(&o.http);
 	pg_catalog__stop(r.catalog);
 	session__close(&s);

@@ -404,6 +404,8 @@ struct otlp_exporter *otlp__start(const struct otlp_cfg *cfg, struct metrics_sou
 		e->headers = curl_slist_append(e->headers, "Content-Encoding: gzip");
 	if (e->headers) /* no 100-continue round trip */
 		e->headers = curl_slist_append(e->headers, "Expect:");
+	for (int i = 0; e->headers && cfg->headers && i < cfg->headers->n; i++)
+		e->headers = curl_slist_append(e->headers, cfg->headers->line[i]);
 	if (!e->curl || !e->headers)
 		goto fail;
 	curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, e->headers);

@@ -16,6 +16,7 @@
 #include "export/metrics.h"
 #include "export/otlp_encode.h"
 #include "export/otlp_metrics.h"
+#include "export/otlp_headers.h"
 
 struct otlp_cfg {
 	const char *endpoint;	  /* base URL: POST {endpoint}/v1/metrics and /v1/logs */
@@ -25,6 +26,7 @@ struct otlp_cfg {
 	double timeout_s;	  /* per request (default 10) */
 	int queue;		  /* requests waiting at most (default 32) */
 	uint64_t pg_slow_ns;	  /* PostgreSQL statements reported slow from this p95; 0: none */
+	const struct otlp_headers *headers; /* more request headers; may be NULL */
 };
 
 struct otlp_exporter;
