@@ -86,7 +86,7 @@ static void *sample_at(struct ringbuf *rb, uint64_t off, uint32_t len)
 
 	if (len <= first)
 		return rb->data + off;
-	if (len > rb->scratch_cap) {
+	if (!rb->scratch || len > rb->scratch_cap) {
 		void *n = realloc(rb->scratch, len);
 
 		if (!n)
