@@ -94,6 +94,7 @@ static void *sample_at(struct ringbuf *rb, uint64_t off, uint32_t len)
 		rb->scratch = n;
 		rb->scratch_cap = len;
 	}
+	// NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): data is mapped by ringbuf__new
 	memcpy(rb->scratch, rb->data + off, first);
 	memcpy(rb->scratch + first, rb->data, len - first);
 	return rb->scratch;
