@@ -422,9 +422,8 @@ int api__render_db_stats(FILE *f, const struct postgres_snapshot *s)
 	return dump(f, json_pack("{s:o}", "servers", servers));
 }
 
-/* Renders a PostgreSQL snapshot with fn; the snapshot is held only while it renders. */
-static int serve_pg(void *ctx, struct http_response *resp,
-		    int (*fn)(FILE *f, const struct postgres_snapshot *s))
+int api__serve_pg(void *ctx, struct http_response *resp,
+		  int (*fn)(FILE *f, const struct postgres_snapshot *s))
 {
 	struct snap_ref *ref;
 	const struct postgres_snapshot *s = snap_box__get(ctx, &ref);
@@ -434,15 +433,15 @@ static int serve_pg(void *ctx, struct http_response *resp,
 
 int api__slow_queries(void *ctx, const struct http_request *req, struct http_response *resp)
 {
-	return serve_pg(ctx, resp, api__render_slow_queries);
+	return api__serve_pg(ctx, resp, api__render_slow_queries);
 }
 
 int api__db_connections(void *ctx, const struct http_request *req, struct http_response *resp)
 {
-	return serve_pg(ctx, resp, api__render_db_connections);
+	return api__serve_pg(ctx, resp, api__render_db_connections);
 }
 
 int api__db_stats(void *ctx, const struct http_request *req, struct http_response *resp)
 {
-	return serve_pg(ctx, resp, api__render_db_stats);
+	return api__serve_pg(ctx, resp, api__render_db_stats);
 }

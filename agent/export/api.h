@@ -11,6 +11,10 @@ struct snap_ref;
 /* Ends a JSON response rendered from a snapshot: releases ref (may be NULL), sets the content
  * type, turns a failed render (err < 0) into a 500. Returns the HTTP status. */
 int api__finish(struct http_response *resp, struct snap_ref *ref, int err);
+/* Answers with fn's rendering of the latest PostgreSQL snapshot of the struct snap_box ctx (NULL
+ * when none yet), the snapshot held only while it renders. Returns the HTTP status. */
+int api__serve_pg(void *ctx, struct http_response *resp,
+		  int (*fn)(FILE *f, const struct postgres_snapshot *s));
 
 /* GET /api/v1/cache/stats; ctx is the struct snap_box holding Redis snapshots. */
 int api__cache_stats(void *ctx, const struct http_request *req, struct http_response *resp);

@@ -9,7 +9,6 @@
 #include <time.h>
 #include <jansson.h>
 #include "export/api.h"
-#include "stats/snap_box.h"
 
 #define TOP_RELATIONS 50
 #define MAX_GROUPS 256 /* (server, database) pairs in /indexes */
@@ -176,21 +175,12 @@ int api__render_db_indexes(FILE *f, const struct postgres_snapshot *s)
 				 (json_int_t)(s ? s->catalog_errors : 0), "servers", servers));
 }
 
-static int serve(void *ctx, struct http_response *resp,
-		 int (*fn)(FILE *f, const struct postgres_snapshot *s))
-{
-	struct snap_ref *ref;
-	const struct postgres_snapshot *s = snap_box__get(ctx, &ref);
-
-	return api__finish(resp, ref, fn(resp->body, s));
-}
-
 int api__db_relations(void *ctx, const struct http_request *req, struct http_response *resp)
 {
-	return serve(ctx, resp, api__render_db_relations);
+	return api__serve_pg(ctx, resp, api__render_db_relations);
 }
 
 int api__db_indexes(void *ctx, const struct http_request *req, struct http_response *resp)
 {
-	return serve(ctx, resp, api__render_db_indexes);
+	return api__serve_pg(ctx, resp, api__render_db_indexes);
 }
