@@ -122,7 +122,7 @@ class Load:
                         for f in (self._redis, self._pg)]
 
     def _redis(self):
-        enc = ta.resp
+        enc = h.resp
         try:
             s = socket.create_connection(("127.0.0.1", self.rd.port), timeout=10)
             f = s.makefile("rb")

@@ -67,7 +67,7 @@ def replay_metrics(argv, port, user=None, timeout=60):
             lines.append(raw.decode(errors="replace").rstrip())
             if "serving until stopped" in lines[-1] or time.monotonic() > deadline:
                 break
-        text = tp.fetch(port) if p.poll() is None else ""
+        text = h.fetch(port) if p.poll() is None else ""
     finally:
         # the whole group: runuser does not pass SIGINT on to its child
         if p.poll() is None:
@@ -105,7 +105,7 @@ def body(g, tmp):
             finally:
                 rc = recorder.stop(signal.SIGINT)
             time.sleep(tp.PUBLISH_WAIT)
-            live_fams = h.parse_prometheus(tp.fetch(live_port))
+            live_fams = h.parse_prometheus(h.fetch(live_port))
             if not live.running:
                 raise h.HarnessError("the live agent died")
         cstats = h.commandstats(redis)
