@@ -236,7 +236,8 @@ fuzz: run-deps $(FUZZ_BINS)
 			|| exit 1; \
 	done
 
-# clang-tidy and cppcheck over agent/ (tests/lint/lint.sh: the check sets and why); clean = none.
+# clang-tidy and cppcheck over agent/ (tests/lint/lint.sh: the check sets and why) and the include
+# rule between its folders (tests/lint/layers.sh); clean = none.
 lint: deps $(SKELS) $(OTLP_STAMP)
 	$(Q)bash tests/lint/lint.sh
 

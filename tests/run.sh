@@ -5,7 +5,7 @@
 #   unit:        build/tests/unit/test_*        (cmocka, with CMOCKA_MESSAGE_OUTPUT=TAP)
 #   sanitizers:  build/san/tests/unit/test_*    (the same, built with ASan + UBSan)
 #   fuzz:        tests/fuzz/run_ci.sh           (each build/fuzz/fuzz_* for FUZZ_CI_SECONDS)
-#   lint:        tests/lint/lint.sh             (clang-tidy, cppcheck: clean = no finding)
+#   lint:        tests/lint/lint.sh             (clang-tidy, cppcheck, layers: clean = no finding)
 #   integration: tests/integration/test_*.py    (python3, TAP)
 #
 # Each program's stdout is echoed and counted: `ok` lines pass, `not ok` lines fail, lines with a

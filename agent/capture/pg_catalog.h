@@ -13,37 +13,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "stats/pg_names.h" /* the snapshot's types and its lookups */
 
-#define PGC_NAME_LEN 64	     /* NAMEDATALEN */
-#define PGC_SERVER_LEN 128
 #define PGC_MAX_RELS 20000   /* relations kept per database; the rest are counted */
 #define PGC_MAX_DBS 64	     /* databases kept in all */
-
-/* One relation with storage (pg_class row with a relfilenode). */
-struct pgc_rel {
-	uint32_t filenode;	      /* pg_relation_filenode(oid) */
-	char kind;		      /* pg_class.relkind: r, i, t, m, S */
-	bool shared;		      /* relisshared: counted under database oid 0 */
-	char schema[PGC_NAME_LEN];
-	char name[PGC_NAME_LEN];
-	char table[PGC_NAME_LEN];     /* an index's table, a TOAST table's owner; "" otherwise */
-};
-
-struct pgc_db {
-	char server[PGC_SERVER_LEN];
-	uint32_t oid;
-	char datname[PGC_NAME_LEN];
-	int n_rels;
-	struct pgc_rel *rels;	      /* sorted by filenode */
-	uint64_t truncated;	      /* relations past PGC_MAX_RELS */
-};
-
-struct pg_catalog_snapshot {
-	int n_dbs;
-	struct pgc_db *dbs;
-	uint64_t refreshes;	      /* helper runs that succeeded */
-	uint64_t errors;	      /* helper runs or databases that failed */
-};
 
 struct pg_catalog;
 
@@ -62,14 +35,6 @@ void pg_catalog__want(struct pg_catalog *c, const char *server, uint32_t pid, ui
 /* The latest snapshot (NULL before the first) with a reference; release with pg_catalog__put. */
 const struct pg_catalog_snapshot *pg_catalog__get(struct pg_catalog *c, void **ref);
 void pg_catalog__put(void *ref);
-
-/* A relation by (server, database oid, filenode); NULL when unknown. server NULL: any. */
-const struct pgc_rel *pg_catalog__find(const struct pg_catalog_snapshot *s, const char *server,
-				       uint32_t db_oid, uint32_t filenode);
-const struct pgc_db *pg_catalog__db(const struct pg_catalog_snapshot *s, const char *server,
-				    uint32_t db_oid);
-/* "table", "index", "toast", "materialized_view", "sequence" or "other" for a relkind. */
-const char *pg_catalog__kind_name(char relkind);
 
 /* Parses one line of the helper's output into db (D/R lines); exposed for the unit test. 1 when
  * a relation was added, 0 for other lines, -EINVAL for a malformed line. */

@@ -12,16 +12,14 @@
 #define TOP_PREFIXES 10
 #define TOP_QUERIES 10
 
-/* hits / (hits + misses): a keyspace or shared-buffer hit ratio; null before any access. */
-static json_t *ratio(uint64_t hits, uint64_t misses)
+json_t *api__ratio(uint64_t hits, uint64_t misses)
 {
 	double r = nx_hit_ratio(hits, misses);
 
 	return isnan(r) ? json_null() : json_real(r);
 }
 
-/* Writes root as one line and frees it; a NULL root (a failed pack) is an error. */
-static int dump(FILE *f, json_t *root)
+int api__dump(FILE *f, json_t *root)
 {
 	int err = !root || json_dumpf(root, f, JSON_COMPACT) ? -ENOMEM : 0;
 
@@ -103,15 +101,15 @@ static json_t *server(const struct rs_server_snap *sv)
 				      json_pack("{s:s, s:I, s:I, s:o}", "prefix", sorted[i].prefix,
 						"hits", (json_int_t)sorted[i].hits, "misses",
 						(json_int_t)sorted[i].misses, "hit_ratio",
-						ratio(sorted[i].hits, sorted[i].misses)));
+						api__ratio(sorted[i].hits, sorted[i].misses)));
 	free(sorted);
 	return with_container(
 		json_pack("{s:s, s:i, s:f, s:f, s:{s:o, s:o}, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, "
 			 "s:{s:I, s:o, s:o}}",
 			 "server", sv->server, "pid", (int)sv->pid, "window_seconds", sv->win_seconds,
 			 "ops_per_second", sv->win_commands / secs, "hit_ratio", "window",
-			 ratio(sv->win_hits, sv->win_misses), "since_start",
-			 ratio(sv->hits, sv->misses), "hits", (json_int_t)sv->hits, "misses",
+			 api__ratio(sv->win_hits, sv->win_misses), "since_start",
+			 api__ratio(sv->hits, sv->misses), "hits", (json_int_t)sv->hits, "misses",
 			 (json_int_t)sv->misses, "commands", (json_int_t)sv->commands, "errors",
 			 (json_int_t)sv->errors, "errors_window", (json_int_t)sv->win_errors,
 			 "connections", (json_int_t)sv->conns, "commands_by_name", cmds,
@@ -145,7 +143,7 @@ int api__render_cache_stats(FILE *f, const struct redis_snapshot *s)
 		json_decref(root);
 		return err;
 	}
-	return dump(f, root);
+	return api__dump(f, root);
 }
 
 /* Ends a JSON response: releases the snapshot it was rendered from, reports a failed render. */
@@ -205,7 +203,7 @@ int api__render_slow_commands(FILE *f, const struct redis_snapshot *s)
 		json_decref(root);
 		return err;
 	}
-	return dump(f, root);
+	return api__dump(f, root);
 }
 
 int api__slow_commands(void *ctx, const struct http_request *req, struct http_response *resp)
@@ -245,7 +243,7 @@ static json_t *query(const struct ps_series_snap *q)
 		/* USDT figures: buffers and lock waits of the statement's own backend. */
 		json_object_set_new(o, "buffer_hits", json_integer((json_int_t)q->buf_hits));
 		json_object_set_new(o, "buffer_reads", json_integer((json_int_t)q->buf_reads));
-		json_object_set_new(o, "buffer_hit_ratio", ratio(q->buf_hits, q->buf_reads));
+		json_object_set_new(o, "buffer_hit_ratio", api__ratio(q->buf_hits, q->buf_reads));
 		json_object_set_new(o, "lock_wait_ms", json_real(q->lock_wait_ns / 1e6));
 		/* inside the server (USDT) beside mean_ms on the wire: the rest is network and
 		 * the client's pace within the batch */
@@ -310,7 +308,7 @@ int api__render_slow_queries(FILE *f, const struct postgres_snapshot *s)
 									top_queries(sv, by_total)),
 							      &sv->ident));
 	}
-	return dump(f, json_pack("{s:o}", "servers", servers));
+	return api__dump(f, json_pack("{s:o}", "servers", servers));
 }
 
 static bool same_identity(const struct ps_conn_snap *k, const struct ps_opened_snap *o)
@@ -358,7 +356,7 @@ int api__render_db_connections(FILE *f, const struct postgres_snapshot *s)
 									"connections", conns),
 							      &sv->ident));
 	}
-	return dump(f, json_pack("{s:o}", "servers", servers));
+	return api__dump(f, json_pack("{s:o}", "servers", servers));
 }
 
 static json_t *per_second(uint64_t n, double seconds)
@@ -385,9 +383,9 @@ static json_t *db_stats(const struct ps_server_snap *sv, const struct ps_db_snap
 	json_object_set_new(o, "queries_total", json_integer((json_int_t)d->queries));
 	json_object_set_new(o, "errors_total", json_integer((json_int_t)d->errors));
 	if (sv->usdt) {
-		json_object_set_new(o, "buffer_hit_ratio", ratio(d->win_hits, d->win_reads));
+		json_object_set_new(o, "buffer_hit_ratio", api__ratio(d->win_hits, d->win_reads));
 		json_object_set_new(o, "buffer_hit_ratio_since_start",
-				    ratio(d->buffer_hits, d->buffer_reads));
+				    api__ratio(d->buffer_hits, d->buffer_reads));
 		json_object_set_new(o, "commits_per_second",
 				    per_second(d->win_commits, d->win_seconds));
 		json_object_set_new(o, "rollbacks_per_second",
@@ -419,12 +417,11 @@ int api__render_db_stats(FILE *f, const struct postgres_snapshot *s)
 					  "ms_since_start", latency(sv->wait.q_total, sv->wait.count)),
 				&sv->ident));
 	}
-	return dump(f, json_pack("{s:o}", "servers", servers));
+	return api__dump(f, json_pack("{s:o}", "servers", servers));
 }
 
-/* Renders a PostgreSQL snapshot with fn; the snapshot is held only while it renders. */
-static int serve_pg(void *ctx, struct http_response *resp,
-		    int (*fn)(FILE *f, const struct postgres_snapshot *s))
+int api__serve_pg(void *ctx, struct http_response *resp,
+		  int (*fn)(FILE *f, const struct postgres_snapshot *s))
 {
 	struct snap_ref *ref;
 	const struct postgres_snapshot *s = snap_box__get(ctx, &ref);
@@ -434,15 +431,15 @@ static int serve_pg(void *ctx, struct http_response *resp,
 
 int api__slow_queries(void *ctx, const struct http_request *req, struct http_response *resp)
 {
-	return serve_pg(ctx, resp, api__render_slow_queries);
+	return api__serve_pg(ctx, resp, api__render_slow_queries);
 }
 
 int api__db_connections(void *ctx, const struct http_request *req, struct http_response *resp)
 {
-	return serve_pg(ctx, resp, api__render_db_connections);
+	return api__serve_pg(ctx, resp, api__render_db_connections);
 }
 
 int api__db_stats(void *ctx, const struct http_request *req, struct http_response *resp)
 {
-	return serve_pg(ctx, resp, api__render_db_stats);
+	return api__serve_pg(ctx, resp, api__render_db_stats);
 }

@@ -8,9 +8,19 @@
 #include "stats/redis_stats.h"
 
 struct snap_ref;
+struct json_t;
+/* JSON helpers of the API's renderers (api.c, relations_api.c). api__dump writes root as one
+ * line and frees it; a NULL root (a failed pack) is an error: 0 or -ENOMEM. api__ratio:
+ * hits / (hits + misses), a keyspace or shared-buffer hit ratio; null before any access. */
+int api__dump(FILE *f, struct json_t *root);
+struct json_t *api__ratio(uint64_t hits, uint64_t misses);
 /* Ends a JSON response rendered from a snapshot: releases ref (may be NULL), sets the content
  * type, turns a failed render (err < 0) into a 500. Returns the HTTP status. */
 int api__finish(struct http_response *resp, struct snap_ref *ref, int err);
+/* Answers with fn's rendering of the latest PostgreSQL snapshot of the struct snap_box ctx (NULL
+ * when none yet), the snapshot held only while it renders. Returns the HTTP status. */
+int api__serve_pg(void *ctx, struct http_response *resp,
+		  int (*fn)(FILE *f, const struct postgres_snapshot *s));
 
 /* GET /api/v1/cache/stats; ctx is the struct snap_box holding Redis snapshots. */
 int api__cache_stats(void *ctx, const struct http_request *req, struct http_response *resp);

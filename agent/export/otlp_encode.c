@@ -81,7 +81,9 @@ static void arena__free(struct arena *a)
 
 /* --- attributes ---------------------------------------------------------------------------- */
 
-static KeyValue *kv_str(struct arena *a, const char *key, const char *value)
+/* A key with an empty value of the given kind, for kv_str, kv_int and kv_double to fill. */
+static KeyValue *kv_new(struct arena *a, const char *key,
+			Opentelemetry__Proto__Common__V1__AnyValue__ValueCase value_case)
 {
 	KeyValue *kv = arena__alloc(a, sizeof(*kv));
 	AnyValue *v = arena__alloc(a, sizeof(*v));
@@ -91,36 +93,38 @@ static KeyValue *kv_str(struct arena *a, const char *key, const char *value)
 	opentelemetry__proto__common__v1__key_value__init(kv);
 	opentelemetry__proto__common__v1__any_value__init(v);
 	kv->key = arena__strdup(a, key);
-	v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
-	v->string_value = arena__strdup(a, value);
-	kv->value = v;
-	return kv->key && v->string_value ? kv : NULL;
-}
-
-static KeyValue *kv_int(struct arena *a, const char *key, int64_t value)
-{
-	KeyValue *kv = arena__alloc(a, sizeof(*kv));
-	AnyValue *v = arena__alloc(a, sizeof(*v));
-
-	if (!kv || !v)
-		return NULL;
-	opentelemetry__proto__common__v1__key_value__init(kv);
-	opentelemetry__proto__common__v1__any_value__init(v);
-	kv->key = arena__strdup(a, key);
-	v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
-	v->int_value = value;
+	v->value_case = value_case;
 	kv->value = v;
 	return kv->key ? kv : NULL;
 }
 
+static KeyValue *kv_str(struct arena *a, const char *key, const char *value)
+{
+	KeyValue *kv = kv_new(a, key,
+			      OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE);
+
+	if (!kv || !(kv->value->string_value = arena__strdup(a, value)))
+		return NULL;
+	return kv;
+}
+
+static KeyValue *kv_int(struct arena *a, const char *key, int64_t value)
+{
+	KeyValue *kv = kv_new(a, key,
+			      OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE);
+
+	if (kv)
+		kv->value->int_value = value;
+	return kv;
+}
+
 static KeyValue *kv_double(struct arena *a, const char *key, double value)
 {
-	KeyValue *kv = kv_int(a, key, 0);
+	KeyValue *kv = kv_new(a, key,
+			      OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE);
 
-	if (kv) {
-		kv->value->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE;
+	if (kv)
 		kv->value->double_value = value;
-	}
 	return kv;
 }
 
@@ -199,6 +203,20 @@ static Opentelemetry__Proto__Common__V1__InstrumentationScope *scope(struct aren
 	return s;
 }
 
+/* A request into out (malloc'ed, the caller frees it); 0 or -ENOMEM with out->len 0. What the
+ * generated ..._pack() wrappers do, for either request. */
+static int pack(const ProtobufCMessage *msg, struct otlp_buf *out)
+{
+	out->len = protobuf_c_message_get_packed_size(msg);
+	out->data = malloc(out->len ? out->len : 1);
+	if (!out->data) {
+		out->len = 0;
+		return -ENOMEM;
+	}
+	protobuf_c_message_pack(msg, out->data);
+	return 0;
+}
+
 /* --- metrics ------------------------------------------------------------------------------- */
 
 /* db.query.summary per fingerprint, from the nexus_postgres_query_info family (normalised text:
@@ -253,9 +271,30 @@ static void point_attributes(struct arena *a, const struct metric_model *m,
 	}
 }
 
+/* A counter's or a gauge's point. Gauges have no start: the conventions leave it unset. */
+static NumberDataPoint *number_point(struct arena *a, const struct mm_family *f,
+				     const struct mm_sample *s, const struct kvs *attrs,
+				     uint64_t start, uint64_t now)
+{
+	NumberDataPoint *p = arena__alloc(a, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	opentelemetry__proto__metrics__v1__number_data_point__init(p);
+	if (f->type == MM_COUNTER)
+		p->start_time_unix_nano = start;
+	p->time_unix_nano = now;
+	p->value_case = OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_DOUBLE;
+	p->as_double = s->value;
+	p->attributes = attrs->v;
+	p->n_attributes = attrs->n;
+	return p;
+}
+
 /* Explicit buckets: OTLP counts per bucket, the model cumulative ones. */
 static HistogramDataPoint *hist_point(struct arena *a, const struct mm_family *f,
-				      const struct mm_sample *s, uint64_t start, uint64_t now)
+				      const struct mm_sample *s, const struct kvs *attrs,
+				      uint64_t start, uint64_t now)
 {
 	HistogramDataPoint *p = arena__alloc(a, sizeof(*p));
 	int nb = f->n_bounds;
@@ -264,6 +303,8 @@ static HistogramDataPoint *hist_point(struct arena *a, const struct mm_family *f
 	if (!p)
 		return NULL;
 	opentelemetry__proto__metrics__v1__histogram_data_point__init(p);
+	p->attributes = attrs->v;
+	p->n_attributes = attrs->n;
 	p->start_time_unix_nano = start;
 	p->time_unix_nano = now;
 	p->count = s->count;
@@ -288,8 +329,22 @@ static HistogramDataPoint *hist_point(struct arena *a, const struct mm_family *f
 
 /* Exponential buckets from the sample's fine since-start histogram (mm_sample.exp), at scale
  * OTLP_EXP_SCALE; see otlp_encode.h for the error this costs. */
-static ExpDataPoint *exp_point(struct arena *a, const struct mm_sample *s, uint64_t start,
-			       uint64_t now);
+static ExpDataPoint *exp_point(struct arena *a, const struct mm_sample *s,
+			       const struct kvs *attrs, uint64_t start, uint64_t now);
+
+/* One sample's data point, of the kind its metric holds, with its attributes; NULL: no memory. */
+static void *sample_point(struct arena *a, const struct metric_model *m,
+			  const struct mm_family *f, const struct mm_sample *s, bool exp,
+			  const struct kvs *attrs)
+{
+	uint64_t start = m->start_unix_ns, now = m->time_unix_ns;
+
+	if (f->type != MM_HISTOGRAM)
+		return number_point(a, f, s, attrs, start, now);
+	if (exp)
+		return exp_point(a, s, attrs, start, now);
+	return hist_point(a, f, s, attrs, start, now);
+}
 
 /* The OTLP data kind a family of this type becomes. */
 static Opentelemetry__Proto__Metrics__V1__Metric__DataCase data_case_of(enum mm_type type,
@@ -467,42 +522,8 @@ int otlp_encode__metrics(const struct metric_model *m, const struct otlp_resourc
 			struct kvs l = {};
 
 			point_attributes(&a, m, row, s, &l);
-			if (f->type == MM_HISTOGRAM) {
-				if (exp) {
-					ExpDataPoint *p = exp_point(&a, s, m->start_unix_ns,
-								    m->time_unix_ns);
-
-					if (!p)
-						goto oom;
-					p->attributes = l.v;
-					p->n_attributes = l.n;
-					points[np++] = p;
-				} else {
-					HistogramDataPoint *p = hist_point(&a, f, s, m->start_unix_ns,
-									   m->time_unix_ns);
-
-					if (!p)
-						goto oom;
-					p->attributes = l.v;
-					p->n_attributes = l.n;
-					points[np++] = p;
-				}
-				continue;
-			}
-			NumberDataPoint *p = arena__alloc(&a, sizeof(*p));
-
-			if (!p)
+			if (!(points[np++] = sample_point(&a, m, f, s, exp, &l)))
 				goto oom;
-			opentelemetry__proto__metrics__v1__number_data_point__init(p);
-			/* Gauges have no start: the conventions leave it unset for them. */
-			if (f->type == MM_COUNTER)
-				p->start_time_unix_nano = m->start_unix_ns;
-			p->time_unix_nano = m->time_unix_ns;
-			p->value_case = OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_DOUBLE;
-			p->as_double = s->value;
-			p->attributes = l.v;
-			p->n_attributes = l.n;
-			points[np++] = p;
 		}
 		switch (mt->data_case) {
 		case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM:
@@ -535,16 +556,10 @@ int otlp_encode__metrics(const struct metric_model *m, const struct otlp_resourc
 	req.n_resource_metrics = 1;
 	if (a.oom)
 		goto oom;
-	out->len = opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__get_packed_size(&req);
-	out->data = malloc(out->len ? out->len : 1);
-	if (!out->data)
-		goto oom;
-	opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__pack(&req,
-											  out->data);
+	err = pack(&req.base, out);
 	goto done;
 oom:
 	err = -ENOMEM;
-	out->len = 0;
 done:
 	arena__free(&a);
 	return err;
@@ -618,8 +633,8 @@ static void exp_spread(uint64_t *out, int32_t offset, double lo, double hi, uint
 	}
 }
 
-static ExpDataPoint *exp_point(struct arena *a, const struct mm_sample *s, uint64_t start,
-			       uint64_t now)
+static ExpDataPoint *exp_point(struct arena *a, const struct mm_sample *s,
+			       const struct kvs *attrs, uint64_t start, uint64_t now)
 {
 	const struct mm_exp *e = s->exp;
 	ExpDataPoint *p = arena__alloc(a, sizeof(*p));
@@ -633,6 +648,8 @@ static ExpDataPoint *exp_point(struct arena *a, const struct mm_sample *s, uint6
 		return NULL;
 	opentelemetry__proto__metrics__v1__exponential_histogram_data_point__init(p);
 	opentelemetry__proto__metrics__v1__exponential_histogram_data_point__buckets__init(pos);
+	p->attributes = attrs->v;
+	p->n_attributes = attrs->n;
 	p->start_time_unix_nano = start;
 	p->time_unix_nano = now;
 	p->count = s->count;
@@ -772,15 +789,10 @@ int otlp_encode__logs(const struct otlp_log *logs, int n, const struct otlp_reso
 	rl.n_scope_logs = 1;
 	req.resource_logs = &rlp;
 	req.n_resource_logs = 1;
-	out->len = opentelemetry__proto__collector__logs__v1__export_logs_service_request__get_packed_size(&req);
-	out->data = malloc(out->len ? out->len : 1);
-	if (!out->data)
-		goto oom;
-	opentelemetry__proto__collector__logs__v1__export_logs_service_request__pack(&req, out->data);
+	err = pack(&req.base, out);
 	goto done;
 oom:
 	err = -ENOMEM;
-	out->len = 0;
 done:
 	arena__free(&a);
 	return err;

@@ -18,13 +18,6 @@ static void per_signal(struct metric_model *m, const char *name, const char *uni
 	}
 }
 
-static void one(struct metric_model *m, const char *name, enum mm_type type, const char *unit,
-		const char *help, double v)
-{
-	mm__family(m, name, type, unit, help);
-	mm__sample(m, NULL, v);
-}
-
 void otlp_metrics__fill(struct metric_model *m, const struct otlp_stats *s)
 {
 	static const char *const events[3] = { "alert", "slow_command", "slow_statement" };
@@ -54,16 +47,17 @@ void otlp_metrics__fill(struct metric_model *m, const struct otlp_stats *s)
 		   s->dropped);
 	per_signal(m, "nexus_agent_otlp_retries_total", "{request}",
 		   "OTLP attempts retried after 429, 502, 503, 504 or no answer.", s->retries);
-	one(m, "nexus_agent_otlp_queued_requests", MM_GAUGE, "{request}",
-	    "OTLP requests waiting to be sent.", s->queued);
-	one(m, "nexus_agent_otlp_encode_errors_total", MM_COUNTER, "{request}",
-	    "OTLP requests that could not be built (out of memory).", (double)s->encode_errors);
-	one(m, "nexus_agent_otlp_bad_responses_total", MM_COUNTER, "{response}",
-	    "2xx answers whose body was not an OTLP Export response (counted as sent).",
-	    (double)s->bad_responses);
-	one(m, "nexus_agent_otlp_rejected_points_total", MM_COUNTER, "{point}",
-	    "Data points and log records a collector refused in a partial_success answer.",
-	    (double)s->rejected_points);
+	mm__single(m, "nexus_agent_otlp_queued_requests", MM_GAUGE, "{request}",
+		   "OTLP requests waiting to be sent.", s->queued);
+	mm__single(m, "nexus_agent_otlp_encode_errors_total", MM_COUNTER, "{request}",
+		   "OTLP requests that could not be built (out of memory).",
+		   (double)s->encode_errors);
+	mm__single(m, "nexus_agent_otlp_bad_responses_total", MM_COUNTER, "{response}",
+		   "2xx answers whose body was not an OTLP Export response (counted as sent).",
+		   (double)s->bad_responses);
+	mm__single(m, "nexus_agent_otlp_rejected_points_total", MM_COUNTER, "{point}",
+		   "Data points and log records a collector refused in a partial_success answer.",
+		   (double)s->rejected_points);
 	mm__family(m, "nexus_agent_otlp_log_records_total", MM_COUNTER, "{record}",
 		   "OTLP log records queued, by event: alert transitions, Redis slow commands, "
 		   "PostgreSQL slow statements.");
@@ -72,8 +66,8 @@ void otlp_metrics__fill(struct metric_model *m, const struct otlp_stats *s)
 		mm_labels__add(&ls, "event", events[i]);
 		mm__sample(m, &ls, (double)s->log_records[i]);
 	}
-	one(m, "nexus_agent_otlp_log_records_missed_total", MM_COUNTER, "{record}",
-	    "Log records not sent: more at once than one request holds, or slow commands that "
-	    "left the slow-command log between two looks.",
-	    (double)s->log_records_missed);
+	mm__single(m, "nexus_agent_otlp_log_records_missed_total", MM_COUNTER, "{record}",
+		   "Log records not sent: more at once than one request holds, or slow commands "
+		   "that left the slow-command log between two looks.",
+		   (double)s->log_records_missed);
 }

@@ -9,25 +9,9 @@
 #include <time.h>
 #include <jansson.h>
 #include "export/api.h"
-#include "stats/snap_box.h"
 
 #define TOP_RELATIONS 50
 #define MAX_GROUPS 256 /* (server, database) pairs in /indexes */
-
-static json_t *hit_ratio(uint64_t hits, uint64_t reads)
-{
-	return hits + reads ? json_real((double)hits / (double)(hits + reads)) : json_null();
-}
-
-static int dump(FILE *f, json_t *root)
-{
-	int err = !root || json_dumpf(root, f, JSON_COMPACT) ? -ENOMEM : 0;
-
-	if (!err)
-		fputc('\n', f);
-	json_decref(root);
-	return err;
-}
 
 static json_t *rfc3339(double t)
 {
@@ -76,7 +60,7 @@ int api__render_db_relations(FILE *f, const struct postgres_snapshot *s)
 				      (json_int_t)r->db_oid, "relfilenode",
 				      (json_int_t)r->relfilenode, "buffer_hits", (json_int_t)r->hits,
 				      "buffer_reads", (json_int_t)r->reads, "hit_ratio",
-				      hit_ratio(r->hits, r->reads));
+				      api__ratio(r->hits, r->reads));
 
 		/* Names only where the catalog gave them; without it, relfilenode is all there is. */
 		if (o && r->named) {
@@ -90,9 +74,9 @@ int api__render_db_relations(FILE *f, const struct postgres_snapshot *s)
 	}
 	free(rows);
 	/* database_oid 0 holds the shared catalogs. */
-	return dump(f, json_pack("{s:b, s:b, s:o, s:o}", "usdt", s && s->relations_usdt, "catalog",
-				 s && s->catalog, "since", rfc3339(s ? s->relations_since : 0),
-				 "relations", rels));
+	return api__dump(f, json_pack("{s:b, s:b, s:o, s:o}", "usdt", s && s->relations_usdt,
+				      "catalog", s && s->catalog, "since",
+				      rfc3339(s ? s->relations_since : 0), "relations", rels));
 }
 
 struct group {
@@ -136,7 +120,7 @@ int api__render_db_indexes(FILE *f, const struct postgres_snapshot *s)
 			json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:o}", "schema", r->schema, "table",
 				  r->table, "index", r->name, "relfilenode", (json_int_t)r->relfilenode,
 				  "hits", (json_int_t)r->hits, "reads", (json_int_t)r->reads,
-				  "hit_ratio", hit_ratio(r->hits, r->reads)));
+				  "hit_ratio", api__ratio(r->hits, r->reads)));
 	}
 	for (int i = 0; s && i < s->n_unused; i++) {
 		const struct ps_unused_index *u = &s->unused[i];
@@ -170,27 +154,19 @@ int api__render_db_indexes(FILE *f, const struct postgres_snapshot *s)
 		g[i].database = NULL;
 	}
 	free(g);
-	return dump(f, json_pack("{s:b, s:b, s:o, s:I, s:I, s:o}", "usdt", s && s->relations_usdt,
-				 "catalog", s && s->catalog, "since", since, "unused_dropped",
-				 (json_int_t)(s ? s->unused_dropped : 0), "catalog_errors",
-				 (json_int_t)(s ? s->catalog_errors : 0), "servers", servers));
-}
-
-static int serve(void *ctx, struct http_response *resp,
-		 int (*fn)(FILE *f, const struct postgres_snapshot *s))
-{
-	struct snap_ref *ref;
-	const struct postgres_snapshot *s = snap_box__get(ctx, &ref);
-
-	return api__finish(resp, ref, fn(resp->body, s));
+	return api__dump(f, json_pack("{s:b, s:b, s:o, s:I, s:I, s:o}", "usdt",
+				      s && s->relations_usdt, "catalog", s && s->catalog, "since",
+				      since, "unused_dropped",
+				      (json_int_t)(s ? s->unused_dropped : 0), "catalog_errors",
+				      (json_int_t)(s ? s->catalog_errors : 0), "servers", servers));
 }
 
 int api__db_relations(void *ctx, const struct http_request *req, struct http_response *resp)
 {
-	return serve(ctx, resp, api__render_db_relations);
+	return api__serve_pg(ctx, resp, api__render_db_relations);
 }
 
 int api__db_indexes(void *ctx, const struct http_request *req, struct http_response *resp)
 {
-	return serve(ctx, resp, api__render_db_indexes);
+	return api__serve_pg(ctx, resp, api__render_db_indexes);
 }

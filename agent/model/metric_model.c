@@ -149,6 +149,13 @@ void mm__sample(struct metric_model *m, const struct mm_labels *labels, double v
 		s->value = value;
 }
 
+void mm__single(struct metric_model *m, const char *name, enum mm_type type, const char *unit,
+		const char *help, double value)
+{
+	mm__family(m, name, type, unit, help);
+	mm__sample(m, NULL, value);
+}
+
 void mm__histogram(struct metric_model *m, const struct mm_labels *labels, const uint64_t *buckets,
 		   uint64_t count, double sum)
 {

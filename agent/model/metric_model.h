@@ -107,6 +107,9 @@ static inline void mm_labels__add(struct mm_labels *ls, const char *name, const 
 
 /* A counter or gauge sample of the current family; labels may be NULL. */
 void mm__sample(struct metric_model *m, const struct mm_labels *labels, double value);
+/* A family of one unlabelled counter or gauge sample: mm__family, then mm__sample. */
+void mm__single(struct metric_model *m, const char *name, enum mm_type type, const char *unit,
+		const char *help, double value);
 /* A histogram sample of the current family: bucket counts (family->n_bounds of them, cumulative),
  * count and sum. */
 void mm__histogram(struct metric_model *m, const struct mm_labels *labels, const uint64_t *buckets,

@@ -268,13 +268,6 @@ static void fill_usdt(struct metric_model *m, const struct postgres_snapshot *s)
 	}
 }
 
-static void one(struct metric_model *m, const char *name, const char *unit, const char *help,
-		uint64_t v)
-{
-	mm__family(m, name, MM_COUNTER, unit, help);
-	mm__sample(m, NULL, v);
-}
-
 void model__fill_postgres(struct metric_model *m, const struct postgres_snapshot *s)
 {
 	mm__family(m, "nexus_postgres_queries_total", MM_COUNTER, "{statement}",
@@ -293,26 +286,25 @@ void model__fill_postgres(struct metric_model *m, const struct postgres_snapshot
 	fill_info(m, s);
 	fill_connections(m, s);
 	fill_usdt(m, s);
-	one(m, "nexus_postgres_dropped_series_total", "{statement}",
-	    "Statements counted under fingerprint=\"(other)\" because the series cap was reached.",
-	    s->dropped_series);
-	one(m, "nexus_postgres_parse_errors_total", "By",
-	    "Bytes of PostgreSQL traffic that were not the v3 protocol.", s->wire.parse_errors);
-	one(m, "nexus_postgres_resyncs_total", "{resync}",
-	    "Times a connection lost its framing (a gap across a header, bad bytes).",
-	    s->wire.resyncs);
-	one(m, "nexus_postgres_unpaired_statements_total", "{statement}",
-	    "Statements dropped without their response.", s->wire.unpaired);
-	one(m, "nexus_postgres_folded_statements_total", "{statement}",
-	    "Statements of batches longer than the parser's queue, counted one by one from a folded "
-	    "run of repeated messages.",
-	    s->wire.folded);
-	one(m, "nexus_postgres_batch_timed_statements_total", "{statement}",
-	    "Folded statements whose duration starts at an earlier read of their batch than their "
-	    "own.",
-	    s->wire.batch_timed);
-	one(m, "nexus_postgres_encrypted_connections_total", "{connection}",
-	    "Connections that switched to SSL/GSS encryption: counted, not decoded.",
-	    s->wire.encrypted_conns);
+	mm__single(m, "nexus_postgres_dropped_series_total", MM_COUNTER, "{statement}",
+		   "Statements counted under fingerprint=\"(other)\" because the series cap was "
+		   "reached.", s->dropped_series);
+	mm__single(m, "nexus_postgres_parse_errors_total", MM_COUNTER, "By",
+		   "Bytes of PostgreSQL traffic that were not the v3 protocol.",
+		   s->wire.parse_errors);
+	mm__single(m, "nexus_postgres_resyncs_total", MM_COUNTER, "{resync}",
+		   "Times a connection lost its framing (a gap across a header, bad bytes).",
+		   s->wire.resyncs);
+	mm__single(m, "nexus_postgres_unpaired_statements_total", MM_COUNTER, "{statement}",
+		   "Statements dropped without their response.", s->wire.unpaired);
+	mm__single(m, "nexus_postgres_folded_statements_total", MM_COUNTER, "{statement}",
+		   "Statements of batches longer than the parser's queue, counted one by one from "
+		   "a folded run of repeated messages.", s->wire.folded);
+	mm__single(m, "nexus_postgres_batch_timed_statements_total", MM_COUNTER, "{statement}",
+		   "Folded statements whose duration starts at an earlier read of their batch "
+		   "than their own.", s->wire.batch_timed);
+	mm__single(m, "nexus_postgres_encrypted_connections_total", MM_COUNTER, "{connection}",
+		   "Connections that switched to SSL/GSS encryption: counted, not decoded.",
+		   s->wire.encrypted_conns);
 	model__fill_relations(m, s);
 }

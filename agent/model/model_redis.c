@@ -179,13 +179,6 @@ static void per_prefix(struct metric_model *m, const struct redis_snapshot *s, b
 	}
 }
 
-static void one(struct metric_model *m, const char *name, const char *unit, const char *help,
-		uint64_t v)
-{
-	mm__family(m, name, MM_COUNTER, unit, help);
-	mm__sample(m, NULL, v);
-}
-
 static void fill_exec_unpaired(struct metric_model *m, const struct redis_snapshot *s)
 {
 	const struct {
@@ -236,22 +229,21 @@ void model__fill_redis(struct metric_model *m, const struct redis_snapshot *s)
 	per_server(m, s, "nexus_redis_connections_opened_total", MM_COUNTER, "{connection}",
 		   "Client connections opened (or first seen).",
 		   offsetof(struct rs_server_snap, conns_opened));
-	one(m, "nexus_redis_parse_errors_total", "By", "Bytes of Redis traffic that were not RESP.",
-	    s->parser.parse_errors);
-	one(m, "nexus_redis_resyncs_total", "{resync}",
-	    "Times a connection lost its framing (a gap in the capture or bad bytes) and resumed.",
-	    s->parser.resyncs);
-	one(m, "nexus_redis_unpaired_commands_total", "{command}",
-	    "Commands dropped without a reply: framing lost, pipeline deeper than followed, or the "
-	    "client left first.",
-	    s->parser.unpaired);
-	one(m, "nexus_redis_pushes_total", "{message}",
-	    "Pub/sub messages and RESP3 pushes (not replies).", s->parser.pushes);
-	one(m, "nexus_redis_folded_commands_total", "{command}",
-	    "Commands of a pipeline deeper than the agent keeps one by one, folded into a like command "
-	    "waiting: counted and paired exactly, latency timed from the read of the first of them.",
-	    s->parser.folded);
-	one(m, "nexus_redis_dropped_series_total", "{command}",
-	    "Commands counted under command=\"other\" because the series cap was reached.",
-	    s->dropped_series);
+	mm__single(m, "nexus_redis_parse_errors_total", MM_COUNTER, "By",
+		   "Bytes of Redis traffic that were not RESP.", s->parser.parse_errors);
+	mm__single(m, "nexus_redis_resyncs_total", MM_COUNTER, "{resync}",
+		   "Times a connection lost its framing (a gap in the capture or bad bytes) and "
+		   "resumed.", s->parser.resyncs);
+	mm__single(m, "nexus_redis_unpaired_commands_total", MM_COUNTER, "{command}",
+		   "Commands dropped without a reply: framing lost, pipeline deeper than "
+		   "followed, or the client left first.", s->parser.unpaired);
+	mm__single(m, "nexus_redis_pushes_total", MM_COUNTER, "{message}",
+		   "Pub/sub messages and RESP3 pushes (not replies).", s->parser.pushes);
+	mm__single(m, "nexus_redis_folded_commands_total", MM_COUNTER, "{command}",
+		   "Commands of a pipeline deeper than the agent keeps one by one, folded into a "
+		   "like command waiting: counted and paired exactly, latency timed from the read "
+		   "of the first of them.", s->parser.folded);
+	mm__single(m, "nexus_redis_dropped_series_total", MM_COUNTER, "{command}",
+		   "Commands counted under command=\"other\" because the series cap was reached.",
+		   s->dropped_series);
 }

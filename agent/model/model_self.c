@@ -7,13 +7,6 @@
 #define NX_VERSION "dev"
 #endif
 
-static void one(struct metric_model *m, const char *name, enum mm_type type, const char *unit,
-		const char *help, double v)
-{
-	mm__family(m, name, type, unit, help);
-	mm__sample(m, NULL, v);
-}
-
 void model__fill_self(struct metric_model *m, const struct self_stats *s)
 {
 	struct mm_labels ls;
@@ -22,17 +15,17 @@ void model__fill_self(struct metric_model *m, const struct self_stats *s)
 	mm_labels__add(&ls, "version", NX_VERSION);
 	mm__family(m, "nexus_agent_build_info", MM_GAUGE, "1", "The agent's version, as a label.");
 	mm__sample(m, &ls, 1);
-	one(m, "nexus_agent_start_time_seconds", MM_GAUGE, "s", "When the agent started, unix time.",
-	    s->start_time);
-	one(m, "nexus_agent_events_total", MM_COUNTER, "{event}",
-	    "Reads and writes of target sockets captured by the kernel side.",
-	    s->kernel[NX_CNT_EVENTS]);
-	one(m, "nexus_agent_captured_bytes_total", MM_COUNTER, "By",
-	    "Payload bytes copied from target sockets (at most --capture-bytes per event).",
-	    s->kernel[NX_CNT_BYTES]);
-	one(m, "nexus_agent_events_lost_total", MM_COUNTER, "{record}",
-	    "Records the ring buffer had no room for: data the agent never saw.",
-	    s->kernel[NX_CNT_LOST]);
+	mm__single(m, "nexus_agent_start_time_seconds", MM_GAUGE, "s",
+		   "When the agent started, unix time.", s->start_time);
+	mm__single(m, "nexus_agent_events_total", MM_COUNTER, "{event}",
+		   "Reads and writes of target sockets captured by the kernel side.",
+		   s->kernel[NX_CNT_EVENTS]);
+	mm__single(m, "nexus_agent_captured_bytes_total", MM_COUNTER, "By",
+		   "Payload bytes copied from target sockets (at most --capture-bytes per event).",
+		   s->kernel[NX_CNT_BYTES]);
+	mm__single(m, "nexus_agent_events_lost_total", MM_COUNTER, "{record}",
+		   "Records the ring buffer had no room for: data the agent never saw.",
+		   s->kernel[NX_CNT_LOST]);
 	if (s->n_cpus) {
 		char cpu[12];
 
@@ -46,30 +39,32 @@ void model__fill_self(struct metric_model *m, const struct self_stats *s)
 			mm__sample(m, &ls, s->lost_by_cpu[i]);
 		}
 	}
-	one(m, "nexus_agent_payload_read_errors_total", MM_COUNTER, "{event}",
-	    "Payloads the kernel side could not copy from the target's memory.",
-	    s->kernel[NX_CNT_READ_FAIL]);
-	one(m, "nexus_agent_fd_cache_full_total", MM_COUNTER, "{socket}",
-	    "Sockets the kernel side could not remember because its fd cache was full.",
-	    s->kernel[NX_CNT_FDCACHE_FULL]);
-	one(m, "nexus_agent_records_total", MM_COUNTER, "{record}",
-	    "Records of any kind the agent read from the ring buffer.", s->records);
-	one(m, "nexus_agent_bad_records_total", MM_COUNTER, "{record}",
-	    "Records of an unknown type or size, dropped.", s->bad_records);
-	one(m, "nexus_agent_targets", MM_GAUGE, "{process}", "Processes being watched.", s->targets);
-	one(m, "nexus_agent_dropped_processes_total", MM_COUNTER, "{process}",
-	    "Target processes the full process table could not hold.", s->proc_drops);
-	one(m, "nexus_agent_connections", MM_GAUGE, "{connection}",
-	    "Connections of target processes being tracked.", s->conns);
-	one(m, "nexus_agent_connections_opened_total", MM_COUNTER, "{connection}",
-	    "Connections of target processes the agent started tracking.", s->conns_opened);
-	one(m, "nexus_agent_connections_closed_total", MM_COUNTER, "{connection}",
-	    "Connections of target processes that closed.", s->conns_closed);
-	one(m, "nexus_agent_connection_evictions_total", MM_COUNTER, "{connection}",
-	    "Connections pushed out of the full connection table (--max-conns).",
-	    s->conn_evictions);
-	one(m, "nexus_agent_orphan_chunks_total", MM_COUNTER, "{chunk}",
-	    "Captured chunks of a connection whose opening record was lost.", s->orphan_chunks);
-	one(m, "nexus_agent_parse_errors_total", MM_COUNTER, "By",
-	    "Protocol bytes the parsers could not understand.", s->parse_errors);
+	mm__single(m, "nexus_agent_payload_read_errors_total", MM_COUNTER, "{event}",
+		   "Payloads the kernel side could not copy from the target's memory.",
+		   s->kernel[NX_CNT_READ_FAIL]);
+	mm__single(m, "nexus_agent_fd_cache_full_total", MM_COUNTER, "{socket}",
+		   "Sockets the kernel side could not remember because its fd cache was full.",
+		   s->kernel[NX_CNT_FDCACHE_FULL]);
+	mm__single(m, "nexus_agent_records_total", MM_COUNTER, "{record}",
+		   "Records of any kind the agent read from the ring buffer.", s->records);
+	mm__single(m, "nexus_agent_bad_records_total", MM_COUNTER, "{record}",
+		   "Records of an unknown type or size, dropped.", s->bad_records);
+	mm__single(m, "nexus_agent_targets", MM_GAUGE, "{process}", "Processes being watched.",
+		   s->targets);
+	mm__single(m, "nexus_agent_dropped_processes_total", MM_COUNTER, "{process}",
+		   "Target processes the full process table could not hold.", s->proc_drops);
+	mm__single(m, "nexus_agent_connections", MM_GAUGE, "{connection}",
+		   "Connections of target processes being tracked.", s->conns);
+	mm__single(m, "nexus_agent_connections_opened_total", MM_COUNTER, "{connection}",
+		   "Connections of target processes the agent started tracking.", s->conns_opened);
+	mm__single(m, "nexus_agent_connections_closed_total", MM_COUNTER, "{connection}",
+		   "Connections of target processes that closed.", s->conns_closed);
+	mm__single(m, "nexus_agent_connection_evictions_total", MM_COUNTER, "{connection}",
+		   "Connections pushed out of the full connection table (--max-conns).",
+		   s->conn_evictions);
+	mm__single(m, "nexus_agent_orphan_chunks_total", MM_COUNTER, "{chunk}",
+		   "Captured chunks of a connection whose opening record was lost.",
+		   s->orphan_chunks);
+	mm__single(m, "nexus_agent_parse_errors_total", MM_COUNTER, "By",
+		   "Protocol bytes the parsers could not understand.", s->parse_errors);
 }

@@ -113,7 +113,7 @@ static void attribute(const struct postgres_snapshot *s, const struct pg_catalog
 	}
 	if (find_db(s, by_pid, oid, server, database))
 		return;
-	d = pg_catalog__db(cat, by_pid >= 0 ? s->servers[by_pid].server : NULL, oid);
+	d = pg_names__db(cat, by_pid >= 0 ? s->servers[by_pid].server : NULL, oid);
 	if (d) {
 		if (by_pid < 0)
 			*server = server_index(s, d->server);
@@ -124,7 +124,7 @@ static void attribute(const struct postgres_snapshot *s, const struct pg_catalog
 static void name_row(struct ps_rel_snap *row, const struct pgc_rel *rel)
 {
 	row->named = true;
-	snprintf(row->kind, sizeof(row->kind), "%s", pg_catalog__kind_name(rel->kind));
+	snprintf(row->kind, sizeof(row->kind), "%s", pg_names__kind(rel->kind));
 	snprintf(row->schema, sizeof(row->schema), "%s", rel->schema);
 	snprintf(row->name, sizeof(row->name), "%s", rel->name);
 	snprintf(row->table, sizeof(row->table), "%s", rel->table);
@@ -289,9 +289,9 @@ int pg_relations__fill(struct pg_relations *r, struct postgres_snapshot *snap,
 		row->hits = rows[i].hits;
 		row->reads = rows[i].reads;
 		attribute(snap, cat, rows[i].server_pid, row->db_oid, &row->server, row->database);
-		rel = pg_catalog__find(cat, row->server >= 0 ? snap->servers[row->server].server
-							     : NULL,
-				       row->db_oid, row->relfilenode);
+		rel = pg_names__find(cat, row->server >= 0 ? snap->servers[row->server].server
+							   : NULL,
+				     row->db_oid, row->relfilenode);
 		if (rel)
 			name_row(row, rel);
 	}

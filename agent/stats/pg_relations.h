@@ -10,7 +10,7 @@
 #define NEXUS_PG_RELATIONS_H
 
 #include <stdint.h>
-#include "capture/pg_catalog.h"
+#include "stats/pg_names.h"
 #include "stats/postgres_stats.h"
 
 struct pg_rel_count {

@@ -160,7 +160,7 @@ struct ps_rel_snap {
 	uint32_t db_oid, relfilenode;
 	uint64_t hits, reads;	  /* found in / not found in shared buffers */
 	bool named;		  /* schema, name, kind below come from the catalog */
-	char kind[20];		  /* pg_catalog__kind_name(); "" unnamed */
+	char kind[20];		  /* pg_names__kind(); "" unnamed */
 	char schema[PS_NAME_LEN], name[PS_NAME_LEN];
 	char table[PS_NAME_LEN];  /* an index's table; "" otherwise */
 	bool metric;		  /* has series of its own in the relation metrics, else "(other)" */

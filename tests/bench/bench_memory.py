@@ -96,7 +96,7 @@ def main():
                     s.recv(16)
                 fingerprints(pg, FPS)
                 time.sleep(2)
-                m = tp.fetch(port)
+                m = h.fetch(port)
                 live = sum(v for l, v in tp.samples(h.parse_prometheus(m), "nexus_redis_connections"))
                 show("%d Redis conns, %d fingerprints" % (CONNS, FPS), pid,
                      "  (agent counts %d Redis connections)" % live)

@@ -14,12 +14,14 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import traceback
+import urllib.request
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 AGENT = os.environ.get("NEXUS_AGENT", os.path.join(REPO, "build", "nexus-agent"))
@@ -121,6 +123,53 @@ def run_group(tap, names, fn, skip_reason=None):
         g.fail_rest("check was never reached")
 
 
+class Groups:
+    """The TAP groups of a test that sets up once for all of them (servers, the agent): each
+    group is run through run(), and when the set-up fails, setup_failed() fails the groups not
+    run yet with its reason."""
+
+    def __init__(self, tap, *groups):
+        self.tap, self.groups, self.reported = tap, groups, set()
+
+    def run(self, names, fn, skip=None):
+        self.reported.add(id(names))
+        run_group(self.tap, names, fn, skip)
+
+    def skip_all(self, reason):
+        for names in self.groups:
+            self.run(names, None, reason)
+
+    def setup_failed(self, e):
+        why = ["setup failed: %s" % e] + list(getattr(e, "detail", None) or [])
+        for names in self.groups:
+            if id(names) not in self.reported:
+                self.run(names, lambda g: g.fail_rest(why))
+
+
+def guarded(fn, limit, *args):
+    """A group body for run_group: fn(g, *args) within limit seconds, once the agent binary is
+    known to be built (else every check of the group fails saying so)."""
+    def body(g):
+        if not os.access(AGENT, os.X_OK):
+            g.fail_rest("agent binary %s not built" % AGENT)
+            return
+        with time_limit(limit):
+            fn(g, *args)
+    return body
+
+
+def run_group_in_tmpdir(tap, names, fn, skip, prefix, limit):
+    """run_group of fn(g, tmp) within limit seconds, tmp a directory of its own removed after."""
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    try:
+        def run_body(g):
+            with time_limit(limit):
+                fn(g, tmp)
+        run_group(tap, names, run_body, skip)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def privilege_skip_reason():
     """Why tests that load BPF programs cannot run here, or None."""
     if os.geteuid() != 0:
@@ -147,6 +196,40 @@ def pg_tool(name):
     return p if os.access(p, os.X_OK) else (shutil.which(name) or p)
 
 
+# libpq's environment for the tests' own clients: plain TCP, and no hang on a dead server
+PG_ENV = {"PGSSLMODE": "disable", "PGGSSENCMODE": "disable", "PGCONNECT_TIMEOUT": "10"}
+
+
+def pg_env():
+    """The environment for psql/pgbench run by a test (application name nx-test), no password."""
+    env = dict(os.environ, PGAPPNAME="nx-test", **PG_ENV)
+    env.pop("PGPASSWORD", None)
+    return env
+
+
+def psql_session(pg, appname, stderr=subprocess.DEVNULL):
+    """A psql reading statements from its stdin over TCP (one session for a test's load); end
+    it with end_psql()."""
+    env = dict(os.environ, PGSSLMODE="disable", PGGSSENCMODE="disable", PGAPPNAME=appname)
+    return subprocess.Popen(
+        [pg_tool("psql"), "-X", "-q", "-h", "127.0.0.1", "-p", str(pg.port), "-U",
+         "postgres", "-d", "postgres", "-f", "-"],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
+
+
+def end_psql(proc):
+    """Ends a psql_session(): its input closed, then killed if it has not gone in 5 s."""
+    try:
+        proc.stdin.close()
+    except OSError:
+        pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 # ----------------------------------------------------------------------------------------- network
 
 def free_port():
@@ -163,6 +246,40 @@ def free_port():
                 continue
         return port
     raise HarnessError("no free TCP port found")
+
+
+def fetch(port, path="/metrics", timeout=5):
+    """GET http://127.0.0.1:port/path; the body as text (an HTTP error raises)."""
+    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=timeout) as r:
+        return r.read().decode("utf-8")
+
+
+def resp(*args):
+    """A command as clients send it: a RESP array of bulk strings (str, bytes or numbers)."""
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+def commandstats(redis):
+    """{command: calls} from INFO commandstats."""
+    out, _ = redis.cli("INFO", "commandstats")
+    return {m.group(1): int(m.group(2))
+            for m in re.finditer(r"cmdstat_(\w+):calls=(\d+)", out)}
+
+
+def pg_message(sk, buf):
+    """One PostgreSQL backend message read from socket sk: (type byte, body, the bytes after it);
+    buf holds what was read already."""
+    while len(buf) < 5 or len(buf) < 1 + struct.unpack("!i", buf[1:5])[0]:
+        part = sk.recv(65536)
+        if not part:
+            raise HarnessError("postgres closed the connection")
+        buf += part
+    t, ln = buf[:1], struct.unpack("!i", buf[1:5])[0]
+    return t, buf[5:1 + ln], buf[1 + ln:]
 
 
 def wait_until(pred, timeout, interval=0.05):

@@ -220,14 +220,6 @@ class Webhook:
 
 # ------------------------------------------------------------------------------------- redis load
 
-def resp(*args):
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
-
-
 class Reader:
     """A thread reading keys at ~rate/s over one connection: present ones (mode "hit") or
     missing ones (mode "miss"); pipelined in small batches."""
@@ -244,7 +236,7 @@ class Reader:
         try:
             s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
             f = s.makefile("rb")
-            s.sendall(b"".join(resp("SET", "hit:%d" % i, "v") for i in range(20)))
+            s.sendall(b"".join(h.resp("SET", "hit:%d" % i, "v") for i in range(20)))
             for _ in range(20):
                 f.readline()
             batch, i = 10, 0
@@ -254,7 +246,7 @@ class Reader:
                 keys = ["hit:%d" % ((i + j) % 20) if mode == "hit" else "miss:%d" % (i + j)
                         for j in range(batch)]
                 i += batch
-                s.sendall(b"".join(resp("GET", k) for k in keys))
+                s.sendall(b"".join(h.resp("GET", k) for k in keys))
                 for _ in keys:
                     line = f.readline()
                     if line.startswith(b"$") and int(line[1:]) >= 0:
@@ -598,18 +590,9 @@ def main():
     missing = h.missing_tools("redis-server", ALERTMANAGER)
     skip = priv or ("missing tools: %s" % " ".join(missing) if missing else None)
 
-    def guarded(fn, limit):
-        def body(g):
-            if not os.access(h.AGENT, os.X_OK):
-                g.fail_rest("agent binary %s not built" % h.AGENT)
-                return
-            with h.time_limit(limit):
-                fn(g)
-        return body
-
-    h.run_group(tap, [HELP_CHECK], guarded(group_help, 20))
-    h.run_group(tap, FLOW_CHECKS, guarded(group_flow, 240), skip)
-    h.run_group(tap, START_CHECKS, guarded(group_start, 100), priv)
+    h.run_group(tap, [HELP_CHECK], h.guarded(group_help, 20))
+    h.run_group(tap, FLOW_CHECKS, h.guarded(group_flow, 240), skip)
+    h.run_group(tap, START_CHECKS, h.guarded(group_start, 100), priv)
     return tap.done()
 
 

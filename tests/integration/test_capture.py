@@ -28,15 +28,6 @@ HEX = re.compile(r"^[0-9a-f]*$")
 TCP_PEER = re.compile(r"^127\.0\.0\.1:\d+$")
 
 
-def resp(*args):
-    """A command as redis-cli sends it: a RESP array of bulk strings."""
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a if isinstance(a, bytes) else a.encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return out
-
-
 def pg_query(sql):
     """A simple-protocol Query message: 'Q', int32 length (itself included), SQL, NUL."""
     body = sql.encode() + b"\0"
@@ -241,7 +232,7 @@ def group_main(g):
             out2, cli2 = rd.cli("GET", "k1")
             if (out1, out2) != ("OK", "hello"):
                 raise h.HarnessError("redis-cli answered %r, %r" % (out1, out2))
-            set_req, get_req = resp("SET", "k1", "hello"), resp("GET", "k1")
+            set_req, get_req = h.resp("SET", "k1", "hello"), h.resp("GET", "k1")
             tcp = dict(pid=rd.pid)  # transport etc. are checked below, not used to find
 
             mark = [0]
@@ -346,14 +337,14 @@ def group_main(g):
             if echo.echo(marker) != marker:
                 raise h.HarnessError("echo server did not echo")
             token = "barrier-%x" % int(time.time() * 1e6)
-            barrier = resp("SET", "barrier", token)
+            barrier = h.resp("SET", "barrier", token)
             rd.cli("SET", "barrier", token)
             e_barrier = seen(barrier, dir="in", pid=rd.pid)
 
             # ---- --capture-bytes 1024 with a 5000-byte value
             val = big_value(5000)
             rd.cli("SET", "k2", val.decode())
-            big_req = resp("SET", "k2", val)
+            big_req = h.resp("SET", "k2", val)
             e_big = a.wait_for(lambda e: e.get("event") == "data" and e.get("dir") == "in"
                                and e.get("pid") == rd.pid and e.get("len", 0) >= 5000,
                                dl.left(10))
@@ -417,7 +408,7 @@ def group_exec(g):
             rd.cli("SET", "k1", "hello")
             val = big_value(300)
             rd.cli("SET", "k3", val.decode())
-            req = resp("SET", "k1", "hello")
+            req = h.resp("SET", "k1", "hello")
             e_set = a.wait_for(lambda e: e.get("event") == "data" and e.get("dir") == "in"
                                and e.get("pid") == rd.pid and h.payload(e) == req, dl.left(10))
             e_ok = a.wait_for(lambda e: e.get("event") == "data" and e.get("dir") == "out"
@@ -428,7 +419,7 @@ def group_exec(g):
                     and e_set.get("server") == "127.0.0.1:%d" % rd.port,
                     ["redis-server pid %d port %d" % (rd.pid, rd.port)]
                     + h.describe(a.snapshot()) + a.stderr_tail(5))
-            big = resp("SET", "k3", val)
+            big = h.resp("SET", "k3", val)
             e_big = a.wait_for(lambda e: e.get("event") == "data" and e.get("dir") == "in"
                                and e.get("pid") == rd.pid and e.get("len") == len(big),
                                dl.left(10))
@@ -472,7 +463,7 @@ def syscalls_of(events):
 def group_chunks(g):
     c = CHUNK_CHECKS
     val = big_value(40000)
-    set_req, get_req = resp("SET", "k5", val), resp("GET", "k5")
+    set_req, get_req = h.resp("SET", "k5", val), h.resp("GET", "k5")
     reply = b"$%d\r\n%s\r\n" % (len(val), val)
     with h.redis_server() as rd, h.agent() as a:
         with socket.create_connection(("127.0.0.1", rd.port), timeout=10) as sk:
@@ -619,30 +610,17 @@ def main():
     missing = h.missing_tools("redis-server", "redis-cli", "initdb", "postgres", "psql",
                               "pg_isready", "runuser", "bpftool")
 
-    def agent_missing():
-        return None if os.access(h.AGENT, os.X_OK) else "agent binary %s not built" % h.AGENT
-
-    def guarded(fn, limit):
-        def body(g):
-            why = agent_missing()
-            if why:
-                g.fail_rest(why)
-                return
-            with h.time_limit(limit):
-                fn(g)
-        return body
-
     server_skip = priv or ("missing tools: %s" % " ".join(missing) if missing else None)
     h.run_group(tap, ["bad flag: 'trace --bogus' exits 2 with usage on stderr",
                       "bad flag: 'run --capture-bytes abc' exits 2 with usage on stderr"],
-                guarded(group_cli, 30))
+                h.guarded(group_cli, 30))
     h.run_group(tap, ["'check' exits 0 on this machine and reports BTF"],
-                guarded(group_check, 60), priv)
-    h.run_group(tap, MAIN_CHECKS, guarded(group_main, 120), server_skip)
-    h.run_group(tap, EXEC_CHECKS, guarded(group_exec, 60), server_skip)
-    h.run_group(tap, CHUNK_CHECKS, guarded(group_chunks, 40), server_skip)
-    h.run_group(tap, TARGET_CHECKS, guarded(group_targets, 40), server_skip)
-    h.run_group(tap, METRICS_CHECKS, guarded(group_metrics, 50), server_skip)
+                h.guarded(group_check, 60), priv)
+    h.run_group(tap, MAIN_CHECKS, h.guarded(group_main, 120), server_skip)
+    h.run_group(tap, EXEC_CHECKS, h.guarded(group_exec, 60), server_skip)
+    h.run_group(tap, CHUNK_CHECKS, h.guarded(group_chunks, 40), server_skip)
+    h.run_group(tap, TARGET_CHECKS, h.guarded(group_targets, 40), server_skip)
+    h.run_group(tap, METRICS_CHECKS, h.guarded(group_metrics, 50), server_skip)
     return tap.done()
 
 

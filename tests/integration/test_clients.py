@@ -44,7 +44,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -56,7 +55,6 @@ NODE_MODULES = ("ioredis", "redis", "pg", "postgres")
 PUBLISH_WAIT = 1.2   # the agent publishes its Redis and PostgreSQL figures once per second
 SYNC_TIMEOUT = 30    # seconds the agent may take to count a marker (a 10,000 batch is behind it)
 CLIENT_TIMEOUT = 90  # seconds one client program may run
-PG_ENV = {"PGSSLMODE": "disable", "PGGSSENCMODE": "disable", "PGCONNECT_TIMEOUT": "10"}
 
 
 # ------------------------------------------------------------------------------------ the cases
@@ -230,14 +228,6 @@ def node_reasons(tap):
 
 # ------------------------------------------------------------------------ talking to the servers
 
-def resp(*args):
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
-
-
 def resp_read_bulk(sock, buf):
     """Reads one reply that is a bulk string, a simple string or an error; returns (text, rest)."""
     while b"\r\n" not in buf:
@@ -278,17 +268,11 @@ def parse_info(text):
     return info
 
 
-def pg_env():
-    env = dict(os.environ, PGAPPNAME="nx-test", **PG_ENV)
-    env.pop("PGPASSWORD", None)
-    return env
-
-
 def psql(pg, sql, timeout=30):
     """One Query message through psql over TCP; returns stdout (fields separated by \\x1f)."""
     r = run_proc([h.pg_tool("psql"), "-X", "-A", "-t", "-F", "\x1f", "-h", "127.0.0.1",
                   "-p", str(pg.port), "-U", "postgres", "-d", "postgres", "-c", sql],
-                 timeout=timeout, env=pg_env())
+                 timeout=timeout, env=h.pg_env())
     if r.returncode != 0:
         raise h.HarnessError("psql failed (%d): %s" % (r.returncode, r.stderr.strip()))
     return r.stdout.strip()
@@ -310,11 +294,6 @@ def run_proc(cmd, timeout, **kw):
 
 
 # ------------------------------------------------------------------------------ the agent's view
-
-def fetch(port, path="/metrics", timeout=5):
-    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=timeout) as r:
-        return r.read().decode("utf-8")
-
 
 class View:
     """The agent's figures from one /metrics scrape."""
@@ -385,7 +364,7 @@ class Session:
             self.p_label = {"tcp": "127.0.0.1:%d" % pg.port, "unix": pg.sock_path}
 
     def view(self):
-        return View(fetch(self.port))
+        return View(h.fetch(self.port))
 
     def wait_view(self, pred, timeout):
         st = {"v": None, "err": None}
@@ -411,9 +390,9 @@ class Session:
         """INFO stats commandstats, then ECHO (a marker), both on one new TCP connection; waits
         for the agent to count the ECHO. Returns (INFO, View)."""
         with socket.create_connection(("127.0.0.1", self.rd.port), timeout=15) as s:
-            s.sendall(resp("INFO", "stats", "commandstats"))
+            s.sendall(h.resp("INFO", "stats", "commandstats"))
             text, rest = resp_read_bulk(s, b"")
-            s.sendall(resp("ECHO", "nx-mark-%d" % (self.echoes + 1)))
+            s.sendall(h.resp("ECHO", "nx-mark-%d" % (self.echoes + 1)))
             resp_read_bulk(s, rest)
         self.echoes += 1
         info = parse_info(text)

@@ -215,7 +215,7 @@ def labelled_exactly(rows, want):
 
 def api_identity(port, path, server):
     """The identity fields of the server's entry in a JSON API answer, or None."""
-    body = json.loads(tp.fetch(port, path))
+    body = json.loads(h.fetch(port, path))
     for sv in body.get("servers", []):
         if sv.get("server") == server:
             return {k: sv.get(k) for k in IDENTITY_LABELS}

@@ -39,7 +39,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -215,11 +214,6 @@ def bpftool_ids(kind):
     return {x["id"] for x in json.loads(r.stdout.decode(errors="replace").strip() or "[]")}
 
 
-def fetch(port, path="/metrics", timeout=5):
-    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=timeout) as r:
-        return r.read().decode("utf-8")
-
-
 # ------------------------------------------------------------------------------------- redis
 
 class RedisProc:
@@ -243,12 +237,7 @@ class RedisProc:
         return time.monotonic()
 
     def ping(self):
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                s.sendall(b"*1\r\n$4\r\nPING\r\n")
-                return s.recv(64).startswith(b"+PONG")
-        except OSError:
-            return False
+        return h.Redis.ping(self)
 
     def cli(self, *args, unix=False, timeout=15):
         # what harness.Redis.cli does; test_redis's INFO helpers call it
@@ -256,7 +245,7 @@ class RedisProc:
 
 
 def exec_counts(port, server):
-    ex, _, _ = tr.exec_view(fetch(port), server)
+    ex, _, _ = tr.exec_view(h.fetch(port), server)
     return {c: v[0] for c, v in ex.items()}
 
 
@@ -406,7 +395,7 @@ class PgProc:
 
 
 def usdt_commits(port):
-    fams = h.parse_prometheus(fetch(port))
+    fams = h.parse_prometheus(h.fetch(port))
     return sum(v for l, v in tr.samples(fams, "nexus_postgres_transactions_total")
                if l.get("database") == "postgres" and l.get("outcome") == "commit")
 
@@ -705,7 +694,7 @@ def group_receivers(g):
                                    timeout=120)
 
                 def fired(port):
-                    doc = json.loads(fetch(port, "/api/v1/alerts"))
+                    doc = json.loads(h.fetch(port, "/api/v1/alerts"))
                     return any(x.get("name") == "test_faults_misses" and x.get("state") ==
                                "firing" for x in doc.get("alerts", []))
                 f1 = h.wait_until(lambda: fired(p1), 15, 0.3)
@@ -725,7 +714,7 @@ def group_receivers(g):
                     for p in (p1, p2):
                         t0 = time.monotonic()
                         try:
-                            fetch(p, timeout=5)
+                            h.fetch(p, timeout=5)
                             lat[p].append(time.monotonic() - t0)
                         except OSError:
                             lat[p].append(99.0)
@@ -783,7 +772,7 @@ def group_listeners(g):
                     pg.psql("SELECT 42 AS nx_listeners")
 
                 def counted():
-                    fams = h.parse_prometheus(fetch(port))
+                    fams = h.parse_prometheus(h.fetch(port))
                     return sum(v for l, v in tr.samples(fams, "nexus_postgres_queries_total")
                                if l.get("server") == server)
                 n = h.wait_until(lambda: counted() >= 6 and counted(), 10, 0.3) or counted()

@@ -672,19 +672,11 @@ def main():
     skip = "missing tools: %s" % " ".join(missing) if missing else None
     d = tempfile.mkdtemp(prefix="nx-http-")
     try:
-        def guarded(fn, limit):
-            def body(g):
-                if not os.access(h.AGENT, os.X_OK):
-                    g.fail_rest("agent binary %s not built" % h.AGENT)
-                    return
-                with h.time_limit(limit):
-                    fn(g, d)
-            return body
-        h.run_group(tap, ERROR_CHECKS, guarded(group_errors, 90),
+        h.run_group(tap, ERROR_CHECKS, h.guarded(group_errors, 90, d),
                     "missing tools: openssl" if h.missing_tools("openssl") else None)
-        h.run_group(tap, ABUSE_CHECKS, guarded(group_abuse, 180), priv or skip)
-        h.run_group(tap, TLS_CHECKS, guarded(group_tls, 90), priv or skip)
-        h.run_group(tap, PROM_CHECKS, guarded(group_prometheus, 90),
+        h.run_group(tap, ABUSE_CHECKS, h.guarded(group_abuse, 180, d), priv or skip)
+        h.run_group(tap, TLS_CHECKS, h.guarded(group_tls, 90, d), priv or skip)
+        h.run_group(tap, PROM_CHECKS, h.guarded(group_prometheus, 90, d),
                     priv or skip or ("missing tools: prometheus"
                                      if h.missing_tools("prometheus") else None))
     finally:

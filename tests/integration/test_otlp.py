@@ -249,15 +249,6 @@ def metric_value(text, name, **match):
     return sum(v for l, v in samples(text, name) if all(l.get(k) == w for k, w in match.items()))
 
 
-def commandstats(rd):
-    out = {}
-    for line in rd.cli("INFO", "commandstats")[0].splitlines():
-        m = re.match(r"cmdstat_(\w+):calls=(\d+)", line)
-        if m:
-            out[m.group(1)] = int(m.group(2))
-    return out
-
-
 class Load:
     """GET/SET over one Redis connection and a simple query over psql, until stopped."""
 
@@ -454,7 +445,7 @@ def group_flow(g):
                                                    l.get("body")) for l in pgslow][:3]])
 
                 # ---- faults, with traffic running
-                cs0 = commandstats(rd)
+                cs0 = h.commandstats(rd)
                 load = Load(rd, pg).start()
                 slow_scrapes = []
 
@@ -508,7 +499,7 @@ def group_flow(g):
                 load.stop()
                 time.sleep(2.5)
                 t4 = counters()
-                cs1 = commandstats(rd)
+                cs1 = h.commandstats(rd)
                 with recv.lock:
                     kinds = {m: len([r for r in recv.requests if r[4] == m])
                              for m in ("garbage", "slow")}
@@ -618,18 +609,9 @@ def main():
     missing = h.missing_tools("redis-server", "protoc")
     skip = priv or ("missing tools: %s" % " ".join(missing) if missing else None)
 
-    def guarded(fn, limit):
-        def body(g):
-            if not os.access(h.AGENT, os.X_OK):
-                g.fail_rest("agent binary %s not built" % h.AGENT)
-                return
-            with h.time_limit(limit):
-                fn(g)
-        return body
-
-    h.run_group(tap, [HELP_CHECK], guarded(group_help, 20))
-    h.run_group(tap, CHECKS, guarded(group_flow, 300), skip)
-    h.run_group(tap, EXP_CHECKS, guarded(group_exponential, 120), skip)
+    h.run_group(tap, [HELP_CHECK], h.guarded(group_help, 20))
+    h.run_group(tap, CHECKS, h.guarded(group_flow, 300), skip)
+    h.run_group(tap, EXP_CHECKS, h.guarded(group_exponential, 120), skip)
     return tap.done()
 
 

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -33,11 +32,6 @@ CHECKS = [
     "afterwards a clean workload (20,000 GET and SET, -P 16) is counted exactly (INFO "
     "commandstats deltas) within 10 s, and the agent is still running",
 ]
-
-
-def fetch(port, timeout=5):
-    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=timeout) as r:
-        return r.read().decode()
 
 
 def metric(text, name, **match):
@@ -66,11 +60,6 @@ def commands(text):
     return out
 
 
-def commandstats(redis):
-    out, _ = redis.cli("INFO", "commandstats")
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"cmdstat_(\w+):calls=(\d+)", out)}
-
-
 def error_replies(redis):
     out, _ = redis.cli("INFO", "stats")
     m = re.search(r"total_error_replies:(\d+)", out)
@@ -81,7 +70,7 @@ def scraper(port, stop, lat, failures):
     while not stop.is_set():
         t0 = time.monotonic()
         try:
-            fetch(port, timeout=5)
+            h.fetch(port, timeout=5)
             lat.append(time.monotonic() - t0)
         except Exception as e:  # noqa: BLE001 - any failure is the finding
             failures.append(repr(e))
@@ -95,7 +84,7 @@ def body(g):
                      "127.0.0.1:%d" % port, "--no-alerts", "--ring-mb", "1",
                      "--capture-bytes", "1048576", mode="run", raw=False) as agent:
             redis.cli("CONFIG", "RESETSTAT")
-            before = fetch(port)
+            before = h.fetch(port)
             stop, lat, failures = threading.Event(), [], []
             t = threading.Thread(target=scraper, args=(port, stop, lat, failures), daemon=True)
             t.start()
@@ -113,8 +102,8 @@ def body(g):
                 stop.set()
                 t.join(10)
             time.sleep(2.5)  # the ring drained, the figures published
-            during = fetch(port)
-            cstats, errs = commandstats(redis), error_replies(redis)
+            during = h.fetch(port)
+            cstats, errs = h.commandstats(redis), error_replies(redis)
             lost = metric(during, "nexus_agent_events_lost_total")
             g.check(CHECKS[0], lost > 0, ["lost %d" % lost])
             by_cpu = [line for line in during.splitlines()
@@ -141,14 +130,14 @@ def body(g):
                     ["resyncs %d -> %d" % (metric(before, "nexus_redis_resyncs_total"),
                                            metric(during, "nexus_redis_resyncs_total"))])
 
-            a0, c0 = commands(fetch(port)), commandstats(redis)
+            a0, c0 = commands(h.fetch(port)), h.commandstats(redis)
             r, _ = h.run(["redis-benchmark", "-h", "127.0.0.1", "-p", str(redis.port), "-c", "4",
                           "-P", "16", "-n", "20000", "-t", "set,get", "-q"], timeout=60)
-            c1 = commandstats(redis)
+            c1 = h.commandstats(redis)
             want = {c: c1.get(c, 0) - c0.get(c, 0) for c in ("get", "set")}
             deadline, seen = time.monotonic() + 10, None
             while time.monotonic() < deadline:
-                a1 = commands(fetch(port))
+                a1 = commands(h.fetch(port))
                 seen = {c: a1.get((c, "ok"), 0) - a0.get((c, "ok"), 0) for c in ("get", "set")}
                 if seen == want:
                     break

@@ -17,13 +17,11 @@ import os
 import re
 import sys
 import time
-import urllib.request
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 
-PG_ENV = {"PGSSLMODE": "disable", "PGGSSENCMODE": "disable", "PGCONNECT_TIMEOUT": "10"}
 DBS = ("postgres", "nx_shop")
 # (database, schema.table, index) the workload uses; nx_archive's index is never used
 USED = [("postgres", "public", "nx_orders", "nx_orders_pkey"),
@@ -57,17 +55,11 @@ def chk(g, name, cond, diag):
     g.check(name, cond, diag)
 
 
-def pg_env():
-    env = dict(os.environ, PGAPPNAME="nx-test", **PG_ENV)
-    env.pop("PGPASSWORD", None)
-    return env
-
-
 def psql(pg, sql, db="postgres", timeout=60):
     r, pid = h.run([h.pg_tool("psql"), "-X", "-A", "-t", "-F", "\x1f", "-v", "ON_ERROR_STOP=1",
                     "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", "-d", db]
                    + [a for q in ([sql] if isinstance(sql, str) else sql) for a in ("-c", q)],
-                   timeout=timeout, env=pg_env())
+                   timeout=timeout, env=h.pg_env())
     pg.client_pids.append(pid)
     if r.returncode != 0:
         raise h.HarnessError("psql failed (%d): %s" % (r.returncode,
@@ -78,16 +70,11 @@ def psql(pg, sql, db="postgres", timeout=60):
 def pgbench(pg, db, script, *args, timeout=90):
     r, _ = h.run([h.pg_tool("pgbench"), "-n", "-h", "127.0.0.1", "-p", str(pg.port),
                   "-U", "postgres", "-f", script] + list(args) + [db],
-                 timeout=timeout, env=pg_env())
+                 timeout=timeout, env=h.pg_env())
     if r.returncode != 0:
         e = h.HarnessError("pgbench failed (%d)" % r.returncode)
         e.detail = (r.stdout + r.stderr).decode(errors="replace").splitlines()[-10:]
         raise e
-
-
-def fetch(port, path="/metrics", timeout=5):
-    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=timeout) as r:
-        return r.read().decode("utf-8")
 
 
 def statio(pg):
@@ -104,7 +91,7 @@ def statio(pg):
 
 def api_indexes(port):
     """{(database, schema, table, index): (hits, reads)}, [unused entries], the whole answer."""
-    doc = json.loads(fetch(port, "/api/v1/database/indexes"))
+    doc = json.loads(h.fetch(port, "/api/v1/database/indexes"))
     used, unused = {}, []
     for sv in doc["servers"]:
         for d in sv["databases"]:
@@ -228,7 +215,7 @@ def group_peer(g, pg):
                 and re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", since)
                 and not any(u[:4] == k for k in USED for u in unused),
                 ["unused: %s; since %s" % (unused[:8], since)])
-        rels = json.loads(fetch(port, "/api/v1/database/relations"))
+        rels = json.loads(h.fetch(port, "/api/v1/database/relations"))
         kinds = {(r.get("database"), r.get("name")): r.get("kind") for r in rels["relations"]}
         want = {("postgres", "nx_orders"): "table", ("postgres", "nx_orders_customer_idx"):
                 "index"}
@@ -236,7 +223,7 @@ def group_peer(g, pg):
         chk(g, c[5], rels["catalog"] and all(kinds.get(k) == v for k, v in want.items())
             and all(r.get("schema") == "pg_catalog" and r.get("kind") for r in shared),
                 ["relations: %s" % json.dumps(rels["relations"][:6])])
-        fams = h.parse_prometheus(fetch(port))
+        fams = h.parse_prometheus(h.fetch(port))
         m_ok, info = True, []
         for k in USED[:3]:
             lab = {"database": k[0], "relation": "%s.%s" % (k[1], k[3]), "kind": "index"}
@@ -282,7 +269,7 @@ def group_bad(g, pg):
     with h.agent("--no-default-targets", "--pid", str(pg.pid), "--listen",
                  "127.0.0.1:%d" % port, "--pg-catalog", bad, mode="run", raw=False) as a:
         def errors():
-            fams = h.parse_prometheus(fetch(port))
+            fams = h.parse_prometheus(h.fetch(port))
             f = fams.get("nexus_postgres_catalog_errors_total", {"samples": []})
             return int(f["samples"][0][2]) if f["samples"] else 0
         psql(pg, "SELECT count(*) FROM nx_items WHERE id = 3")
@@ -293,8 +280,8 @@ def group_bad(g, pg):
         n = errors()
         logged = [l for l in a.stderr if "pg-catalog" in l]
         chk(g, BAD[0], n >= 2 and len(logged) == 1, ["errors %d; log lines %s" % (n, logged)])
-        rels = json.loads(fetch(port, "/api/v1/database/relations"))
-        fams = h.parse_prometheus(fetch(port))
+        rels = json.loads(h.fetch(port, "/api/v1/database/relations"))
+        fams = h.parse_prometheus(h.fetch(port))
         queries = fams.get("nexus_postgres_queries_total", {"samples": []})["samples"]
         chk(g, BAD[1], a.running and rels["relations"] and rels["catalog"] is True
                 and all("name" not in r and r["relfilenode"] > 0 for r in rels["relations"])

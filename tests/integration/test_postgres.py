@@ -21,7 +21,6 @@ import re
 import subprocess
 import sys
 import time
-import urllib.request
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -30,7 +29,6 @@ import harness as h  # noqa: E402
 PUBLISH_WAIT = 1.3  # the agent publishes its PostgreSQL figures once per second
 SECRET = "s3cr3t-literal-XYZ"
 BENCH_SECONDS = 3
-PG_ENV = {"PGSSLMODE": "disable", "PGGSSENCMODE": "disable", "PGCONNECT_TIMEOUT": "10"}
 SELECT_ABALANCE = "select abalance from pgbench_accounts where aid = $1"
 PGSS_SELECT_ABALANCE = "SELECT abalance FROM pgbench_accounts WHERE aid = $1"
 
@@ -51,12 +49,6 @@ def postgres_with_pgss(timeout=60):
                                                 "cluster_name=nx/itest"))
 
 
-def pg_env():
-    env = dict(os.environ, PGAPPNAME="nx-test", **PG_ENV)
-    env.pop("PGPASSWORD", None)
-    return env
-
-
 def psql(pg, sql, unix=False, check=True, timeout=20):
     """Statements (a string or a list: one -c, i.e. one Query message, each) through psql;
     returns (returncode, stdout, stderr). Fields are separated by \\x1f."""
@@ -64,7 +56,7 @@ def psql(pg, sql, unix=False, check=True, timeout=20):
     r, pid = h.run([h.pg_tool("psql"), "-X", "-A", "-t", "-F", "\x1f", "-h", host,
                     "-p", str(pg.port), "-U", "postgres", "-d", "postgres"]
                    + [a for q in ([sql] if isinstance(sql, str) else sql) for a in ("-c", q)],
-                   timeout=timeout, env=pg_env())
+                   timeout=timeout, env=h.pg_env())
     pg.client_pids.append(pid)
     out, err = r.stdout.decode(errors="replace").strip(), r.stderr.decode(errors="replace")
     if check and r.returncode != 0:
@@ -74,7 +66,7 @@ def psql(pg, sql, unix=False, check=True, timeout=20):
 
 def pgbench(pg, *args, timeout=60):
     r, _ = h.run([h.pg_tool("pgbench"), "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres"]
-                 + list(args) + ["postgres"], timeout=timeout, env=pg_env())
+                 + list(args) + ["postgres"], timeout=timeout, env=h.pg_env())
     out = (r.stdout + r.stderr).decode(errors="replace")
     if r.returncode != 0:
         e = h.HarnessError("pgbench %s failed (%d)" % (" ".join(args), r.returncode))
@@ -95,11 +87,6 @@ def pgss(pg):
 
 
 # ------------------------------------------------------------------------------ the agent's view
-
-def fetch(port, path="/metrics", timeout=5):
-    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=timeout) as r:
-        return r.read().decode("utf-8")
-
 
 def samples(fams, name, family=None):
     f = fams.get(family or name)
@@ -156,7 +143,7 @@ def wait_view(port, pred, timeout=15):
 
     def look():
         try:
-            v = View(fetch(port))
+            v = View(h.fetch(port))
         except (OSError, h.PromParseError) as e:
             st["err"] = "%s: %s" % (type(e).__name__, e)
             return False
@@ -353,7 +340,7 @@ def group_misc(g, s):
                      if l.get("server") in (s.tcp, s.unix)]
     p = subprocess.Popen([h.pg_tool("psql"), "-X", "-q", "-h", "127.0.0.1", "-p", str(pg.port),
                           "-U", "postgres", "-d", "postgres"], stdin=subprocess.PIPE,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=pg_env())
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=h.pg_env())
     try:
         p.stdin.write(b"BEGIN;\nSELECT 1 AS nx_in_txn;\n")
         p.stdin.flush()
@@ -412,7 +399,7 @@ def group_expo(g, s, promtool_missing):
                           and e.get("query") == "select $1 as nx_trace_end", 15)
         time.sleep(0.3)
     view = s.sync()
-    text = fetch(s.port)
+    text = h.fetch(s.port)
     evs = [e for e in tr.events if e.get("event") == "postgres"]
     sec = [e for e in evs if e.get("query") in (t_sel, t_ins)]
     g.check(c[0], SECRET not in text and SECRET.lower() not in text.lower()
@@ -468,7 +455,7 @@ def group_expo(g, s, promtool_missing):
                   if not re.fullmatch(r"ok|unknown|[0-9A-Z]{2}", str(l.get("status")))})
     g.check(c[6], not bad and view.rows, ["bad status labels: %s" % bad])
 
-    raw = fetch(s.port, "/api/v1/database/slow-queries")
+    raw = h.fetch(s.port, "/api/v1/database/slow-queries")
     doc = json.loads(raw)
     srv = [x for x in doc.get("servers", []) if x.get("server") == s.tcp]
     rows = (srv[0].get("by_p95", []) + srv[0].get("by_total_time", [])) if srv else []
@@ -486,11 +473,11 @@ def group_expo(g, s, promtool_missing):
             ["servers %s" % [x.get("server") for x in doc.get("servers", [])],
              "by total time: %s" % [(q.get("query"), q.get("total_ms"))
                                     for q in (srv[0].get("by_total_time", []) if srv else [])]])
-    env = dict(pg_env(), PGAPPNAME="nx-second")
+    env = dict(h.pg_env(), PGAPPNAME="nx-second")
     h.run([h.pg_tool("psql"), "-X", "-q", "-h", "127.0.0.1", "-p", str(s.pg.port), "-U",
            "postgres", "-d", "postgres", "-c", "SELECT 1"], timeout=20, env=env)
     s.sync()
-    doc = json.loads(fetch(s.port, "/api/v1/database/connections"))
+    doc = json.loads(h.fetch(s.port, "/api/v1/database/connections"))
     srv = [x for x in doc.get("servers", []) if x.get("server") == s.tcp]
     ids = srv[0].get("connections", []) if srv else []
     states = {st for c_ in ids for st in c_.get("states", {})}
@@ -533,7 +520,7 @@ USDT_CHECKS = [
 
 def usdt_view(port):
     """{name: value} of the USDT families for database postgres (summed over labels)."""
-    fams = h.parse_prometheus(fetch(port))
+    fams = h.parse_prometheus(h.fetch(port))
     out = {}
     for name in ("nexus_postgres_buffer_hits_total", "nexus_postgres_buffer_reads_total",
                  "nexus_postgres_lock_wait_seconds_total", "nexus_postgres_lock_waiting_backends"):
@@ -622,12 +609,12 @@ def usdt_checks(g, s, x):
     holder = subprocess.Popen(
         [h.pg_tool("psql"), "-X", "-q", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres",
          "-d", "postgres", "-c", "BEGIN", "-c", "LOCK TABLE nx_lock IN ACCESS EXCLUSIVE MODE",
-         "-c", "SELECT pg_sleep(2.5)", "-c", "COMMIT"], env=pg_env(),
+         "-c", "SELECT pg_sleep(2.5)", "-c", "COMMIT"], env=h.pg_env(),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.4)
     waiter = subprocess.Popen(
         [h.pg_tool("psql"), "-X", "-q", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres",
-         "-d", "postgres", "-c", "SELECT count(*) FROM nx_lock"], env=pg_env(),
+         "-d", "postgres", "-c", "SELECT count(*) FROM nx_lock"], env=h.pg_env(),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     seen_waiting = h.wait_until(
         lambda: usdt_view(s.port)["nexus_postgres_lock_waiting_backends"] >= 1, 2.5, 0.2)
@@ -656,7 +643,7 @@ def usdt_checks(g, s, x):
              "postgres", "-d", "postgres", "-c", "BEGIN",
              "-c", "UPDATE nx_dl SET v = v + 1 WHERE id = %d" % first, "-c", "SELECT pg_sleep(0.5)",
              "-c", "UPDATE nx_dl SET v = v + 1 WHERE id = %d" % second, "-c", "COMMIT"],
-            env=pg_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            env=h.pg_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     a, b = session(1, 2), session(2, 1)
     a.wait(20)
     b.wait(20)
@@ -673,7 +660,7 @@ def usdt_checks(g, s, x):
     x_info.append("--pg-exec-time agent deadlocks +%d, rollbacks +%d; pg_stat_database +%d, +%d"
                   % (x_dl, x_rb, pg_dl, pg_rb))
 
-    st = json.loads(fetch(s.port, "/api/v1/database/stats"))
+    st = json.loads(h.fetch(s.port, "/api/v1/database/stats"))
     dbs = [d for sv in st["servers"] if sv["server"] == s.tcp for d in sv["databases"]
            if d["database"] == "postgres"]
     d = dbs[0] if dbs else {}
@@ -683,10 +670,10 @@ def usdt_checks(g, s, x):
             ["stats: %s" % json.dumps(st)[:600]])
 
     _, fnode, _ = psql(pg, "SELECT pg_relation_filenode('nx_big')")
-    rels = json.loads(fetch(s.port, "/api/v1/database/relations"))
+    rels = json.loads(h.fetch(s.port, "/api/v1/database/relations"))
     mine = [r for r in rels["relations"] if r["relfilenode"] == int(fnode)
             and r["database"] == "postgres" and r["buffer_reads"] > 1000]
-    slow = json.loads(fetch(s.port, "/api/v1/database/slow-queries"))
+    slow = json.loads(h.fetch(s.port, "/api/v1/database/slow-queries"))
     scans = [q for sv in slow["servers"] for q in sv["by_p95"] + sv["by_total_time"]
              if q["query"] == "select count(*) from nx_big where pad <> $1"]
     c5 = (bool(mine) and bool(scans) and scans[0]["buffer_reads"] > 1000
@@ -696,7 +683,7 @@ def usdt_checks(g, s, x):
 
     # Execution time: the same sleep through the simple and the extended protocol.
     def exec_and_wire(text_):
-        fams = h.parse_prometheus(fetch(x.port))
+        fams = h.parse_prometheus(h.fetch(x.port))
         ex = sum(v for l, v in samples(fams, "nexus_postgres_query_exec_seconds_total")
                  if l.get("fingerprint") in fps(fams, text_))
         wire = sum(v for l, v in samples(fams, "nexus_postgres_query_duration_seconds_sum",
@@ -747,7 +734,7 @@ def early_session(pg, unix):
                              pg.sockdir if unix else "127.0.0.1", "-p", str(pg.port),
                              "-U", EARLY_USER, "-d", EARLY_DB],
                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=pg_env())
+                            stderr=subprocess.DEVNULL, env=h.pg_env())
 
 
 def group_early(g, s):
@@ -768,7 +755,7 @@ def group_early(g, s):
         bench = subprocess.Popen([h.pg_tool("pgbench"), "-h", "127.0.0.1", "-p", str(pg.port),
                                   "-U", EARLY_USER, "-n", "-f", script, "-c", "2", "-R", "100",
                                   "-T", "25", EARLY_DB], stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=pg_env())
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=h.pg_env())
         procs.append(bench)
         tcp, unix = early_session(pg, False), early_session(pg, True)
         procs += [tcp, unix]
@@ -793,7 +780,7 @@ def group_early(g, s):
                               20)
             time.sleep(PUBLISH_WAIT)
             v = wait_view(port, lambda v: True, 5)[0]
-            conns = json.loads(fetch(port, "/api/v1/database/connections"))
+            conns = json.loads(h.fetch(port, "/api/v1/database/connections"))
             alive = bench.poll() is None
             a2_tail = a2.stderr_tail(6)
         if not alive:

@@ -18,7 +18,6 @@ import gzip
 import http.server
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -123,7 +122,7 @@ class Load:
                         for f in (self._redis, self._pg)]
 
     def _redis(self):
-        enc = ta.resp
+        enc = h.resp
         try:
             s = socket.create_connection(("127.0.0.1", self.rd.port), timeout=10)
             f = s.makefile("rb")
@@ -318,14 +317,7 @@ def main():
     missing = h.missing_tools("redis-server", "redis-cli", "postgres", "initdb")
     if not skip and missing:
         skip = "missing: %s" % ", ".join(missing)
-    tmp = tempfile.mkdtemp(prefix="nx-privacy-")
-    try:
-        def run_body(g):
-            with h.time_limit(300):
-                body(g, tmp)
-        h.run_group(tap, CHECKS, run_body, skip)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    h.run_group_in_tmpdir(tap, CHECKS, body, skip, "nx-privacy-", 300)
     return tap.done()
 
 

@@ -82,7 +82,7 @@ def start(caps, rd, pg, *extra):
 
 def metrics_up(port):
     try:
-        return bool(tf.fetch(port))
+        return bool(h.fetch(port))
     except OSError:
         return False
 
@@ -95,7 +95,7 @@ def fails(caps, rd, pg, *extra):
 
 
 def pg_wire_count(port):
-    fams = h.parse_prometheus(tf.fetch(port))
+    fams = h.parse_prometheus(h.fetch(port))
     return sum(v for l, v in tr.samples(fams, "nexus_postgres_queries_total"))
 
 

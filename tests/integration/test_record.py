@@ -51,12 +51,6 @@ def pg_counts(fams):
     return out
 
 
-def commandstats(redis):
-    out, _ = redis.cli("INFO", "commandstats")
-    return {m.group(1): int(m.group(2))
-            for m in re.finditer(r"cmdstat_(\w+):calls=(\d+)", out)}
-
-
 def replay_metrics(argv, port, user=None, timeout=60):
     """Runs `replay FILE --listen`, waits for its 'serving until stopped' line, scrapes, stops.
     Returns (families, stderr lines, exit status)."""
@@ -73,7 +67,7 @@ def replay_metrics(argv, port, user=None, timeout=60):
             lines.append(raw.decode(errors="replace").rstrip())
             if "serving until stopped" in lines[-1] or time.monotonic() > deadline:
                 break
-        text = tp.fetch(port) if p.poll() is None else ""
+        text = h.fetch(port) if p.poll() is None else ""
     finally:
         # the whole group: runuser does not pass SIGINT on to its child
         if p.poll() is None:
@@ -111,10 +105,10 @@ def body(g, tmp):
             finally:
                 rc = recorder.stop(signal.SIGINT)
             time.sleep(tp.PUBLISH_WAIT)
-            live_fams = h.parse_prometheus(tp.fetch(live_port))
+            live_fams = h.parse_prometheus(h.fetch(live_port))
             if not live.running:
                 raise h.HarnessError("the live agent died")
-        cstats = commandstats(redis)
+        cstats = h.commandstats(redis)
         pgss = tp.pgss(pg)
     mode = os.stat(rec).st_mode & 0o777
     g.check(CHECKS[0], mode == 0o600 and rc == 0,
@@ -199,14 +193,7 @@ def main():
                               "postgres", "initdb", "runuser")
     if not skip and missing:
         skip = "missing: %s" % ", ".join(missing)
-    tmp = tempfile.mkdtemp(prefix="nx-record-")
-    try:
-        def run_body(g):
-            with h.time_limit(300):
-                body(g, tmp)
-        h.run_group(tap, CHECKS, run_body, skip)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    h.run_group_in_tmpdir(tap, CHECKS, body, skip, "nx-record-", 300)
     return tap.done()
 
 

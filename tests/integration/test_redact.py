@@ -13,12 +13,10 @@ length of every record, and their replays count the same commands and statements
 
 import os
 import re
-import shutil
 import signal
 import socket
 import struct
 import sys
-import tempfile
 import time
 import zlib
 
@@ -239,14 +237,7 @@ def main():
     missing = h.missing_tools("redis-server", "redis-benchmark", "pgbench", "postgres", "initdb")
     if not skip and missing:
         skip = "missing: %s" % ", ".join(missing)
-    tmp = tempfile.mkdtemp(prefix="nx-redact-")
-    try:
-        def run_body(g):
-            with h.time_limit(300):
-                body(g, tmp)
-        h.run_group(tap, CHECKS, run_body, skip)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    h.run_group_in_tmpdir(tap, CHECKS, body, skip, "nx-redact-", 300)
     return tap.done()
 
 

@@ -36,15 +36,6 @@ PUBLISH_WAIT = 1.3  # the capture thread publishes Redis figures once per second
 
 # ------------------------------------------------------------------------------- a RESP client
 
-def resp(*args):
-    """A command as clients send it: a RESP array of bulk strings."""
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
-
-
 class RespError(str):
     """An error reply (its text)."""
 
@@ -131,12 +122,12 @@ class RespClient:
         raise h.HarnessError("not RESP: %r" % line[:80])
 
     def call(self, *args):
-        self.send(resp(*args))
+        self.send(h.resp(*args))
         return self.read()
 
     def pipeline(self, cmds):
         """Sends every command in one write, then reads their replies."""
-        self.send(b"".join(resp(*c) for c in cmds))
+        self.send(b"".join(h.resp(*c) for c in cmds))
         return [self.read() for _ in cmds]
 
 
@@ -507,7 +498,7 @@ def group_burst(g):
                     cl.call("SET", "user:%d" % i, "v")
                     m.keys.add("user:%d" % i)
                 burst = [("GET", "user:%d" % i) for i in range(80)]
-                if len(b"".join(resp(*x) for x in burst)) < 2048:
+                if len(b"".join(h.resp(*x) for x in burst)) < 2048:
                     raise h.HarnessError("the burst is too small")
                 cl.pipeline(burst)
                 for x in burst:
@@ -677,7 +668,7 @@ def group_disconnect(g):
                 if cl.call("SET", "big:v", val) != "OK":
                     raise h.HarnessError("SET of 5 MB failed")
             s = socket.create_connection(("127.0.0.1", rd.port), timeout=10)
-            s.sendall(resp("GET", "big:v"))
+            s.sendall(h.resp("GET", "big:v"))
             got = b""
             while len(got) < 100:
                 d = s.recv(100 - len(got))
@@ -927,9 +918,9 @@ def group_trace(g):
         g.check(c[2], len(redis_evs) == 6 and not bad,
                 ["%d redis events (want 6)" % len(redis_evs)] + [json.dumps(e) for e in bad[:4]])
         sizes_ok = (hit is not None and miss is not None
-                    and hit.get("request_bytes") == len(resp("GET", "user:1"))
+                    and hit.get("request_bytes") == len(h.resp("GET", "user:1"))
                     and hit.get("reply_bytes") == len(b"$1\r\nv\r\n")
-                    and miss.get("request_bytes") == len(resp("GET", "user:missing"))
+                    and miss.get("request_bytes") == len(h.resp("GET", "user:missing"))
                     and miss.get("reply_bytes") == len(b"$-1\r\n"))
         g.check(c[3], sizes_ok, ["hit %s" % json.dumps(hit), "miss %s" % json.dumps(miss)])
         raw = [e for e in events if e.get("event") == "data" and e.get("pid") == rd.pid]
@@ -1128,29 +1119,20 @@ def main():
     missing = h.missing_tools("redis-server", "redis-cli")
     skip = priv or ("missing tools: %s" % " ".join(missing) if missing else None)
 
-    def guarded(fn, limit):
-        def body(g):
-            if not os.access(h.AGENT, os.X_OK):
-                g.fail_rest("agent binary %s not built" % h.AGENT)
-                return
-            with h.time_limit(limit):
-                fn(g)
-        return body
-
     bench_skip = skip or ("missing tools: redis-benchmark"
                           if h.missing_tools("redis-benchmark") else None)
     promtool_missing = bool(h.missing_tools("promtool"))
-    h.run_group(tap, MIX_CHECKS, guarded(group_mix, 40), skip)
-    h.run_group(tap, BURST_CHECKS, guarded(group_burst, 40), skip)
-    h.run_group(tap, BENCH_CHECKS, guarded(group_bench, 90), bench_skip)
-    h.run_group(tap, UNIX_CHECKS, guarded(group_unix, 30), skip)
-    h.run_group(tap, BIG_CHECKS, guarded(group_big, 30), skip)
-    h.run_group(tap, DISCONNECT_CHECKS, guarded(group_disconnect, 45), skip)
-    h.run_group(tap, EXPO_CHECKS, guarded(lambda g: group_expo(g, promtool_missing), 30), skip)
-    h.run_group(tap, TRACE_CHECKS, guarded(group_trace, 30), skip)
-    h.run_group(tap, MULTI_CHECKS, guarded(group_multi, 40), skip)
+    h.run_group(tap, MIX_CHECKS, h.guarded(group_mix, 40), skip)
+    h.run_group(tap, BURST_CHECKS, h.guarded(group_burst, 40), skip)
+    h.run_group(tap, BENCH_CHECKS, h.guarded(group_bench, 90), bench_skip)
+    h.run_group(tap, UNIX_CHECKS, h.guarded(group_unix, 30), skip)
+    h.run_group(tap, BIG_CHECKS, h.guarded(group_big, 30), skip)
+    h.run_group(tap, DISCONNECT_CHECKS, h.guarded(group_disconnect, 45), skip)
+    h.run_group(tap, EXPO_CHECKS, h.guarded(lambda g: group_expo(g, promtool_missing), 30), skip)
+    h.run_group(tap, TRACE_CHECKS, h.guarded(group_trace, 30), skip)
+    h.run_group(tap, MULTI_CHECKS, h.guarded(group_multi, 40), skip)
     h.run_group(tap, UPROBE_CHECKS,
-                guarded(lambda g: group_uprobes(g, promtool_missing), 120), skip)
+                h.guarded(lambda g: group_uprobes(g, promtool_missing), 120), skip)
     return tap.done()
 
 

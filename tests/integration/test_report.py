@@ -80,14 +80,6 @@ def get(url, timeout=5):
         return status, body
 
 
-def resp(*args):
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
-
-
 def read_reply(f):
     line = f.readline()
     if line[:1] == b"$":
@@ -119,22 +111,22 @@ def redis_load(port):
     """The test's Redis load: hits on user:, misses on sess:, KEYS, short connections."""
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
     f = s.makefile("rb")
-    s.sendall(b"".join(resp("SET", "user:%d" % i, "v") for i in range(20)))
+    s.sendall(b"".join(h.resp("SET", "user:%d" % i, "v") for i in range(20)))
     for _ in range(20):
         read_reply(f)
-    s.sendall(b"".join(resp("GET", "user:%d" % (i % 20)) for i in range(N_HIT)))
+    s.sendall(b"".join(h.resp("GET", "user:%d" % (i % 20)) for i in range(N_HIT)))
     for _ in range(N_HIT):
         read_reply(f)
-    s.sendall(b"".join(resp("GET", "sess:%d" % i) for i in range(N_MISS)))
+    s.sendall(b"".join(h.resp("GET", "sess:%d" % i) for i in range(N_MISS)))
     for _ in range(N_MISS):
         read_reply(f)
     for _ in range(N_KEYS):
-        s.sendall(resp("KEYS", "*"))
+        s.sendall(h.resp("KEYS", "*"))
         read_reply(f)
     s.close()
     for _ in range(N_CHURN):
         c = socket.create_connection(("127.0.0.1", port), timeout=10)
-        c.sendall(resp("PING"))
+        c.sendall(h.resp("PING"))
         c.recv(64)
         c.close()
 

@@ -16,7 +16,6 @@ import re
 import shutil
 import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import threading
@@ -235,13 +234,8 @@ class Load:
         return self
 
     def start_pg(self):
-        env = dict(os.environ, PGSSLMODE="disable", PGGSSENCMODE="disable",
-                   PGAPPNAME="nx-status-load")
         self.psql_err = tempfile.TemporaryFile()
-        self.psql = subprocess.Popen(
-            [h.pg_tool("psql"), "-X", "-q", "-h", "127.0.0.1", "-p", str(self.pg.port), "-U",
-             "postgres", "-d", "postgres", "-f", "-"],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.psql_err, env=env)
+        self.psql = h.psql_session(self.pg, "nx-status-load", stderr=self.psql_err)
         t = threading.Thread(target=self._pg, daemon=True)
         t.start()
         self.threads.append(t)
@@ -276,15 +270,7 @@ class Load:
         if self.sock:
             self.sock.close()
         if self.psql:
-            try:
-                self.psql.stdin.close()
-            except OSError:
-                pass
-            try:
-                self.psql.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.psql.kill()
-                self.psql.wait()
+            h.end_psql(self.psql)
 
 
 def get(base, path, method="GET"):
@@ -662,16 +648,11 @@ def main():
         reason = "missing tools: %s" % " ".join(missing)
     if not reason and not os.access(h.AGENT, os.X_OK):
         reason = "agent binary %s not built" % h.AGENT
+    groups = h.Groups(tap, HEADER_CHECKS, BROWSER_CHECKS, REPORT_CHECKS)
     if reason:
-        for names in (HEADER_CHECKS, BROWSER_CHECKS, REPORT_CHECKS):
-            h.run_group(tap, names, None, reason)
+        groups.skip_all(reason)
         return tap.done()
     browser_reason = chromium_skip_reason()
-    reported = set()
-
-    def group(names, fn, skip=None):
-        reported.add(id(names))
-        h.run_group(tap, names, fn, skip)
 
     try:
         with h.redis_server() as rd, h.postgres_server() as pg:
@@ -700,18 +681,15 @@ def main():
                         with h.time_limit(120):
                             report_group(g, base)
 
-                    group(HEADER_CHECKS, headers)
-                    group(BROWSER_CHECKS, browser, browser_reason)
-                    group(REPORT_CHECKS, report, browser_reason)
+                    groups.run(HEADER_CHECKS, headers)
+                    groups.run(BROWSER_CHECKS, browser, browser_reason)
+                    groups.run(REPORT_CHECKS, report, browser_reason)
                     if os.path.exists(SCREENSHOT):
                         tap.diag("screenshot: %s" % SCREENSHOT)
             finally:
                 load.close()
     except h.HarnessError as e:
-        why = ["setup failed: %s" % e] + list(getattr(e, "detail", None) or [])
-        for names in (HEADER_CHECKS, BROWSER_CHECKS, REPORT_CHECKS):
-            if id(names) not in reported:
-                group(names, lambda g: g.fail_rest(why))
+        groups.setup_failed(e)
     return tap.done()
 
 

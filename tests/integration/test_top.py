@@ -77,12 +77,7 @@ class Load:
     def start(self):
         self.thread = threading.Thread(target=self._redis, daemon=True)
         self.thread.start()
-        env = dict(os.environ, PGSSLMODE="disable", PGGSSENCMODE="disable",
-                   PGAPPNAME="nx-top-load")
-        self.psql = subprocess.Popen(
-            [h.pg_tool("psql"), "-X", "-q", "-h", "127.0.0.1", "-p", str(self.pg.port), "-U",
-             "postgres", "-d", "postgres", "-f", "-"],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        self.psql = h.psql_session(self.pg, "nx-top-load")
         threading.Thread(target=self._pg, daemon=True).start()
         return self
 
@@ -101,15 +96,7 @@ class Load:
         if self.thread:
             self.thread.join(timeout=5)
         if self.psql:
-            try:
-                self.psql.stdin.close()
-            except OSError:
-                pass
-            try:
-                self.psql.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.psql.kill()
-                self.psql.wait()
+            h.end_psql(self.psql)
 
 
 class Tmux:
@@ -385,16 +372,10 @@ def main():
         "tmux is not installed (Debian package tmux; deploy/install-deps.sh installs it)"
     if not reason and not os.access(h.AGENT, os.X_OK):
         reason = "agent binary %s not built" % h.AGENT
+    groups = h.Groups(tap, SCREEN_CHECKS, BATCH_CHECKS, OWN_CHECKS)
     if reason:
-        for names in (SCREEN_CHECKS, BATCH_CHECKS, OWN_CHECKS):
-            h.run_group(tap, names, None, reason)
+        groups.skip_all(reason)
         return tap.done()
-
-    reported = set()
-
-    def group(names, fn, skip=None):
-        reported.add(id(names))
-        h.run_group(tap, names, fn, skip)
 
     try:
         with h.redis_server() as rd, h.postgres_server() as pg:
@@ -413,22 +394,19 @@ def main():
                         with h.time_limit(60):
                             batch_group(g, rd, pg, port)
 
-                    group(SCREEN_CHECKS, screen, tmux_reason)
-                    group(BATCH_CHECKS, batch)
+                    groups.run(SCREEN_CHECKS, screen, tmux_reason)
+                    groups.run(BATCH_CHECKS, batch)
 
                 # the test's agent is gone: top without --connect starts one of its own
                 def own(g):
                     with h.time_limit(240):
                         own_agent_group(g, rd, pg)
 
-                group(OWN_CHECKS, own)
+                groups.run(OWN_CHECKS, own)
             finally:
                 load.close()
     except h.HarnessError as e:
-        why = ["setup failed: %s" % e] + list(getattr(e, "detail", None) or [])
-        for names in (SCREEN_CHECKS, BATCH_CHECKS, OWN_CHECKS):
-            if id(names) not in reported:
-                group(names, lambda g: g.fail_rest(why))
+        groups.setup_failed(e)
     return tap.done()
 
 

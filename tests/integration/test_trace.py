@@ -27,17 +27,9 @@ FILTER_FLAGS = ["--server ADDR", "--kind redis|postgres", "--command SUBSTR", "-
 
 # ------------------------------------------------------------------------------ minimal clients
 
-def resp(*args):
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return out
-
-
 def redis_call(sk, *args):
     """Sends one command, reads its (simple, one-line or bulk) reply."""
-    sk.sendall(resp(*args))
+    sk.sendall(h.resp(*args))
     got = b""
     while not (got.endswith(b"\r\n") and (not got.startswith(b"$") or got.startswith(b"$-1")
                                            or got.count(b"\r\n") >= 2)):
@@ -73,13 +65,7 @@ def pg_ready(sk):
     """Reads messages up to ReadyForQuery; returns whether an ErrorResponse came before it."""
     buf, error = b"", False
     while True:
-        while len(buf) < 5 or len(buf) < 1 + struct.unpack("!i", buf[1:5])[0]:
-            part = sk.recv(65536)
-            if not part:
-                raise h.HarnessError("postgres closed the connection")
-            buf += part
-        t, ln = buf[:1], struct.unpack("!i", buf[1:5])[0]
-        body, buf = buf[5:1 + ln], buf[1 + ln:]
+        t, body, buf = h.pg_message(sk, buf)
         if t == b"R" and struct.unpack("!i", body[:4])[0] != 0:
             raise h.HarnessError("postgres wants authentication")
         if t == b"E":
@@ -251,20 +237,11 @@ def main():
     missing_pg = h.missing_tools("redis-server", "initdb", "postgres", "runuser")
     skip_pg = skip or ("missing tools: %s" % " ".join(missing_pg) if missing_pg else None)
 
-    def guarded(fn, limit):
-        def body(g):
-            if not os.access(h.AGENT, os.X_OK):
-                g.fail_rest("agent binary %s not built" % h.AGENT)
-                return
-            with h.time_limit(limit):
-                fn(g)
-        return body
-
-    h.run_group(tap, USAGE_CHECKS, guarded(group_usage, 30))
-    h.run_group(tap, COUNT_CHECKS, guarded(group_count, 60), skip_redis)
-    h.run_group(tap, SERVER_CHECKS, guarded(group_server, 60), skip_redis)
-    h.run_group(tap, ERROR_CHECKS, guarded(group_errors, 120), skip_pg)
-    h.run_group(tap, QUERY_CHECKS, guarded(group_query, 120), skip_pg)
+    h.run_group(tap, USAGE_CHECKS, h.guarded(group_usage, 30))
+    h.run_group(tap, COUNT_CHECKS, h.guarded(group_count, 60), skip_redis)
+    h.run_group(tap, SERVER_CHECKS, h.guarded(group_server, 60), skip_redis)
+    h.run_group(tap, ERROR_CHECKS, h.guarded(group_errors, 120), skip_pg)
+    h.run_group(tap, QUERY_CHECKS, h.guarded(group_query, 120), skip_pg)
     return tap.done()
 
 

@@ -28,14 +28,6 @@ SPIN = ("local s = redis.call('TIME') local t0 = s[1] * 1000000 + s[2] "
         "if n[1] * 1000000 + n[2] - t0 >= %d then break end end return 1" % (STALL_MS * 1000))
 
 
-def resp(*args):
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return out
-
-
 def complete(got):
     """A whole simple reply: a line, or a bulk string ("$-1" null included)."""
     if not got.endswith(b"\r\n"):
@@ -110,14 +102,14 @@ def group(g):
                 a, b = connect(rd, unix), connect(rd, unix)
                 # First requests: a connection's first bytes can arrive before the agent has
                 # seen it accepted, so their wait is not known.
-                call(a, resp("PING"))
-                call(b, resp("PING"))
+                call(a, h.resp("PING"))
+                call(b, h.resp("PING"))
                 seen = []
                 for i in range(ROUNDS):
                     key = "wait%s:%d" % ("u" if unix else "t", i)
-                    a.sendall(resp("EVAL", SPIN, 0))
+                    a.sendall(h.resp("EVAL", SPIN, 0))
                     time.sleep(0.03)  # the spin has begun
-                    _, felt = call(b, resp("GET", key))
+                    _, felt = call(b, h.resp("GET", key))
                     got = b""
                     while not got.endswith(b"\r\n"):
                         got += a.recv(64)
@@ -200,13 +192,7 @@ def pg_until_ready(sk, n):
     """Reads messages until the n-th ReadyForQuery; returns the time it ended."""
     buf = b""
     while n:
-        while len(buf) < 5 or len(buf) < 1 + struct.unpack("!i", buf[1:5])[0]:
-            part = sk.recv(65536)
-            if not part:
-                raise h.HarnessError("postgres closed the connection")
-            buf += part
-        t, ln = buf[:1], struct.unpack("!i", buf[1:5])[0]
-        body, buf = buf[5:1 + ln], buf[1 + ln:]
+        t, body, buf = h.pg_message(sk, buf)
         if t == b"E":
             raise h.HarnessError("postgres error: %r" % body[:120])
         if t == b"R" and struct.unpack("!i", body[:4])[0] != 0:

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-# `make lint`: clang-tidy and cppcheck over the agent's C code (agent/), clean means no finding.
+# `make lint`: clang-tidy and cppcheck over the agent's C code (agent/), and the include rule
+# between its folders (tests/lint/layers.sh); clean means no finding.
 # The check sets are below, with the reason for each check left out; a finding that is wrong for
 # one line is silenced on that line (NOLINT(check) / cppcheck-suppress check) with a why.
 # LINT_JOBS (default: the number of CPUs) clang-tidy processes at once. Exit 1 on any finding.
 # With file arguments (tests/lint/lint.sh agent/proto/resp.c ...) only those files are linted.
-# LINT_TAP=1 prints TAP for tests/run.sh: one test each for clang-tidy and cppcheck, the findings
-# as `#` lines; a tool that is not installed is a SKIP.
+# LINT_TAP=1 prints TAP for tests/run.sh: one test each for clang-tidy, cppcheck and layers, the
+# findings as `#` lines; a tool that is not installed is a SKIP.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 
@@ -50,7 +51,7 @@ if [ $# -gt 0 ]; then
 else
 	mapfile -t files < <(find agent -name '*.c' | sort)
 fi
-[ "$TAP" = 1 ] && echo "1..2"
+[ "$TAP" = 1 ] && echo "1..3"
 
 tidy="" n_tidy=0
 if ! command -v clang-tidy >/dev/null; then
@@ -102,11 +103,23 @@ else
 	[ "$TAP" = 1 ] && tap 2 cppcheck "$n_cpp" "$cpp"
 fi
 
+# stats/ must not include capture/, alert/ not export/...: the table and why are in layers.sh;
+# with no arguments it reads the headers too (files holds the .c files only)
+if [ $# -gt 0 ]; then
+	layers=$(bash tests/lint/layers.sh "${files[@]}")
+else
+	layers=$(bash tests/lint/layers.sh)
+fi
+n_layers=$(printf '%s' "$layers" | grep -c . || true)
+[ "$TAP" = 1 ] && tap 3 layers "$n_layers" "$layers"
+
 if [ "$TAP" != 1 ]; then
 	[ -z "$tidy" ] || printf '%s\n' "$tidy"
 	[ -z "$cpp" ] || printf '%s\n' "$cpp"
-	echo "lint: clang-tidy ${n_tidy} findings in ${#files[@]} files, cppcheck ${n_cpp} findings"
+	[ -z "$layers" ] || printf '%s\n' "$layers"
+	echo "lint: clang-tidy ${n_tidy} findings in ${#files[@]} files, cppcheck ${n_cpp} findings," \
+		"layers ${n_layers} findings"
 	# `make lint` is asked for explicitly: a missing tool is an error there, a SKIP under TAP
 	[ "$tidy_skip" -eq 0 ] && [ "$cpp_skip" -eq 0 ] || exit 1
 fi
-[ "$n_tidy" -eq 0 ] && [ "$n_cpp" -eq 0 ]
+[ "$n_tidy" -eq 0 ] && [ "$n_cpp" -eq 0 ] && [ "$n_layers" -eq 0 ]

@@ -59,7 +59,7 @@ def run_client(script, spec):
     cmd = ["node" if script.endswith(".js") else PYTHON, os.path.join(CLIENTS, script),
            json.dumps(spec)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
-                       env=dict(os.environ, **tp.PG_ENV))
+                       env=dict(os.environ, **h.PG_ENV))
     if r.returncode:
         raise h.HarnessError("%s %s: %s" % (script, spec, r.stderr[-400:]))
     return json.loads(r.stdout.strip().splitlines()[-1])

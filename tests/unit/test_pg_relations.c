@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
-#include "capture/pg_catalog.h"
+#include "capture/pg_catalog.h" /* pg_catalog__parse_rel */
 #include "export/api.h"
 #include "export/prom.h"
 #include "model/model_fill.h"
@@ -303,8 +303,8 @@ static void test_parse_rel(void **state)
 	assert_int_equal(pg_catalog__parse_rel("R\t5\t99999999999\ti\t0\ts\tn\tt", &rel, &db),
 			 -EINVAL);
 	assert_int_equal(pg_catalog__parse_rel("R\t5\t1\tix\t0\ts\tn\tt", &rel, &db), -EINVAL);
-	assert_string_equal(pg_catalog__kind_name('m'), "materialized_view");
-	assert_string_equal(pg_catalog__kind_name('?'), "other");
+	assert_string_equal(pg_names__kind('m'), "materialized_view");
+	assert_string_equal(pg_names__kind('?'), "other");
 }
 
 static void test_indexes_api(void **state)
