@@ -8,7 +8,8 @@
  * Why one file of this size: the two parsers, the queue, the key ring and the fast paths for
  * whole commands and bulk replies share the connection's private state on the per-byte path,
  * where a call across files would stop the compiler from inlining. The command table (what each
- * command's keys and reply mean) is the part that could stand alone: the first cut if it grows.
+ * command's keys and reply mean) stands alone in resp_commands.c: it is looked up once per
+ * distinct command name, not per byte.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "proto/resp.h"
+#include "proto/resp_commands.h"
 #include "util.h"
 
 #define LINE_CAP 48	 /* header lines and the start of simple strings/errors */
@@ -25,142 +27,6 @@
 #define INLINE_CAP 256	 /* bytes kept of an inline command line */
 #define FIRST_CHILD_CAP 16 /* bytes kept of a reply array's first element (pub/sub kind) */
 
-/* How a command's reply tells a keyspace hit or miss, as Redis counts it (lookupKeyRead*). */
-enum hitmode {
-	HM_NONE = 0,
-	HM_VALUE,     /* null reply: miss; a value or WRONGTYPE: hit (GET, GETEX, GETDEL, GETSET) */
-	HM_PER_KEY,   /* array reply, element i null: key i missed (MGET) */
-	HM_COUNT,     /* integer reply = keys found (EXISTS) */
-	HM_EMPTY_AGG, /* empty aggregate: miss (HGETALL, SMEMBERS: Redis never keeps empty ones) */
-	HM_FIELD,     /* hash field reads: hit when any value came back (HGET, HMGET; see README) */
-};
-
-enum kind {
-	K_NORMAL = 0,
-	K_SELECT,
-	K_HELLO,
-	K_MULTI,
-	K_EXEC,
-	K_DISCARD,
-	K_SUB,	 /* (p|s)subscribe: one confirmation per channel */
-	K_UNSUB, /* (p|s)unsubscribe: one per channel, or until the count is 0 */
-	K_RESET,
-	K_AUTH,
-};
-
-struct cmd_info {
-	const char *name;
-	uint8_t kind;
-	uint8_t hitmode;
-	int8_t first_key; /* argv index of the first key, 0: no key */
-	int8_t key_step;  /* 0: one key; n: every n-th argument from first_key is a key */
-	uint8_t flags;	  /* enum cmd_flag */
-};
-
-enum cmd_flag {
-	CMD_BLOCKING = 1 << 0,	/* may wait for data (BLPOP...): timed apart from the others */
-	CMD_CONTAINER = 1 << 1, /* "config get": the subcommand is part of the name */
-};
-
-/* Commands whose keys, reply or effect matter here; every other command has its key at argv[1]. */
-static const struct cmd_info commands[] = {
-	{ "get", K_NORMAL, HM_VALUE, 1, 0, 0 },
-	{ "getex", K_NORMAL, HM_VALUE, 1, 0, 0 },
-	{ "getdel", K_NORMAL, HM_VALUE, 1, 0, 0 },
-	{ "getset", K_NORMAL, HM_VALUE, 1, 0, 0 },
-	{ "mget", K_NORMAL, HM_PER_KEY, 1, 1, 0 },
-	{ "exists", K_NORMAL, HM_COUNT, 1, 1, 0 },
-	{ "hget", K_NORMAL, HM_FIELD, 1, 0, 0 },
-	{ "hmget", K_NORMAL, HM_FIELD, 1, 0, 0 },
-	{ "hgetall", K_NORMAL, HM_EMPTY_AGG, 1, 0, 0 },
-	{ "smembers", K_NORMAL, HM_EMPTY_AGG, 1, 0, 0 },
-	{ "del", K_NORMAL, HM_NONE, 1, 1, 0 },
-	{ "unlink", K_NORMAL, HM_NONE, 1, 1, 0 },
-	{ "touch", K_NORMAL, HM_NONE, 1, 1, 0 },
-	{ "mset", K_NORMAL, HM_NONE, 1, 2, 0 },
-	{ "msetnx", K_NORMAL, HM_NONE, 1, 2, 0 },
-	{ "blpop", K_NORMAL, HM_NONE, 1, 0, CMD_BLOCKING },
-	{ "brpop", K_NORMAL, HM_NONE, 1, 0, CMD_BLOCKING },
-	{ "brpoplpush", K_NORMAL, HM_NONE, 1, 0, CMD_BLOCKING },
-	{ "blmove", K_NORMAL, HM_NONE, 1, 0, CMD_BLOCKING },
-	{ "blmpop", K_NORMAL, HM_NONE, 0, 0, CMD_BLOCKING },
-	{ "bzpopmin", K_NORMAL, HM_NONE, 1, 0, CMD_BLOCKING },
-	{ "bzpopmax", K_NORMAL, HM_NONE, 1, 0, CMD_BLOCKING },
-	{ "bzmpop", K_NORMAL, HM_NONE, 0, 0, CMD_BLOCKING },
-	{ "wait", K_NORMAL, HM_NONE, 0, 0, CMD_BLOCKING },
-	{ "waitaof", K_NORMAL, HM_NONE, 0, 0, CMD_BLOCKING },
-	{ "xread", K_NORMAL, HM_NONE, 0, 0, 0 },	 /* blocking with BLOCK */
-	{ "xreadgroup", K_NORMAL, HM_NONE, 0, 0, 0 }, /* blocking with BLOCK */
-	{ "select", K_SELECT, HM_NONE, 0, 0, 0 },
-	{ "hello", K_HELLO, HM_NONE, 0, 0, 0 },
-	{ "auth", K_AUTH, HM_NONE, 0, 0, 0 },
-	{ "multi", K_MULTI, HM_NONE, 0, 0, 0 },
-	{ "exec", K_EXEC, HM_NONE, 0, 0, 0 },
-	{ "discard", K_DISCARD, HM_NONE, 0, 0, 0 },
-	{ "reset", K_RESET, HM_NONE, 0, 0, 0 },
-	{ "subscribe", K_SUB, HM_NONE, 0, 0, 0 },
-	{ "psubscribe", K_SUB, HM_NONE, 0, 0, 0 },
-	{ "ssubscribe", K_SUB, HM_NONE, 0, 0, 0 },
-	{ "unsubscribe", K_UNSUB, HM_NONE, 0, 0, 0 },
-	{ "punsubscribe", K_UNSUB, HM_NONE, 0, 0, 0 },
-	{ "sunsubscribe", K_UNSUB, HM_NONE, 0, 0, 0 },
-	{ "ping", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "echo", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "info", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "quit", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "dbsize", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "flushall", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "flushdb", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "save", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "bgsave", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "bgrewriteaof", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "lastsave", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "time", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "role", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "replicaof", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "slaveof", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "monitor", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "shutdown", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "swapdb", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "publish", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "spublish", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "randomkey", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "keys", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "scan", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "eval", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "evalsha", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "eval_ro", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "evalsha_ro", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "fcall", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "fcall_ro", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "unwatch", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "watch", K_NORMAL, HM_NONE, 1, 1, 0 },
-	{ "readonly", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "readwrite", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "failover", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "lolwut", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "sync", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "psync", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "replconf", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "config", K_NORMAL, HM_NONE, 0, 0, CMD_CONTAINER },
-	{ "client", K_NORMAL, HM_NONE, 0, 0, CMD_CONTAINER },
-	{ "cluster", K_NORMAL, HM_NONE, 0, 0, CMD_CONTAINER },
-	{ "command", K_NORMAL, HM_NONE, 0, 0, CMD_CONTAINER },
-	{ "debug", K_NORMAL, HM_NONE, 0, 0, CMD_CONTAINER },
-	{ "memory", K_NORMAL, HM_NONE, 0, 0, CMD_CONTAINER },
-	{ "object", K_NORMAL, HM_NONE, 0, 0, CMD_CONTAINER },
-	{ "script", K_NORMAL, HM_NONE, 0, 0, CMD_CONTAINER },
-	{ "function", K_NORMAL, HM_NONE, 0, 0, CMD_CONTAINER },
-	{ "xinfo", K_NORMAL, HM_NONE, 0, 0, CMD_CONTAINER },
-	{ "xgroup", K_NORMAL, HM_NONE, 0, 0, CMD_CONTAINER },
-	{ "acl", K_NORMAL, HM_NONE, 0, 0, CMD_CONTAINER },
-	{ "latency", K_NORMAL, HM_NONE, 0, 0, CMD_CONTAINER },
-	{ "module", K_NORMAL, HM_NONE, 0, 0, CMD_CONTAINER },
-	{ "slowlog", K_NORMAL, HM_NONE, 0, 0, CMD_CONTAINER },
-	{ "pubsub", K_NORMAL, HM_NONE, 0, 0, CMD_CONTAINER },
-};
-
-static const struct cmd_info default_cmd = { "", K_NORMAL, HM_NONE, 1, 0, 0 };
 
 /* A command sent and not yet answered. */
 struct pending {
@@ -1087,32 +953,6 @@ static bool parse_replies(struct resp_conn *c, const uint8_t *d, uint32_t n)
 
 /* --- requests ---------------------------------------------------------------------------------- */
 
-#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
-#define CMD_SLOTS 256 /* power of two, > 2 x N_COMMANDS */
-
-
-/* Open-addressing table over commands[], built once: this runs for every command seen. */
-static const struct cmd_info *lookup_cmd(const char *name)
-{
-	static const struct cmd_info *slots[CMD_SLOTS];
-	static bool ready;
-	uint32_t i;
-
-	if (!ready) {
-		for (size_t k = 0; k < N_COMMANDS; k++) {
-			for (i = nx_fnv1a32_str(NX_FNV32_INIT, commands[k].name) & (CMD_SLOTS - 1); slots[i];
-			     i = (i + 1) & (CMD_SLOTS - 1))
-				;
-			slots[i] = &commands[k];
-		}
-		ready = true;
-	}
-	for (i = nx_fnv1a32_str(NX_FNV32_INIT, name) & (CMD_SLOTS - 1); slots[i]; i = (i + 1) & (CMD_SLOTS - 1))
-		if (!strcmp(slots[i]->name, name))
-			return slots[i];
-	return &default_cmd;
-}
-
 /* Command names are labels: lower case, and only the characters real commands use. */
 static void set_name(char *out, size_t outlen, const char *s, size_t len)
 {
@@ -1147,7 +987,7 @@ bool resp_arg_is_read(const char *name, size_t nlen, int64_t i, uint32_t alen)
 	if (i <= 0)
 		return true;
 	set_name(command, sizeof(command), name, nlen);
-	p.info = lookup_cmd(command);
+	p.info = resp_commands__lookup(command);
 	if (p.info->kind == K_AUTH || p.info->kind == K_SUB || p.info->kind == K_UNSUB)
 		return false;
 	if (i == 1 && ((p.info->flags & CMD_CONTAINER) || p.info->kind == K_SELECT ||
@@ -1171,7 +1011,7 @@ static void on_arg(struct resp_conn *c, int64_t i, const char *a, uint32_t alen)
 			p->info = rq->last_info;
 		} else {
 			set_name(p->command, sizeof(p->command), a, alen);
-			p->info = lookup_cmd(p->command);
+			p->info = resp_commands__lookup(p->command);
 			if (alen < sizeof(rq->last_raw)) {
 				memcpy(rq->last_raw, a, alen);
 				rq->last_raw_len = alen;
@@ -1542,7 +1382,7 @@ static bool clean_request_start(const uint8_t *data, uint32_t cap)
 	word[i] = '\0';
 	if (!i || i == cap || (data[i] != ' ' && data[i] != '\r'))
 		return false;
-	return lookup_cmd(word) != &default_cmd || !strcmp(word, "set");
+	return resp_commands__lookup(word) != &resp_commands__default || !strcmp(word, "set");
 }
 
 void resp_conn__set_arrival(struct resp_conn *c, uint64_t ns)
