@@ -60,23 +60,33 @@ typedef char key_prefix_t[RESP_PREFIX_LEN];
 enum rq_state { RQ_START, RQ_ARRAY_LINE, RQ_BULK_TYPE, RQ_BULK_LINE, RQ_BULK_DATA, RQ_BULK_CR,
 		RQ_BULK_LF, RQ_INLINE };
 
+/*
+ * What the byte-wise path needs of a request it reads across chunks (or an inline one): allocated
+ * when such a request begins and freed when it ends. A whole command in one chunk (the common
+ * case) is read where it lies, its key prefixes written straight into the key ring, so an idle
+ * connection holds none of this.
+ */
+struct rq_split {
+	char line[LINE_CAP];
+	char arg[ARG_CAP];
+	key_prefix_t keys[RESP_MAX_KEYS]; /* cur's, until it is queued */
+	char inl[INLINE_CAP];
+};
+
 struct req_parser {
 	uint8_t state;
-	char line[LINE_CAP];
 	uint8_t line_len;
+	bool keys_lost; /* the key ring could not take cur's key prefixes (counted in totals only) */
+	uint32_t arg_len;
+	uint32_t inl_len;
 	int64_t nargs, argi;
 	int64_t bulk_left;
-	char arg[ARG_CAP];
-	uint32_t arg_len;
-	char inl[INLINE_CAP];
-	uint32_t inl_len;
-	bool xread_block;
+	struct rq_split *split; /* NULL unless the byte-wise path is inside a request */
 	struct pending cur;
-	key_prefix_t keys[RESP_MAX_KEYS]; /* cur's, until it is queued */
 	/* The last command name as the client wrote it, and what it became: a pipeline repeats
 	 * one command, whose name is then cleaned and looked up once. */
+	uint8_t last_raw_len;
 	char last_raw[RESP_CMD_LEN];
-	uint32_t last_raw_len;
 	char last_name[RESP_CMD_LEN];
 	const struct cmd_info *last_info;
 };
@@ -84,33 +94,43 @@ struct req_parser {
 /* The reply being parsed: a stack of aggregates, and what the pairing needs of the value. */
 enum rp_state { RP_TYPE, RP_LINE, RP_BULK, RP_BULK_CR, RP_BULK_LF };
 
+/* What a reply array's first element says it is (RESP2 pub/sub messages are arrays). */
+enum first_kind {
+	FK_NONE = 0,
+	FK_PUSH, /* message, pmessage, smessage */
+	FK_SUB,	 /* (p|s)subscribe, (p|s)unsubscribe: a confirmation */
+};
+
 struct rep_parser {
 	uint8_t state;
 	uint8_t type; /* of the value being read */
-	char line[LINE_CAP];
-	uint8_t line_len;
-	int64_t bulk_left;
 	uint8_t depth;
-	int64_t left[MAX_DEPTH]; /* elements still to come at each open aggregate */
+	uint8_t line_len;
 	/* the top-level value */
 	uint8_t top_type;
 	bool top_null, top_empty;
-	int64_t top_int;
-	char err[RESP_ERR_LEN];
+	bool queued;	 /* it is the simple string QUEUED */
 	bool rejected; /* err is one Redis gives before running a command (processCommand) */
 	uint8_t unknown; /* 1: "ERR unknown command", 2: "ERR unknown subcommand" */
-	uint64_t bytes;
 	/* its direct children */
-	int64_t child_idx;
 	uint8_t child_type;
 	bool child_null, child_empty;
-	int64_t child_int;
-	char child_err[RESP_ERR_LEN];
-	char first_child[FIRST_CHILD_CAP];
-	int64_t third_child_int; /* (un)subscribe confirmations: [kind, channel, count] */
+	uint8_t first_kind;	 /* enum first_kind of the first one */
 	bool capture_bulk;	 /* keep the start of the bulk being read (first child / blob error) */
+	uint8_t bulk_head_len;
+	/* A header line the chunk cut, kept until its end comes (a whole one is read where it
+	 * lies): allocated only then. */
+	char *line;
+	int64_t bulk_left;
+	int64_t top_int;
+	uint64_t bytes;
+	int64_t child_idx;
+	int64_t child_int;
+	int64_t third_child_int; /* (un)subscribe confirmations: [kind, channel, count] */
+	char err[RESP_ERR_LEN];
+	char child_err[RESP_ERR_LEN];
 	char bulk_head[RESP_ERR_LEN];
-	uint32_t bulk_head_len;
+	int64_t left[MAX_DEPTH]; /* elements still to come at each open aggregate */
 };
 
 struct resp_conn {
@@ -161,6 +181,8 @@ void resp_conn__free(struct resp_conn *c)
 	free(c->q);
 	free(c->mq);
 	free(c->kr);
+	free(c->rq.split);
+	free(c->rp.line);
 	free(c);
 }
 
@@ -230,7 +252,10 @@ static void kr_trim(struct resp_conn *c)
 		c->kr_head = keep;
 }
 
-/* Room for n more keys; false when the ring is at its bound (the keys are then not kept). */
+/*
+ * Room for n more keys; false when the ring is at its bound (the keys are then not kept). The
+ * slots past the tail move too: the request being read may have written its prefixes there.
+ */
 static bool kr_reserve(struct resp_conn *c, uint32_t n)
 {
 	uint32_t ncap = c->kr_cap ? c->kr_cap : 16;
@@ -243,7 +268,7 @@ static bool kr_reserve(struct resp_conn *c, uint32_t n)
 	if (ncap > 2 * RESP_MAX_PENDING || !(nk = malloc((size_t)ncap * sizeof(*nk))))
 		return false;
 	/* Positions stay what they were; only their slots move (none while kr_cap is 0). */
-	for (uint64_t pos = c->kr_head; c->kr_cap && pos < c->kr_tail; pos++)
+	for (uint64_t pos = c->kr_head; c->kr_cap && pos < c->kr_tail + n - 1; pos++)
 		memcpy(nk[pos % ncap], c->kr[pos % c->kr_cap], sizeof(*nk));
 	free(c->kr);
 	c->kr = nk;
@@ -262,21 +287,26 @@ static void q_pop(struct resp_conn *c)
  * A full queue (RESP_MAX_PENDING) still takes a command just like the newest one waiting: it is
  * folded into that entry, so a pipeline of any length of the same command stays counted exactly.
  */
-static bool q_fold(struct resp_conn *c, const struct pending *p, const key_prefix_t *keys)
+static bool q_fold(struct resp_conn *c, const struct pending *p, const char *key0)
 {
 	struct pending *t = &c->q[(c->q_head + c->q_len - 1) % c->q_cap];
 
 	if (t->info != p->info || t->info->kind != K_NORMAL || strcmp(t->command, p->command) ||
 	    t->db != p->db || t->blocking != p->blocking || t->n_keys != p->n_keys ||
 	    t->total_keys != p->total_keys || p->n_keys > 1 ||
-	    (p->n_keys && strcmp(key_of(c, t, 0), keys[0])))
+	    (p->n_keys && (!key0 || strcmp(key_of(c, t, 0), key0))))
 		return false;
 	t->repeat++;
 	c->st->folded++;
 	return true;
 }
 
-static void q_push(struct resp_conn *c, const struct pending *p, const key_prefix_t *keys)
+/*
+ * Queues p. Its key prefixes are in keys (read across chunks) or, keys NULL, already in the ring
+ * past its tail; keys_lost: the ring could not take them then.
+ */
+static void q_push(struct resp_conn *c, const struct pending *p, const key_prefix_t *keys,
+		   bool keys_lost)
 {
 	struct pending *e;
 
@@ -285,7 +315,10 @@ static void q_push(struct resp_conn *c, const struct pending *p, const key_prefi
 		struct pending *nq;
 
 		if (c->q_cap >= RESP_MAX_PENDING) {
-			if (!q_fold(c, p, keys))
+			const char *key0 = keys ? keys[0] :
+					   !p->n_keys || keys_lost ? NULL : c->kr[c->kr_tail % c->kr_cap];
+
+			if (!q_fold(c, p, key0))
 				c->st->unpaired++; /* deeper than we follow, and unlike the last: dropped */
 			return;
 		}
@@ -303,10 +336,10 @@ static void q_push(struct resp_conn *c, const struct pending *p, const key_prefi
 	}
 	e = &c->q[(c->q_head + c->q_len) % c->q_cap];
 	*e = *p;
-	if (!kr_reserve(c, p->n_keys))
+	if (keys_lost || (keys && !kr_reserve(c, p->n_keys)))
 		e->n_keys = 0; /* counted in the totals, not by prefix */
 	e->key_at = c->kr_tail;
-	for (uint32_t i = 0; i < e->n_keys; i++)
+	for (uint32_t i = 0; keys && i < e->n_keys; i++)
 		memcpy(c->kr[(c->kr_tail + i) % c->kr_cap], keys[i], sizeof(keys[i]));
 	c->kr_tail += e->n_keys;
 	c->q_len++;
@@ -376,8 +409,10 @@ static void emit(struct resp_conn *c, struct pending *p, bool error, const char 
 {
 	struct resp_record r;
 
-	/* Field by field: the record is large and most of it (keys) is unused per command. */
-	nx_strlcpy(r.command, sizeof(r.command), p->command);
+	/* Field by field: the record is large and most of it (keys) is unused per command. Names
+	 * and prefixes are copied whole, a fixed size (cheaper than measuring them): each holds
+	 * its NUL. */
+	memcpy(r.command, p->command, sizeof(r.command));
 	if (error && c->rp.unknown == 1) {
 		nx_strlcpy(r.command, sizeof(r.command), RESP_UNKNOWN);
 	} else if (error && c->rp.unknown == 2) {
@@ -389,7 +424,10 @@ static void emit(struct resp_conn *c, struct pending *p, bool error, const char 
 			*sp = '\0';
 	}
 	r.status = error ? RESP_ERROR : RESP_OK;
-	nx_strlcpy(r.error, sizeof(r.error), error ? (err[0] ? err : "ERR") : "");
+	if (error)
+		nx_strlcpy(r.error, sizeof(r.error), err[0] ? err : "ERR");
+	else
+		r.error[0] = '\0';
 	r.db = p->db;
 	r.blocking = p->blocking;
 	r.in_multi = p->in_multi;
@@ -397,7 +435,7 @@ static void emit(struct resp_conn *c, struct pending *p, bool error, const char 
 	r.rejected = error && c->rp.rejected && !p->in_multi;
 	r.n_keys = p->n_keys;
 	for (int i = 0; i < p->n_keys; i++) {
-		nx_strlcpy(r.keys[i].prefix, sizeof(r.keys[i].prefix), key_of(c, p, i));
+		memcpy(r.keys[i].prefix, key_of(c, p, i), sizeof(r.keys[i].prefix));
 		r.keys[i].hit = p->key_hit[i];
 	}
 	r.hits = p->hits;
@@ -463,16 +501,25 @@ static bool is_word(const char *s, const char *w)
 	return !strcasecmp(s, w);
 }
 
-static bool is_push_kind(const char *s)
+/*
+ * The kind of a first element of len bytes (up to a NUL), as the first FIRST_CHILD_CAP - 1 of
+ * them tell it: a longer one is none of these words.
+ */
+static uint8_t first_kind(const char *t, size_t len)
 {
-	return is_word(s, "message") || is_word(s, "pmessage") || is_word(s, "smessage");
-}
+	char s[FIRST_CHILD_CAP];
 
-static bool is_sub_kind(const char *s)
-{
-	return is_word(s, "subscribe") || is_word(s, "psubscribe") || is_word(s, "ssubscribe") ||
-	       is_word(s, "unsubscribe") || is_word(s, "punsubscribe") ||
-	       is_word(s, "sunsubscribe");
+	len = strnlen(t, len);
+	if (len >= sizeof(s))
+		return FK_NONE;
+	memcpy(s, t, len);
+	s[len] = '\0';
+	if (is_word(s, "message") || is_word(s, "pmessage") || is_word(s, "smessage"))
+		return FK_PUSH;
+	if (is_word(s, "subscribe") || is_word(s, "psubscribe") || is_word(s, "ssubscribe") ||
+	    is_word(s, "unsubscribe") || is_word(s, "punsubscribe") || is_word(s, "sunsubscribe"))
+		return FK_SUB;
+	return FK_NONE;
 }
 
 /* An element directly inside the top-level reply completed. */
@@ -509,7 +556,7 @@ static bool confirm_sub(struct resp_conn *c)
 	struct pending *p = q_front(c);
 
 	if (!p || (p->info->kind != K_SUB && p->info->kind != K_UNSUB) ||
-	    !is_sub_kind(rp->first_child))
+	    rp->first_kind != FK_SUB)
 		return false;
 	c->subscribed = rp->third_child_int > 0;
 	if (p->expect > 0)
@@ -527,8 +574,10 @@ static void rp_reset(struct rep_parser *rp)
 	rp->state = RP_TYPE;
 	rp->depth = 0;
 	rp->line_len = 0;
+	free(rp->line);
+	rp->line = NULL;
 	rp->top_type = 0;
-	rp->top_null = rp->top_empty = false;
+	rp->top_null = rp->top_empty = rp->queued = false;
 	rp->top_int = 0;
 	rp->err[0] = '\0';
 	rp->rejected = false;
@@ -536,7 +585,7 @@ static void rp_reset(struct rep_parser *rp)
 	rp->bytes = 0;
 	rp->child_idx = 0;
 	rp->child_err[0] = '\0';
-	rp->first_child[0] = '\0';
+	rp->first_kind = FK_NONE;
 	rp->third_child_int = 0;
 }
 
@@ -550,12 +599,12 @@ static void reply_done(struct resp_conn *c)
 	if (rp->top_type == '|') /* RESP3 attribute: metadata before the actual reply */
 		goto reset;
 	if (rp->top_type == '>' || (c->subscribed && rp->top_type == '*' &&
-				    (is_push_kind(rp->first_child) || is_sub_kind(rp->first_child)))) {
+				    rp->first_kind != FK_NONE)) {
 		if (!confirm_sub(c))
 			c->st->pushes++;
 		goto reset;
 	}
-	if (rp->top_type == '*' && is_sub_kind(rp->first_child) && confirm_sub(c))
+	if (rp->top_type == '*' && rp->first_kind == FK_SUB && confirm_sub(c))
 		goto reset;
 
 	p = q_front(c);
@@ -565,7 +614,7 @@ static void reply_done(struct resp_conn *c)
 		return;
 	}
 	if (c->multi && p->info->kind != K_EXEC && p->info->kind != K_DISCARD &&
-	    p->info->kind != K_MULTI && rp->top_type == '+' && !strcmp(rp->line, "QUEUED")) {
+	    p->info->kind != K_MULTI && rp->top_type == '+' && rp->queued) {
 		mq_push(c, p);
 		if (p->repeat)
 			p->repeat--; /* the next folded one is queued by the next QUEUED */
@@ -663,15 +712,20 @@ static void error_word(char *out, const char *msg, size_t len)
 	out[n] = '\0';
 }
 
-/* A RESP length or integer: optional '-', 1 to 18 digits, nothing else (strtoll costs more). */
-static bool parse_i64(const char *s, int64_t *out)
+/*
+ * A RESP length or integer: optional '-', 1 to 18 digits, nothing else (strtoll costs more). The
+ * text is len bytes, or up to a NUL before them (it is read as the C string it used to be copied
+ * into).
+ */
+static bool parse_i64n(const char *s, size_t len, int64_t *out)
 {
-	bool neg = *s == '-';
+	const char *end = s + len;
+	bool neg = len && *s == '-';
 	int64_t v = 0;
 	int n = 0;
 
 	s += neg;
-	for (; *s; s++, n++) {
+	for (; s < end && *s; s++, n++) {
 		if (*s < '0' || *s > '9' || n == 18)
 			return false;
 		v = v * 10 + (*s - '0');
@@ -680,6 +734,11 @@ static bool parse_i64(const char *s, int64_t *out)
 		return false;
 	*out = neg ? -v : v;
 	return true;
+}
+
+static bool parse_i64(const char *s, int64_t *out)
+{
+	return parse_i64n(s, strlen(s), out);
 }
 
 /* A value at the current depth completed; close every aggregate it completes. */
@@ -715,8 +774,11 @@ static void value_start(struct rep_parser *rp, uint8_t t)
 	}
 }
 
-/* The header line of the current value is complete. Returns false on a protocol error. */
-static bool line_done(struct resp_conn *c)
+/*
+ * The header line of the current value is complete: len bytes (its CR off, at most LINE_CAP - 1
+ * of them). Returns false on a protocol error.
+ */
+static bool line_done(struct resp_conn *c, const char *line, uint32_t len)
 {
 	struct rep_parser *rp = &c->rp;
 	int64_t n;
@@ -731,11 +793,11 @@ static bool line_done(struct resp_conn *c)
 	case '-':
 		if (rp->type == '-') {
 			if (rp->depth == 0) {
-				error_word(rp->err, rp->line, rp->line_len);
-				rp->rejected = rejected_before_call(rp->line, rp->line_len);
-				rp->unknown = unknown_command(rp->line, rp->line_len);
+				error_word(rp->err, line, len);
+				rp->rejected = rejected_before_call(line, len);
+				rp->unknown = unknown_command(line, len);
 			} else if (rp->depth == 1)
-				error_word(rp->child_err, rp->line, rp->line_len);
+				error_word(rp->child_err, line, len);
 		}
 		if (rp->type == '_') {
 			if (rp->depth == 0)
@@ -743,7 +805,7 @@ static bool line_done(struct resp_conn *c)
 			else if (rp->depth == 1)
 				rp->child_null = true;
 		}
-		if (rp->type == ':' && parse_i64(rp->line, &n)) {
+		if (rp->type == ':' && parse_i64n(line, len, &n)) {
 			if (rp->depth == 0) {
 				rp->top_int = n;
 			} else if (rp->depth == 1) {
@@ -753,14 +815,17 @@ static bool line_done(struct resp_conn *c)
 			}
 		}
 		if (rp->type == '+' && rp->depth == 1 && rp->child_idx == 0)
-			nx_strlcpy(rp->first_child, sizeof(rp->first_child), rp->line);
+			rp->first_kind = first_kind(line, len);
+		/* (up to a NUL: it used to be a C string) */
+		if (rp->type == '+' && rp->depth == 0)
+			rp->queued = len >= 6 && !memcmp(line, "QUEUED", 6) && (len == 6 || !line[6]);
 		rp->state = RP_TYPE;
-		value_done(c); /* rp->line stays: reply_done checks "QUEUED" */
+		value_done(c);
 		return true;
 	case '$':
 	case '!':
 	case '=':
-		if (!parse_i64(rp->line, &n) || n < -1)
+		if (!parse_i64n(line, len, &n) || n < -1)
 			return false;
 		if (n == -1) {
 			if (rp->depth == 0)
@@ -782,7 +847,7 @@ static bool line_done(struct resp_conn *c)
 	case '>':
 	case '|':
 		/* No server sends 2^40 elements: such a count is garbage, not a reply. */
-		if (!parse_i64(rp->line, &n) || n < -1 || n > (1LL << 40))
+		if (!parse_i64n(line, len, &n) || n < -1 || n > (1LL << 40))
 			return false;
 		if (rp->type == '%' || rp->type == '|')
 			n *= 2;
@@ -810,15 +875,14 @@ static void bulk_done(struct resp_conn *c)
 {
 	struct rep_parser *rp = &c->rp;
 
-	rp->bulk_head[rp->bulk_head_len < sizeof(rp->bulk_head) ? rp->bulk_head_len
-								: sizeof(rp->bulk_head) - 1] = '\0';
+	rp->bulk_head[rp->bulk_head_len] = '\0'; /* at most sizeof - 1 of them are kept */
 	if (rp->type == '!') {
 		if (rp->depth == 0)
 			error_word(rp->err, rp->bulk_head, rp->bulk_head_len);
 		else if (rp->depth == 1)
 			error_word(rp->child_err, rp->bulk_head, rp->bulk_head_len);
 	} else if (rp->depth == 1 && rp->child_idx == 0) {
-		nx_strlcpy(rp->first_child, sizeof(rp->first_child), rp->bulk_head);
+		rp->first_kind = first_kind(rp->bulk_head, rp->bulk_head_len);
 	}
 	value_done(c);
 }
@@ -862,8 +926,6 @@ static uint32_t fast_bulk_reply(struct resp_conn *c, const uint8_t *d, uint32_t 
 		value_start(rp, '$');
 	}
 	rp->bytes += i;
-	rp->line_len = 0;
-	rp->line[0] = '\0';
 	rp->state = RP_TYPE;
 	value_done(c);
 	return i;
@@ -902,19 +964,37 @@ static bool parse_replies(struct resp_conn *c, const uint8_t *d, uint32_t n)
 			const uint8_t *nl = memchr(d + i, '\n', n - i);
 			uint32_t take = nl ? (uint32_t)(nl - (d + i)) : n - i;
 			uint32_t room = LINE_CAP - 1 - rp->line_len;
+			char *kept = NULL;
+			const char *line;
+			uint32_t len;
+			bool ok;
 
-			memcpy(rp->line + rp->line_len, d + i, take < room ? take : room);
-			rp->line_len += take < room ? take : room;
+			if (nl && !rp->line) {
+				/* all of it is here: read where it lies */
+				line = (const char *)d + i;
+				len = take < LINE_CAP - 1 ? take : LINE_CAP - 1;
+			} else {
+				if (!rp->line && !(rp->line = malloc(LINE_CAP)))
+					return false; /* counted as a parse error: framing is given up */
+				memcpy(rp->line + rp->line_len, d + i, take < room ? take : room);
+				rp->line_len += take < room ? take : room;
+				line = kept = rp->line;
+				len = rp->line_len;
+			}
 			i += take;
 			if (!nl)
 				break;
 			i++; /* the '\n' */
 			rp->bytes += i - start;
 			start = i;
-			if (rp->line_len && rp->line[rp->line_len - 1] == '\r')
-				rp->line_len--;
-			rp->line[rp->line_len] = '\0';
-			if (!line_done(c))
+			if (len && line[len - 1] == '\r')
+				len--;
+			/* the line is done with before the reply can complete (and reset rp) */
+			rp->line = NULL;
+			rp->line_len = 0;
+			ok = line_done(c, line, len);
+			free(kept);
+			if (!ok)
 				return false;
 			break;
 		}
@@ -998,6 +1078,34 @@ bool resp_arg_is_read(const char *name, size_t nlen, int64_t i, uint32_t alen)
 	return is_key_arg(&p, i);
 }
 
+/*
+ * Where key prefix i of the request being parsed goes. Read from one chunk, nothing can answer
+ * (and trim) the ring before the request is queued: its prefixes go straight to the ring's slots
+ * after its tail. Read across chunks, replies in between may free slots first: its prefixes wait
+ * in rq_split, and q_push reserves and copies them. So do those of a request the ring has no
+ * room for now, so that q_push decides (fold, or keep no prefix) as it always did. NULL: out of
+ * memory, the request's prefixes are not kept.
+ */
+static char *key_dst(struct resp_conn *c, uint32_t i)
+{
+	struct req_parser *rq = &c->rq;
+
+	if (rq->split)
+		return rq->split->keys[i];
+	if (rq->keys_lost)
+		return NULL;
+	if (kr_reserve(c, i + 1))
+		return c->kr[(c->kr_tail + i) % c->kr_cap];
+	rq->split = malloc(sizeof(*rq->split));
+	if (!rq->split) {
+		rq->keys_lost = true;
+		return NULL;
+	}
+	for (uint32_t k = 0; k < i; k++)
+		memcpy(rq->split->keys[k], c->kr[(c->kr_tail + k) % c->kr_cap], RESP_PREFIX_LEN);
+	return rq->split->keys[i];
+}
+
 /* One argument of the request being parsed, all of it (len) or its first ARG_CAP bytes. */
 static void on_arg(struct resp_conn *c, int64_t i, const char *a, uint32_t alen)
 {
@@ -1013,6 +1121,7 @@ static void on_arg(struct resp_conn *c, int64_t i, const char *a, uint32_t alen)
 			set_name(p->command, sizeof(p->command), a, alen);
 			p->info = resp_commands__lookup(p->command);
 			if (alen < sizeof(rq->last_raw)) {
+				/* p->command was zero: so is last_name past the name (emit copies it whole) */
 				memcpy(rq->last_raw, a, alen);
 				rq->last_raw_len = alen;
 				memcpy(rq->last_name, p->command, sizeof(rq->last_name));
@@ -1057,7 +1166,10 @@ static void on_arg(struct resp_conn *c, int64_t i, const char *a, uint32_t alen)
 		p->blocking = true;
 	if (is_key_arg(p, i)) {
 		if (p->n_keys < RESP_MAX_KEYS) {
-			resp_key_prefix(c->opts, a, alen, c->rq.keys[p->n_keys], RESP_PREFIX_LEN);
+			char *dst = key_dst(c, p->n_keys);
+
+			if (dst)
+				resp_key_prefix(c->opts, a, alen, dst, RESP_PREFIX_LEN);
 			p->key_hit[p->n_keys] = -1;
 			p->n_keys++;
 		}
@@ -1073,6 +1185,9 @@ static void rq_reset(struct req_parser *rq)
 	rq->inl_len = 0;
 	rq->arg_len = 0;
 	rq->nargs = rq->argi = rq->bulk_left = 0;
+	rq->keys_lost = false;
+	free(rq->split);
+	rq->split = NULL;
 }
 
 /* The request is complete: it waits for its reply. */
@@ -1083,16 +1198,26 @@ static void request_done(struct resp_conn *c)
 	if (!p->info) /* an empty multibulk (*0): Redis ignores it */
 		goto reset;
 	p->db = c->db;
-	q_push(c, p, c->rq.keys);
+	q_push(c, p, c->rq.split ? c->rq.split->keys : NULL, c->rq.keys_lost);
 reset:
 	rq_reset(&c->rq);
 }
 
 static void begin_request(struct resp_conn *c)
 {
-	memset(&c->rq.cur, 0, sizeof(c->rq.cur));
-	c->rq.cur.t_request = c->t_chunk;
-	c->rq.cur.t_arrival = c->t_arrival && c->t_arrival <= c->t_chunk ? c->t_arrival : 0;
+	struct pending *p = &c->rq.cur;
+
+	/* Field by field: a memset of the struct (rep stos) costs more than these stores. */
+	memset(p->command, 0, sizeof(p->command));
+	p->info = NULL;
+	p->blocking = p->named = p->in_multi = false;
+	p->arg_db = p->arg_proto = p->n_keys = p->db = 0;
+	p->expect = 0;
+	p->total_keys = p->found = p->hits = p->misses = p->repeat = 0;
+	memset(p->key_hit, 0, sizeof(p->key_hit));
+	p->bytes = p->key_at = 0;
+	p->t_request = c->t_chunk;
+	p->t_arrival = c->t_arrival && c->t_arrival <= c->t_chunk ? c->t_arrival : 0;
 }
 
 /* Inline command: space-separated words on one line ("PING", "GET key"). */
@@ -1102,16 +1227,18 @@ static void inline_done(struct resp_conn *c)
 	int64_t argi = 0;
 	uint32_t k = 0;
 
+	const char *inl = rq->split->inl;
+
 	while (k < rq->inl_len) {
 		uint32_t s;
 
-		while (k < rq->inl_len && (rq->inl[k] == ' ' || rq->inl[k] == '\t' || rq->inl[k] == '\r'))
+		while (k < rq->inl_len && (inl[k] == ' ' || inl[k] == '\t' || inl[k] == '\r'))
 			k++;
 		s = k;
-		while (k < rq->inl_len && rq->inl[k] != ' ' && rq->inl[k] != '\t' && rq->inl[k] != '\r')
+		while (k < rq->inl_len && inl[k] != ' ' && inl[k] != '\t' && inl[k] != '\r')
 			k++;
 		if (k > s)
-			on_arg(c, argi++, rq->inl + s, k - s);
+			on_arg(c, argi++, inl + s, k - s);
 	}
 	if (argi == 0) { /* an empty line: Redis ignores it */
 		rq_reset(rq);
@@ -1125,7 +1252,7 @@ static void arg_done(struct resp_conn *c)
 {
 	struct req_parser *rq = &c->rq;
 
-	on_arg(c, rq->argi, rq->arg, rq->arg_len);
+	on_arg(c, rq->argi, rq->split->arg, rq->arg_len);
 	if (++rq->argi == rq->nargs)
 		request_done(c);
 	else
@@ -1184,6 +1311,9 @@ static bool parse_requests(struct resp_conn *c, const uint8_t *d, uint32_t n)
 				}
 			}
 			begin_request(c);
+			rq->split = malloc(sizeof(*rq->split));
+			if (!rq->split)
+				return false; /* counted as a parse error: framing is given up */
 			if (d[i] == '*') {
 				rq->state = RQ_ARRAY_LINE;
 				rq->line_len = 0;
@@ -1202,17 +1332,18 @@ static bool parse_requests(struct resp_conn *c, const uint8_t *d, uint32_t n)
 			/* a length line longer than any length is not RESP */
 			if (rq->line_len + take > LINE_CAP - 1)
 				return false;
-			memcpy(rq->line + rq->line_len, d + i, take);
+			memcpy(rq->split->line + rq->line_len, d + i, take);
 			rq->line_len += take;
 			rq->cur.bytes += take + (nl ? 1 : 0);
 			i += take + (nl ? 1 : 0);
 			if (nl) {
+				char *line = rq->split->line;
 				int64_t v;
 
-				if (rq->line_len && rq->line[rq->line_len - 1] == '\r')
+				if (rq->line_len && line[rq->line_len - 1] == '\r')
 					rq->line_len--;
-				rq->line[rq->line_len] = '\0';
-				if (!parse_i64(rq->line, &v))
+				line[rq->line_len] = '\0';
+				if (!parse_i64(line, &v))
 					return false;
 				if (rq->state == RQ_ARRAY_LINE) {
 					if (v > (int64_t)1024 * 1024 * 1024)
@@ -1245,7 +1376,7 @@ static bool parse_requests(struct resp_conn *c, const uint8_t *d, uint32_t n)
 			uint32_t take = rq->bulk_left < n - i ? (uint32_t)rq->bulk_left : n - i;
 			uint32_t room = ARG_CAP - rq->arg_len;
 
-			memcpy(rq->arg + rq->arg_len, d + i, take < room ? take : room);
+			memcpy(rq->split->arg + rq->arg_len, d + i, take < room ? take : room);
 			rq->arg_len += take < room ? take : room;
 			rq->cur.bytes += take;
 			rq->bulk_left -= take;
@@ -1273,7 +1404,7 @@ static bool parse_requests(struct resp_conn *c, const uint8_t *d, uint32_t n)
 			if (ch == '\n') {
 				inline_done(c);
 			} else if (rq->inl_len < INLINE_CAP - 1) {
-				rq->inl[rq->inl_len++] = ch;
+				rq->split->inl[rq->inl_len++] = ch;
 			} else if (rq->cur.bytes > (uint64_t)64 * 1024) {
 				return false; /* Redis itself refuses inline requests this big */
 			}
