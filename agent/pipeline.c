@@ -185,6 +185,7 @@ static bool run_member(const struct resp_record *r)
 	       !(r->counts_keyspace && r->n_keys && r->keys[0].hit < 0);
 }
 
+/* (command and key prefixes are NUL-padded: a fixed-size memcmp is a strcmp, without the call) */
 static bool run_continues(const struct redis_run *run, const struct l7_conn *lc,
 			  const struct resp_record *r)
 {
@@ -193,8 +194,9 @@ static bool run_continues(const struct redis_run *run, const struct l7_conn *lc,
 	return run->lc == lc && f->t_reply == r->t_reply && f->t_request == r->t_request &&
 	       f->t_arrival == r->t_arrival &&
 	       f->n_keys == r->n_keys && f->blocking == r->blocking &&
-	       f->counts_keyspace == r->counts_keyspace && !strcmp(f->command, r->command) &&
-	       (!r->n_keys || !strcmp(f->keys[0].prefix, r->keys[0].prefix));
+	       f->counts_keyspace == r->counts_keyspace &&
+	       !memcmp(f->command, r->command, sizeof(r->command)) &&
+	       (!r->n_keys || !memcmp(f->keys[0].prefix, r->keys[0].prefix, sizeof(r->keys[0].prefix)));
 }
 
 static void run_start(struct redis_run *run, struct l7_conn *lc, const struct resp_record *r)

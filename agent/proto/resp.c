@@ -44,14 +44,14 @@ struct pending {
 	uint32_t hits, misses;
 	uint8_t db;
 	bool in_multi;
+	/* More commands just like it folded into this entry when the queue was full: each still
+	 * gets its own reply and record, with this entry's t_request (see RESP_MAX_PENDING). */
+	uint32_t repeat;
 	uint64_t t_arrival;
 	uint64_t t_request;
 	uint64_t bytes;
 	/* Its n_keys key prefixes, from this position of the connection's key ring on. */
 	uint64_t key_at;
-	/* More commands just like it folded into this entry when the queue was full: each still
-	 * gets its own reply and record, with this entry's t_request (see RESP_MAX_PENDING). */
-	uint32_t repeat;
 };
 
 typedef char key_prefix_t[RESP_PREFIX_LEN];
@@ -82,7 +82,11 @@ struct req_parser {
 	int64_t nargs, argi;
 	int64_t bulk_left;
 	struct rq_split *split; /* NULL unless the byte-wise path is inside a request */
-	struct pending cur;
+	/* The request being read, NULL between requests. It is read straight into the queue's
+	 * next free entry (queued by counting it in), or, the queue being full, into ovf, which
+	 * q_push then queues, folds or drops as it would any command. */
+	struct pending *cur;
+	struct pending *ovf;
 	/* The last command name as the client wrote it, and what it became: a pipeline repeats
 	 * one command, whose name is then cleaned and looked up once. */
 	uint8_t last_raw_len;
@@ -143,8 +147,9 @@ struct resp_conn {
 	struct pending *mq; /* commands QUEUED inside MULTI, answered by EXEC */
 	uint32_t mq_cap, mq_len;
 	/* The key prefixes of waiting commands, oldest first: a ring addressed by ever-growing
-	 * positions (slot = position % kr_cap). Commands are answered in order, so the keys of the
-	 * oldest one still waiting (in mq, else in q) mark where the used part begins. */
+	 * positions (slot = position % kr_cap, a mask: kr_cap and q_cap are powers of two).
+	 * Commands are answered in order, so the keys of the oldest one still waiting (in mq,
+	 * else in q) mark where the used part begins. */
 	key_prefix_t *kr;
 	uint32_t kr_cap;
 	uint64_t kr_head, kr_tail;
@@ -182,6 +187,7 @@ void resp_conn__free(struct resp_conn *c)
 	free(c->mq);
 	free(c->kr);
 	free(c->rq.split);
+	free(c->rq.ovf);
 	free(c->rp.line);
 	free(c);
 }
@@ -229,7 +235,7 @@ static uint64_t q_count(const struct resp_conn *c)
 	uint64_t n = c->q_len;
 
 	for (uint32_t i = 0; i < c->q_len; i++)
-		n += c->q[(c->q_head + i) % c->q_cap].repeat;
+		n += c->q[(c->q_head + i) & (c->q_cap - 1)].repeat;
 	return n;
 }
 
@@ -240,7 +246,7 @@ static struct pending *q_front(struct resp_conn *c)
 
 static const char *key_of(const struct resp_conn *c, const struct pending *p, uint32_t i)
 {
-	return c->kr[(p->key_at + i) % c->kr_cap];
+	return c->kr[(p->key_at + i) & (c->kr_cap - 1)];
 }
 
 /* Frees the key slots of commands no longer waiting: everything before the oldest that is. */
@@ -269,7 +275,7 @@ static bool kr_reserve(struct resp_conn *c, uint32_t n)
 		return false;
 	/* Positions stay what they were; only their slots move (none while kr_cap is 0). */
 	for (uint64_t pos = c->kr_head; c->kr_cap && pos < c->kr_tail + n - 1; pos++)
-		memcpy(nk[pos % ncap], c->kr[pos % c->kr_cap], sizeof(*nk));
+		memcpy(nk[pos & (ncap - 1)], c->kr[pos & (c->kr_cap - 1)], sizeof(*nk));
 	free(c->kr);
 	c->kr = nk;
 	c->kr_cap = ncap;
@@ -278,7 +284,7 @@ static bool kr_reserve(struct resp_conn *c, uint32_t n)
 
 static void q_pop(struct resp_conn *c)
 {
-	c->q_head = (c->q_head + 1) % c->q_cap;
+	c->q_head = (c->q_head + 1) & (c->q_cap - 1);
 	c->q_len--;
 	kr_trim(c);
 }
@@ -289,7 +295,7 @@ static void q_pop(struct resp_conn *c)
  */
 static bool q_fold(struct resp_conn *c, const struct pending *p, const char *key0)
 {
-	struct pending *t = &c->q[(c->q_head + c->q_len - 1) % c->q_cap];
+	struct pending *t = &c->q[(c->q_head + c->q_len - 1) & (c->q_cap - 1)];
 
 	if (t->info != p->info || t->info->kind != K_NORMAL || strcmp(t->command, p->command) ||
 	    t->db != p->db || t->blocking != p->blocking || t->n_keys != p->n_keys ||
@@ -305,42 +311,49 @@ static bool q_fold(struct resp_conn *c, const struct pending *p, const char *key
  * Queues p. Its key prefixes are in keys (read across chunks) or, keys NULL, already in the ring
  * past its tail; keys_lost: the ring could not take them then.
  */
+/* A full queue doubles, up to RESP_MAX_PENDING; false when it cannot. */
+static bool q_grow(struct resp_conn *c)
+{
+	uint32_t ncap = c->q_cap ? c->q_cap * 2 : 1;
+	struct pending *nq;
+
+	if (c->q_cap >= RESP_MAX_PENDING || !(nq = malloc(ncap * sizeof(*nq))))
+		return false;
+	/* the entry past the last one too: the request being read may be there */
+	for (uint32_t i = 0; c->q_cap && i <= c->q_len && i < c->q_cap; i++)
+		nq[i] = c->q[(c->q_head + i) & (c->q_cap - 1)];
+	free(c->q);
+	c->q = nq;
+	c->q_cap = ncap;
+	c->q_head = 0;
+	return true;
+}
+
 static void q_push(struct resp_conn *c, const struct pending *p, const key_prefix_t *keys,
 		   bool keys_lost)
 {
-	struct pending *e;
+	struct pending *e = NULL;
 
-	if (c->q_len == c->q_cap) {
-		uint32_t ncap = c->q_cap ? c->q_cap * 2 : 2;
-		struct pending *nq;
-
+	if (c->q_len == c->q_cap && !q_grow(c)) {
 		if (c->q_cap >= RESP_MAX_PENDING) {
 			const char *key0 = keys ? keys[0] :
-					   !p->n_keys || keys_lost ? NULL : c->kr[c->kr_tail % c->kr_cap];
+					   !p->n_keys || keys_lost ? NULL : c->kr[c->kr_tail & (c->kr_cap - 1)];
 
 			if (!q_fold(c, p, key0))
 				c->st->unpaired++; /* deeper than we follow, and unlike the last: dropped */
 			return;
 		}
-		nq = malloc(ncap * sizeof(*nq));
-		if (!nq) {
-			c->st->unpaired++;
-			return;
-		}
-		for (uint32_t i = 0; i < c->q_len; i++)
-			nq[i] = c->q[(c->q_head + i) % c->q_cap];
-		free(c->q);
-		c->q = nq;
-		c->q_cap = ncap;
-		c->q_head = 0;
+		c->st->unpaired++;
+		return;
 	}
-	e = &c->q[(c->q_head + c->q_len) % c->q_cap];
-	*e = *p;
+	e = &c->q[(c->q_head + c->q_len) & (c->q_cap - 1)];
+	if (e != p)
+		*e = *p;
 	if (keys_lost || (keys && !kr_reserve(c, p->n_keys)))
 		e->n_keys = 0; /* counted in the totals, not by prefix */
 	e->key_at = c->kr_tail;
 	for (uint32_t i = 0; keys && i < e->n_keys; i++)
-		memcpy(c->kr[(c->kr_tail + i) % c->kr_cap], keys[i], sizeof(keys[i]));
+		memcpy(c->kr[(c->kr_tail + i) & (c->kr_cap - 1)], keys[i], sizeof(keys[i]));
 	c->kr_tail += e->n_keys;
 	c->q_len++;
 }
@@ -373,7 +386,7 @@ static void mq_clear(struct resp_conn *c)
 /* Nothing waits: give back what a deep pipeline made the queues grow to. */
 static void q_shrink(struct resp_conn *c)
 {
-	if (c->q_len || c->mq_len || c->q_cap <= 1024)
+	if (c->q_len || c->mq_len || c->q_cap <= 1024 || c->rq.cur)
 		return;
 	free(c->q);
 	free(c->kr);
@@ -414,7 +427,8 @@ static void emit(struct resp_conn *c, struct pending *p, bool error, const char 
 	 * its NUL. */
 	memcpy(r.command, p->command, sizeof(r.command));
 	if (error && c->rp.unknown == 1) {
-		nx_strlcpy(r.command, sizeof(r.command), RESP_UNKNOWN);
+		memset(r.command, 0, sizeof(r.command));
+		memcpy(r.command, RESP_UNKNOWN, sizeof(RESP_UNKNOWN));
 	} else if (error && c->rp.unknown == 2) {
 		char *sp = strchr(r.command, ' ');
 
@@ -422,6 +436,11 @@ static void emit(struct resp_conn *c, struct pending *p, bool error, const char 
 			memcpy(sp + 1, RESP_UNKNOWN, sizeof(RESP_UNKNOWN));
 		else if (sp)
 			*sp = '\0';
+		if (sp) {
+			size_t l = strlen(r.command);
+
+			memset(r.command + l, 0, sizeof(r.command) - l); /* padded, as promised */
+		}
 	}
 	r.status = error ? RESP_ERROR : RESP_OK;
 	if (error)
@@ -574,8 +593,10 @@ static void rp_reset(struct rep_parser *rp)
 	rp->state = RP_TYPE;
 	rp->depth = 0;
 	rp->line_len = 0;
-	free(rp->line);
-	rp->line = NULL;
+	if (rp->line) {
+		free(rp->line);
+		rp->line = NULL;
+	}
 	rp->top_type = 0;
 	rp->top_null = rp->top_empty = rp->queued = false;
 	rp->top_int = 0;
@@ -1095,21 +1116,21 @@ static char *key_dst(struct resp_conn *c, uint32_t i)
 	if (rq->keys_lost)
 		return NULL;
 	if (kr_reserve(c, i + 1))
-		return c->kr[(c->kr_tail + i) % c->kr_cap];
+		return c->kr[(c->kr_tail + i) & (c->kr_cap - 1)];
 	rq->split = malloc(sizeof(*rq->split));
 	if (!rq->split) {
 		rq->keys_lost = true;
 		return NULL;
 	}
 	for (uint32_t k = 0; k < i; k++)
-		memcpy(rq->split->keys[k], c->kr[(c->kr_tail + k) % c->kr_cap], RESP_PREFIX_LEN);
+		memcpy(rq->split->keys[k], c->kr[(c->kr_tail + k) & (c->kr_cap - 1)], RESP_PREFIX_LEN);
 	return rq->split->keys[i];
 }
 
 /* One argument of the request being parsed, all of it (len) or its first ARG_CAP bytes. */
 static void on_arg(struct resp_conn *c, int64_t i, const char *a, uint32_t alen)
 {
-	struct pending *p = &c->rq.cur;
+	struct pending *p = c->rq.cur;
 
 	if (i == 0) {
 		struct req_parser *rq = &c->rq;
@@ -1168,8 +1189,12 @@ static void on_arg(struct resp_conn *c, int64_t i, const char *a, uint32_t alen)
 		if (p->n_keys < RESP_MAX_KEYS) {
 			char *dst = key_dst(c, p->n_keys);
 
-			if (dst)
+			if (dst) {
+				/* NUL-padded, as resp_record.keys promises (a constant-size memset is a
+				 * few stores) */
+				memset(dst, 0, RESP_PREFIX_LEN);
 				resp_key_prefix(c->opts, a, alen, dst, RESP_PREFIX_LEN);
+			}
 			p->key_hit[p->n_keys] = -1;
 			p->n_keys++;
 		}
@@ -1186,14 +1211,19 @@ static void rq_reset(struct req_parser *rq)
 	rq->arg_len = 0;
 	rq->nargs = rq->argi = rq->bulk_left = 0;
 	rq->keys_lost = false;
-	free(rq->split);
-	rq->split = NULL;
+	rq->cur = NULL;
+	if (rq->split || rq->ovf) { /* (rarely: not a call per request) */
+		free(rq->split);
+		free(rq->ovf);
+		rq->split = NULL;
+		rq->ovf = NULL;
+	}
 }
 
 /* The request is complete: it waits for its reply. */
 static void request_done(struct resp_conn *c)
 {
-	struct pending *p = &c->rq.cur;
+	struct pending *p = c->rq.cur;
 
 	if (!p->info) /* an empty multibulk (*0): Redis ignores it */
 		goto reset;
@@ -1203,21 +1233,27 @@ reset:
 	rq_reset(&c->rq);
 }
 
-static void begin_request(struct resp_conn *c)
-{
-	struct pending *p = &c->rq.cur;
+static const struct pending zero_pending;
 
-	/* Field by field: a memset of the struct (rep stos) costs more than these stores. */
-	memset(p->command, 0, sizeof(p->command));
-	p->info = NULL;
-	p->blocking = p->named = p->in_multi = false;
-	p->arg_db = p->arg_proto = p->n_keys = p->db = 0;
-	p->expect = 0;
-	p->total_keys = p->found = p->hits = p->misses = p->repeat = 0;
-	memset(p->key_hit, 0, sizeof(p->key_hit));
-	p->bytes = p->key_at = 0;
+/* false: out of memory */
+static bool begin_request(struct resp_conn *c)
+{
+	struct req_parser *rq = &c->rq;
+	struct pending *p;
+
+	if (c->q_len < c->q_cap || q_grow(c)) {
+		p = &c->q[(c->q_head + c->q_len) & (c->q_cap - 1)];
+	} else {
+		if (!rq->ovf && !(rq->ovf = malloc(sizeof(*rq->ovf))))
+			return false;
+		p = rq->ovf;
+	}
+	rq->cur = p;
+	/* A copy of a zero one: a memset of the struct is a rep stos, slower for this size. */
+	memcpy(p, &zero_pending, sizeof(*p));
 	p->t_request = c->t_chunk;
 	p->t_arrival = c->t_arrival && c->t_arrival <= c->t_chunk ? c->t_arrival : 0;
+	return true;
 }
 
 /* Inline command: space-separated words on one line ("PING", "GET key"). */
@@ -1265,9 +1301,12 @@ static void arg_done(struct resp_conn *c)
  * Returns the bytes it took, or 0 to leave the command to the byte-wise parser (which then sees
  * it exactly as if this did not exist).
  */
+#define FAST_ARGS 8 /* arguments whose place the first pass keeps for the second */
+
 static uint32_t fast_request(struct resp_conn *c, const uint8_t *d, uint32_t n)
 {
 	uint32_t i = 1, nargs, len, args;
+	uint32_t at[FAST_ARGS], alen[FAST_ARGS];
 
 	if (!fast_len(d, n, &i, &nargs) || !nargs || nargs > 1024 * 1024)
 		return 0;
@@ -1279,13 +1318,23 @@ static uint32_t fast_request(struct resp_conn *c, const uint8_t *d, uint32_t n)
 		if (!fast_len(d, n, &i, &len) || len > 512U * 1024 * 1024 || n - i < 2 ||
 		    len > n - i - 2 || d[i + len] != '\r' || d[i + len + 1] != '\n')
 			return 0;
+		if (a < FAST_ARGS) {
+			at[a] = i;
+			alen[a] = len;
+		}
 		i += len + 2;
 	}
-	begin_request(c);
-	c->rq.cur.bytes = i;
+	if (!begin_request(c))
+		return 0;
+	c->rq.cur->bytes = i;
 	for (uint32_t a = 0; a < nargs; a++) {
-		args++; /* '$' */
-		fast_len(d, n, &args, &len);
+		if (a < FAST_ARGS) {
+			args = at[a];
+			len = alen[a];
+		} else {
+			args++; /* '$' */
+			fast_len(d, n, &args, &len);
+		}
 		on_arg(c, a, (const char *)d + args, len < ARG_CAP ? len : ARG_CAP);
 		args += len + 2;
 	}
@@ -1310,15 +1359,13 @@ static bool parse_requests(struct resp_conn *c, const uint8_t *d, uint32_t n)
 					break;
 				}
 			}
-			begin_request(c);
-			rq->split = malloc(sizeof(*rq->split));
-			if (!rq->split)
+			if (!begin_request(c) || !(rq->split = malloc(sizeof(*rq->split))))
 				return false; /* counted as a parse error: framing is given up */
 			if (d[i] == '*') {
 				rq->state = RQ_ARRAY_LINE;
 				rq->line_len = 0;
 				i++;
-				rq->cur.bytes++;
+				rq->cur->bytes++;
 			} else {
 				rq->state = RQ_INLINE;
 				rq->inl_len = 0;
@@ -1334,7 +1381,7 @@ static bool parse_requests(struct resp_conn *c, const uint8_t *d, uint32_t n)
 				return false;
 			memcpy(rq->split->line + rq->line_len, d + i, take);
 			rq->line_len += take;
-			rq->cur.bytes += take + (nl ? 1 : 0);
+			rq->cur->bytes += take + (nl ? 1 : 0);
 			i += take + (nl ? 1 : 0);
 			if (nl) {
 				char *line = rq->split->line;
@@ -1368,7 +1415,7 @@ static bool parse_requests(struct resp_conn *c, const uint8_t *d, uint32_t n)
 		case RQ_BULK_TYPE:
 			if (d[i++] != '$')
 				return false;
-			rq->cur.bytes++;
+			rq->cur->bytes++;
 			rq->line_len = 0;
 			rq->state = RQ_BULK_LINE;
 			break;
@@ -1378,7 +1425,7 @@ static bool parse_requests(struct resp_conn *c, const uint8_t *d, uint32_t n)
 
 			memcpy(rq->split->arg + rq->arg_len, d + i, take < room ? take : room);
 			rq->arg_len += take < room ? take : room;
-			rq->cur.bytes += take;
+			rq->cur->bytes += take;
 			rq->bulk_left -= take;
 			i += take;
 			if (!rq->bulk_left)
@@ -1388,24 +1435,24 @@ static bool parse_requests(struct resp_conn *c, const uint8_t *d, uint32_t n)
 		case RQ_BULK_CR:
 			if (d[i++] != '\r')
 				return false;
-			rq->cur.bytes++;
+			rq->cur->bytes++;
 			rq->state = RQ_BULK_LF;
 			break;
 		case RQ_BULK_LF:
 			if (d[i++] != '\n')
 				return false;
-			rq->cur.bytes++;
+			rq->cur->bytes++;
 			arg_done(c);
 			break;
 		case RQ_INLINE: {
 			uint8_t ch = d[i++];
 
-			rq->cur.bytes++;
+			rq->cur->bytes++;
 			if (ch == '\n') {
 				inline_done(c);
 			} else if (rq->inl_len < INLINE_CAP - 1) {
 				rq->split->inl[rq->inl_len++] = ch;
-			} else if (rq->cur.bytes > (uint64_t)64 * 1024) {
+			} else if (rq->cur->bytes > (uint64_t)64 * 1024) {
 				return false; /* Redis itself refuses inline requests this big */
 			}
 			break;
@@ -1439,7 +1486,7 @@ static bool skip_gap(struct resp_conn *c, bool in, uint64_t gap)
 	if (gap > tail)
 		return false;
 	if (in)
-		c->rq.cur.bytes += gap;
+		c->rq.cur->bytes += gap;
 	else
 		c->rp.bytes += gap;
 	tail -= gap; /* what still comes in later chunks */

@@ -37,12 +37,13 @@ enum resp_status {
 };
 
 struct resp_key {
-	char prefix[RESP_PREFIX_LEN];
+	char prefix[RESP_PREFIX_LEN]; /* NUL-padded to its size, like command: memcmp compares */
 	int8_t hit; /* 1 hit, 0 miss, -1 not known from the reply */
 };
 
 struct resp_record {
-	char command[RESP_CMD_LEN]; /* lower case; "config get" for container commands */
+	char command[RESP_CMD_LEN]; /* lower case; "config get" for container commands; NUL-padded
+				     * to its size (a run of commands compares it with memcmp) */
 	char error[RESP_ERR_LEN];   /* ERR, WRONGTYPE, MOVED, NOAUTH... when status is RESP_ERROR */
 	uint8_t status;
 	uint8_t db;		    /* SELECTed database the command ran in */
