@@ -24,8 +24,10 @@
 #define LINE_CAP 48	 /* header lines and the start of simple strings/errors */
 #define ARG_CAP 64	 /* bytes kept of an argument we look at (command, key, subcommand) */
 #define MAX_DEPTH 16	 /* nesting of aggregates in a reply */
+#define LEFT_INLINE 2	 /* ...of which the parser holds this many levels itself */
 #define INLINE_CAP 256	 /* bytes kept of an inline command line */
 #define FIRST_CHILD_CAP 16 /* bytes kept of a reply array's first element (pub/sub kind) */
+#define LAST_CAP 16	 /* command names shorter than this are looked up once per run of them */
 
 
 /* A command sent and not yet answered. */
@@ -67,6 +69,11 @@ enum rq_state { RQ_START, RQ_ARRAY_LINE, RQ_BULK_TYPE, RQ_BULK_LINE, RQ_BULK_DAT
  * connection holds none of this.
  */
 struct rq_split {
+	int64_t nargs, argi;
+	int64_t bulk_left;
+	uint32_t arg_len;
+	uint32_t inl_len;
+	uint8_t line_len;
 	char line[LINE_CAP];
 	char arg[ARG_CAP];
 	key_prefix_t keys[RESP_MAX_KEYS]; /* cur's, until it is queued */
@@ -75,12 +82,7 @@ struct rq_split {
 
 struct req_parser {
 	uint8_t state;
-	uint8_t line_len;
 	bool keys_lost; /* the key ring could not take cur's key prefixes (counted in totals only) */
-	uint32_t arg_len;
-	uint32_t inl_len;
-	int64_t nargs, argi;
-	int64_t bulk_left;
 	struct rq_split *split; /* NULL unless the byte-wise path is inside a request */
 	/* The request being read, NULL between requests. It is read straight into the queue's
 	 * next free entry (queued by counting it in), or, the queue being full, into ovf, which
@@ -90,8 +92,8 @@ struct req_parser {
 	/* The last command name as the client wrote it, and what it became: a pipeline repeats
 	 * one command, whose name is then cleaned and looked up once. */
 	uint8_t last_raw_len;
-	char last_raw[RESP_CMD_LEN];
-	char last_name[RESP_CMD_LEN];
+	char last_raw[LAST_CAP];
+	char last_name[LAST_CAP];
 	const struct cmd_info *last_info;
 };
 
@@ -134,8 +136,16 @@ struct rep_parser {
 	char err[RESP_ERR_LEN];
 	char child_err[RESP_ERR_LEN];
 	char bulk_head[RESP_ERR_LEN];
-	int64_t left[MAX_DEPTH]; /* elements still to come at each open aggregate */
+	/* Elements still to come at each open aggregate: the first LEFT_INLINE levels here, the
+	 * deeper ones (rare: EXEC of arrays, XRANGE, nested RESP3) allocated while a reply needs them. */
+	int64_t left[LEFT_INLINE];
+	int64_t *left_deep;
 };
+
+static inline int64_t *left_at(struct rep_parser *rp, uint8_t depth)
+{
+	return depth < LEFT_INLINE ? &rp->left[depth] : &rp->left_deep[depth - LEFT_INLINE];
+}
 
 struct resp_conn {
 	const struct resp_opts *opts;
@@ -189,9 +199,18 @@ void resp_conn__free(struct resp_conn *c)
 	free(c->rq.split);
 	free(c->rq.ovf);
 	free(c->rp.line);
+	free(c->rp.left_deep);
 	free(c);
 }
 
+
+size_t resp_conn__footprint(const struct resp_conn *c)
+{
+	return sizeof(*c) + (size_t)c->q_cap * sizeof(*c->q) + (size_t)c->mq_cap * sizeof(*c->mq) +
+	       (size_t)c->kr_cap * sizeof(*c->kr) + (c->rq.split ? sizeof(*c->rq.split) : 0) +
+	       (c->rq.ovf ? sizeof(*c->rq.ovf) : 0) + (c->rp.line ? LINE_CAP : 0) +
+	       (c->rp.left_deep ? (MAX_DEPTH - LEFT_INLINE) * sizeof(*c->rp.left_deep) : 0);
+}
 
 void resp_key_prefix(const struct resp_opts *o, const char *key, size_t len, char *out,
 		     size_t outlen)
@@ -264,7 +283,7 @@ static void kr_trim(struct resp_conn *c)
  */
 static bool kr_reserve(struct resp_conn *c, uint32_t n)
 {
-	uint32_t ncap = c->kr_cap ? c->kr_cap : 16;
+	uint32_t ncap = c->kr_cap ? c->kr_cap : 1;
 	key_prefix_t *nk;
 
 	if (c->kr_tail + n - c->kr_head <= c->kr_cap)
@@ -380,13 +399,21 @@ static void mq_push(struct resp_conn *c, const struct pending *p)
 static void mq_clear(struct resp_conn *c)
 {
 	c->mq_len = 0;
+	free(c->mq); /* transactions are rare on most connections: nothing kept for the next */
+	c->mq = NULL;
+	c->mq_cap = 0;
 	kr_trim(c);
 }
 
-/* Nothing waits: give back what a deep pipeline made the queues grow to. */
+/*
+ * Nothing waits: give back what a deep pipeline made the queues grow to, and what a connection
+ * that sends one command at a time (a queue of one) holds: most connections are idle most of the
+ * time, and 10,000 of them should hold next to nothing. One allocation of each per command is
+ * the price there; a pipelining connection keeps its queue.
+ */
 static void q_shrink(struct resp_conn *c)
 {
-	if (c->q_len || c->mq_len || c->q_cap <= 1024 || c->rq.cur)
+	if (c->q_len || c->mq_len || (c->q_cap <= 1024 && c->q_cap != 1) || c->rq.cur)
 		return;
 	free(c->q);
 	free(c->kr);
@@ -593,9 +620,11 @@ static void rp_reset(struct rep_parser *rp)
 	rp->state = RP_TYPE;
 	rp->depth = 0;
 	rp->line_len = 0;
-	if (rp->line) {
+	if (rp->line || rp->left_deep) { /* (rarely: not a call per reply) */
 		free(rp->line);
+		free(rp->left_deep);
 		rp->line = NULL;
+		rp->left_deep = NULL;
 	}
 	rp->top_type = 0;
 	rp->top_null = rp->top_empty = rp->queued = false;
@@ -774,7 +803,7 @@ static void value_done(struct resp_conn *c)
 		}
 		if (rp->depth == 1)
 			child_done(c);
-		if (--rp->left[rp->depth - 1] > 0)
+		if (--*left_at(rp, rp->depth - 1) > 0)
 			return;
 		rp->depth--; /* the aggregate is complete: it is a value of its parent */
 	}
@@ -886,7 +915,10 @@ static bool line_done(struct resp_conn *c, const char *line, uint32_t len)
 		}
 		if (rp->depth >= MAX_DEPTH)
 			return false;
-		rp->left[rp->depth++] = n;
+		if (rp->depth >= LEFT_INLINE && !rp->left_deep &&
+		    !(rp->left_deep = malloc((MAX_DEPTH - LEFT_INLINE) * sizeof(*rp->left_deep))))
+			return false; /* counted as a parse error: framing is given up */
+		*left_at(rp, rp->depth++) = n;
 		return true;
 	}
 	return false;
@@ -1136,7 +1168,7 @@ static void on_arg(struct resp_conn *c, int64_t i, const char *a, uint32_t alen)
 		struct req_parser *rq = &c->rq;
 
 		if (rq->last_info && alen == rq->last_raw_len && !memcmp(a, rq->last_raw, alen)) {
-			memcpy(p->command, rq->last_name, sizeof(p->command));
+			memcpy(p->command, rq->last_name, sizeof(rq->last_name)); /* the rest is 0 */
 			p->info = rq->last_info;
 		} else {
 			set_name(p->command, sizeof(p->command), a, alen);
@@ -1206,10 +1238,6 @@ static void on_arg(struct resp_conn *c, int64_t i, const char *a, uint32_t alen)
 static void rq_reset(struct req_parser *rq)
 {
 	rq->state = RQ_START;
-	rq->line_len = 0;
-	rq->inl_len = 0;
-	rq->arg_len = 0;
-	rq->nargs = rq->argi = rq->bulk_left = 0;
 	rq->keys_lost = false;
 	rq->cur = NULL;
 	if (rq->split || rq->ovf) { /* (rarely: not a call per request) */
@@ -1265,13 +1293,13 @@ static void inline_done(struct resp_conn *c)
 
 	const char *inl = rq->split->inl;
 
-	while (k < rq->inl_len) {
+	while (k < rq->split->inl_len) {
 		uint32_t s;
 
-		while (k < rq->inl_len && (inl[k] == ' ' || inl[k] == '\t' || inl[k] == '\r'))
+		while (k < rq->split->inl_len && (inl[k] == ' ' || inl[k] == '\t' || inl[k] == '\r'))
 			k++;
 		s = k;
-		while (k < rq->inl_len && inl[k] != ' ' && inl[k] != '\t' && inl[k] != '\r')
+		while (k < rq->split->inl_len && inl[k] != ' ' && inl[k] != '\t' && inl[k] != '\r')
 			k++;
 		if (k > s)
 			on_arg(c, argi++, inl + s, k - s);
@@ -1288,8 +1316,8 @@ static void arg_done(struct resp_conn *c)
 {
 	struct req_parser *rq = &c->rq;
 
-	on_arg(c, rq->argi, rq->split->arg, rq->arg_len);
-	if (++rq->argi == rq->nargs)
+	on_arg(c, rq->split->argi, rq->split->arg, rq->split->arg_len);
+	if (++rq->split->argi == rq->split->nargs)
 		request_done(c);
 	else
 		rq->state = RQ_BULK_TYPE;
@@ -1361,14 +1389,16 @@ static bool parse_requests(struct resp_conn *c, const uint8_t *d, uint32_t n)
 			}
 			if (!begin_request(c) || !(rq->split = malloc(sizeof(*rq->split))))
 				return false; /* counted as a parse error: framing is given up */
+			rq->split->nargs = rq->split->argi = rq->split->bulk_left = 0;
+			rq->split->arg_len = rq->split->inl_len = rq->split->line_len = 0;
 			if (d[i] == '*') {
 				rq->state = RQ_ARRAY_LINE;
-				rq->line_len = 0;
+				rq->split->line_len = 0;
 				i++;
 				rq->cur->bytes++;
 			} else {
 				rq->state = RQ_INLINE;
-				rq->inl_len = 0;
+				rq->split->inl_len = 0;
 			}
 			break;
 		case RQ_ARRAY_LINE:
@@ -1377,19 +1407,19 @@ static bool parse_requests(struct resp_conn *c, const uint8_t *d, uint32_t n)
 			uint32_t take = nl ? (uint32_t)(nl - (d + i)) : n - i;
 
 			/* a length line longer than any length is not RESP */
-			if (rq->line_len + take > LINE_CAP - 1)
+			if (rq->split->line_len + take > LINE_CAP - 1)
 				return false;
-			memcpy(rq->split->line + rq->line_len, d + i, take);
-			rq->line_len += take;
+			memcpy(rq->split->line + rq->split->line_len, d + i, take);
+			rq->split->line_len += take;
 			rq->cur->bytes += take + (nl ? 1 : 0);
 			i += take + (nl ? 1 : 0);
 			if (nl) {
 				char *line = rq->split->line;
 				int64_t v;
 
-				if (rq->line_len && line[rq->line_len - 1] == '\r')
-					rq->line_len--;
-				line[rq->line_len] = '\0';
+				if (rq->split->line_len && line[rq->split->line_len - 1] == '\r')
+					rq->split->line_len--;
+				line[rq->split->line_len] = '\0';
 				if (!parse_i64(line, &v))
 					return false;
 				if (rq->state == RQ_ARRAY_LINE) {
@@ -1399,14 +1429,14 @@ static bool parse_requests(struct resp_conn *c, const uint8_t *d, uint32_t n)
 						request_done(c);
 						break;
 					}
-					rq->nargs = v;
-					rq->argi = 0;
+					rq->split->nargs = v;
+					rq->split->argi = 0;
 					rq->state = RQ_BULK_TYPE;
 				} else {
 					if (v < 0 || v > 512LL * 1024 * 1024)
 						return false;
-					rq->bulk_left = v;
-					rq->arg_len = 0;
+					rq->split->bulk_left = v;
+					rq->split->arg_len = 0;
 					rq->state = v ? RQ_BULK_DATA : RQ_BULK_CR;
 				}
 			}
@@ -1416,19 +1446,19 @@ static bool parse_requests(struct resp_conn *c, const uint8_t *d, uint32_t n)
 			if (d[i++] != '$')
 				return false;
 			rq->cur->bytes++;
-			rq->line_len = 0;
+			rq->split->line_len = 0;
 			rq->state = RQ_BULK_LINE;
 			break;
 		case RQ_BULK_DATA: {
-			uint32_t take = rq->bulk_left < n - i ? (uint32_t)rq->bulk_left : n - i;
-			uint32_t room = ARG_CAP - rq->arg_len;
+			uint32_t take = rq->split->bulk_left < n - i ? (uint32_t)rq->split->bulk_left : n - i;
+			uint32_t room = ARG_CAP - rq->split->arg_len;
 
-			memcpy(rq->split->arg + rq->arg_len, d + i, take < room ? take : room);
-			rq->arg_len += take < room ? take : room;
+			memcpy(rq->split->arg + rq->split->arg_len, d + i, take < room ? take : room);
+			rq->split->arg_len += take < room ? take : room;
 			rq->cur->bytes += take;
-			rq->bulk_left -= take;
+			rq->split->bulk_left -= take;
 			i += take;
-			if (!rq->bulk_left)
+			if (!rq->split->bulk_left)
 				rq->state = RQ_BULK_CR;
 			break;
 		}
@@ -1450,8 +1480,8 @@ static bool parse_requests(struct resp_conn *c, const uint8_t *d, uint32_t n)
 			rq->cur->bytes++;
 			if (ch == '\n') {
 				inline_done(c);
-			} else if (rq->inl_len < INLINE_CAP - 1) {
-				rq->split->inl[rq->inl_len++] = ch;
+			} else if (rq->split->inl_len < INLINE_CAP - 1) {
+				rq->split->inl[rq->split->inl_len++] = ch;
 			} else if (rq->cur->bytes > (uint64_t)64 * 1024) {
 				return false; /* Redis itself refuses inline requests this big */
 			}
@@ -1471,10 +1501,13 @@ static bool parse_requests(struct resp_conn *c, const uint8_t *d, uint32_t n)
  */
 static bool skip_gap(struct resp_conn *c, bool in, uint64_t gap)
 {
-	int64_t *left = in ? &c->rq.bulk_left : &c->rp.bulk_left;
 	uint8_t state = in ? c->rq.state : c->rp.state;
+	int64_t *left;
 	uint64_t tail; /* payload + CRLF still to come */
 
+	if (in && (state == RQ_START || state == RQ_INLINE))
+		return false; /* (no request being read, or not a bulk: nothing in split to see) */
+	left = in ? &c->rq.split->bulk_left : &c->rp.bulk_left;
 	if (in ? state == RQ_BULK_DATA : state == RP_BULK)
 		tail = (uint64_t)*left + 2;
 	else if (in ? state == RQ_BULK_CR : state == RP_BULK_CR)

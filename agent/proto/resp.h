@@ -95,6 +95,10 @@ struct resp_conn;
 struct resp_conn *resp_conn__new(const struct resp_opts *opts, struct resp_stats *stats);
 /* Drops what is pending (counted as unpaired); accepts NULL. */
 void resp_conn__free(struct resp_conn *c);
+/* Bytes the parser holds now: its struct and what it allocated (queues, key ring, the buffers of
+ * a request or reply a chunk's end cut), malloc's own overhead not included. Idle (nothing
+ * waiting, nothing half read) and not pipelining, that is the struct alone. */
+size_t resp_conn__footprint(const struct resp_conn *c);
 
 /*
  * Feeds one captured chunk. in: the server read it (requests), else it wrote it (replies). data
