@@ -222,6 +222,10 @@ void resp_key_prefix(const struct resp_opts *o, const char *key, size_t len, cha
 		return;
 	if (o->full_keys) {
 		cut = len;
+	} else if (o->depth == 1) { /* the default: the first delimiter, found by memchr */
+		const char *d = memchr(key, o->delimiter, len);
+
+		cut = d ? (size_t)(d - key) : 0;
 	} else {
 		for (n = 0; n < len; n++) {
 			if (key[n] == o->delimiter && ++seen == o->depth) {
@@ -949,6 +953,23 @@ static inline bool fast_len(const uint8_t *d, uint32_t n, uint32_t *i, uint32_t 
 	uint32_t k = *i;
 	uint64_t x = 0;
 
+	/* one or two digits, the usual counts of arguments and lengths of names and keys */
+	if (k + 2 < n && (uint8_t)(d[k] - '0') <= 9) {
+		if (d[k + 1] == '\r') {
+			if (d[k + 2] != '\n')
+				return false;
+			*v = d[k] - '0';
+			*i = k + 3;
+			return true;
+		}
+		if (k + 3 < n && (uint8_t)(d[k + 1] - '0') <= 9 && d[k + 2] == '\r') {
+			if (d[k + 3] != '\n')
+				return false;
+			*v = (d[k] - '0') * 10 + (d[k + 1] - '0');
+			*i = k + 4;
+			return true;
+		}
+	}
 	while (k < n && d[k] >= '0' && d[k] <= '9' && k - *i < 10)
 		x = x * 10 + (d[k++] - '0');
 	if (k == *i || k + 1 >= n || d[k] != '\r' || d[k + 1] != '\n' || x > UINT32_MAX)
@@ -984,6 +1005,29 @@ static uint32_t fast_bulk_reply(struct resp_conn *c, const uint8_t *d, uint32_t 
 	return i;
 }
 
+/* memchr(p, '\n', n): most reply lines are a few bytes ("+OK", ":1", "$5"), found without a call */
+static inline const uint8_t *find_nl(const uint8_t *p, uint32_t n)
+{
+	uint32_t m = n < 16 ? n : 16;
+
+	for (uint32_t k = 0; k < m; k++)
+		if (p[k] == '\n')
+			return p + k;
+	return n > 16 ? memchr(p + 16, '\n', n - 16) : NULL;
+}
+
+/* The RESP2/RESP3 type bytes a reply value starts with. */
+static inline bool is_reply_type(uint8_t t)
+{
+	switch (t) {
+	case '+': case '-': case ':': case '$': case '*': case '_': case ',': case '#':
+	case '!': case '=': case '(': case '%': case '~': case '>': case '|':
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* Parses reply bytes; false on a protocol error. */
 static bool parse_replies(struct resp_conn *c, const uint8_t *d, uint32_t n)
 {
@@ -1006,7 +1050,7 @@ static bool parse_replies(struct resp_conn *c, const uint8_t *d, uint32_t n)
 					break;
 				}
 			}
-			if (!d[i] || !strchr("+-:$*_,#!=(%~>|", d[i]))
+			if (!is_reply_type(d[i]))
 				return false;
 			value_start(rp, d[i]);
 			rp->line_len = 0;
@@ -1014,7 +1058,7 @@ static bool parse_replies(struct resp_conn *c, const uint8_t *d, uint32_t n)
 			i++;
 			break;
 		case RP_LINE: {
-			const uint8_t *nl = memchr(d + i, '\n', n - i);
+			const uint8_t *nl = find_nl(d + i, n - i);
 			uint32_t take = nl ? (uint32_t)(nl - (d + i)) : n - i;
 			uint32_t room = LINE_CAP - 1 - rp->line_len;
 			char *kept = NULL;
@@ -1159,6 +1203,16 @@ static char *key_dst(struct resp_conn *c, uint32_t i)
 	return rq->split->keys[i];
 }
 
+/* memcmp(a, b, n) == 0 for a name's few bytes, without the call */
+static inline bool same_short(const char *a, const char *b, uint32_t n)
+{
+	uint32_t k = 0;
+
+	while (k < n && a[k] == b[k])
+		k++;
+	return k == n;
+}
+
 /* One argument of the request being parsed, all of it (len) or its first ARG_CAP bytes. */
 static void on_arg(struct resp_conn *c, int64_t i, const char *a, uint32_t alen)
 {
@@ -1167,7 +1221,7 @@ static void on_arg(struct resp_conn *c, int64_t i, const char *a, uint32_t alen)
 	if (i == 0) {
 		struct req_parser *rq = &c->rq;
 
-		if (rq->last_info && alen == rq->last_raw_len && !memcmp(a, rq->last_raw, alen)) {
+		if (rq->last_info && alen == rq->last_raw_len && same_short(a, rq->last_raw, alen)) {
 			memcpy(p->command, rq->last_name, sizeof(rq->last_name)); /* the rest is 0 */
 			p->info = rq->last_info;
 		} else {
