@@ -305,7 +305,7 @@ static bool kr_reserve(struct resp_conn *c, uint32_t n)
 	return true;
 }
 
-static void q_pop(struct resp_conn *c)
+static inline void q_pop(struct resp_conn *c)
 {
 	c->q_head = (c->q_head + 1) & (c->q_cap - 1);
 	c->q_len--;
@@ -511,7 +511,7 @@ static void mark_key(struct pending *p, uint32_t i, bool hit)
 }
 
 /* Hits and misses from the top-level reply of a command that reads keys. */
-static void judge_reply(struct pending *p, uint8_t type, bool null, bool empty, int64_t ival,
+static inline void judge_reply(struct pending *p, uint8_t type, bool null, bool empty, int64_t ival,
 			const char *err)
 {
 	bool wrongtype = type == '-' && !strcmp(err, "WRONGTYPE");
@@ -619,7 +619,7 @@ static bool confirm_sub(struct resp_conn *c)
 }
 
 /* Ready for the next reply: only what a reply sets is cleared, not the buffers. */
-static void rp_reset(struct rep_parser *rp)
+static inline void rp_reset(struct rep_parser *rp)
 {
 	rp->state = RP_TYPE;
 	rp->depth = 0;
