@@ -210,7 +210,8 @@ static bool run_continues(const struct redis_run *run, const struct l7_conn *lc,
 	       f->n_keys == r->n_keys && f->blocking == r->blocking &&
 	       f->counts_keyspace == r->counts_keyspace &&
 	       same_words(f->command, r->command, sizeof(r->command)) &&
-	       (!r->n_keys || same_words(f->keys[0].prefix, r->keys[0].prefix, sizeof(r->keys[0].prefix)));
+	       (!r->n_keys ||
+		same_words(f->keys[0].prefix, r->keys[0].prefix, sizeof(r->keys[0].prefix)));
 }
 
 static void run_start(struct redis_run *run, struct l7_conn *lc, const struct resp_record *r)

@@ -137,7 +137,8 @@ struct rep_parser {
 	char child_err[RESP_ERR_LEN];
 	char bulk_head[RESP_ERR_LEN];
 	/* Elements still to come at each open aggregate: the first LEFT_INLINE levels here, the
-	 * deeper ones (rare: EXEC of arrays, XRANGE, nested RESP3) allocated while a reply needs them. */
+	 * deeper ones (rare: EXEC of arrays, XRANGE, nested RESP3) allocated while a reply needs
+	 * them. */
 	int64_t left[LEFT_INLINE];
 	int64_t *left_deep;
 };
@@ -330,10 +331,6 @@ static bool q_fold(struct resp_conn *c, const struct pending *p, const char *key
 	return true;
 }
 
-/*
- * Queues p. Its key prefixes are in keys (read across chunks) or, keys NULL, already in the ring
- * past its tail; keys_lost: the ring could not take them then.
- */
 /* A full queue doubles, up to RESP_MAX_PENDING; false when it cannot. */
 static bool q_grow(struct resp_conn *c)
 {
@@ -352,6 +349,11 @@ static bool q_grow(struct resp_conn *c)
 	return true;
 }
 
+/*
+ * Queues p: read straight into the queue's next entry (then there is nothing to copy), or into
+ * rq.ovf when the queue was full. Its key prefixes are in keys (read across chunks) or, keys NULL,
+ * already in the ring past its tail; keys_lost: out of memory for them.
+ */
 static void q_push(struct resp_conn *c, const struct pending *p, const key_prefix_t *keys,
 		   bool keys_lost)
 {
@@ -359,8 +361,10 @@ static void q_push(struct resp_conn *c, const struct pending *p, const key_prefi
 
 	if (c->q_len == c->q_cap && !q_grow(c)) {
 		if (c->q_cap >= RESP_MAX_PENDING) {
-			const char *key0 = keys ? keys[0] :
-					   !p->n_keys || keys_lost ? NULL : c->kr[c->kr_tail & (c->kr_cap - 1)];
+			const char *key0 = keys ? keys[0] : NULL;
+
+			if (!keys && p->n_keys && !keys_lost) /* (its prefix is past the ring's tail) */
+				key0 = c->kr[c->kr_tail & (c->kr_cap - 1)];
 
 			if (!q_fold(c, p, key0))
 				c->st->unpaired++; /* deeper than we follow, and unlike the last: dropped */
@@ -1228,7 +1232,8 @@ static void on_arg(struct resp_conn *c, int64_t i, const char *a, uint32_t alen)
 			set_name(p->command, sizeof(p->command), a, alen);
 			p->info = resp_commands__lookup(p->command);
 			if (alen < sizeof(rq->last_raw)) {
-				/* p->command was zero: so is last_name past the name (emit copies it whole) */
+				/* p->command was zero: so is last_name past the name (emit copies
+				 * it whole) */
 				memcpy(rq->last_raw, a, alen);
 				rq->last_raw_len = alen;
 				memcpy(rq->last_name, p->command, sizeof(rq->last_name));
@@ -1504,7 +1509,8 @@ static bool parse_requests(struct resp_conn *c, const uint8_t *d, uint32_t n)
 			rq->state = RQ_BULK_LINE;
 			break;
 		case RQ_BULK_DATA: {
-			uint32_t take = rq->split->bulk_left < n - i ? (uint32_t)rq->split->bulk_left : n - i;
+			int64_t left = rq->split->bulk_left;
+			uint32_t take = left < n - i ? (uint32_t)left : n - i;
 			uint32_t room = ARG_CAP - rq->split->arg_len;
 
 			memcpy(rq->split->arg + rq->split->arg_len, d + i, take < room ? take : room);
