@@ -194,6 +194,21 @@ static bool run_member(const struct resp_record *r)
 	       !(r->counts_keyspace && r->n_keys && r->keys[0].hit < 0);
 }
 
+/* memcmp(a, b, n) == 0 for n a multiple of 8, inlined (gcc calls memcmp for these sizes) */
+static inline bool same_words(const void *a, const void *b, size_t n)
+{
+	uint64_t d = 0, x, y;
+
+#pragma GCC unroll 8
+	for (size_t i = 0; i < n; i += 8) {
+		memcpy(&x, (const char *)a + i, 8);
+		memcpy(&y, (const char *)b + i, 8);
+		d |= x ^ y;
+	}
+	return !d;
+}
+
+/* (command and key prefixes are NUL-padded: comparing all their bytes is a strcmp) */
 static bool run_continues(const struct redis_run *run, const struct l7_conn *lc,
 			  const struct resp_record *r)
 {
@@ -202,8 +217,10 @@ static bool run_continues(const struct redis_run *run, const struct l7_conn *lc,
 	return run->lc == lc && f->t_reply == r->t_reply && f->t_request == r->t_request &&
 	       f->t_arrival == r->t_arrival &&
 	       f->n_keys == r->n_keys && f->blocking == r->blocking &&
-	       f->counts_keyspace == r->counts_keyspace && !strcmp(f->command, r->command) &&
-	       (!r->n_keys || !strcmp(f->keys[0].prefix, r->keys[0].prefix));
+	       f->counts_keyspace == r->counts_keyspace &&
+	       same_words(f->command, r->command, sizeof(r->command)) &&
+	       (!r->n_keys ||
+		same_words(f->keys[0].prefix, r->keys[0].prefix, sizeof(r->keys[0].prefix)));
 }
 
 static void run_start(struct redis_run *run, struct l7_conn *lc, const struct resp_record *r)

@@ -8,7 +8,8 @@
  * Why one file of this size: the two parsers, the queue, the key ring and the fast paths for
  * whole commands and bulk replies share the connection's private state on the per-byte path,
  * where a call across files would stop the compiler from inlining. The command table (what each
- * command's keys and reply mean) is the part that could stand alone: the first cut if it grows.
+ * command's keys and reply mean) stands alone in resp_commands.c: it is looked up once per
+ * distinct command name, not per byte.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -17,150 +18,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include "proto/resp.h"
+#include "proto/resp_commands.h"
 #include "util.h"
 
 #define LINE_CAP 48	 /* header lines and the start of simple strings/errors */
 #define ARG_CAP 64	 /* bytes kept of an argument we look at (command, key, subcommand) */
 #define MAX_DEPTH 16	 /* nesting of aggregates in a reply */
+#define LEFT_INLINE 2	 /* ...of which the parser holds this many levels itself */
 #define INLINE_CAP 256	 /* bytes kept of an inline command line */
 #define FIRST_CHILD_CAP 16 /* bytes kept of a reply array's first element (pub/sub kind) */
+#define LAST_CAP 16	 /* command names shorter than this are looked up once per run of them */
 
-/* How a command's reply tells a keyspace hit or miss, as Redis counts it (lookupKeyRead*). */
-enum hitmode {
-	HM_NONE = 0,
-	HM_VALUE,     /* null reply: miss; a value or WRONGTYPE: hit (GET, GETEX, GETDEL, GETSET) */
-	HM_PER_KEY,   /* array reply, element i null: key i missed (MGET) */
-	HM_COUNT,     /* integer reply = keys found (EXISTS) */
-	HM_EMPTY_AGG, /* empty aggregate: miss (HGETALL, SMEMBERS: Redis never keeps empty ones) */
-	HM_FIELD,     /* hash field reads: hit when any value came back (HGET, HMGET; see README) */
-};
-
-enum kind {
-	K_NORMAL = 0,
-	K_SELECT,
-	K_HELLO,
-	K_MULTI,
-	K_EXEC,
-	K_DISCARD,
-	K_SUB,	 /* (p|s)subscribe: one confirmation per channel */
-	K_UNSUB, /* (p|s)unsubscribe: one per channel, or until the count is 0 */
-	K_RESET,
-	K_AUTH,
-};
-
-struct cmd_info {
-	const char *name;
-	uint8_t kind;
-	uint8_t hitmode;
-	int8_t first_key; /* argv index of the first key, 0: no key */
-	int8_t key_step;  /* 0: one key; n: every n-th argument from first_key is a key */
-	uint8_t flags;	  /* enum cmd_flag */
-};
-
-enum cmd_flag {
-	CMD_BLOCKING = 1 << 0,	/* may wait for data (BLPOP...): timed apart from the others */
-	CMD_CONTAINER = 1 << 1, /* "config get": the subcommand is part of the name */
-};
-
-/* Commands whose keys, reply or effect matter here; every other command has its key at argv[1]. */
-static const struct cmd_info commands[] = {
-	{ "get", K_NORMAL, HM_VALUE, 1, 0, 0 },
-	{ "getex", K_NORMAL, HM_VALUE, 1, 0, 0 },
-	{ "getdel", K_NORMAL, HM_VALUE, 1, 0, 0 },
-	{ "getset", K_NORMAL, HM_VALUE, 1, 0, 0 },
-	{ "mget", K_NORMAL, HM_PER_KEY, 1, 1, 0 },
-	{ "exists", K_NORMAL, HM_COUNT, 1, 1, 0 },
-	{ "hget", K_NORMAL, HM_FIELD, 1, 0, 0 },
-	{ "hmget", K_NORMAL, HM_FIELD, 1, 0, 0 },
-	{ "hgetall", K_NORMAL, HM_EMPTY_AGG, 1, 0, 0 },
-	{ "smembers", K_NORMAL, HM_EMPTY_AGG, 1, 0, 0 },
-	{ "del", K_NORMAL, HM_NONE, 1, 1, 0 },
-	{ "unlink", K_NORMAL, HM_NONE, 1, 1, 0 },
-	{ "touch", K_NORMAL, HM_NONE, 1, 1, 0 },
-	{ "mset", K_NORMAL, HM_NONE, 1, 2, 0 },
-	{ "msetnx", K_NORMAL, HM_NONE, 1, 2, 0 },
-	{ "blpop", K_NORMAL, HM_NONE, 1, 0, CMD_BLOCKING },
-	{ "brpop", K_NORMAL, HM_NONE, 1, 0, CMD_BLOCKING },
-	{ "brpoplpush", K_NORMAL, HM_NONE, 1, 0, CMD_BLOCKING },
-	{ "blmove", K_NORMAL, HM_NONE, 1, 0, CMD_BLOCKING },
-	{ "blmpop", K_NORMAL, HM_NONE, 0, 0, CMD_BLOCKING },
-	{ "bzpopmin", K_NORMAL, HM_NONE, 1, 0, CMD_BLOCKING },
-	{ "bzpopmax", K_NORMAL, HM_NONE, 1, 0, CMD_BLOCKING },
-	{ "bzmpop", K_NORMAL, HM_NONE, 0, 0, CMD_BLOCKING },
-	{ "wait", K_NORMAL, HM_NONE, 0, 0, CMD_BLOCKING },
-	{ "waitaof", K_NORMAL, HM_NONE, 0, 0, CMD_BLOCKING },
-	{ "xread", K_NORMAL, HM_NONE, 0, 0, 0 },	 /* blocking with BLOCK */
-	{ "xreadgroup", K_NORMAL, HM_NONE, 0, 0, 0 }, /* blocking with BLOCK */
-	{ "select", K_SELECT, HM_NONE, 0, 0, 0 },
-	{ "hello", K_HELLO, HM_NONE, 0, 0, 0 },
-	{ "auth", K_AUTH, HM_NONE, 0, 0, 0 },
-	{ "multi", K_MULTI, HM_NONE, 0, 0, 0 },
-	{ "exec", K_EXEC, HM_NONE, 0, 0, 0 },
-	{ "discard", K_DISCARD, HM_NONE, 0, 0, 0 },
-	{ "reset", K_RESET, HM_NONE, 0, 0, 0 },
-	{ "subscribe", K_SUB, HM_NONE, 0, 0, 0 },
-	{ "psubscribe", K_SUB, HM_NONE, 0, 0, 0 },
-	{ "ssubscribe", K_SUB, HM_NONE, 0, 0, 0 },
-	{ "unsubscribe", K_UNSUB, HM_NONE, 0, 0, 0 },
-	{ "punsubscribe", K_UNSUB, HM_NONE, 0, 0, 0 },
-	{ "sunsubscribe", K_UNSUB, HM_NONE, 0, 0, 0 },
-	{ "ping", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "echo", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "info", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "quit", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "dbsize", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "flushall", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "flushdb", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "save", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "bgsave", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "bgrewriteaof", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "lastsave", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "time", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "role", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "replicaof", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "slaveof", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "monitor", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "shutdown", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "swapdb", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "publish", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "spublish", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "randomkey", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "keys", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "scan", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "eval", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "evalsha", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "eval_ro", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "evalsha_ro", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "fcall", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "fcall_ro", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "unwatch", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "watch", K_NORMAL, HM_NONE, 1, 1, 0 },
-	{ "readonly", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "readwrite", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "failover", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "lolwut", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "sync", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "psync", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "replconf", K_NORMAL, HM_NONE, 0, 0, 0 },
-	{ "config", K_NORMAL, HM_NONE, 0, 0, CMD_CONTAINER },
-	{ "client", K_NORMAL, HM_NONE, 0, 0, CMD_CONTAINER },
-	{ "cluster", K_NORMAL, HM_NONE, 0, 0, CMD_CONTAINER },
-	{ "command", K_NORMAL, HM_NONE, 0, 0, CMD_CONTAINER },
-	{ "debug", K_NORMAL, HM_NONE, 0, 0, CMD_CONTAINER },
-	{ "memory", K_NORMAL, HM_NONE, 0, 0, CMD_CONTAINER },
-	{ "object", K_NORMAL, HM_NONE, 0, 0, CMD_CONTAINER },
-	{ "script", K_NORMAL, HM_NONE, 0, 0, CMD_CONTAINER },
-	{ "function", K_NORMAL, HM_NONE, 0, 0, CMD_CONTAINER },
-	{ "xinfo", K_NORMAL, HM_NONE, 0, 0, CMD_CONTAINER },
-	{ "xgroup", K_NORMAL, HM_NONE, 0, 0, CMD_CONTAINER },
-	{ "acl", K_NORMAL, HM_NONE, 0, 0, CMD_CONTAINER },
-	{ "latency", K_NORMAL, HM_NONE, 0, 0, CMD_CONTAINER },
-	{ "module", K_NORMAL, HM_NONE, 0, 0, CMD_CONTAINER },
-	{ "slowlog", K_NORMAL, HM_NONE, 0, 0, CMD_CONTAINER },
-	{ "pubsub", K_NORMAL, HM_NONE, 0, 0, CMD_CONTAINER },
-};
-
-static const struct cmd_info default_cmd = { "", K_NORMAL, HM_NONE, 1, 0, 0 };
 
 /* A command sent and not yet answered. */
 struct pending {
@@ -178,14 +46,14 @@ struct pending {
 	uint32_t hits, misses;
 	uint8_t db;
 	bool in_multi;
+	/* More commands just like it folded into this entry when the queue was full: each still
+	 * gets its own reply and record, with this entry's t_request (see RESP_MAX_PENDING). */
+	uint32_t repeat;
 	uint64_t t_arrival;
 	uint64_t t_request;
 	uint64_t bytes;
 	/* Its n_keys key prefixes, from this position of the connection's key ring on. */
 	uint64_t key_at;
-	/* More commands just like it folded into this entry when the queue was full: each still
-	 * gets its own reply and record, with this entry's t_request (see RESP_MAX_PENDING). */
-	uint32_t repeat;
 };
 
 typedef char key_prefix_t[RESP_PREFIX_LEN];
@@ -194,58 +62,91 @@ typedef char key_prefix_t[RESP_PREFIX_LEN];
 enum rq_state { RQ_START, RQ_ARRAY_LINE, RQ_BULK_TYPE, RQ_BULK_LINE, RQ_BULK_DATA, RQ_BULK_CR,
 		RQ_BULK_LF, RQ_INLINE };
 
-struct req_parser {
-	uint8_t state;
-	char line[LINE_CAP];
-	uint8_t line_len;
+/*
+ * What the byte-wise path needs of a request it reads across chunks (or an inline one): allocated
+ * when such a request begins and freed when it ends. A whole command in one chunk (the common
+ * case) is read where it lies, its key prefixes written straight into the key ring, so an idle
+ * connection holds none of this.
+ */
+struct rq_split {
 	int64_t nargs, argi;
 	int64_t bulk_left;
-	char arg[ARG_CAP];
 	uint32_t arg_len;
-	char inl[INLINE_CAP];
 	uint32_t inl_len;
-	bool xread_block;
-	struct pending cur;
+	uint8_t line_len;
+	char line[LINE_CAP];
+	char arg[ARG_CAP];
 	key_prefix_t keys[RESP_MAX_KEYS]; /* cur's, until it is queued */
+	char inl[INLINE_CAP];
+};
+
+struct req_parser {
+	uint8_t state;
+	bool keys_lost; /* the key ring could not take cur's key prefixes (counted in totals only) */
+	struct rq_split *split; /* NULL unless the byte-wise path is inside a request */
+	/* The request being read, NULL between requests. It is read straight into the queue's
+	 * next free entry (queued by counting it in), or, the queue being full, into ovf, which
+	 * q_push then queues, folds or drops as it would any command. */
+	struct pending *cur;
+	struct pending *ovf;
 	/* The last command name as the client wrote it, and what it became: a pipeline repeats
 	 * one command, whose name is then cleaned and looked up once. */
-	char last_raw[RESP_CMD_LEN];
-	uint32_t last_raw_len;
-	char last_name[RESP_CMD_LEN];
+	uint8_t last_raw_len;
+	char last_raw[LAST_CAP];
+	char last_name[LAST_CAP];
 	const struct cmd_info *last_info;
 };
 
 /* The reply being parsed: a stack of aggregates, and what the pairing needs of the value. */
 enum rp_state { RP_TYPE, RP_LINE, RP_BULK, RP_BULK_CR, RP_BULK_LF };
 
+/* What a reply array's first element says it is (RESP2 pub/sub messages are arrays). */
+enum first_kind {
+	FK_NONE = 0,
+	FK_PUSH, /* message, pmessage, smessage */
+	FK_SUB,	 /* (p|s)subscribe, (p|s)unsubscribe: a confirmation */
+};
+
 struct rep_parser {
 	uint8_t state;
 	uint8_t type; /* of the value being read */
-	char line[LINE_CAP];
-	uint8_t line_len;
-	int64_t bulk_left;
 	uint8_t depth;
-	int64_t left[MAX_DEPTH]; /* elements still to come at each open aggregate */
+	uint8_t line_len;
 	/* the top-level value */
 	uint8_t top_type;
 	bool top_null, top_empty;
-	int64_t top_int;
-	char err[RESP_ERR_LEN];
+	bool queued;	 /* it is the simple string QUEUED */
 	bool rejected; /* err is one Redis gives before running a command (processCommand) */
 	uint8_t unknown; /* 1: "ERR unknown command", 2: "ERR unknown subcommand" */
-	uint64_t bytes;
 	/* its direct children */
-	int64_t child_idx;
 	uint8_t child_type;
 	bool child_null, child_empty;
-	int64_t child_int;
-	char child_err[RESP_ERR_LEN];
-	char first_child[FIRST_CHILD_CAP];
-	int64_t third_child_int; /* (un)subscribe confirmations: [kind, channel, count] */
+	uint8_t first_kind;	 /* enum first_kind of the first one */
 	bool capture_bulk;	 /* keep the start of the bulk being read (first child / blob error) */
+	uint8_t bulk_head_len;
+	/* A header line the chunk cut, kept until its end comes (a whole one is read where it
+	 * lies): allocated only then. */
+	char *line;
+	int64_t bulk_left;
+	int64_t top_int;
+	uint64_t bytes;
+	int64_t child_idx;
+	int64_t child_int;
+	int64_t third_child_int; /* (un)subscribe confirmations: [kind, channel, count] */
+	char err[RESP_ERR_LEN];
+	char child_err[RESP_ERR_LEN];
 	char bulk_head[RESP_ERR_LEN];
-	uint32_t bulk_head_len;
+	/* Elements still to come at each open aggregate: the first LEFT_INLINE levels here, the
+	 * deeper ones (rare: EXEC of arrays, XRANGE, nested RESP3) allocated while a reply needs
+	 * them. */
+	int64_t left[LEFT_INLINE];
+	int64_t *left_deep;
 };
+
+static inline int64_t *left_at(struct rep_parser *rp, uint8_t depth)
+{
+	return depth < LEFT_INLINE ? &rp->left[depth] : &rp->left_deep[depth - LEFT_INLINE];
+}
 
 struct resp_conn {
 	const struct resp_opts *opts;
@@ -257,8 +158,9 @@ struct resp_conn {
 	struct pending *mq; /* commands QUEUED inside MULTI, answered by EXEC */
 	uint32_t mq_cap, mq_len;
 	/* The key prefixes of waiting commands, oldest first: a ring addressed by ever-growing
-	 * positions (slot = position % kr_cap). Commands are answered in order, so the keys of the
-	 * oldest one still waiting (in mq, else in q) mark where the used part begins. */
+	 * positions (slot = position % kr_cap, a mask: kr_cap and q_cap are powers of two).
+	 * Commands are answered in order, so the keys of the oldest one still waiting (in mq,
+	 * else in q) mark where the used part begins. */
 	key_prefix_t *kr;
 	uint32_t kr_cap;
 	uint64_t kr_head, kr_tail;
@@ -295,9 +197,21 @@ void resp_conn__free(struct resp_conn *c)
 	free(c->q);
 	free(c->mq);
 	free(c->kr);
+	free(c->rq.split);
+	free(c->rq.ovf);
+	free(c->rp.line);
+	free(c->rp.left_deep);
 	free(c);
 }
 
+
+size_t resp_conn__footprint(const struct resp_conn *c)
+{
+	return sizeof(*c) + (size_t)c->q_cap * sizeof(*c->q) + (size_t)c->mq_cap * sizeof(*c->mq) +
+	       (size_t)c->kr_cap * sizeof(*c->kr) + (c->rq.split ? sizeof(*c->rq.split) : 0) +
+	       (c->rq.ovf ? sizeof(*c->rq.ovf) : 0) + (c->rp.line ? LINE_CAP : 0) +
+	       (c->rp.left_deep ? (MAX_DEPTH - LEFT_INLINE) * sizeof(*c->rp.left_deep) : 0);
+}
 
 void resp_key_prefix(const struct resp_opts *o, const char *key, size_t len, char *out,
 		     size_t outlen)
@@ -309,6 +223,10 @@ void resp_key_prefix(const struct resp_opts *o, const char *key, size_t len, cha
 		return;
 	if (o->full_keys) {
 		cut = len;
+	} else if (o->depth == 1) { /* the default: the first delimiter, found by memchr */
+		const char *d = memchr(key, o->delimiter, len);
+
+		cut = d ? (size_t)(d - key) : 0;
 	} else {
 		for (n = 0; n < len; n++) {
 			if (key[n] == o->delimiter && ++seen == o->depth) {
@@ -341,7 +259,7 @@ static uint64_t q_count(const struct resp_conn *c)
 	uint64_t n = c->q_len;
 
 	for (uint32_t i = 0; i < c->q_len; i++)
-		n += c->q[(c->q_head + i) % c->q_cap].repeat;
+		n += c->q[(c->q_head + i) & (c->q_cap - 1)].repeat;
 	return n;
 }
 
@@ -352,7 +270,7 @@ static struct pending *q_front(struct resp_conn *c)
 
 static const char *key_of(const struct resp_conn *c, const struct pending *p, uint32_t i)
 {
-	return c->kr[(p->key_at + i) % c->kr_cap];
+	return c->kr[(p->key_at + i) & (c->kr_cap - 1)];
 }
 
 /* Frees the key slots of commands no longer waiting: everything before the oldest that is. */
@@ -364,10 +282,13 @@ static void kr_trim(struct resp_conn *c)
 		c->kr_head = keep;
 }
 
-/* Room for n more keys; false when the ring is at its bound (the keys are then not kept). */
+/*
+ * Room for n more keys; false when the ring is at its bound (the keys are then not kept). The
+ * slots past the tail move too: the request being read may have written its prefixes there.
+ */
 static bool kr_reserve(struct resp_conn *c, uint32_t n)
 {
-	uint32_t ncap = c->kr_cap ? c->kr_cap : 16;
+	uint32_t ncap = c->kr_cap ? c->kr_cap : 1;
 	key_prefix_t *nk;
 
 	if (c->kr_tail + n - c->kr_head <= c->kr_cap)
@@ -377,17 +298,17 @@ static bool kr_reserve(struct resp_conn *c, uint32_t n)
 	if (ncap > 2 * RESP_MAX_PENDING || !(nk = malloc((size_t)ncap * sizeof(*nk))))
 		return false;
 	/* Positions stay what they were; only their slots move (none while kr_cap is 0). */
-	for (uint64_t pos = c->kr_head; c->kr_cap && pos < c->kr_tail; pos++)
-		memcpy(nk[pos % ncap], c->kr[pos % c->kr_cap], sizeof(*nk));
+	for (uint64_t pos = c->kr_head; c->kr_cap && pos < c->kr_tail + n - 1; pos++)
+		memcpy(nk[pos & (ncap - 1)], c->kr[pos & (c->kr_cap - 1)], sizeof(*nk));
 	free(c->kr);
 	c->kr = nk;
 	c->kr_cap = ncap;
 	return true;
 }
 
-static void q_pop(struct resp_conn *c)
+static inline void q_pop(struct resp_conn *c)
 {
-	c->q_head = (c->q_head + 1) % c->q_cap;
+	c->q_head = (c->q_head + 1) & (c->q_cap - 1);
 	c->q_len--;
 	kr_trim(c);
 }
@@ -396,52 +317,70 @@ static void q_pop(struct resp_conn *c)
  * A full queue (RESP_MAX_PENDING) still takes a command just like the newest one waiting: it is
  * folded into that entry, so a pipeline of any length of the same command stays counted exactly.
  */
-static bool q_fold(struct resp_conn *c, const struct pending *p, const key_prefix_t *keys)
+static bool q_fold(struct resp_conn *c, const struct pending *p, const char *key0)
 {
-	struct pending *t = &c->q[(c->q_head + c->q_len - 1) % c->q_cap];
+	struct pending *t = &c->q[(c->q_head + c->q_len - 1) & (c->q_cap - 1)];
 
 	if (t->info != p->info || t->info->kind != K_NORMAL || strcmp(t->command, p->command) ||
 	    t->db != p->db || t->blocking != p->blocking || t->n_keys != p->n_keys ||
 	    t->total_keys != p->total_keys || p->n_keys > 1 ||
-	    (p->n_keys && strcmp(key_of(c, t, 0), keys[0])))
+	    (p->n_keys && (!key0 || strcmp(key_of(c, t, 0), key0))))
 		return false;
 	t->repeat++;
 	c->st->folded++;
 	return true;
 }
 
-static void q_push(struct resp_conn *c, const struct pending *p, const key_prefix_t *keys)
+/* A full queue doubles, up to RESP_MAX_PENDING; false when it cannot. */
+static bool q_grow(struct resp_conn *c)
 {
-	struct pending *e;
+	uint32_t ncap = c->q_cap ? c->q_cap * 2 : 1;
+	struct pending *nq;
 
-	if (c->q_len == c->q_cap) {
-		uint32_t ncap = c->q_cap ? c->q_cap * 2 : 2;
-		struct pending *nq;
+	if (c->q_cap >= RESP_MAX_PENDING || !(nq = malloc(ncap * sizeof(*nq))))
+		return false;
+	/* the entry past the last one too: the request being read may be there */
+	for (uint32_t i = 0; c->q_cap && i <= c->q_len && i < c->q_cap; i++)
+		nq[i] = c->q[(c->q_head + i) & (c->q_cap - 1)];
+	free(c->q);
+	c->q = nq;
+	c->q_cap = ncap;
+	c->q_head = 0;
+	return true;
+}
 
+/*
+ * Queues p: read straight into the queue's next entry (then there is nothing to copy), or into
+ * rq.ovf when the queue was full. Its key prefixes are in keys (read across chunks) or, keys NULL,
+ * already in the ring past its tail; keys_lost: out of memory for them.
+ */
+static void q_push(struct resp_conn *c, const struct pending *p, const key_prefix_t *keys,
+		   bool keys_lost)
+{
+	struct pending *e = NULL;
+
+	if (c->q_len == c->q_cap && !q_grow(c)) {
 		if (c->q_cap >= RESP_MAX_PENDING) {
-			if (!q_fold(c, p, keys))
+			const char *key0 = keys ? keys[0] : NULL;
+
+			if (!keys && p->n_keys && !keys_lost) /* (its prefix is past the ring's tail) */
+				key0 = c->kr[c->kr_tail & (c->kr_cap - 1)];
+
+			if (!q_fold(c, p, key0))
 				c->st->unpaired++; /* deeper than we follow, and unlike the last: dropped */
 			return;
 		}
-		nq = malloc(ncap * sizeof(*nq));
-		if (!nq) {
-			c->st->unpaired++;
-			return;
-		}
-		for (uint32_t i = 0; i < c->q_len; i++)
-			nq[i] = c->q[(c->q_head + i) % c->q_cap];
-		free(c->q);
-		c->q = nq;
-		c->q_cap = ncap;
-		c->q_head = 0;
+		c->st->unpaired++;
+		return;
 	}
-	e = &c->q[(c->q_head + c->q_len) % c->q_cap];
-	*e = *p;
-	if (!kr_reserve(c, p->n_keys))
+	e = &c->q[(c->q_head + c->q_len) & (c->q_cap - 1)];
+	if (e != p)
+		*e = *p;
+	if (keys_lost || (keys && !kr_reserve(c, p->n_keys)))
 		e->n_keys = 0; /* counted in the totals, not by prefix */
 	e->key_at = c->kr_tail;
-	for (uint32_t i = 0; i < e->n_keys; i++)
-		memcpy(c->kr[(c->kr_tail + i) % c->kr_cap], keys[i], sizeof(keys[i]));
+	for (uint32_t i = 0; keys && i < e->n_keys; i++)
+		memcpy(c->kr[(c->kr_tail + i) & (c->kr_cap - 1)], keys[i], sizeof(keys[i]));
 	c->kr_tail += e->n_keys;
 	c->q_len++;
 }
@@ -468,13 +407,21 @@ static void mq_push(struct resp_conn *c, const struct pending *p)
 static void mq_clear(struct resp_conn *c)
 {
 	c->mq_len = 0;
+	free(c->mq); /* transactions are rare on most connections: nothing kept for the next */
+	c->mq = NULL;
+	c->mq_cap = 0;
 	kr_trim(c);
 }
 
-/* Nothing waits: give back what a deep pipeline made the queues grow to. */
+/*
+ * Nothing waits: give back what a deep pipeline made the queues grow to, and what a connection
+ * that sends one command at a time (a queue of one) holds: most connections are idle most of the
+ * time, and 10,000 of them should hold next to nothing. One allocation of each per command is
+ * the price there; a pipelining connection keeps its queue.
+ */
 static void q_shrink(struct resp_conn *c)
 {
-	if (c->q_len || c->mq_len || c->q_cap <= 1024)
+	if (c->q_len || c->mq_len || (c->q_cap <= 1024 && c->q_cap != 1) || c->rq.cur)
 		return;
 	free(c->q);
 	free(c->kr);
@@ -510,10 +457,13 @@ static void emit(struct resp_conn *c, struct pending *p, bool error, const char 
 {
 	struct resp_record r;
 
-	/* Field by field: the record is large and most of it (keys) is unused per command. */
-	nx_strlcpy(r.command, sizeof(r.command), p->command);
+	/* Field by field: the record is large and most of it (keys) is unused per command. Names
+	 * and prefixes are copied whole, a fixed size (cheaper than measuring them): each holds
+	 * its NUL. */
+	memcpy(r.command, p->command, sizeof(r.command));
 	if (error && c->rp.unknown == 1) {
-		nx_strlcpy(r.command, sizeof(r.command), RESP_UNKNOWN);
+		memset(r.command, 0, sizeof(r.command));
+		memcpy(r.command, RESP_UNKNOWN, sizeof(RESP_UNKNOWN));
 	} else if (error && c->rp.unknown == 2) {
 		char *sp = strchr(r.command, ' ');
 
@@ -521,9 +471,17 @@ static void emit(struct resp_conn *c, struct pending *p, bool error, const char 
 			memcpy(sp + 1, RESP_UNKNOWN, sizeof(RESP_UNKNOWN));
 		else if (sp)
 			*sp = '\0';
+		if (sp) {
+			size_t l = strlen(r.command);
+
+			memset(r.command + l, 0, sizeof(r.command) - l); /* padded, as promised */
+		}
 	}
 	r.status = error ? RESP_ERROR : RESP_OK;
-	nx_strlcpy(r.error, sizeof(r.error), error ? (err[0] ? err : "ERR") : "");
+	if (error)
+		nx_strlcpy(r.error, sizeof(r.error), err[0] ? err : "ERR");
+	else
+		r.error[0] = '\0';
 	r.db = p->db;
 	r.blocking = p->blocking;
 	r.in_multi = p->in_multi;
@@ -531,7 +489,7 @@ static void emit(struct resp_conn *c, struct pending *p, bool error, const char 
 	r.rejected = error && c->rp.rejected && !p->in_multi;
 	r.n_keys = p->n_keys;
 	for (int i = 0; i < p->n_keys; i++) {
-		nx_strlcpy(r.keys[i].prefix, sizeof(r.keys[i].prefix), key_of(c, p, i));
+		memcpy(r.keys[i].prefix, key_of(c, p, i), sizeof(r.keys[i].prefix));
 		r.keys[i].hit = p->key_hit[i];
 	}
 	r.hits = p->hits;
@@ -557,7 +515,7 @@ static void mark_key(struct pending *p, uint32_t i, bool hit)
 }
 
 /* Hits and misses from the top-level reply of a command that reads keys. */
-static void judge_reply(struct pending *p, uint8_t type, bool null, bool empty, int64_t ival,
+static inline void judge_reply(struct pending *p, uint8_t type, bool null, bool empty, int64_t ival,
 			const char *err)
 {
 	bool wrongtype = type == '-' && !strcmp(err, "WRONGTYPE");
@@ -597,16 +555,25 @@ static bool is_word(const char *s, const char *w)
 	return !strcasecmp(s, w);
 }
 
-static bool is_push_kind(const char *s)
+/*
+ * The kind of a first element of len bytes (up to a NUL), as the first FIRST_CHILD_CAP - 1 of
+ * them tell it: a longer one is none of these words.
+ */
+static uint8_t first_kind(const char *t, size_t len)
 {
-	return is_word(s, "message") || is_word(s, "pmessage") || is_word(s, "smessage");
-}
+	char s[FIRST_CHILD_CAP];
 
-static bool is_sub_kind(const char *s)
-{
-	return is_word(s, "subscribe") || is_word(s, "psubscribe") || is_word(s, "ssubscribe") ||
-	       is_word(s, "unsubscribe") || is_word(s, "punsubscribe") ||
-	       is_word(s, "sunsubscribe");
+	len = strnlen(t, len);
+	if (len >= sizeof(s))
+		return FK_NONE;
+	memcpy(s, t, len);
+	s[len] = '\0';
+	if (is_word(s, "message") || is_word(s, "pmessage") || is_word(s, "smessage"))
+		return FK_PUSH;
+	if (is_word(s, "subscribe") || is_word(s, "psubscribe") || is_word(s, "ssubscribe") ||
+	    is_word(s, "unsubscribe") || is_word(s, "punsubscribe") || is_word(s, "sunsubscribe"))
+		return FK_SUB;
+	return FK_NONE;
 }
 
 /* An element directly inside the top-level reply completed. */
@@ -643,7 +610,7 @@ static bool confirm_sub(struct resp_conn *c)
 	struct pending *p = q_front(c);
 
 	if (!p || (p->info->kind != K_SUB && p->info->kind != K_UNSUB) ||
-	    !is_sub_kind(rp->first_child))
+	    rp->first_kind != FK_SUB)
 		return false;
 	c->subscribed = rp->third_child_int > 0;
 	if (p->expect > 0)
@@ -656,13 +623,19 @@ static bool confirm_sub(struct resp_conn *c)
 }
 
 /* Ready for the next reply: only what a reply sets is cleared, not the buffers. */
-static void rp_reset(struct rep_parser *rp)
+static inline void rp_reset(struct rep_parser *rp)
 {
 	rp->state = RP_TYPE;
 	rp->depth = 0;
 	rp->line_len = 0;
+	if (rp->line || rp->left_deep) { /* (rarely: not a call per reply) */
+		free(rp->line);
+		free(rp->left_deep);
+		rp->line = NULL;
+		rp->left_deep = NULL;
+	}
 	rp->top_type = 0;
-	rp->top_null = rp->top_empty = false;
+	rp->top_null = rp->top_empty = rp->queued = false;
 	rp->top_int = 0;
 	rp->err[0] = '\0';
 	rp->rejected = false;
@@ -670,7 +643,7 @@ static void rp_reset(struct rep_parser *rp)
 	rp->bytes = 0;
 	rp->child_idx = 0;
 	rp->child_err[0] = '\0';
-	rp->first_child[0] = '\0';
+	rp->first_kind = FK_NONE;
 	rp->third_child_int = 0;
 }
 
@@ -684,12 +657,12 @@ static void reply_done(struct resp_conn *c)
 	if (rp->top_type == '|') /* RESP3 attribute: metadata before the actual reply */
 		goto reset;
 	if (rp->top_type == '>' || (c->subscribed && rp->top_type == '*' &&
-				    (is_push_kind(rp->first_child) || is_sub_kind(rp->first_child)))) {
+				    rp->first_kind != FK_NONE)) {
 		if (!confirm_sub(c))
 			c->st->pushes++;
 		goto reset;
 	}
-	if (rp->top_type == '*' && is_sub_kind(rp->first_child) && confirm_sub(c))
+	if (rp->top_type == '*' && rp->first_kind == FK_SUB && confirm_sub(c))
 		goto reset;
 
 	p = q_front(c);
@@ -699,7 +672,7 @@ static void reply_done(struct resp_conn *c)
 		return;
 	}
 	if (c->multi && p->info->kind != K_EXEC && p->info->kind != K_DISCARD &&
-	    p->info->kind != K_MULTI && rp->top_type == '+' && !strcmp(rp->line, "QUEUED")) {
+	    p->info->kind != K_MULTI && rp->top_type == '+' && rp->queued) {
 		mq_push(c, p);
 		if (p->repeat)
 			p->repeat--; /* the next folded one is queued by the next QUEUED */
@@ -797,15 +770,20 @@ static void error_word(char *out, const char *msg, size_t len)
 	out[n] = '\0';
 }
 
-/* A RESP length or integer: optional '-', 1 to 18 digits, nothing else (strtoll costs more). */
-static bool parse_i64(const char *s, int64_t *out)
+/*
+ * A RESP length or integer: optional '-', 1 to 18 digits, nothing else (strtoll costs more). The
+ * text is len bytes, or up to a NUL before them (it is read as the C string it used to be copied
+ * into).
+ */
+static bool parse_i64n(const char *s, size_t len, int64_t *out)
 {
-	bool neg = *s == '-';
+	const char *end = s + len;
+	bool neg = len && *s == '-';
 	int64_t v = 0;
 	int n = 0;
 
 	s += neg;
-	for (; *s; s++, n++) {
+	for (; s < end && *s; s++, n++) {
 		if (*s < '0' || *s > '9' || n == 18)
 			return false;
 		v = v * 10 + (*s - '0');
@@ -814,6 +792,11 @@ static bool parse_i64(const char *s, int64_t *out)
 		return false;
 	*out = neg ? -v : v;
 	return true;
+}
+
+static bool parse_i64(const char *s, int64_t *out)
+{
+	return parse_i64n(s, strlen(s), out);
 }
 
 /* A value at the current depth completed; close every aggregate it completes. */
@@ -828,7 +811,7 @@ static void value_done(struct resp_conn *c)
 		}
 		if (rp->depth == 1)
 			child_done(c);
-		if (--rp->left[rp->depth - 1] > 0)
+		if (--*left_at(rp, rp->depth - 1) > 0)
 			return;
 		rp->depth--; /* the aggregate is complete: it is a value of its parent */
 	}
@@ -849,8 +832,11 @@ static void value_start(struct rep_parser *rp, uint8_t t)
 	}
 }
 
-/* The header line of the current value is complete. Returns false on a protocol error. */
-static bool line_done(struct resp_conn *c)
+/*
+ * The header line of the current value is complete: len bytes (its CR off, at most LINE_CAP - 1
+ * of them). Returns false on a protocol error.
+ */
+static bool line_done(struct resp_conn *c, const char *line, uint32_t len)
 {
 	struct rep_parser *rp = &c->rp;
 	int64_t n;
@@ -865,11 +851,11 @@ static bool line_done(struct resp_conn *c)
 	case '-':
 		if (rp->type == '-') {
 			if (rp->depth == 0) {
-				error_word(rp->err, rp->line, rp->line_len);
-				rp->rejected = rejected_before_call(rp->line, rp->line_len);
-				rp->unknown = unknown_command(rp->line, rp->line_len);
+				error_word(rp->err, line, len);
+				rp->rejected = rejected_before_call(line, len);
+				rp->unknown = unknown_command(line, len);
 			} else if (rp->depth == 1)
-				error_word(rp->child_err, rp->line, rp->line_len);
+				error_word(rp->child_err, line, len);
 		}
 		if (rp->type == '_') {
 			if (rp->depth == 0)
@@ -877,7 +863,7 @@ static bool line_done(struct resp_conn *c)
 			else if (rp->depth == 1)
 				rp->child_null = true;
 		}
-		if (rp->type == ':' && parse_i64(rp->line, &n)) {
+		if (rp->type == ':' && parse_i64n(line, len, &n)) {
 			if (rp->depth == 0) {
 				rp->top_int = n;
 			} else if (rp->depth == 1) {
@@ -887,14 +873,17 @@ static bool line_done(struct resp_conn *c)
 			}
 		}
 		if (rp->type == '+' && rp->depth == 1 && rp->child_idx == 0)
-			nx_strlcpy(rp->first_child, sizeof(rp->first_child), rp->line);
+			rp->first_kind = first_kind(line, len);
+		/* (up to a NUL: it used to be a C string) */
+		if (rp->type == '+' && rp->depth == 0)
+			rp->queued = len >= 6 && !memcmp(line, "QUEUED", 6) && (len == 6 || !line[6]);
 		rp->state = RP_TYPE;
-		value_done(c); /* rp->line stays: reply_done checks "QUEUED" */
+		value_done(c);
 		return true;
 	case '$':
 	case '!':
 	case '=':
-		if (!parse_i64(rp->line, &n) || n < -1)
+		if (!parse_i64n(line, len, &n) || n < -1)
 			return false;
 		if (n == -1) {
 			if (rp->depth == 0)
@@ -916,7 +905,7 @@ static bool line_done(struct resp_conn *c)
 	case '>':
 	case '|':
 		/* No server sends 2^40 elements: such a count is garbage, not a reply. */
-		if (!parse_i64(rp->line, &n) || n < -1 || n > (1LL << 40))
+		if (!parse_i64n(line, len, &n) || n < -1 || n > (1LL << 40))
 			return false;
 		if (rp->type == '%' || rp->type == '|')
 			n *= 2;
@@ -934,7 +923,10 @@ static bool line_done(struct resp_conn *c)
 		}
 		if (rp->depth >= MAX_DEPTH)
 			return false;
-		rp->left[rp->depth++] = n;
+		if (rp->depth >= LEFT_INLINE && !rp->left_deep &&
+		    !(rp->left_deep = malloc((MAX_DEPTH - LEFT_INLINE) * sizeof(*rp->left_deep))))
+			return false; /* counted as a parse error: framing is given up */
+		*left_at(rp, rp->depth++) = n;
 		return true;
 	}
 	return false;
@@ -944,15 +936,14 @@ static void bulk_done(struct resp_conn *c)
 {
 	struct rep_parser *rp = &c->rp;
 
-	rp->bulk_head[rp->bulk_head_len < sizeof(rp->bulk_head) ? rp->bulk_head_len
-								: sizeof(rp->bulk_head) - 1] = '\0';
+	rp->bulk_head[rp->bulk_head_len] = '\0'; /* at most sizeof - 1 of them are kept */
 	if (rp->type == '!') {
 		if (rp->depth == 0)
 			error_word(rp->err, rp->bulk_head, rp->bulk_head_len);
 		else if (rp->depth == 1)
 			error_word(rp->child_err, rp->bulk_head, rp->bulk_head_len);
 	} else if (rp->depth == 1 && rp->child_idx == 0) {
-		nx_strlcpy(rp->first_child, sizeof(rp->first_child), rp->bulk_head);
+		rp->first_kind = first_kind(rp->bulk_head, rp->bulk_head_len);
 	}
 	value_done(c);
 }
@@ -966,6 +957,23 @@ static inline bool fast_len(const uint8_t *d, uint32_t n, uint32_t *i, uint32_t 
 	uint32_t k = *i;
 	uint64_t x = 0;
 
+	/* one or two digits, the usual counts of arguments and lengths of names and keys */
+	if (k + 2 < n && (uint8_t)(d[k] - '0') <= 9) {
+		if (d[k + 1] == '\r') {
+			if (d[k + 2] != '\n')
+				return false;
+			*v = d[k] - '0';
+			*i = k + 3;
+			return true;
+		}
+		if (k + 3 < n && (uint8_t)(d[k + 1] - '0') <= 9 && d[k + 2] == '\r') {
+			if (d[k + 3] != '\n')
+				return false;
+			*v = (d[k] - '0') * 10 + (d[k + 1] - '0');
+			*i = k + 4;
+			return true;
+		}
+	}
 	while (k < n && d[k] >= '0' && d[k] <= '9' && k - *i < 10)
 		x = x * 10 + (d[k++] - '0');
 	if (k == *i || k + 1 >= n || d[k] != '\r' || d[k + 1] != '\n' || x > UINT32_MAX)
@@ -996,11 +1004,32 @@ static uint32_t fast_bulk_reply(struct resp_conn *c, const uint8_t *d, uint32_t 
 		value_start(rp, '$');
 	}
 	rp->bytes += i;
-	rp->line_len = 0;
-	rp->line[0] = '\0';
 	rp->state = RP_TYPE;
 	value_done(c);
 	return i;
+}
+
+/* memchr(p, '\n', n): most reply lines are a few bytes ("+OK", ":1", "$5"), found without a call */
+static inline const uint8_t *find_nl(const uint8_t *p, uint32_t n)
+{
+	uint32_t m = n < 16 ? n : 16;
+
+	for (uint32_t k = 0; k < m; k++)
+		if (p[k] == '\n')
+			return p + k;
+	return n > 16 ? memchr(p + 16, '\n', n - 16) : NULL;
+}
+
+/* The RESP2/RESP3 type bytes a reply value starts with. */
+static inline bool is_reply_type(uint8_t t)
+{
+	switch (t) {
+	case '+': case '-': case ':': case '$': case '*': case '_': case ',': case '#':
+	case '!': case '=': case '(': case '%': case '~': case '>': case '|':
+		return true;
+	default:
+		return false;
+	}
 }
 
 /* Parses reply bytes; false on a protocol error. */
@@ -1025,7 +1054,7 @@ static bool parse_replies(struct resp_conn *c, const uint8_t *d, uint32_t n)
 					break;
 				}
 			}
-			if (!d[i] || !strchr("+-:$*_,#!=(%~>|", d[i]))
+			if (!is_reply_type(d[i]))
 				return false;
 			value_start(rp, d[i]);
 			rp->line_len = 0;
@@ -1033,22 +1062,40 @@ static bool parse_replies(struct resp_conn *c, const uint8_t *d, uint32_t n)
 			i++;
 			break;
 		case RP_LINE: {
-			const uint8_t *nl = memchr(d + i, '\n', n - i);
+			const uint8_t *nl = find_nl(d + i, n - i);
 			uint32_t take = nl ? (uint32_t)(nl - (d + i)) : n - i;
 			uint32_t room = LINE_CAP - 1 - rp->line_len;
+			char *kept = NULL;
+			const char *line;
+			uint32_t len;
+			bool ok;
 
-			memcpy(rp->line + rp->line_len, d + i, take < room ? take : room);
-			rp->line_len += take < room ? take : room;
+			if (nl && !rp->line) {
+				/* all of it is here: read where it lies */
+				line = (const char *)d + i;
+				len = take < LINE_CAP - 1 ? take : LINE_CAP - 1;
+			} else {
+				if (!rp->line && !(rp->line = malloc(LINE_CAP)))
+					return false; /* counted as a parse error: framing is given up */
+				memcpy(rp->line + rp->line_len, d + i, take < room ? take : room);
+				rp->line_len += take < room ? take : room;
+				line = kept = rp->line;
+				len = rp->line_len;
+			}
 			i += take;
 			if (!nl)
 				break;
 			i++; /* the '\n' */
 			rp->bytes += i - start;
 			start = i;
-			if (rp->line_len && rp->line[rp->line_len - 1] == '\r')
-				rp->line_len--;
-			rp->line[rp->line_len] = '\0';
-			if (!line_done(c))
+			if (len && line[len - 1] == '\r')
+				len--;
+			/* the line is done with before the reply can complete (and reset rp) */
+			rp->line = NULL;
+			rp->line_len = 0;
+			ok = line_done(c, line, len);
+			free(kept);
+			if (!ok)
 				return false;
 			break;
 		}
@@ -1087,32 +1134,6 @@ static bool parse_replies(struct resp_conn *c, const uint8_t *d, uint32_t n)
 
 /* --- requests ---------------------------------------------------------------------------------- */
 
-#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
-#define CMD_SLOTS 256 /* power of two, > 2 x N_COMMANDS */
-
-
-/* Open-addressing table over commands[], built once: this runs for every command seen. */
-static const struct cmd_info *lookup_cmd(const char *name)
-{
-	static const struct cmd_info *slots[CMD_SLOTS];
-	static bool ready;
-	uint32_t i;
-
-	if (!ready) {
-		for (size_t k = 0; k < N_COMMANDS; k++) {
-			for (i = nx_fnv1a32_str(NX_FNV32_INIT, commands[k].name) & (CMD_SLOTS - 1); slots[i];
-			     i = (i + 1) & (CMD_SLOTS - 1))
-				;
-			slots[i] = &commands[k];
-		}
-		ready = true;
-	}
-	for (i = nx_fnv1a32_str(NX_FNV32_INIT, name) & (CMD_SLOTS - 1); slots[i]; i = (i + 1) & (CMD_SLOTS - 1))
-		if (!strcmp(slots[i]->name, name))
-			return slots[i];
-	return &default_cmd;
-}
-
 /* Command names are labels: lower case, and only the characters real commands use. */
 static void set_name(char *out, size_t outlen, const char *s, size_t len)
 {
@@ -1147,7 +1168,7 @@ bool resp_arg_is_read(const char *name, size_t nlen, int64_t i, uint32_t alen)
 	if (i <= 0)
 		return true;
 	set_name(command, sizeof(command), name, nlen);
-	p.info = lookup_cmd(command);
+	p.info = resp_commands__lookup(command);
 	if (p.info->kind == K_AUTH || p.info->kind == K_SUB || p.info->kind == K_UNSUB)
 		return false;
 	if (i == 1 && ((p.info->flags & CMD_CONTAINER) || p.info->kind == K_SELECT ||
@@ -1158,21 +1179,61 @@ bool resp_arg_is_read(const char *name, size_t nlen, int64_t i, uint32_t alen)
 	return is_key_arg(&p, i);
 }
 
+/*
+ * Where key prefix i of the request being parsed goes. Read from one chunk, nothing can answer
+ * (and trim) the ring before the request is queued: its prefixes go straight to the ring's slots
+ * after its tail. Read across chunks, replies in between may free slots first: its prefixes wait
+ * in rq_split, and q_push reserves and copies them. So do those of a request the ring has no
+ * room for now, so that q_push decides (fold, or keep no prefix) as it always did. NULL: out of
+ * memory, the request's prefixes are not kept.
+ */
+static char *key_dst(struct resp_conn *c, uint32_t i)
+{
+	struct req_parser *rq = &c->rq;
+
+	if (rq->split)
+		return rq->split->keys[i];
+	if (rq->keys_lost)
+		return NULL;
+	if (kr_reserve(c, i + 1))
+		return c->kr[(c->kr_tail + i) & (c->kr_cap - 1)];
+	rq->split = malloc(sizeof(*rq->split));
+	if (!rq->split) {
+		rq->keys_lost = true;
+		return NULL;
+	}
+	for (uint32_t k = 0; k < i; k++)
+		memcpy(rq->split->keys[k], c->kr[(c->kr_tail + k) & (c->kr_cap - 1)], RESP_PREFIX_LEN);
+	return rq->split->keys[i];
+}
+
+/* memcmp(a, b, n) == 0 for a name's few bytes, without the call */
+static inline bool same_short(const char *a, const char *b, uint32_t n)
+{
+	uint32_t k = 0;
+
+	while (k < n && a[k] == b[k])
+		k++;
+	return k == n;
+}
+
 /* One argument of the request being parsed, all of it (len) or its first ARG_CAP bytes. */
 static void on_arg(struct resp_conn *c, int64_t i, const char *a, uint32_t alen)
 {
-	struct pending *p = &c->rq.cur;
+	struct pending *p = c->rq.cur;
 
 	if (i == 0) {
 		struct req_parser *rq = &c->rq;
 
-		if (rq->last_info && alen == rq->last_raw_len && !memcmp(a, rq->last_raw, alen)) {
-			memcpy(p->command, rq->last_name, sizeof(p->command));
+		if (rq->last_info && alen == rq->last_raw_len && same_short(a, rq->last_raw, alen)) {
+			memcpy(p->command, rq->last_name, sizeof(rq->last_name)); /* the rest is 0 */
 			p->info = rq->last_info;
 		} else {
 			set_name(p->command, sizeof(p->command), a, alen);
-			p->info = lookup_cmd(p->command);
+			p->info = resp_commands__lookup(p->command);
 			if (alen < sizeof(rq->last_raw)) {
+				/* p->command was zero: so is last_name past the name (emit copies
+				 * it whole) */
 				memcpy(rq->last_raw, a, alen);
 				rq->last_raw_len = alen;
 				memcpy(rq->last_name, p->command, sizeof(rq->last_name));
@@ -1217,7 +1278,14 @@ static void on_arg(struct resp_conn *c, int64_t i, const char *a, uint32_t alen)
 		p->blocking = true;
 	if (is_key_arg(p, i)) {
 		if (p->n_keys < RESP_MAX_KEYS) {
-			resp_key_prefix(c->opts, a, alen, c->rq.keys[p->n_keys], RESP_PREFIX_LEN);
+			char *dst = key_dst(c, p->n_keys);
+
+			if (dst) {
+				/* NUL-padded, as resp_record.keys promises (a constant-size memset is a
+				 * few stores) */
+				memset(dst, 0, RESP_PREFIX_LEN);
+				resp_key_prefix(c->opts, a, alen, dst, RESP_PREFIX_LEN);
+			}
 			p->key_hit[p->n_keys] = -1;
 			p->n_keys++;
 		}
@@ -1229,30 +1297,50 @@ static void on_arg(struct resp_conn *c, int64_t i, const char *a, uint32_t alen)
 static void rq_reset(struct req_parser *rq)
 {
 	rq->state = RQ_START;
-	rq->line_len = 0;
-	rq->inl_len = 0;
-	rq->arg_len = 0;
-	rq->nargs = rq->argi = rq->bulk_left = 0;
+	rq->keys_lost = false;
+	rq->cur = NULL;
+	if (rq->split || rq->ovf) { /* (rarely: not a call per request) */
+		free(rq->split);
+		free(rq->ovf);
+		rq->split = NULL;
+		rq->ovf = NULL;
+	}
 }
 
 /* The request is complete: it waits for its reply. */
 static void request_done(struct resp_conn *c)
 {
-	struct pending *p = &c->rq.cur;
+	struct pending *p = c->rq.cur;
 
 	if (!p->info) /* an empty multibulk (*0): Redis ignores it */
 		goto reset;
 	p->db = c->db;
-	q_push(c, p, c->rq.keys);
+	q_push(c, p, c->rq.split ? c->rq.split->keys : NULL, c->rq.keys_lost);
 reset:
 	rq_reset(&c->rq);
 }
 
-static void begin_request(struct resp_conn *c)
+static const struct pending zero_pending;
+
+/* false: out of memory */
+static bool begin_request(struct resp_conn *c)
 {
-	memset(&c->rq.cur, 0, sizeof(c->rq.cur));
-	c->rq.cur.t_request = c->t_chunk;
-	c->rq.cur.t_arrival = c->t_arrival && c->t_arrival <= c->t_chunk ? c->t_arrival : 0;
+	struct req_parser *rq = &c->rq;
+	struct pending *p;
+
+	if (c->q_len < c->q_cap || q_grow(c)) {
+		p = &c->q[(c->q_head + c->q_len) & (c->q_cap - 1)];
+	} else {
+		if (!rq->ovf && !(rq->ovf = malloc(sizeof(*rq->ovf))))
+			return false;
+		p = rq->ovf;
+	}
+	rq->cur = p;
+	/* A copy of a zero one: a memset of the struct is a rep stos, slower for this size. */
+	memcpy(p, &zero_pending, sizeof(*p));
+	p->t_request = c->t_chunk;
+	p->t_arrival = c->t_arrival && c->t_arrival <= c->t_chunk ? c->t_arrival : 0;
+	return true;
 }
 
 /* Inline command: space-separated words on one line ("PING", "GET key"). */
@@ -1262,16 +1350,18 @@ static void inline_done(struct resp_conn *c)
 	int64_t argi = 0;
 	uint32_t k = 0;
 
-	while (k < rq->inl_len) {
+	const char *inl = rq->split->inl;
+
+	while (k < rq->split->inl_len) {
 		uint32_t s;
 
-		while (k < rq->inl_len && (rq->inl[k] == ' ' || rq->inl[k] == '\t' || rq->inl[k] == '\r'))
+		while (k < rq->split->inl_len && (inl[k] == ' ' || inl[k] == '\t' || inl[k] == '\r'))
 			k++;
 		s = k;
-		while (k < rq->inl_len && rq->inl[k] != ' ' && rq->inl[k] != '\t' && rq->inl[k] != '\r')
+		while (k < rq->split->inl_len && inl[k] != ' ' && inl[k] != '\t' && inl[k] != '\r')
 			k++;
 		if (k > s)
-			on_arg(c, argi++, rq->inl + s, k - s);
+			on_arg(c, argi++, inl + s, k - s);
 	}
 	if (argi == 0) { /* an empty line: Redis ignores it */
 		rq_reset(rq);
@@ -1285,8 +1375,8 @@ static void arg_done(struct resp_conn *c)
 {
 	struct req_parser *rq = &c->rq;
 
-	on_arg(c, rq->argi, rq->arg, rq->arg_len);
-	if (++rq->argi == rq->nargs)
+	on_arg(c, rq->split->argi, rq->split->arg, rq->split->arg_len);
+	if (++rq->split->argi == rq->split->nargs)
 		request_done(c);
 	else
 		rq->state = RQ_BULK_TYPE;
@@ -1298,9 +1388,12 @@ static void arg_done(struct resp_conn *c)
  * Returns the bytes it took, or 0 to leave the command to the byte-wise parser (which then sees
  * it exactly as if this did not exist).
  */
+#define FAST_ARGS 8 /* arguments whose place the first pass keeps for the second */
+
 static uint32_t fast_request(struct resp_conn *c, const uint8_t *d, uint32_t n)
 {
 	uint32_t i = 1, nargs, len, args;
+	uint32_t at[FAST_ARGS], alen[FAST_ARGS];
 
 	if (!fast_len(d, n, &i, &nargs) || !nargs || nargs > 1024 * 1024)
 		return 0;
@@ -1312,13 +1405,23 @@ static uint32_t fast_request(struct resp_conn *c, const uint8_t *d, uint32_t n)
 		if (!fast_len(d, n, &i, &len) || len > 512U * 1024 * 1024 || n - i < 2 ||
 		    len > n - i - 2 || d[i + len] != '\r' || d[i + len + 1] != '\n')
 			return 0;
+		if (a < FAST_ARGS) {
+			at[a] = i;
+			alen[a] = len;
+		}
 		i += len + 2;
 	}
-	begin_request(c);
-	c->rq.cur.bytes = i;
+	if (!begin_request(c))
+		return 0;
+	c->rq.cur->bytes = i;
 	for (uint32_t a = 0; a < nargs; a++) {
-		args++; /* '$' */
-		fast_len(d, n, &args, &len);
+		if (a < FAST_ARGS) {
+			args = at[a];
+			len = alen[a];
+		} else {
+			args++; /* '$' */
+			fast_len(d, n, &args, &len);
+		}
 		on_arg(c, a, (const char *)d + args, len < ARG_CAP ? len : ARG_CAP);
 		args += len + 2;
 	}
@@ -1343,15 +1446,18 @@ static bool parse_requests(struct resp_conn *c, const uint8_t *d, uint32_t n)
 					break;
 				}
 			}
-			begin_request(c);
+			if (!begin_request(c) || !(rq->split = malloc(sizeof(*rq->split))))
+				return false; /* counted as a parse error: framing is given up */
+			rq->split->nargs = rq->split->argi = rq->split->bulk_left = 0;
+			rq->split->arg_len = rq->split->inl_len = rq->split->line_len = 0;
 			if (d[i] == '*') {
 				rq->state = RQ_ARRAY_LINE;
-				rq->line_len = 0;
+				rq->split->line_len = 0;
 				i++;
-				rq->cur.bytes++;
+				rq->cur->bytes++;
 			} else {
 				rq->state = RQ_INLINE;
-				rq->inl_len = 0;
+				rq->split->inl_len = 0;
 			}
 			break;
 		case RQ_ARRAY_LINE:
@@ -1360,19 +1466,20 @@ static bool parse_requests(struct resp_conn *c, const uint8_t *d, uint32_t n)
 			uint32_t take = nl ? (uint32_t)(nl - (d + i)) : n - i;
 
 			/* a length line longer than any length is not RESP */
-			if (rq->line_len + take > LINE_CAP - 1)
+			if (rq->split->line_len + take > LINE_CAP - 1)
 				return false;
-			memcpy(rq->line + rq->line_len, d + i, take);
-			rq->line_len += take;
-			rq->cur.bytes += take + (nl ? 1 : 0);
+			memcpy(rq->split->line + rq->split->line_len, d + i, take);
+			rq->split->line_len += take;
+			rq->cur->bytes += take + (nl ? 1 : 0);
 			i += take + (nl ? 1 : 0);
 			if (nl) {
+				char *line = rq->split->line;
 				int64_t v;
 
-				if (rq->line_len && rq->line[rq->line_len - 1] == '\r')
-					rq->line_len--;
-				rq->line[rq->line_len] = '\0';
-				if (!parse_i64(rq->line, &v))
+				if (rq->split->line_len && line[rq->split->line_len - 1] == '\r')
+					rq->split->line_len--;
+				line[rq->split->line_len] = '\0';
+				if (!parse_i64(line, &v))
 					return false;
 				if (rq->state == RQ_ARRAY_LINE) {
 					if (v > (int64_t)1024 * 1024 * 1024)
@@ -1381,14 +1488,14 @@ static bool parse_requests(struct resp_conn *c, const uint8_t *d, uint32_t n)
 						request_done(c);
 						break;
 					}
-					rq->nargs = v;
-					rq->argi = 0;
+					rq->split->nargs = v;
+					rq->split->argi = 0;
 					rq->state = RQ_BULK_TYPE;
 				} else {
 					if (v < 0 || v > 512LL * 1024 * 1024)
 						return false;
-					rq->bulk_left = v;
-					rq->arg_len = 0;
+					rq->split->bulk_left = v;
+					rq->split->arg_len = 0;
 					rq->state = v ? RQ_BULK_DATA : RQ_BULK_CR;
 				}
 			}
@@ -1397,44 +1504,45 @@ static bool parse_requests(struct resp_conn *c, const uint8_t *d, uint32_t n)
 		case RQ_BULK_TYPE:
 			if (d[i++] != '$')
 				return false;
-			rq->cur.bytes++;
-			rq->line_len = 0;
+			rq->cur->bytes++;
+			rq->split->line_len = 0;
 			rq->state = RQ_BULK_LINE;
 			break;
 		case RQ_BULK_DATA: {
-			uint32_t take = rq->bulk_left < n - i ? (uint32_t)rq->bulk_left : n - i;
-			uint32_t room = ARG_CAP - rq->arg_len;
+			int64_t left = rq->split->bulk_left;
+			uint32_t take = left < n - i ? (uint32_t)left : n - i;
+			uint32_t room = ARG_CAP - rq->split->arg_len;
 
-			memcpy(rq->arg + rq->arg_len, d + i, take < room ? take : room);
-			rq->arg_len += take < room ? take : room;
-			rq->cur.bytes += take;
-			rq->bulk_left -= take;
+			memcpy(rq->split->arg + rq->split->arg_len, d + i, take < room ? take : room);
+			rq->split->arg_len += take < room ? take : room;
+			rq->cur->bytes += take;
+			rq->split->bulk_left -= take;
 			i += take;
-			if (!rq->bulk_left)
+			if (!rq->split->bulk_left)
 				rq->state = RQ_BULK_CR;
 			break;
 		}
 		case RQ_BULK_CR:
 			if (d[i++] != '\r')
 				return false;
-			rq->cur.bytes++;
+			rq->cur->bytes++;
 			rq->state = RQ_BULK_LF;
 			break;
 		case RQ_BULK_LF:
 			if (d[i++] != '\n')
 				return false;
-			rq->cur.bytes++;
+			rq->cur->bytes++;
 			arg_done(c);
 			break;
 		case RQ_INLINE: {
 			uint8_t ch = d[i++];
 
-			rq->cur.bytes++;
+			rq->cur->bytes++;
 			if (ch == '\n') {
 				inline_done(c);
-			} else if (rq->inl_len < INLINE_CAP - 1) {
-				rq->inl[rq->inl_len++] = ch;
-			} else if (rq->cur.bytes > (uint64_t)64 * 1024) {
+			} else if (rq->split->inl_len < INLINE_CAP - 1) {
+				rq->split->inl[rq->split->inl_len++] = ch;
+			} else if (rq->cur->bytes > (uint64_t)64 * 1024) {
 				return false; /* Redis itself refuses inline requests this big */
 			}
 			break;
@@ -1453,10 +1561,13 @@ static bool parse_requests(struct resp_conn *c, const uint8_t *d, uint32_t n)
  */
 static bool skip_gap(struct resp_conn *c, bool in, uint64_t gap)
 {
-	int64_t *left = in ? &c->rq.bulk_left : &c->rp.bulk_left;
 	uint8_t state = in ? c->rq.state : c->rp.state;
+	int64_t *left;
 	uint64_t tail; /* payload + CRLF still to come */
 
+	if (in && (state == RQ_START || state == RQ_INLINE))
+		return false; /* (no request being read, or not a bulk: nothing in split to see) */
+	left = in ? &c->rq.split->bulk_left : &c->rp.bulk_left;
 	if (in ? state == RQ_BULK_DATA : state == RP_BULK)
 		tail = (uint64_t)*left + 2;
 	else if (in ? state == RQ_BULK_CR : state == RP_BULK_CR)
@@ -1468,7 +1579,7 @@ static bool skip_gap(struct resp_conn *c, bool in, uint64_t gap)
 	if (gap > tail)
 		return false;
 	if (in)
-		c->rq.cur.bytes += gap;
+		c->rq.cur->bytes += gap;
 	else
 		c->rp.bytes += gap;
 	tail -= gap; /* what still comes in later chunks */
@@ -1542,7 +1653,7 @@ static bool clean_request_start(const uint8_t *data, uint32_t cap)
 	word[i] = '\0';
 	if (!i || i == cap || (data[i] != ' ' && data[i] != '\r'))
 		return false;
-	return lookup_cmd(word) != &default_cmd || !strcmp(word, "set");
+	return resp_commands__lookup(word) != &resp_commands__default || !strcmp(word, "set");
 }
 
 void resp_conn__set_arrival(struct resp_conn *c, uint64_t ns)

@@ -37,12 +37,13 @@ enum resp_status {
 };
 
 struct resp_key {
-	char prefix[RESP_PREFIX_LEN];
+	char prefix[RESP_PREFIX_LEN]; /* NUL-padded to its size, like command: memcmp compares */
 	int8_t hit; /* 1 hit, 0 miss, -1 not known from the reply */
 };
 
 struct resp_record {
-	char command[RESP_CMD_LEN]; /* lower case; "config get" for container commands */
+	char command[RESP_CMD_LEN]; /* lower case; "config get" for container commands; NUL-padded
+				     * to its size (a run of commands compares it with memcmp) */
 	char error[RESP_ERR_LEN];   /* ERR, WRONGTYPE, MOVED, NOAUTH... when status is RESP_ERROR */
 	uint8_t status;
 	uint8_t db;		    /* SELECTed database the command ran in */
@@ -94,6 +95,10 @@ struct resp_conn;
 struct resp_conn *resp_conn__new(const struct resp_opts *opts, struct resp_stats *stats);
 /* Drops what is pending (counted as unpaired); accepts NULL. */
 void resp_conn__free(struct resp_conn *c);
+/* Bytes the parser holds now: its struct and what it allocated (queues, key ring, the buffers of
+ * a request or reply a chunk's end cut), malloc's own overhead not included. Idle (nothing
+ * waiting, nothing half read) and not pipelining, that is the struct alone. */
+size_t resp_conn__footprint(const struct resp_conn *c);
 
 /*
  * Feeds one captured chunk. in: the server read it (requests), else it wrote it (replies). data

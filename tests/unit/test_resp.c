@@ -242,6 +242,16 @@ static const struct fixture fixtures[] = {
 	{ "connection closed with commands pending: unpaired",
 	  { REQ("*2\r\n$3\r\nGET\r\n$3\r\na:1\r\n*2\r\n$3\r\nGET\r\n$3\r\nb:1\r\n"), REP("$-1\r\n") },
 	  { "get ok 0/1 [a]" }, { .unpaired = 1 } },
+	{ "a reply nested deeper than the parser holds itself (XRANGE), then the next one",
+	  { REQ("*4\r\n$6\r\nXRANGE\r\n$3\r\ns:1\r\n$1\r\n-\r\n$1\r\n+\r\n"),
+	    REP("*2\r\n*2\r\n$3\r\n1-0\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n"
+		"*2\r\n$3\r\n2-0\r\n*4\r\n$1\r\nf\r\n*1\r\n:1\r\n$1\r\ng\r\n$0\r\n\r\n"),
+	    REQ("*2\r\n$3\r\nGET\r\n$3\r\na:1\r\n"), REP("$-1\r\n") },
+	  { "xrange ok [s]", "get ok 0/1 [a]" } },
+	{ "inline commands, QUEUED and an error word from a line cut short",
+	  { REQ("MULTI\r\n"), REP("+OK\r\n"), REQ("GET k:1\r\n"), REP("+QUEUED\r\n"),
+	    REQ("EXEC\r\n"), REP("*1\r\n-WRONGTYPE Operation against a key holding the wrong kind\r\n") },
+	  { "multi ok", "get WRONGTYPE 1/0 multi [k]", "exec ok" } },
 	{ "key prefixes: no delimiter shows nothing, full keys on request",
 	  { REQ("*2\r\n$3\r\nGET\r\n$7\r\nsession\r\n"), REP("$-1\r\n") }, { "get ok 0/1 [(none)]" } },
 	{ "full keys opt-in",
@@ -362,12 +372,87 @@ static void test_pipeline_bound(void **state)
 	assert_int_equal(st.unpaired, RESP_MAX_PENDING + 10);
 }
 
+static void count_unkeyed(void *ctx, const struct resp_record *r)
+{
+	int *n = ctx;
+
+	*n += r->n_keys == 0;
+}
+
+/*
+ * The key ring is bounded too (2 x RESP_MAX_PENDING prefixes): commands queued past it are
+ * counted in totals without prefixes; every command still gets its record.
+ */
+static void test_key_ring_bound(void **state)
+{
+	struct resp_opts o = { .delimiter = ':', .depth = 1 };
+	struct resp_stats st = {};
+	struct resp_conn *c = resp_conn__new(&o, &st);
+	const char *mget = "*9\r\n$4\r\nMGET\r\n$3\r\na:1\r\n$3\r\na:2\r\n$3\r\na:3\r\n$3\r\na:4\r\n"
+			   "$3\r\na:5\r\n$3\r\na:6\r\n$3\r\na:7\r\n$3\r\na:8\r\n";
+	const char *rep = "*8\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n";
+	int n = 2 * RESP_MAX_PENDING / 8 + 50, unkeyed = 0;
+
+	for (int i = 0; i < n; i++)
+		resp_conn__feed(c, true, (const uint8_t *)mget, strlen(mget), strlen(mget), i, NULL,
+				NULL);
+	for (int i = 0; i < n; i++)
+		resp_conn__feed(c, false, (const uint8_t *)rep, strlen(rep), strlen(rep), n + i,
+				count_unkeyed, &unkeyed);
+	assert_int_equal(st.commands, n);
+	assert_int_equal(unkeyed, 50);
+	assert_int_equal(st.unpaired, 0);
+	resp_conn__free(c);
+}
+
+/*
+ * What a connection's parser holds (issue 13: 10,000 idle connections must not cost megabytes):
+ * printed for the record. An idle connection that sends one command at a time holds its struct
+ * alone, whatever it sent last; a pipelining one keeps its queue and key ring.
+ */
+static void test_footprint(void **state)
+{
+	struct resp_opts o = { .delimiter = ':', .depth = 1 };
+	struct resp_stats st = {};
+	struct resp_conn *c = resp_conn__new(&o, &st);
+	const char *get = "*2\r\n$3\r\nGET\r\n$3\r\na:1\r\n";
+	size_t fresh = resp_conn__footprint(c), after_ping, after_get, cut, piped;
+
+	resp_conn__feed(c, true, (const uint8_t *)"*1\r\n$4\r\nPING\r\n", 14, 14, 1, NULL, NULL);
+	resp_conn__feed(c, false, (const uint8_t *)"+PONG\r\n", 7, 7, 2, NULL, NULL);
+	after_ping = resp_conn__footprint(c);
+	resp_conn__feed(c, true, (const uint8_t *)get, 22, 22, 3, NULL, NULL);
+	resp_conn__feed(c, false, (const uint8_t *)"$1\r\nx\r\n", 7, 7, 4, NULL, NULL);
+	after_get = resp_conn__footprint(c);
+	/* a request cut by a chunk's end holds the byte-wise path's buffers until it completes */
+	resp_conn__feed(c, true, (const uint8_t *)get, 10, 10, 5, NULL, NULL);
+	cut = resp_conn__footprint(c);
+	resp_conn__feed(c, true, (const uint8_t *)get + 10, 12, 12, 6, NULL, NULL);
+	resp_conn__feed(c, false, (const uint8_t *)"$-1\r\n", 5, 5, 7, NULL, NULL);
+	assert_int_equal(resp_conn__footprint(c), fresh);
+	for (int i = 0; i < 16; i++)
+		resp_conn__feed(c, true, (const uint8_t *)get, 22, 22, 8, NULL, NULL);
+	for (int i = 0; i < 16; i++)
+		resp_conn__feed(c, false, (const uint8_t *)"$-1\r\n", 5, 5, 9, NULL, NULL);
+	piped = resp_conn__footprint(c);
+	printf("# resp_conn footprint (bytes): new %zu, idle after PING %zu, after GET %zu, "
+	       "request cut by a chunk %zu, idle after a pipeline of 16 GETs %zu\n",
+	       fresh, after_ping, after_get, cut, piped);
+	assert_int_equal(after_ping, fresh);
+	assert_int_equal(after_get, fresh);
+	assert_true(cut > fresh);
+	assert_true(piped > fresh);
+	assert_int_equal(st.commands, 19);
+	resp_conn__free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fixtures),	  cmocka_unit_test(test_fixtures_bytewise),
 		cmocka_unit_test(test_prefix),		  cmocka_unit_test(test_values_stay_inside),
 		cmocka_unit_test(test_pipeline_bound),	  cmocka_unit_test(test_gap_then_tail),
+		cmocka_unit_test(test_key_ring_bound),	  cmocka_unit_test(test_footprint),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
