@@ -14,6 +14,7 @@ timeout, and is shut down: the agent's command counts still equal INFO commandst
 and BTF; without them, or without protoc, every check is reported as skipped.
 """
 
+import contextlib
 import gzip
 import http.server
 import os
@@ -70,6 +71,8 @@ EXP_CHECKS = [
     "at scale 5",
     "exponential db.server.operation.duration: count and sum equal /metrics' per command, bucket "
     "counts add up to the count, p50 bucket holds /metrics' median bucket",
+    "OTEL_EXPORTER_OTLP_HEADERS (%-decoded) and --otlp-header (replacing the same name) reach the "
+    "collector on every request; the agent's output never shows a value",
 ]
 
 
@@ -540,11 +543,22 @@ def group_exponential(g):
         with h.redis_server() as rd, h.postgres_server() as pg:
             port = h.free_port()
             base = "http://127.0.0.1:%d" % port
-            with h.agent("--no-default-targets", "--pid", str(rd.pid), "--listen",
-                         "127.0.0.1:%d" % port, "--no-alerts", "--otlp-endpoint",
-                         "http://127.0.0.1:%d" % recv.port, "--otlp-interval", "1",
-                         "--otlp-gzip", "off", "--otlp-histograms", "exponential",
-                         mode="run", raw=False):
+            # headers as a hosted collector wants them: one from the environment, one from it
+            # replaced by the flag
+            os.environ["OTEL_EXPORTER_OTLP_HEADERS"] = \
+                "x-nx-team=ops%2Cdev,authorization=Bearer%20nx-env-secret"
+            try:
+                run = h.agent("--no-default-targets", "--pid", str(rd.pid), "--listen",
+                              "127.0.0.1:%d" % port, "--no-alerts", "--otlp-endpoint",
+                              "http://127.0.0.1:%d" % recv.port, "--otlp-interval", "1",
+                              "--otlp-gzip", "off", "--otlp-histograms", "exponential",
+                              "--otlp-header", "Authorization=Bearer nx-flag-secret",
+                              mode="run", raw=False)
+                agent = run.__enter__()
+            finally:
+                del os.environ["OTEL_EXPORTER_OTLP_HEADERS"]
+            with contextlib.ExitStack() as stack:
+                stack.push(run)
                 load = Load(rd, pg).start()
                 time.sleep(4)
                 load.stop()
@@ -596,6 +610,13 @@ def group_exponential(g):
                             labels, med, below[-1:] or 0, above[0]))
                 g.check(c[1], not bad and samples(
                     text, "nexus_redis_command_duration_seconds_count"), bad[:6])
+                with recv.lock:
+                    hdrs = [{k.lower(): v for k, v in r[2].items()} for r in recv.requests]
+                said = "\n".join(agent.stderr)
+                g.check(c[2], hdrs and all(x.get("authorization") == "Bearer nx-flag-secret" and
+                                           x.get("x-nx-team") == "ops,dev" for x in hdrs) and
+                        "secret" not in said,
+                        ["%d requests; first: %s" % (len(hdrs), hdrs[:1])] + agent.stderr_tail(4))
     finally:
         if load:
             load.stop()
