@@ -291,7 +291,7 @@ def group_bad(g, pg):
 
 def indexes_by_server(port):
     """{server: {(database, schema, table, index): (hits, reads)}} from the API."""
-    doc = json.loads(fetch(port, "/api/v1/database/indexes"))
+    doc = json.loads(h.fetch(port, "/api/v1/database/indexes"))
     res = {}
     for sv in doc["servers"]:
         d_ = res.setdefault(sv["server"], {})
