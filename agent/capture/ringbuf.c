@@ -20,7 +20,6 @@ struct ringbuf {
 	uint64_t *consumer_pos;	 /* page 0, ours to write */
 	uint64_t *producer_pos;	 /* page 1, the kernel's */
 	uint8_t *data;		 /* from page 2, mapped once */
-	size_t prod_map_len;
 	uint8_t *scratch;	 /* a record that wraps around the end, made whole */
 	size_t scratch_cap;
 };
@@ -53,8 +52,7 @@ struct ringbuf *ringbuf__new(int map_fd, ringbuf_fn fn, void *ctx)
 		goto fail;
 	rb->consumer_pos = p;
 	/* The producer page and the data once: the kernel maps any length up to its two copies. */
-	rb->prod_map_len = rb->page + info.max_entries;
-	p = mmap(NULL, rb->prod_map_len, PROT_READ, MAP_SHARED, map_fd, (off_t)rb->page);
+	p = mmap(NULL, rb->page + info.max_entries, PROT_READ, MAP_SHARED, map_fd, (off_t)rb->page);
 	if (p == MAP_FAILED)
 		goto fail;
 	rb->producer_pos = p;
@@ -74,7 +72,7 @@ void ringbuf__free(struct ringbuf *rb)
 	if (rb->consumer_pos)
 		munmap(rb->consumer_pos, rb->page);
 	if (rb->producer_pos)
-		munmap(rb->producer_pos, rb->prod_map_len);
+		munmap(rb->producer_pos, rb->page + rb->mask + 1);
 	free(rb->scratch);
 	free(rb);
 }

@@ -7,7 +7,6 @@
 #include <string.h>
 #include "alert/alert_config.h"
 #include "cli/opts.h"
-#include "export/otlp_headers.h"
 #include "stats/redis_stats.h"
 
 /* Executables that are targets unless --no-default-targets. */

@@ -9,6 +9,7 @@
 #include "capture/targets.h"
 #include "cli/trace_filter.h"
 #include "export/http.h"
+#include "export/otlp_headers.h"
 #include "proto/resp.h"
 
 /* Which subcommand accepts an option. */
@@ -50,7 +51,7 @@ struct nx_opts {
 	bool otlp_exponential;	      /* --otlp-histograms exponential */
 	double otlp_timeout;	      /* --otlp-timeout seconds (10) */
 	uint32_t otlp_queue;	      /* --otlp-queue requests (32) */
-	const char *otlp_header[16];  /* --otlp-header NAME=VALUE, checked (OTLP_MAX_HEADERS) */
+	const char *otlp_header[OTLP_MAX_HEADERS]; /* --otlp-header NAME=VALUE, checked */
 	int n_otlp_header;
 	const char *runbook_url_base; /* run: overrides the file's runbook_url_base (NULL: not given) */
 	const char *pg_catalog;	      /* run: --pg-catalog "peer" or a libpq conninfo (NULL: off) */

@@ -355,6 +355,22 @@ static uint64_t tick(void *ctx, int n_records)
 	return r->last_stats + STATS_PUBLISH_NS;
 }
 
+/* The OTLP request headers: the environment's first, then --otlp-header, which replaces one of
+ * the same name. A bad one is said (never its value) and fails the start. */
+static int otlp_headers_of(const struct nx_opts *o, struct otlp_headers *h)
+{
+	const char *env = getenv("OTEL_EXPORTER_OTLP_HEADERS");
+	char msg[160];
+	int err = env ? otlp_headers__add_list(h, env, msg, sizeof(msg)) : 0;
+
+	for (int i = 0; !err && i < o->n_otlp_header; i++)
+		err = otlp_headers__add(h, o->otlp_header[i], 0, msg, sizeof(msg));
+	if (err)
+		fprintf(stderr, "nexus-agent: %s%s\n",
+			env ? "OTEL_EXPORTER_OTLP_HEADERS or --otlp-header: " : "", msg);
+	return err;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	struct runner r = { .start_time = (double)time(NULL) };
@@ -477,21 +493,6 @@ int cmd_run(int argc, char **argv)
 		{ "/", status_page__handle, NULL },
 	};
 	if (o.otlp_endpoint) {
-		const char *env = getenv("OTEL_EXPORTER_OTLP_HEADERS");
-		char herr[160];
-
-		/* the environment's first: an --otlp-header of the same name replaces one */
-		err = env ? otlp_headers__add_list(&otlp_headers, env, herr, sizeof(herr)) : 0;
-		for (int i = 0; !err && i < o.n_otlp_header; i++)
-			err = otlp_headers__add(&otlp_headers, o.otlp_header[i], 0, herr,
-						sizeof(herr));
-		if (err) {
-			fprintf(stderr, "nexus-agent: %s%s\n",
-				env ? "OTEL_EXPORTER_OTLP_HEADERS or --otlp-header: " : "", herr);
-			goto cleanup;
-		}
-	}
-	if (o.otlp_endpoint) {
 		struct otlp_cfg ocfg = {
 			.endpoint = o.otlp_endpoint,
 			.interval_s = o.otlp_interval,
@@ -504,6 +505,9 @@ int cmd_run(int argc, char **argv)
 			.headers = &otlp_headers,
 		};
 
+		err = otlp_headers_of(&o, &otlp_headers);
+		if (err)
+			goto cleanup;
 		/* before the HTTP server: /metrics then shows the exporter's counters from the
 		 * first scrape (otlp__start sets sources.otlp before its thread runs) */
 		otlp = otlp__start(&ocfg, &sources);

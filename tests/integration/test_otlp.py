@@ -14,7 +14,6 @@ timeout, and is shut down: the agent's command counts still equal INFO commandst
 and BTF; without them, or without protoc, every check is reported as skipped.
 """
 
-import contextlib
 import gzip
 import http.server
 import os
@@ -27,6 +26,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from unittest import mock
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -545,20 +545,15 @@ def group_exponential(g):
             base = "http://127.0.0.1:%d" % port
             # headers as a hosted collector wants them: one from the environment, one from it
             # replaced by the flag
-            os.environ["OTEL_EXPORTER_OTLP_HEADERS"] = \
-                "x-nx-team=ops%2Cdev,authorization=Bearer%20nx-env-secret"
-            try:
-                run = h.agent("--no-default-targets", "--pid", str(rd.pid), "--listen",
-                              "127.0.0.1:%d" % port, "--no-alerts", "--otlp-endpoint",
-                              "http://127.0.0.1:%d" % recv.port, "--otlp-interval", "1",
-                              "--otlp-gzip", "off", "--otlp-histograms", "exponential",
-                              "--otlp-header", "Authorization=Bearer nx-flag-secret",
-                              mode="run", raw=False)
-                agent = run.__enter__()
-            finally:
-                del os.environ["OTEL_EXPORTER_OTLP_HEADERS"]
-            with contextlib.ExitStack() as stack:
-                stack.push(run)
+            env = {"OTEL_EXPORTER_OTLP_HEADERS":
+                   "x-nx-team=ops%2Cdev,authorization=Bearer%20nx-env-secret"}
+            with mock.patch.dict(os.environ, env), \
+                    h.agent("--no-default-targets", "--pid", str(rd.pid), "--listen",
+                            "127.0.0.1:%d" % port, "--no-alerts", "--otlp-endpoint",
+                            "http://127.0.0.1:%d" % recv.port, "--otlp-interval", "1",
+                            "--otlp-gzip", "off", "--otlp-histograms", "exponential",
+                            "--otlp-header", "Authorization=Bearer nx-flag-secret",
+                            mode="run", raw=False) as agent:
                 load = Load(rd, pg).start()
                 time.sleep(4)
                 load.stop()
